@@ -1,0 +1,1 @@
+"""Dataset geometry core: plain Python, no Django."""

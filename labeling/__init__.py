@@ -1,0 +1,1 @@
+"""Participants, uploads, images and their annotations: data model, REST API, roles and pages."""

@@ -1,0 +1,92 @@
+import io
+import time
+
+import pytest
+from django.contrib.auth.models import Group, User
+from PIL import Image as PILImage
+from rest_framework.test import APIClient
+
+import tests.job_kinds_for_tests  # noqa: F401  (registers the test job kinds in this process too)
+from labeling.intake import create_image
+from labeling.models import Participant
+
+
+def make_user(username: str, group: str | None = None, **extra) -> User:
+    user = User.objects.create_user(username=username, password=f"{username}-password-123", **extra)
+    if group:
+        user.groups.add(Group.objects.get_or_create(name=group)[0])  # transactional tests flush migration rows
+    return user
+
+
+@pytest.fixture
+def users(db):
+    return {
+        "admin": make_user("boss", "admin"),
+        "annotator": make_user("ann", "annotator"),
+        "annotator2": make_user("ann2", "annotator"),
+        "reviewer": make_user("rev", "reviewer"),
+        "nobody": make_user("nobody"),
+    }
+
+
+@pytest.fixture
+def client_for(users):
+    """``client_for("annotator")`` -> an APIClient authenticated as that role (token auth)."""
+    from rest_framework.authtoken.models import Token
+
+    def build(role: str | None) -> APIClient:
+        client = APIClient()
+        if role == "participant":
+            raise ValueError("use participant_client")
+        if role is not None:
+            token, _ = Token.objects.get_or_create(user=users[role])
+            client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        return client
+
+    return build
+
+
+@pytest.fixture
+def participant(db):
+    return Participant.objects.create(code="P001")
+
+
+def synthetic_picture(width: int = 64, height: int = 48, color=(200, 120, 130)) -> PILImage.Image:
+    picture = PILImage.new("RGB", (width, height), color)
+    for x in range(0, width, 8):  # some structure so that pictures of the same size differ
+        picture.putpixel((x, (x * 7) % height), (x % 256, 10, 200))
+    return picture
+
+
+def jpeg_bytes(picture: PILImage.Image, **save_args) -> bytes:
+    buffer = io.BytesIO()
+    picture.save(buffer, "JPEG", **save_args)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def make_image(participant):
+    counter = iter(range(1, 10_000))
+
+    def build(width: int = 64, height: int = 48, owner: Participant | None = None):
+        n = next(counter)
+        image, _ = create_image(owner or participant, synthetic_picture(width, height, (n % 256, 100, 150)), "PNG")
+        return image
+
+    return build
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1, message: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {message}")
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """PBKDF2 costs ~0.3 s a user; tests create many users and check no password strength."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
