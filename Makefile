@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv migrate demo bench clean
+.PHONY: run test venv migrate demo bench clean chromium
 
 # Re-install whenever a requirements file changes.
 $(STAMP): requirements.txt requirements-dev.txt
@@ -25,9 +25,13 @@ demo: migrate
 run: demo
 	$(PY) -m annotation_site.run
 
+# Browser tests drive Debian's Chromium (Playwright's own browser download does not work here).
+chromium:
+	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
 # The whole suite. With DATABASE_URL / CELERY_BROKER_URL set it runs against them (see .ci/run);
 # without, in embedded mode. Tests and their workers write below var/test/.
-test: $(STAMP)
+test: $(STAMP) chromium
 	NAILSET_VAR_DIR=$${NAILSET_VAR_DIR:-$(CURDIR)/var/test} $(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)

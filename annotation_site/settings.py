@@ -134,8 +134,14 @@ WHITENOISE_USE_FINDERS = True  # serve app static files without collectstatic in
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024  # JSON bodies (annotations); files stream to disk
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
-# Upload limits (the intake issue adds video limits).
+# Intake: upload limits and video frame selection.
 NAILSET_MAX_PHOTO_BYTES = int(os.environ.get("NAILSET_MAX_PHOTO_BYTES", str(25 * 1024 * 1024)))
+NAILSET_MAX_VIDEO_BYTES = int(os.environ.get("NAILSET_MAX_VIDEO_BYTES", str(200 * 1024 * 1024)))
+NAILSET_MAX_VIDEO_SECONDS = float(os.environ.get("NAILSET_MAX_VIDEO_SECONDS", "60"))
+NAILSET_VIDEO_FRAME_RATE = float(os.environ.get("NAILSET_VIDEO_FRAME_RATE", "2"))
+NAILSET_VIDEO_MAX_FRAMES = int(os.environ.get("NAILSET_VIDEO_MAX_FRAMES", "20"))
+NAILSET_VIDEO_BLUR_THRESHOLD = float(os.environ.get("NAILSET_VIDEO_BLUR_THRESHOLD", "50"))
+NAILSET_VIDEO_DUPLICATE_DISTANCE = int(os.environ.get("NAILSET_VIDEO_DUPLICATE_DISTANCE", "6"))
 NAILSET_MAX_PIXELS_SIDE = int(os.environ.get("NAILSET_MAX_PIXELS_SIDE", "12000"))
 NAILSET_MIN_PIXELS_SIDE = int(os.environ.get("NAILSET_MIN_PIXELS_SIDE", "16"))
 NAILSET_THUMBNAIL_SIZE = int(os.environ.get("NAILSET_THUMBNAIL_SIZE", "256"))

@@ -1,25 +1,78 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Count
+from django.shortcuts import redirect, render
+from django.urls import path
+from django.utils.html import format_html
 
 from .models import Annotation, AnnotationRevision, Image, Participant, Upload
+from .participants import ParticipantImportError, erase_participant, import_participants_csv
+
+
+class ParticipantCsvForm(forms.Form):
+    file = forms.FileField(help_text="CSV with a header row: code[,notes]. All or nothing: one bad row imports none.")
 
 
 @admin.register(Participant)
 class ParticipantAdmin(admin.ModelAdmin):
-    list_display = ["code", "consent_at", "consent_version", "created_at", "upload_path"]
+    list_display = ["code", "upload_count", "image_count", "consent_at", "consent_version", "erased_at", "upload_link"]
     search_fields = ["code", "notes"]
-    readonly_fields = ["upload_token", "token_rotated_at", "created_at"]
-    actions = ["rotate_tokens"]
+    list_filter = ["consent_version", ("erased_at", admin.EmptyFieldListFilter)]
+    readonly_fields = ["upload_link", "upload_token", "token_rotated_at", "consent_at", "consent_version", "erased_at", "created_at"]
+    actions = ["rotate_tokens", "erase_data"]
+    change_list_template = "admin/labeling/participant/change_list.html"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(n_images=Count("images", distinct=True), n_uploads=Count("uploads", distinct=True))
+
+    @admin.display(ordering="n_images", description="images")
+    def image_count(self, obj):
+        return obj.n_images
+
+    @admin.display(ordering="n_uploads", description="uploads")
+    def upload_count(self, obj):
+        return obj.n_uploads
+
+    @admin.display(description="upload link")
+    def upload_link(self, obj):
+        if obj.erased_at:
+            return "erased"
+        return format_html('<a href="{0}" target="_blank">{0}</a>', obj.upload_path)
 
     @admin.action(description="Rotate the upload links of the selected participants")
     def rotate_tokens(self, request, queryset):
         for participant in queryset:
             participant.rotate_token()
-        self.message_user(request, f"rotated {queryset.count()} upload links")
+        self.message_user(request, f"rotated {queryset.count()} upload links; the old links no longer work")
+
+    @admin.action(description="Erase all data of the selected participants (files, images, labels)")
+    def erase_data(self, request, queryset):
+        totals = {"uploads": 0, "images": 0}
+        for participant in queryset:
+            for key, value in erase_participant(participant).items():
+                totals[key] += value
+        self.message_user(request, f"erased {queryset.count()} participants: {totals['uploads']} uploads, {totals['images']} images", messages.WARNING)
+
+    def get_urls(self):
+        return [path("import-csv/", self.admin_site.admin_view(self.import_csv), name="labeling_participant_import_csv")] + super().get_urls()
+
+    def import_csv(self, request):
+        form = ParticipantCsvForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                created = import_participants_csv(form.cleaned_data["file"].read().decode("utf-8-sig"))
+            except (ParticipantImportError, UnicodeDecodeError) as exc:
+                form.add_error("file", str(exc))
+            else:
+                self.message_user(request, f"created {len(created)} participants")
+                return redirect("admin:labeling_participant_changelist")
+        context = {**self.admin_site.each_context(request), "form": form, "title": "Import participants from CSV", "opts": self.model._meta}
+        return render(request, "admin/labeling/participant/import_csv.html", context)
 
 
 @admin.register(Upload)
 class UploadAdmin(admin.ModelAdmin):
-    list_display = ["id", "participant", "original_name", "content_type", "size", "status", "created_at"]
+    list_display = ["id", "participant", "original_name", "kind", "content_type", "size", "status", "created_at"]
     list_filter = ["status", "kind", "content_type"]
     search_fields = ["original_name", "sha256", "participant__code"]
     readonly_fields = ["sha256", "size", "content_type", "kind", "created_at"]
@@ -33,11 +86,15 @@ class AnnotationInline(admin.StackedInline):
 
 @admin.register(Image)
 class ImageAdmin(admin.ModelAdmin):
-    list_display = ["id", "participant", "width", "height", "frame_index", "created_at"]
+    list_display = ["id", "preview", "participant", "width", "height", "upload", "frame_index", "timestamp_s", "created_at"]
     list_filter = ["participant"]
     search_fields = ["sha256", "participant__code"]
-    readonly_fields = ["sha256", "width", "height", "created_at"]
+    readonly_fields = ["preview", "sha256", "width", "height", "created_at"]
     inlines = [AnnotationInline]
+
+    @admin.display(description="thumbnail")
+    def preview(self, obj):
+        return format_html('<img src="/api/images/{}/thumbnail/" style="height:64px">', obj.pk) if obj.thumbnail else "-"
 
 
 @admin.register(AnnotationRevision)

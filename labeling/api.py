@@ -17,9 +17,10 @@ from jobs.runner import BrokerUnavailable, enqueue_job
 from . import annotations
 from .intake import RejectedFile, store_upload
 from .models import Annotation, Image, Participant, Upload
+from .participants import ParticipantImportError, erase_participant, import_participants_csv
 from .permissions import PARTICIPANT, IsAdminRole, IsParticipantOrAdmin, IsReviewerOrAdmin, IsStaffRole, role_of
 from .serializers import (AnnotationSaveSerializer, AnnotationSerializer, AssignSerializer, ImageSerializer,
-                          ParticipantSerializer, RevisionSerializer, ReviewSerializer, UploadCreateSerializer,
+                          ParticipantCsvSerializer, ParticipantSerializer, RevisionSerializer, ReviewSerializer, UploadCreateSerializer,
                           UploadSerializer)
 
 
@@ -32,7 +33,32 @@ class ParticipantViewSet(viewsets.ModelViewSet):
     filterset_fields = ["code"]
 
     def get_queryset(self):
-        return Participant.objects.annotate(image_count=Count("images")).order_by("code")
+        return Participant.objects.annotate(image_count=Count("images", distinct=True),
+                                            upload_count=Count("uploads", distinct=True)).order_by("code")
+
+    @extend_schema(request={"multipart/form-data": ParticipantCsvSerializer}, responses={201: ParticipantSerializer(many=True)})
+    @action(detail=False, methods=["post"], url_path="import-csv", parser_classes=[MultiPartParser])
+    def import_csv(self, request):
+        body = ParticipantCsvSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            text = body.validated_data["file"].read().decode("utf-8-sig")
+            created = import_participants_csv(text)
+        except UnicodeDecodeError:
+            return Response({"file": ["the CSV must be UTF-8 text"]}, status=400)
+        except ParticipantImportError as exc:
+            return Response({"file": [str(exc)]}, status=400)
+        codes = [p.code for p in created]
+        return Response(self.get_serializer(self.get_queryset().filter(code__in=codes), many=True).data, status=201)
+
+    @extend_schema(request=None, responses={200: ParticipantSerializer})
+    @action(detail=True, methods=["post"])
+    def erase(self, request, code=None):
+        """Remove every file, image, annotation and revision of the participant."""
+        participant = self.get_object()
+        counts = erase_participant(participant)
+        data = self.get_serializer(self.get_queryset().get(pk=participant.pk)).data
+        return Response({**data, "erased": counts})
 
     @extend_schema(request=None, responses=ParticipantSerializer)
     @action(detail=True, methods=["post"], url_path="rotate-token")
@@ -70,6 +96,8 @@ class UploadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
         body.is_valid(raise_exception=True)
         if role_of(request.user) == PARTICIPANT:
             participant = request.user.participant
+            if participant.consent_at is None:
+                return Response({"detail": "please give your consent on your upload page before sending photos"}, status=403)
         else:
             participant = body.validated_data.get("participant")
             if participant is None:

@@ -34,9 +34,13 @@ class ParticipantPrincipal:
 
 
 def participant_for_token(token: str) -> Participant:
+    """The participant of a valid upload token; AuthenticationFailed saying why otherwise."""
     participant = Participant.objects.filter(upload_token=token).first() if token else None
     if participant is None:
         raise exceptions.AuthenticationFailed("this upload link is not valid (it may have been replaced by a new one)")
+    problem = participant.token_problem()
+    if problem:
+        raise exceptions.AuthenticationFailed(problem)
     return participant
 
 

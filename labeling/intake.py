@@ -2,8 +2,9 @@
 
 The type of a file is decided from its first bytes, never from its name or the request's header.
 Photos become Images with the EXIF orientation applied, every metadata block (EXIF, GPS, XMP, ICC after
-conversion to sRGB) dropped, and a thumbnail. Video ingest belongs to the intake issue and is refused
-with a clear message until it lands.
+conversion to sRGB) dropped, and a thumbnail. Videos are checked (decodable, not too long) when they
+arrive; their frames are selected later by the ingest job (``labeling/video.py``), each frame an Image with
+its frame index and timestamp.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import io
 import os
 import tempfile
 import unicodedata
+import warnings
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -20,8 +22,12 @@ from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from PIL import Image as PILImage
 from PIL import ImageCms, ImageOps
+from pillow_heif import register_heif_opener
 
 from .models import Annotation, Image, Participant, Upload
+from .video import VideoError, extract_frames, probe_video
+
+register_heif_opener()  # phones send HEIC/HEIF
 
 PHOTO_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/heic": "heic", "image/heif": "heif"}
 VIDEO_TYPES = {"video/mp4", "video/quicktime", "video/webm"}
@@ -54,8 +60,8 @@ def sniff_content_type(head: bytes) -> str:
         return "video/webm"
     stripped = head.lstrip().lower()
     if stripped.startswith((b"<svg", b"<?xml", b"<!doctype", b"<html")):
-        raise RejectedFile("SVG, XML and HTML files are not accepted: send a photo (JPEG, PNG, WebP or HEIC)")
-    raise RejectedFile("this is not a photo we can read: send JPEG, PNG, WebP or HEIC")
+        raise RejectedFile("SVG, XML and HTML files are not accepted: send a photo (JPEG, PNG, WebP or HEIC) or a video")
+    raise RejectedFile("this is not a photo or video we can read: send JPEG, PNG, WebP or HEIC photos, or MP4, MOV or WebM videos")
 
 
 def clean_file_name(name: str) -> str:
@@ -75,36 +81,42 @@ def store_upload(participant: Participant, stream, original_name: str) -> Stored
     """Copy the stream to a temporary file while hashing it, check it, then store it atomically.
 
     A file the participant already sent (same sha256) returns the existing upload. Nothing is left on
-    disk or in the database when anything fails.
+    disk or in the database when anything fails, a connection cut half way included.
     """
-    limit = settings.NAILSET_MAX_PHOTO_BYTES
     digest = hashlib.sha256()
-    size = 0
+    size, limit, content_type = 0, None, None
     with tempfile.NamedTemporaryFile(dir=_tmp_dir(), suffix=".part") as tmp:
         head = b""
         for chunk in iter(lambda: stream.read(1024 * 1024), b""):
-            if len(head) < 64:
+            if content_type is None:
                 head += chunk[: 64 - len(head)]
+                if len(head) >= 64 or len(chunk) < 64:
+                    content_type = sniff_content_type(head)
+                    limit = settings.NAILSET_MAX_VIDEO_BYTES if content_type in VIDEO_TYPES else settings.NAILSET_MAX_PHOTO_BYTES
             size += len(chunk)
-            if size > limit:
-                raise RejectedFile(f"the file is larger than the {limit // (1024 * 1024)} MB limit for photos")
+            if limit is not None and size > limit:
+                kind = "videos" if content_type in VIDEO_TYPES else "photos"
+                raise RejectedFile(f"the file is larger than the {limit // (1024 * 1024)} MB limit for {kind}")
             digest.update(chunk)
             tmp.write(chunk)
         tmp.flush()
-        content_type = sniff_content_type(head)
-        if content_type in VIDEO_TYPES:
-            raise RejectedFile("video uploads are not accepted yet: send photos")
+        if content_type is None:
+            content_type = sniff_content_type(head)
         sha256 = digest.hexdigest()
         existing = Upload.objects.filter(participant=participant, sha256=sha256).first()
         if existing:
             return StoredUpload(existing, False)
-        tmp.seek(0)
-        _open_photo(tmp)  # refuse what cannot be decoded before anything is stored
+        kind = Upload.Kind.VIDEO if content_type in VIDEO_TYPES else Upload.Kind.PHOTO
+        if kind == Upload.Kind.VIDEO:
+            _check_video(tmp.name)
+        else:
+            tmp.seek(0)
+            _open_photo(tmp)  # refuse what cannot be decoded before anything is stored
         tmp.seek(0)
         try:
             with transaction.atomic():
                 upload = Upload(participant=participant, original_name=clean_file_name(original_name), content_type=content_type,
-                                kind=Upload.Kind.PHOTO, size=size, sha256=sha256)
+                                kind=kind, size=size, sha256=sha256)
                 upload.file.save(sha256, File(tmp), save=False)
                 try:
                     upload.save()
@@ -116,6 +128,18 @@ def store_upload(participant: Participant, stream, original_name: str) -> Stored
     return StoredUpload(upload, True)
 
 
+def _check_video(path: str) -> None:
+    try:
+        info = probe_video(path)
+    except VideoError as exc:
+        raise RejectedFile(str(exc)) from exc
+    limit = settings.NAILSET_MAX_VIDEO_SECONDS
+    if info.duration_s > limit:
+        raise RejectedFile(f"the video is {info.duration_s:.0f} s long; at most {limit} s are accepted")
+    if max(info.width, info.height) > settings.NAILSET_MAX_PIXELS_SIDE:
+        raise RejectedFile(f"the video is {info.width}x{info.height}; at most {settings.NAILSET_MAX_PIXELS_SIDE} pixels on each side are accepted")
+
+
 def _tmp_dir() -> str:
     path = settings.MEDIA_ROOT / "tmp"
     path.mkdir(parents=True, exist_ok=True)
@@ -125,18 +149,21 @@ def _tmp_dir() -> str:
 def _open_photo(fileobj) -> PILImage.Image:
     """Open and decode a photo, checking its size from the header before decoding any pixel.
 
-    Pillow's decompression-bomb guard (``Image.MAX_IMAGE_PIXELS``) stays on as a second line.
+    Pillow's decompression-bomb guard is strict here: its warning (more than ``Image.MAX_IMAGE_PIXELS``,
+    about 89 megapixels) refuses the file too, not only its error at twice that.
     """
     try:
-        picture = PILImage.open(fileobj)
-        width, height = picture.size
-        low, high = settings.NAILSET_MIN_PIXELS_SIDE, settings.NAILSET_MAX_PIXELS_SIDE
-        if min(width, height) < low:
-            raise RejectedFile(f"the image is only {width}x{height} pixels; photos must be at least {low} pixels on each side")
-        if max(width, height) > high:
-            raise RejectedFile(f"the image is {width}x{height} pixels; at most {high} pixels on each side are accepted")
-        picture.load()
-    except PILImage.DecompressionBombError as exc:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", PILImage.DecompressionBombWarning)
+            picture = PILImage.open(fileobj)
+            width, height = picture.size
+            low, high = settings.NAILSET_MIN_PIXELS_SIDE, settings.NAILSET_MAX_PIXELS_SIDE
+            if min(width, height) < low:
+                raise RejectedFile(f"the image is only {width}x{height} pixels; photos must be at least {low} pixels on each side")
+            if max(width, height) > high:
+                raise RejectedFile(f"the image is {width}x{height} pixels; at most {high} pixels on each side are accepted")
+            picture.load()
+    except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning) as exc:
         raise RejectedFile(f"the image has too many pixels ({exc})") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         if isinstance(exc, RejectedFile):
@@ -209,17 +236,45 @@ def create_image(participant: Participant, picture: PILImage.Image, fmt: str = "
 
 
 def ingest_photo_upload(upload: Upload) -> Image:
-    """Turn a stored photo upload into an Image. Marks the upload ready or failed with the reason."""
+    """Turn a stored photo upload into an Image."""
+    with upload.file.open("rb") as fileobj:
+        picture, fmt = normalized_photo(fileobj)
+    image, _ = create_image(upload.participant, picture, fmt, upload=upload)
+    return image
+
+
+def ingest_video_upload(upload: Upload, progress=None) -> list[Image]:
+    """Turn a stored video upload into one Image per selected frame (see ``labeling/video.py``)."""
+    try:
+        frames = extract_frames(
+            upload.file.path, rate=settings.NAILSET_VIDEO_FRAME_RATE, max_frames=settings.NAILSET_VIDEO_MAX_FRAMES,
+            blur_threshold=settings.NAILSET_VIDEO_BLUR_THRESHOLD, duplicate_distance=settings.NAILSET_VIDEO_DUPLICATE_DISTANCE,
+            progress=progress,
+        )
+    except VideoError as exc:
+        raise RejectedFile(str(exc)) from exc
+    images = []
+    for frame in frames:
+        image, _ = create_image(upload.participant, PILImage.fromarray(frame.rgb), "JPEG", upload=upload,
+                                frame_index=frame.index, timestamp_s=round(frame.timestamp_s, 3))
+        images.append(image)
+    return images
+
+
+def ingest_upload(upload: Upload, progress=None) -> list[Image]:
+    """Photo or video -> Images. Marks the upload processing, then ready, or failed with the reason."""
     Upload.objects.filter(pk=upload.pk).update(status=Upload.Status.PROCESSING)
     try:
-        with upload.file.open("rb") as fileobj:
-            picture, fmt = normalized_photo(fileobj)
-        image, _ = create_image(upload.participant, picture, fmt, upload=upload)
-    except RejectedFile as exc:
-        Upload.objects.filter(pk=upload.pk).update(status=Upload.Status.FAILED, failure_reason=str(exc))
+        if upload.kind == Upload.Kind.VIDEO:
+            images = ingest_video_upload(upload, progress)
+        else:
+            images = [ingest_photo_upload(upload)]
+    except Exception as exc:
+        reason = str(exc) if isinstance(exc, RejectedFile) else f"processing failed: {exc.__class__.__name__}: {exc}"
+        Upload.objects.filter(pk=upload.pk).update(status=Upload.Status.FAILED, failure_reason=reason)
         raise
     Upload.objects.filter(pk=upload.pk).update(status=Upload.Status.READY, failure_reason="")
-    return image
+    return images
 
 
 def file_sha256(path: str | os.PathLike) -> str:

@@ -1,7 +1,9 @@
 """Job kinds of the labeling app (see jobs.registry)."""
+from pathlib import Path
+
 from jobs.registry import JobArgumentError, job_kind
 
-from .intake import RejectedFile, file_sha256, ingest_photo_upload
+from .intake import RejectedFile, file_sha256, ingest_upload, store_upload
 from .models import Image, Participant, Upload
 
 
@@ -15,16 +17,64 @@ def _upload_arguments(arguments: dict) -> dict:
 
 
 @job_kind("ingest_upload", title="Ingest an upload", validate=_upload_arguments)
-def ingest_upload(ctx, upload_id: int) -> dict:
+def ingest_upload_job(ctx, upload_id: int) -> dict:
     upload = Upload.objects.select_related("participant").get(pk=upload_id)
-    ctx.progress(0.1, f"normalizing {upload.original_name}")
+    ctx.progress(0.0, f"processing {upload.kind} {upload.original_name}")
     try:
-        image = ingest_photo_upload(upload)
+        images = ingest_upload(upload, progress=lambda fraction: ctx.progress(0.95 * fraction))
     except RejectedFile as exc:
         ctx.log(f"rejected {upload.original_name}: {exc}")
         raise
-    ctx.progress(1.0, f"image {image.pk} ready ({image.width}x{image.height})")
-    return {"image_id": image.pk, "width": image.width, "height": image.height}
+    ctx.progress(1.0, f"{len(images)} image(s) ready from {upload.original_name}")
+    return {"image_ids": [image.pk for image in images]}
+
+
+def _import_arguments(arguments: dict) -> dict:
+    code, paths = arguments.get("participant"), arguments.get("paths")
+    if not isinstance(code, str) or not Participant.objects.filter(code=code).exists():
+        raise JobArgumentError(f"participant must be the code of an existing participant, not {code!r}")
+    if not isinstance(paths, list) or not paths or not all(isinstance(p, str) for p in paths):
+        raise JobArgumentError("paths must be a non-empty list of files or folders on the server")
+    missing = [p for p in paths if not Path(p).exists()]
+    if missing:
+        raise JobArgumentError(f"these paths do not exist: {', '.join(missing)}")
+    return {"participant": code, "paths": [str(Path(p).resolve()) for p in paths]}
+
+
+def media_files(paths: list[str]) -> list[Path]:
+    """Every file under the given files and folders (recursively), in a stable order."""
+    found = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")))
+        elif path.is_file():
+            found.append(path)
+    return found
+
+
+@job_kind("import_media", title="Import photos and videos from the server", validate=_import_arguments)
+def import_media(ctx, participant: str, paths: list[str]) -> dict:
+    """Bring an existing photo collection in through the very same checks and pipeline as uploads."""
+    owner = Participant.objects.get(code=participant)
+    files = media_files(paths)
+    counts = {"accepted": 0, "duplicate": 0, "rejected": 0, "images": 0}
+    rejected = []
+    for number, path in enumerate(files, start=1):
+        try:
+            with path.open("rb") as stream:
+                stored = store_upload(owner, stream, path.name)
+            if stored.created or stored.upload.status != Upload.Status.READY:
+                counts["images"] += len(ingest_upload(stored.upload))
+                counts["accepted"] += 1
+            else:
+                counts["duplicate"] += 1
+        except RejectedFile as exc:
+            counts["rejected"] += 1
+            rejected.append({"path": str(path), "reason": str(exc)})
+            ctx.log(f"rejected {path}: {exc}")
+        ctx.progress(number / len(files), f"{number} of {len(files)} files: {counts['accepted']} accepted, "
+                                          f"{counts['duplicate']} duplicate, {counts['rejected']} rejected")
+    return {**counts, "files": len(files), "rejected_files": rejected}
 
 
 def _verify_arguments(arguments: dict) -> dict:

@@ -21,6 +21,8 @@ class Participant(models.Model):
     consent_version = models.CharField(max_length=32, blank=True)
     upload_token = models.CharField(max_length=64, unique=True, default=new_upload_token, editable=False)
     token_rotated_at = models.DateTimeField(null=True, blank=True)
+    token_expires_at = models.DateTimeField(null=True, blank=True, help_text="the upload link stops working then (empty: never)")
+    erased_at = models.DateTimeField(null=True, blank=True, help_text="all data erased at the participant's request")
     notes = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -40,6 +42,14 @@ class Participant(models.Model):
     @property
     def upload_path(self) -> str:
         return f"/u/{self.upload_token}/"
+
+    def token_problem(self) -> str | None:
+        """Why the upload link may not be used now, or None."""
+        if self.erased_at:
+            return "this participant's data was erased; the upload link no longer works"
+        if self.token_expires_at and self.token_expires_at <= timezone.now():
+            return "this upload link has expired; ask the study team for a new one"
+        return None
 
 
 def upload_file_path(upload, filename):

@@ -9,12 +9,17 @@ User = get_user_model()
 class ParticipantSerializer(serializers.ModelSerializer):
     upload_path = serializers.CharField(read_only=True)
     image_count = serializers.IntegerField(read_only=True, required=False)
+    upload_count = serializers.IntegerField(read_only=True, required=False)
 
     class Meta:
         model = Participant
         fields = ["id", "code", "consent_at", "consent_version", "upload_token", "upload_path", "token_rotated_at",
-                  "notes", "created_at", "image_count"]
-        read_only_fields = ["upload_token", "token_rotated_at", "created_at", "consent_at", "consent_version"]
+                  "token_expires_at", "erased_at", "notes", "created_at", "image_count", "upload_count"]
+        read_only_fields = ["upload_token", "token_rotated_at", "created_at", "consent_at", "consent_version", "erased_at"]
+
+
+class ParticipantCsvSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="CSV with a header row: code[,notes]")
 
 
 class UploadSerializer(serializers.ModelSerializer):

@@ -48,7 +48,11 @@ def client_for(users):
 
 @pytest.fixture
 def participant(db):
-    return Participant.objects.create(code="P001")
+    """A participant who has given consent (uploads need it)."""
+    from django.conf import settings
+    from django.utils import timezone
+
+    return Participant.objects.create(code="P001", consent_at=timezone.now(), consent_version=settings.NAILSET_CONSENT_VERSION)
 
 
 def synthetic_picture(width: int = 64, height: int = 48, color=(200, 120, 130)) -> PILImage.Image:

@@ -12,7 +12,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 
-from labeling.intake import RejectedFile, ingest_photo_upload, store_upload
+from labeling.intake import RejectedFile, ingest_upload, store_upload
 from labeling.models import Participant, Upload
 
 DEMO_USERS = [("admin", "admin"), ("annotator", "annotator"), ("reviewer", "reviewer")]
@@ -64,7 +64,7 @@ class Command(BaseCommand):
                 try:
                     stored = store_upload(participant, fh, path.name)
                     if stored.created or stored.upload.status != Upload.Status.READY:
-                        ingest_photo_upload(stored.upload)
+                        ingest_upload(stored.upload)
                         loaded += 1
                 except RejectedFile as exc:
                     self.stderr.write(f"skipped {path.name}: {exc}")

@@ -1,0 +1,21 @@
+from jobs.management.job_command import JobCommand
+
+
+class Command(JobCommand):
+    help = ("Ingest photo and video files or folders (recursively) for a participant, through the same checks "
+            "and pipeline as uploads; prints accepted / duplicate / rejected counts.")
+    job_kind = "import_media"
+
+    def add_job_arguments(self, parser):
+        parser.add_argument("--participant", required=True, help="participant code")
+        parser.add_argument("paths", nargs="+", help="files or folders")
+
+    def job_arguments(self, options) -> dict:
+        return {"participant": options["participant"], "paths": options["paths"]}
+
+    def report(self, job):
+        result = job.result
+        self.stdout.write(f"{result['files']} files: {result['accepted']} accepted, {result['duplicate']} duplicate, "
+                          f"{result['rejected']} rejected; {result['images']} images made")
+        for item in result["rejected_files"]:
+            self.stdout.write(f"  rejected {item['path']}: {item['reason']}")
