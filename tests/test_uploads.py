@@ -233,3 +233,15 @@ def test_participants_from_csv_all_or_nothing(client_for, participant):
         response = post(bad)
         assert response.status_code == 400 and reason in response.json()["file"][0]
     assert not Participant.objects.filter(code__in=["P200", "P201"]).exists()
+
+
+@pytest.mark.parametrize("fmt, content_type, stored_as", [("HEIF", "image/heic", ".jpg"), ("WEBP", "image/webp", ".jpg"),
+                                                          ("PNG", "image/png", ".png")])
+def test_heic_webp_and_png_photos_are_accepted(token_client, fmt, content_type, stored_as):
+    buffer = io.BytesIO()
+    synthetic_picture(64, 48).save(buffer, fmt)
+    response = send(token_client, buffer.getvalue(), name="photo.bin")  # the name says nothing: the bytes do
+    assert response.status_code == 201 and response.json()["content_type"] == content_type
+    job = execute_job(int(response["X-Job-Id"]))
+    image = Image.objects.get(pk=job.result["image_ids"][0])
+    assert (image.width, image.height) == (64, 48) and image.file.name.endswith(stored_as)
