@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # Swagger UI assets served locally: no CDN
     "jobs",
     "labeling",
+    "curation",
 ]
 
 MIDDLEWARE = [

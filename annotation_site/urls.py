@@ -6,6 +6,7 @@ from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.permissions import AllowAny
 from rest_framework.routers import DefaultRouter
 
+from curation.api import DatasetStatsView, ParticipantSplitViewSet, SnapshotViewSet
 from jobs.api import JobViewSet
 from labeling.api import ImageViewSet, ParticipantViewSet, UploadViewSet
 
@@ -16,6 +17,8 @@ router.register("participants", ParticipantViewSet, basename="participant")
 router.register("uploads", UploadViewSet, basename="upload")
 router.register("images", ImageViewSet, basename="image")
 router.register("jobs", JobViewSet, basename="job")
+router.register("snapshots", SnapshotViewSet, basename="snapshot")
+router.register("splits", ParticipantSplitViewSet, basename="split")
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -24,6 +27,8 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("", include("labeling.urls")),
+    path("", include("curation.urls")),
+    path("api/dataset/stats/", DatasetStatsView.as_view(), name="dataset-stats"),
     path("api/", include(router.urls)),
     path("api/auth/token/", obtain_auth_token, name="api-token"),
     path("api/schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny]), name="schema"),

@@ -80,7 +80,7 @@ def near_duplicates(a, b=None, max_distance: int = 6, block: int = 1 << 22):
 
     ``a`` and ``b`` are sequences of hashes (or uint64 arrays). With ``b`` None,
     pairs within ``a`` with ``i < j``. Vectorised (XOR + popcount over blocks of
-    about ``block`` pairs): 10 000 x 10 000 hashes take well under a second.
+    about ``block`` pairs): ~1 s per 100 million pairs on one core.
     Returns three int64 arrays, ordered by ``i`` then ``j``.
     """
     a = a if isinstance(a, np.ndarray) and a.dtype == np.uint64 else hash_array(a)
@@ -89,11 +89,12 @@ def near_duplicates(a, b=None, max_distance: int = 6, block: int = 1 << 22):
     found = []
     rows = max(1, block // max(1, len(b)))
     for start in range(0, len(a), rows):
-        dist = np.bitwise_count(a[start:start + rows, None] ^ b[None, :])
-        if same:  # keep j > i only
-            dist[np.arange(dist.shape[1])[None, :] <= np.arange(start, start + len(dist))[:, None]] = 255
+        first = start if same else 0  # within one set: only j >= start can have j > i
+        dist = np.bitwise_count(a[start:start + rows, None] ^ b[None, first:])
+        if same:
+            dist[np.tri(*dist.shape, dtype=bool)] = 255  # j <= i
         i, j = np.nonzero(dist <= max_distance)
-        found.append((i + start, j, dist[i, j].astype(np.int64)))
+        found.append((i + start, j + first, dist[i, j].astype(np.int64)))
     if not found:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
     return tuple(np.concatenate(parts).astype(np.int64) for parts in zip(*found))

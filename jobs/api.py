@@ -13,6 +13,21 @@ from .runner import BrokerUnavailable, cancel_job, enqueue_job
 from .serializers import JobCreateSerializer, JobSerializer
 
 
+def start_job_response(kind: str, arguments: dict, user) -> Response:
+    """Start a job and answer as every job-starting endpoint does: 202 + the Job to poll (Location
+    header), 409 with the running one for a duplicate, 400 for bad arguments, 503 without a broker."""
+    try:
+        job, created = enqueue_job(kind, arguments, user=user)
+    except JobArgumentError as exc:
+        return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+    except BrokerUnavailable as exc:
+        return Response({"detail": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+    data = JobSerializer(job).data
+    if not created:
+        return Response({"detail": f"the same job is already {job.status} as job {job.pk}", "job": data}, status=status.HTTP_409_CONFLICT)
+    return Response(data, status=status.HTTP_202_ACCEPTED, headers={"Location": f"/api/jobs/{job.pk}/"})
+
+
 class JobFilter(filters.FilterSet):
     class Meta:
         model = Job
@@ -42,16 +57,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     def create(self, request):
         body = JobCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        try:
-            job, created = enqueue_job(body.validated_data["kind"], body.validated_data["arguments"], user=request.user)
-        except JobArgumentError as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
-        except BrokerUnavailable as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
-        data = JobSerializer(job).data
-        if not created:
-            return Response({"detail": f"the same job is already {job.status} as job {job.pk}", "job": data}, status=status.HTTP_409_CONFLICT)
-        return Response(data, status=status.HTTP_202_ACCEPTED, headers={"Location": f"/api/jobs/{job.pk}/"})
+        return start_job_response(body.validated_data["kind"], body.validated_data["arguments"], request.user)
 
     @extend_schema(request=None, responses={202: JobSerializer, 409: JobSerializer})
     @action(detail=True, methods=["post"])

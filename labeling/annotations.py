@@ -141,3 +141,30 @@ def assign_annotation(image: Image, assignee) -> Annotation:
     """Admin: give an image to an annotator (or back to the open queue with ``None``)."""
     Annotation.objects.filter(image=image).update(assignee=assignee)
     return Annotation.objects.get(image=image)
+
+
+def import_annotation(image: Image, geometry: dict, *, status: str, note: str, user=None, replace: bool = False) -> Annotation | None:
+    """Labels from another tool become the next version of an image's annotation.
+
+    Checked with the geometry rules (completeness is not required: partial labels are normal in
+    imported datasets). An image that already has labels is left alone unless ``replace`` is set; even
+    then the old versions stay in the revision history. Returns None when the image was left alone.
+    """
+    if status not in Annotation.Status.values or status == Annotation.Status.UNLABELED:
+        raise AnnotationError(f"imported labels cannot get the status {status!r}")
+    report = validate_geometry(geometry, image.width, image.height)
+    if not report.ok:
+        raise InvalidGeometry("; ".join(issue.message for issue in report.errors), **report.to_dict())
+    clean = normalize_geometry(geometry)
+    now = timezone.now()
+    author = user if getattr(user, "pk", None) else None
+    with transaction.atomic():
+        current = Annotation.objects.select_for_update().get(image=image)
+        if current.version > 0 and not replace:
+            return None
+        Annotation.objects.filter(pk=current.pk).update(geometry=clean, version=F("version") + 1, status=status,
+                                                        updated_by=author, updated_at=now)
+        current.refresh_from_db()
+        AnnotationRevision.objects.create(annotation=current, version=current.version, geometry=clean, status=status,
+                                          author=author, note=note[:500], created_at=now)
+    return current

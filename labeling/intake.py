@@ -24,6 +24,8 @@ from PIL import Image as PILImage
 from PIL import ImageCms, ImageOps
 from pillow_heif import register_heif_opener
 
+from dataset.phash import perceptual_hash
+
 from .models import Annotation, Image, Participant, Upload
 from .video import VideoError, extract_frames, probe_video
 
@@ -220,7 +222,7 @@ def create_image(participant: Participant, picture: PILImage.Image, fmt: str = "
     thumb = picture.copy()
     thumb.thumbnail((settings.NAILSET_THUMBNAIL_SIZE, settings.NAILSET_THUMBNAIL_SIZE))
     image = Image(participant=participant, upload=upload, frame_index=frame_index, timestamp_s=timestamp_s,
-                  width=picture.width, height=picture.height, sha256=sha256)
+                  width=picture.width, height=picture.height, sha256=sha256, phash=f"{perceptual_hash(thumb):016x}")
     ext = "jpg" if fmt == "JPEG" else "png"
     image.file.save(f"{sha256}.{ext}", ContentFile(data), save=False)
     image.thumbnail.save(f"{sha256}.jpg", ContentFile(encode(thumb, "JPEG")), save=False)

@@ -109,6 +109,7 @@ class Image(models.Model):
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
     sha256 = models.CharField(max_length=64, help_text="of the stored, normalized file")
+    phash = models.CharField(max_length=16, blank=True, help_text="64-bit perceptual hash, hex (near-duplicate checks)")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -11,6 +11,22 @@ from labeling.intake import create_image
 from labeling.models import Participant
 
 
+@pytest.fixture(scope="session", autouse=True)
+def test_media_root():
+    """Tests (and their worker processes, see tests/worker.py) write media into a folder of their own,
+    emptied at the start of each session, so nothing left by an earlier run can blur a test."""
+    import shutil
+    from pathlib import Path
+
+    from django.conf import settings
+
+    root = Path(settings.VAR_DIR) / "test-media"
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    settings.MEDIA_ROOT = root
+    yield root
+
+
 def make_user(username: str, group: str | None = None, **extra) -> User:
     user = User.objects.create_user(username=username, password=f"{username}-password-123", **extra)
     if group:

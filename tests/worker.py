@@ -35,7 +35,8 @@ def ping(hostname: str, timeout: float = 1.0) -> bool:
 
 def start_worker(hostname: str, queues: str = "default", purge: bool = True) -> subprocess.Popen:
     LOG_DIR.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, DATABASE_URL=database_url(), NAILSET_JOB_HEARTBEAT_SECONDS="0.5", NAILSET_JOB_STALE_SECONDS="5")
+    env = dict(os.environ, DATABASE_URL=database_url(), MEDIA_ROOT=str(settings.MEDIA_ROOT),
+               NAILSET_JOB_HEARTBEAT_SECONDS="0.5", NAILSET_JOB_STALE_SECONDS="5")
     command = [
         str(Path(sys.executable).with_name("celery")), "-A", "annotation_site", "worker", "--loglevel", "INFO",
         "--queues", queues, "--concurrency", "2", "--hostname", hostname, "--include", "tests.job_kinds_for_tests",

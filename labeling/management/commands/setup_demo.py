@@ -1,4 +1,5 @@
-"""Demo users (admin, annotator, reviewer), a demo participant and, when DEMO_DATA is there, its photos.
+"""Demo users (admin, annotator, reviewer), a demo participant and, when DEMO_DATA is there, its photos
+with their labels (a COCO file + participants.csv, as in ../shared/data/nails-cc0).
 
 Safe to run again: existing users keep their passwords (kept in var/demo-credentials.json, shown again).
 """
@@ -12,12 +13,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 
-from labeling.intake import RejectedFile, ingest_upload, store_upload
-from labeling.models import Participant, Upload
+from labeling.models import Participant
 
 DEMO_USERS = [("admin", "admin"), ("annotator", "annotator"), ("reviewer", "reviewer")]
 DEMO_PARTICIPANT = "DEMO01"
-PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif"}
 
 
 class Command(BaseCommand):
@@ -44,28 +43,25 @@ class Command(BaseCommand):
         credentials_path.chmod(0o600)
 
         participant, _ = Participant.objects.get_or_create(code=DEMO_PARTICIPANT, defaults={"notes": "demo participant"})
-        loaded = self.load_photos(participant, Path(options["demo_data"]))
+        loaded = self.load_photos(Path(options["demo_data"]))
 
         self.stdout.write("Demo accounts (username / password):")
         for username, _ in DEMO_USERS:
             self.stdout.write(f"  {username:<10} {credentials[username]}")
-        self.stdout.write(f"Demo participant {participant.code}: upload link {participant.upload_path}"
-                          f" ({participant.images.count()} images{f', {loaded} loaded now' if loaded else ''})")
+        self.stdout.write(f"Demo participant {participant.code}: upload link {participant.upload_path}")
+        if loaded:
+            self.stdout.write(f"Demo data: {loaded} labelled photos imported from {options['demo_data']}")
 
-    def load_photos(self, participant, folder: Path) -> int:
-        images_dir = folder / "images"
-        if not images_dir.is_dir():
+    def load_photos(self, folder: Path) -> int:
+        """Import DEMO_DATA's COCO labels, bringing its photos in through intake. Running again adds nothing."""
+        from curation.transfer import import_labels
+
+        coco = folder / "annotations.coco.json"
+        if not coco.is_file():
             return 0
-        loaded = 0
-        for path in sorted(images_dir.iterdir()):
-            if path.suffix.lower() not in PHOTO_SUFFIXES:
-                continue
-            with path.open("rb") as fh:
-                try:
-                    stored = store_upload(participant, fh, path.name)
-                    if stored.created or stored.upload.status != Upload.Status.READY:
-                        ingest_upload(stored.upload)
-                        loaded += 1
-                except RejectedFile as exc:
-                    self.stderr.write(f"skipped {path.name}: {exc}")
-        return loaded
+        participants = folder / "participants.csv"
+        report = import_labels("coco", str(coco), participants_csv=str(participants) if participants.is_file() else None,
+                               default_participant=DEMO_PARTICIPANT, images_dir=str(folder / "images"))
+        for failure in report.failed_files:
+            self.stderr.write(f"demo data: nothing imported from {failure['file']}: {failure['reason']}")
+        return report.labelled

@@ -1,0 +1,1 @@
+"""Training data: participant splits, immutable snapshots, export and import of labels."""

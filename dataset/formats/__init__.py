@@ -1,0 +1,27 @@
+"""Format conversion core: exporters (coco, masks, yolo) and importers (coco, labelme, cvat).
+
+Plain Python (+ NumPy / OpenCV / Shapely); this package must never import Django.
+See docs/formats.md for every format's layout and conventions.
+
+    exporter = get_exporter("coco")               # .name, .ext, .export(records, target, meta) -> summary dict
+    with ZipTarget("out.zip") as target:
+        exporter.export(records, target, meta)    # records: any iterable of ExportRecord, consumed once
+
+    dataset = get_importer("labelme").parse("labels.zip", label_map=None)   # ImportedDataset
+"""
+from .base import (
+    DEFAULT_LABEL_MAP, EXPORTERS, FINGER_LABELS, IGNORE_LABELS, IMPORTERS, SPLITS, UNKNOWN_LABEL, ExportRecord,
+    ExportTarget, Exporter, FolderTarget, FormatError, ImportedDataset, ImportedImage, Importer, UnsafeArchiveError,
+    ZipTarget, exporter, get_exporter, get_importer, importer, normalize_label, open_target, prepare_label_map,
+    resolve_label, safe_extract,
+)
+from . import coco, cvat, labelme, masks, yolo  # noqa: E402,F401  (register the formats)
+from .masks import MasksReader, load_masks_sample, read_masks_manifest  # noqa: E402
+
+__all__ = [
+    "DEFAULT_LABEL_MAP", "EXPORTERS", "FINGER_LABELS", "IGNORE_LABELS", "IMPORTERS", "SPLITS", "UNKNOWN_LABEL",
+    "ExportRecord", "ExportTarget", "Exporter", "FolderTarget", "FormatError", "ImportedDataset", "ImportedImage",
+    "Importer", "MasksReader", "UnsafeArchiveError", "ZipTarget", "exporter", "get_exporter", "get_importer",
+    "importer", "load_masks_sample", "normalize_label", "open_target", "prepare_label_map", "read_masks_manifest",
+    "resolve_label", "safe_extract",
+]

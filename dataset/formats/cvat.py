@@ -1,0 +1,216 @@
+""""CVAT for images 1.1" XML import (annotations.xml).
+
+* ``<image name width height>`` -> one ImportedImage.
+* ``<polygon label points="x1,y1;x2,y2;...">``: label -> nail with that finger class
+  through the label map; an ignore label ("ignore", "crowd", ...) -> ignore region;
+  other labels are reported as unknown. A polygon labelled with the unknown-finger
+  label ("nail") takes its finger from an ``<attribute name="finger">`` child when
+  that value is in the label map.
+* ``<box label xtl ytl xbr ybr>``: a 4-vertex polygon (warning), same label rules.
+* ``<points label="base"|"tip" points="x,y">`` (or ``<label>_base`` / ``<label>_tip``):
+  landmarks, given to the nail polygon containing them (smallest if several; else the
+  nearest within 4 px), preferring shapes of the same ``group_id``.
+* polylines, masks, ellipses, cuboids, skeletons and video ``<track>`` elements are
+  skipped with a warning.
+
+The XML is parsed as a stream with expat; DTDs and entity declarations are refused
+(no entity expansion attacks, no external entities).
+"""
+from __future__ import annotations
+
+import os
+from xml.parsers import expat
+
+from .base import (
+    IGNORE, NAIL, FormatError, ImageFinder, ImportedImage, PendingNail, _Collector, assign_landmarks,
+    finish_geometry, finite_point, importer, landmark_of, nails_to_dicts, resolve_label, walk_files,
+)
+
+SHAPES = {"polygon", "points", "box", "polyline", "mask", "ellipse", "cuboid", "skeleton", "tag"}
+
+
+class _Refused(Exception):
+    pass
+
+
+def parse_points(text) -> list[list[float]] | None:
+    """CVAT "x1,y1;x2,y2;..." -> [[x, y], ...] (None if malformed)."""
+    if not isinstance(text, str) or not text.strip():
+        return None
+    out = []
+    for pair in text.strip().split(";"):
+        point = finite_point(pair.split(",")) if pair.count(",") == 1 else None
+        if point is None:
+            return None
+        out.append(point)
+    return out
+
+
+def _int(value) -> int | None:
+    try:
+        number = int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+    return number if number > 0 else None
+
+
+class _CvatParser:
+    def __init__(self, path: str, label_map: dict, collect: _Collector, finder: ImageFinder, repair: bool = True):
+        self.path, self.label_map, self.collect, self.finder, self.repair = path, label_map, collect, finder, repair
+        self.stack: list[str] = []
+        self.image = None
+        self.shape = None
+        self.attribute = None
+        self.warned_tracks = False
+        self.seen_root = False
+
+    # image state: nails, ignore, landmarks
+    def start(self, tag: str, attrs: dict) -> None:
+        parent = self.stack[-1] if self.stack else None
+        self.stack.append(tag)
+        if len(self.stack) == 1:
+            if tag != "annotations":
+                raise FormatError(f"{os.path.basename(self.path)} is not a CVAT annotations file (root <{tag}>)")
+            self.seen_root = True
+        elif tag == "image" and parent == "annotations":
+            name = attrs.get("name") or ""
+            image = ImportedImage(file_name=name.replace("\\", "/").split("/")[-1] or name,
+                                  width=_int(attrs.get("width")), height=_int(attrs.get("height")),
+                                  geometry={"nails": [], "ignore": []})
+            image.image_path = self.finder.find(name, os.path.dirname(self.path)) if name else None
+            if not name:
+                self.collect.warn(f"an <image> without a name (id {attrs.get('id')!r}) was skipped")
+            self.image = (image, [], [], [], bool(name))
+        elif tag == "track" and parent == "annotations":
+            if not self.warned_tracks:
+                self.collect.warn("video <track> elements are not supported (export as 'CVAT for images'); skipped")
+                self.warned_tracks = True
+        elif tag in SHAPES and parent == "image" and self.image is not None:
+            self.shape = (tag, dict(attrs), {})
+        elif tag == "attribute" and self.shape is not None and parent in SHAPES:
+            self.attribute = [attrs.get("name", ""), ""]
+
+    def text(self, data: str) -> None:
+        if self.attribute is not None:
+            self.attribute[1] += data
+
+    def end(self, tag: str) -> None:
+        self.stack.pop()
+        if tag == "attribute" and self.attribute is not None:
+            if self.shape is not None:
+                self.shape[2][self.attribute[0]] = self.attribute[1].strip()
+            self.attribute = None
+        elif tag in SHAPES and self.shape is not None and self.stack and self.stack[-1] == "image":
+            self._shape(*self.shape)
+            self.shape = None
+        elif tag == "image" and self.image is not None and (not self.stack or self.stack[-1] == "annotations"):
+            image, nails, ignore, landmarks, ok = self.image
+            if ok:
+                warn = lambda m: self.collect.warn(m, image)  # noqa: E731
+                assign_landmarks(nails, landmarks, warn)
+                image.geometry = finish_geometry(nails_to_dicts(nails), ignore, warn, self.repair)
+                self.collect.add(image)
+            self.image = None
+
+    def _shape(self, tag: str, attrs: dict, attributes: dict) -> None:
+        image, nails, ignore, landmarks, _ = self.image
+        label = attrs.get("label", "")
+        ref = f"<{tag} label={label!r}>"
+        warn = lambda m: self.collect.warn(m, image)  # noqa: E731
+        group = attrs.get("group_id") or None
+        if tag == "points":
+            landmark = landmark_of(label, self.label_map)
+            if landmark is None:
+                if resolve_label(label, self.label_map)[0] == NAIL:
+                    warn(f"{ref}: points cannot be a nail; skipped")
+                else:
+                    self.collect.unknown(label, image)
+                return
+            points = parse_points(attrs.get("points"))
+            if points is None:
+                warn(f"{ref}: malformed points {attrs.get('points')!r}; skipped")
+                return
+            landmarks.extend((landmark[0], landmark[1], p, group) for p in points)
+            return
+        if tag == "box":
+            try:
+                x0, y0, x1, y1 = (float(attrs[k]) for k in ("xtl", "ytl", "xbr", "ybr"))
+            except (KeyError, ValueError):
+                warn(f"{ref}: malformed box; skipped")
+                return
+            points = [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
+            if any(finite_point(p) is None for p in points):
+                warn(f"{ref}: malformed box; skipped")
+                return
+            warn(f"{ref}: box taken as a 4-vertex polygon")
+        elif tag == "polygon":
+            points = parse_points(attrs.get("points"))
+            if points is None:
+                warn(f"{ref}: malformed points; skipped")
+                return
+        else:
+            warn(f"{ref}: <{tag}> shapes are not supported; skipped")
+            return
+        role, finger = resolve_label(label, self.label_map)
+        if role == NAIL and finger is None:
+            for key, value in attributes.items():
+                if key.strip().lower() in ("finger", "class", "finger_class") and value:
+                    sub_role, sub_finger = resolve_label(value, self.label_map)
+                    if sub_role == NAIL:
+                        finger = sub_finger
+                    else:
+                        warn(f"{ref}: finger attribute {value!r} is not in the label map; finger left unknown")
+        if role == IGNORE:
+            ignore.append(points)
+        elif role == NAIL:
+            nails.append(PendingNail(points, finger, label, group))
+        else:
+            self.collect.unknown(label, image)
+
+
+def _refuse(*_args):
+    raise _Refused("DTDs and entity declarations are not accepted in CVAT XML")
+
+
+def _parse_file(path: str, label_map: dict, collect: _Collector, finder: ImageFinder, repair: bool = True) -> None:
+    handler = _CvatParser(path, label_map, collect, finder, repair)
+    parser = expat.ParserCreate()
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.StartDoctypeDeclHandler = _refuse
+    parser.EntityDeclHandler = _refuse
+    parser.ExternalEntityRefHandler = _refuse
+    parser.StartElementHandler = handler.start
+    parser.EndElementHandler = handler.end
+    parser.CharacterDataHandler = handler.text
+    parser.buffer_text = True
+    try:
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                parser.Parse(chunk, False)
+            parser.Parse(b"", True)
+    except _Refused as exc:
+        raise FormatError(f"{os.path.basename(path)}: {exc}") from None
+    except expat.ExpatError as exc:
+        raise FormatError(f"{os.path.basename(path)} is not well-formed XML: {exc}") from None
+    except OSError as exc:
+        raise FormatError(f"cannot read {os.path.basename(path)}: {exc}") from None
+    if not handler.seen_root:
+        raise FormatError(f"{os.path.basename(path)} is not a CVAT annotations file")
+
+
+@importer("cvat", "xml")
+def import_cvat(path: str, label_map: dict, *, repair: bool = True):
+    """"CVAT for images 1.1" XML: an annotations.xml, or every CVAT XML in a folder."""
+    collect = _Collector()
+    if os.path.isdir(path):
+        files = walk_files(path, (".xml",))
+        preferred = [f for f in files if os.path.basename(f).lower() == "annotations.xml"]
+        files = preferred or files
+        if not files:
+            raise FormatError(f"no CVAT annotations.xml found in {os.path.basename(path) or path}")
+        finder = ImageFinder(path)
+        for file_path in files:
+            _parse_file(file_path, label_map, collect, finder, repair)
+    else:
+        _parse_file(path, label_map, collect, ImageFinder(os.path.dirname(os.path.abspath(path))), repair)
+    return collect.finish()

@@ -1,0 +1,1 @@
+"""Machine-learning code of NailSet (plain PyTorch, independent of Django)."""
