@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv migrate demo bench clean chromium
+.PHONY: run test venv migrate demo bench clean chromium node
 
 # Re-install whenever a requirements file changes.
 $(STAMP): requirements.txt requirements-dev.txt
@@ -29,9 +29,13 @@ run: demo
 chromium:
 	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
+# The annotation tool's JavaScript unit tests run on Node's test runner.
+node:
+	@command -v node >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs; }
+
 # The whole suite. With DATABASE_URL / CELERY_BROKER_URL set it runs against them (see .ci/run);
 # without, in embedded mode. Tests and their workers write below var/test/.
-test: $(STAMP) chromium
+test: $(STAMP) chromium node
 	NAILSET_VAR_DIR=$${NAILSET_VAR_DIR:-$(CURDIR)/var/test} $(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)

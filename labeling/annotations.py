@@ -81,7 +81,7 @@ def save_annotation(image: Image, user, *, geometry, version, status: str = Anno
     now = timezone.now()
     author = user if getattr(user, "pk", None) else None
     with transaction.atomic():
-        current = Annotation.objects.select_related("assignee").get(image=image)
+        current = Annotation.objects.select_related("assignee").defer("geometry").get(image=image)
         if role == ANNOTATOR:
             if current.assignee_id not in (None, user.pk):
                 raise NotAllowed(f"this image is assigned to {current.assignee.username}")
@@ -94,12 +94,13 @@ def save_annotation(image: Image, user, *, geometry, version, status: str = Anno
         if role == ANNOTATOR and current.assignee_id is None:
             changes["assignee"] = user  # saving an open-queue image claims it
         if not guard.update(**changes):
-            current.refresh_from_db()
+            current.refresh_from_db(fields=["version"])
             raise VersionConflict(
                 f"someone else saved this annotation first: you edited version {version}, the current one is {current.version}",
                 current_version=current.version,
             )
-        current.refresh_from_db()
+        current = Annotation.objects.select_related("assignee", "reviewer", "updated_by").defer("geometry").get(pk=current.pk)
+        current.geometry = clean
         AnnotationRevision.objects.create(
             annotation=current, version=current.version, geometry=clean, status=status, source=source,
             author=author, model_version=model_version, note=note[:500], created_at=now,

@@ -2,26 +2,55 @@
 
 The rules live in plain functions (``annotations.py``, ``intake.py``); these views translate HTTP.
 """
-from django.db.models import Count
-from django.http import FileResponse
+import json
+
+from django.db.models import Count, Func, IntegerField
+from django.db.models.fields.json import KeyTransform
+from django.http import FileResponse, HttpResponse
 from django.shortcuts import get_object_or_404
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
+from dataset.geometry import empty_geometry, normalize_geometry, validate_geometry
 from jobs.runner import BrokerUnavailable, enqueue_job
 
-from . import annotations
+from . import annotations, queue, raster_overlays
 from .intake import RejectedFile, store_upload
 from .models import Annotation, Image, Participant, Upload
 from .participants import ParticipantImportError, erase_participant, import_participants_csv
 from .permissions import PARTICIPANT, IsAdminRole, IsParticipantOrAdmin, IsReviewerOrAdmin, IsStaffRole, role_of
-from .serializers import (AnnotationSaveSerializer, AnnotationSerializer, AssignSerializer, ImageSerializer,
-                          ParticipantCsvSerializer, ParticipantSerializer, RevisionSerializer, ReviewSerializer, UploadCreateSerializer,
-                          UploadSerializer)
+from .serializers import (AnnotationSaveSerializer, AnnotationSerializer, AssignSerializer, CompareSerializer, ImageSerializer,
+                          ParticipantCsvSerializer, ParticipantSerializer, QueueCountsSerializer, QueueNextSerializer,
+                          RasterRequestSerializer, RevisionSerializer, ReviewSerializer, UploadCreateSerializer, UploadSerializer)
+
+
+class PNGRenderer(BaseRenderer):
+    """Lets clients that ask for ``Accept: image/png`` reach the raster overlay (errors stay JSON)."""
+
+    media_type = "image/png"
+    format = "png"
+    charset = None
+    render_style = "binary"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data if isinstance(data, bytes) else JSONRenderer().render(data)
+
+
+class JSONArrayLength(Func):
+    """Length of a JSON array, 0 for null: jsonb_array_length on PostgreSQL, json_array_length on SQLite."""
+
+    output_field = IntegerField()
+
+    def as_sql(self, compiler, connection, **extra):
+        function = "jsonb_array_length" if connection.vendor == "postgresql" else "json_array_length"
+        sql, params = super().as_sql(compiler, connection, function=function, **extra)
+        return f"COALESCE({sql}, 0)", params
 
 
 class ParticipantViewSet(viewsets.ModelViewSet):
@@ -143,8 +172,14 @@ class ImageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     permission_classes = [IsStaffRole]
 
     def get_queryset(self):
-        return annotations.visible_images(self.request.user).select_related(
+        images = annotations.visible_images(self.request.user).select_related(
             "participant", "annotation", "annotation__assignee").order_by("pk")
+        if self.action == "annotation":
+            if self.request.method == "PUT":  # save_annotation reads the row itself
+                return images.defer("annotation__geometry")
+            return images.select_related("annotation__reviewer", "annotation__updated_by")
+        # Lists count nails in SQL instead of decoding every row's geometry (see docs/benchmarks.md).
+        return images.defer("annotation__geometry").annotate(nail_count=JSONArrayLength(KeyTransform("nails", "annotation__geometry")))
 
     def _file(self, field_file, content_type):
         if not field_file:
@@ -219,3 +254,76 @@ class ImageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         body = AssignSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         return Response(AnnotationSerializer(annotations.assign_annotation(image, body.validated_data["assignee"])).data)
+
+    @extend_schema(request=RasterRequestSerializer,
+                   responses={(200, "image/png"): bytes, 400: OpenApiResponse(description="invalid geometry: per-nail errors")})
+    @action(detail=True, methods=["post"], renderer_classes=[JSONRenderer, PNGRenderer])
+    def rasters(self, request, pk=None):
+        """What the model will learn from these labels: the dataset rasterizer's foreground mask, finger
+        classes or direction field of the posted geometry (usually the page's unsaved labels), as an RGBA
+        PNG (transparent where there is nothing) whose longest side is at most ``max_size``. Headers:
+        ``X-Raster-Info`` (JSON: size, pixel counts, overlapping nail pairs). Nothing is saved."""
+        image = self.get_object()
+        body = RasterRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        geometry = body.validated_data["geometry"]
+        report = validate_geometry(geometry, image.width, image.height)
+        if not report.ok:
+            return Response({"detail": "the labels are not valid: nothing to rasterize", **report.to_dict()}, status=400)
+        png, info = raster_overlays.render_overlay(normalize_geometry(geometry), image.width, image.height,
+                                                   body.validated_data["kind"], body.validated_data["max_size"])
+        response = HttpResponse(png, content_type="image/png")
+        response["X-Raster-Info"] = json.dumps(info, separators=(",", ":"))
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @extend_schema(parameters=[OpenApiParameter("a", int, description="version of the first revision (0: no labels)"),
+                               OpenApiParameter("b", int, required=False, description="version of the second one (default: the current version)")],
+                   responses={200: CompareSerializer, 400: OpenApiResponse(description="unknown version")})
+    @action(detail=True, methods=["get"])
+    def compare(self, request, pk=None):
+        """Agreement of two revisions on the rasterized labels: foreground IoU, finger-class agreement and
+        nail-to-nail matches with their IoU (e.g. a model's pre-labels against the human labels)."""
+        image = self.get_object()
+        annotation = image.annotation
+        try:
+            a = int(request.query_params.get("a", ""))
+            b = int(request.query_params.get("b", annotation.version))
+        except ValueError:
+            return Response({"detail": "'a' (and optionally 'b') must be revision versions"}, status=400)
+        geometries = {0: empty_geometry()}
+        geometries.update(dict(annotation.revisions.filter(version__in=[a, b]).values_list("version", "geometry")))
+        missing = [v for v in (a, b) if v not in geometries]
+        if missing:
+            return Response({"detail": f"no revision with version {missing[0]}"}, status=400)
+        result = raster_overlays.compare(geometries[a], geometries[b], image.width, image.height)
+        return Response({"a": a, "b": b, **result})
+
+
+class QueueView(APIView):
+    """The annotator's queue: how many images are done and how many remain."""
+
+    @extend_schema(responses={200: QueueCountsSerializer, 403: OpenApiResponse(description="reviewers have no queue")})
+    def get(self, request):
+        try:
+            return Response(queue.counts_for(request.user).to_dict())
+        except queue.QueueNotAllowed as exc:
+            return Response({"detail": str(exc)}, status=403)
+
+
+class QueueNextView(APIView):
+    """Claim the next image: yours first (assigned, then rejected), then the oldest unclaimed one.
+    Atomic: two annotators never get the same image. ``image`` is null when nothing is left."""
+
+    @extend_schema(request=None, responses={200: QueueNextSerializer, 403: OpenApiResponse(description="reviewers have no queue")})
+    def post(self, request):
+        try:
+            image = queue.claim_next(request.user)
+            counts = queue.counts_for(request.user).to_dict()
+        except queue.QueueNotAllowed as exc:
+            return Response({"detail": str(exc)}, status=403)
+        if image is None:
+            return Response({"image": None, "annotation": None, "counts": counts})
+        image = Image.objects.select_related("participant", "annotation", "annotation__assignee").get(pk=image.pk)
+        return Response({"image": ImageSerializer(image).data, "annotation": AnnotationSerializer(image.annotation).data,
+                         "counts": counts})

@@ -105,10 +105,43 @@ class ImageSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_nail_count(self, image) -> int:
-        return len(image.annotation.geometry.get("nails", []))
+        counted = getattr(image, "nail_count", None)  # counted in SQL by ImageViewSet's list queryset
+        return counted if counted is not None else len(image.annotation.geometry.get("nails", []))
 
     def get_file_url(self, image) -> str:
         return f"/api/images/{image.pk}/file/"
 
     def get_thumbnail_url(self, image) -> str:
         return f"/api/images/{image.pk}/thumbnail/"
+
+
+class RasterRequestSerializer(serializers.Serializer):
+    geometry = GeometryField(help_text="the labels to rasterize, usually the unsaved ones on the page (same form as a save)")
+    kind = serializers.ChoiceField(choices=["foreground", "classes", "field"], default="foreground")
+    max_size = serializers.IntegerField(min_value=64, max_value=2048, default=1024,
+                                        help_text="longest side of the raster in pixels; the page stretches it over the image")
+
+
+class QueueCountsSerializer(serializers.Serializer):
+    assigned = serializers.IntegerField(help_text="assigned to you, not submitted yet")
+    rejected = serializers.IntegerField(help_text="rejected by a reviewer, back with you")
+    open = serializers.IntegerField(help_text="unclaimed images anyone may take")
+    submitted = serializers.IntegerField()
+    accepted = serializers.IntegerField()
+    done = serializers.IntegerField(help_text="submitted + accepted")
+    remaining = serializers.IntegerField(help_text="assigned + rejected + open")
+
+
+class QueueNextSerializer(serializers.Serializer):
+    image = ImageSerializer(allow_null=True)
+    annotation = AnnotationSerializer(allow_null=True)
+    counts = QueueCountsSerializer()
+
+
+class CompareSerializer(serializers.Serializer):
+    a = serializers.IntegerField(help_text="version of the first revision")
+    b = serializers.IntegerField(help_text="version of the second revision")
+    foreground_iou = serializers.FloatField()
+    class_agreement = serializers.FloatField(allow_null=True, help_text="share of the pixels both call nail with the same finger")
+    matches = serializers.ListField(child=serializers.DictField(), help_text="nail i of a matched to nail j of b, with their IoU")
+    raster_size = serializers.ListField(child=serializers.IntegerField())

@@ -1,11 +1,18 @@
-"""Pages: the participant's upload page at /u/<token>/ (no account needed)."""
+"""Pages: the participant's upload page at /u/<token>/ (no account needed); the annotator's queue and
+annotation tool, the reviewer's list and review page (staff accounts)."""
 from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from .models import Image, Participant
+from . import queue
+from .annotations import visible_images
+from .models import Annotation, Image, Participant
 from .participants import erase_participant, record_consent
+from .permissions import ADMIN, ANNOTATOR, REVIEWER, role_of
 
 
 def _participant_or_error(request, token):
@@ -71,3 +78,99 @@ def participant_thumbnail(request, token, image_id):
     if image is None or not image.thumbnail:
         raise Http404("not found")
     return FileResponse(image.thumbnail.open("rb"), content_type="image/jpeg")
+
+
+# --- Annotation and review pages (staff accounts) ----------------------------------------------------------
+
+def _role_or_403(request, *roles):
+    role = role_of(request.user)
+    if role not in roles:
+        raise PermissionDenied("your account cannot open this page: ask an admin for the right role")
+    return role
+
+
+def _page_config(request, image, role, **extra) -> dict:
+    annotation = image.annotation
+    return {
+        "imageId": image.pk, "width": image.width, "height": image.height,
+        "fileUrl": f"/api/images/{image.pk}/file/", "apiBase": f"/api/images/{image.pk}/",
+        "username": request.user.username, "role": role,
+        "participant": image.participant.code, "assignee": annotation.assignee.username if annotation.assignee else None,
+        **extra,
+    }
+
+
+@login_required
+@require_GET
+def queue_page(request):
+    """The annotator's start page: counts, "next image", their images (rejected ones with the comment)."""
+    role = role_of(request.user)
+    if role == REVIEWER:
+        return redirect("review-list")
+    _role_or_403(request, ADMIN, ANNOTATOR)
+    return render(request, "labeling/queue.html", {
+        "counts": queue.counts_for(request.user), "mine": queue.my_annotations(request.user),
+        "empty": request.GET.get("empty") == "1",
+    })
+
+
+@login_required
+@require_POST
+def queue_next(request):
+    """Claim the next image and open it (or come back to the queue page saying that nothing is left)."""
+    _role_or_403(request, ADMIN, ANNOTATOR)
+    image = queue.claim_next(request.user)
+    if image is None:
+        return redirect(reverse("annotate-queue") + "?empty=1")
+    return redirect("annotate-image", image_id=image.pk)
+
+
+@login_required
+@require_GET
+def annotate_page(request, image_id):
+    """The annotation tool over one image. Annotators open their own images and unclaimed ones."""
+    role = role_of(request.user)
+    if role == REVIEWER:
+        return redirect("review-image", image_id=image_id)
+    _role_or_403(request, ADMIN, ANNOTATOR)
+    image = get_object_or_404(visible_images(request.user).select_related("participant", "annotation__assignee"), pk=image_id)
+    config = _page_config(request, image, role, queueUrl=reverse("annotate-queue"), nextUrl=reverse("annotate-next"))
+    return render(request, "labeling/annotate.html", {"image": image, "config": config})
+
+
+@login_required
+@require_GET
+def review_list(request):
+    """Reviewers: what waits for review, and the latest decisions."""
+    _role_or_403(request, ADMIN, REVIEWER)
+    submitted = (Annotation.objects.filter(status=Annotation.Status.SUBMITTED)
+                 .select_related("image", "image__participant", "assignee").order_by("image_id")[:200])
+    decided = (Annotation.objects.filter(status__in=[Annotation.Status.ACCEPTED, Annotation.Status.REJECTED])
+               .select_related("image", "image__participant", "assignee", "reviewer").order_by("-reviewed_at")[:50])
+    return render(request, "labeling/review_list.html", {
+        "counts": queue.review_counts(), "submitted": submitted, "decided": decided,
+        "empty": request.GET.get("empty") == "1",
+    })
+
+
+@login_required
+@require_GET
+def review_next(request):
+    """Open the next submitted image (after ``?after=<image id>`` when given)."""
+    _role_or_403(request, ADMIN, REVIEWER)
+    after = request.GET.get("after")
+    image = queue.next_to_review(int(after) if after and after.isdigit() else None)
+    if image is None:
+        return redirect(reverse("review-list") + "?empty=1")
+    return redirect("review-image", image_id=image.pk)
+
+
+@login_required
+@require_GET
+def review_page(request, image_id):
+    """The labels over the image, the revision history with a visual diff, accept / reject."""
+    role = _role_or_403(request, ADMIN, REVIEWER)
+    image = get_object_or_404(Image.objects.select_related("participant", "annotation__assignee"), pk=image_id)
+    config = _page_config(request, image, role, listUrl=reverse("review-list"),
+                          nextUrl=reverse("review-next") + f"?after={image.pk}")
+    return render(request, "labeling/review.html", {"image": image, "config": config})

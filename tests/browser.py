@@ -1,27 +1,11 @@
-"""Playwright with Debian's Chromium (never `playwright install`: nothing may be downloaded)."""
-import os
-from pathlib import Path
+"""Playwright with Debian's Chromium (never `playwright install`: nothing may be downloaded).
 
-import pytest
+The ``browser`` fixture lives in tests/conftest.py (one Chromium for the whole session: Playwright
+refuses a second instance in the same thread); this module holds what it launches and helpers."""
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
-
-
-@pytest.fixture(scope="session")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API keeps an asyncio loop in this thread; the tests' own ORM calls are plain
-    # synchronous code that Django would otherwise refuse to run beside it.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium package")
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield instance
-        instance.close()
 
 
 def login(page, base_url: str, username: str, password: str) -> None:

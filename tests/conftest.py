@@ -106,6 +106,27 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1, message: s
     raise AssertionError(f"timed out after {timeout} s waiting for {message}")
 
 
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium through Playwright, for the whole session (see tests/browser.py)."""
+    import os
+    from pathlib import Path
+
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import CHROMIUM, CHROMIUM_ARGS
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium package")
+    # Playwright's sync API keeps an asyncio loop in this thread; the tests' own ORM calls are plain
+    # synchronous code that Django would otherwise refuse to run beside it.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield instance
+        instance.close()
+
+
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     """PBKDF2 costs ~0.3 s a user; tests create many users and check no password strength."""

@@ -189,3 +189,12 @@ def test_image_list_filters_and_pagination(client_for, users, make_image, partic
     assert admin.get("/api/images/?assignee=none").json()["count"] == 3
     page = admin.get("/api/images/?page_size=2").json()
     assert page["count"] == 4 and len(page["results"]) == 2 and page["next"]
+
+
+def test_nail_count_in_list_and_detail(client_for, make_image):
+    image, empty = make_image(), make_image()
+    admin = client_for("admin")
+    put(admin, image, {"nails": [nail(), nail([[35, 10], [50, 10], [50, 30], [35, 30]])]}, 0)
+    listed = {row["id"]: row["nail_count"] for row in admin.get("/api/images/").json()["results"]}
+    assert listed == {image.pk: 2, empty.pk: 0}
+    assert admin.get(f"/api/images/{image.pk}/").json()["nail_count"] == 2

@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from labeling.models import Image, Participant
-from tests.browser import browser, login  # noqa: F401  (fixture)
+from tests.browser import login
 from tests.conftest import jpeg_bytes, make_user, synthetic_picture
 from tests.media import video_bytes
 from tests.worker import running_worker
@@ -20,7 +20,7 @@ def worker(django_db_blocker):
         yield process
 
 
-def test_participant_uploads_from_a_phone_and_admin_sees_frames(browser, live_server, worker, tmp_path):  # noqa: F811
+def test_participant_uploads_from_a_phone_and_admin_sees_frames(browser, live_server, worker, tmp_path):
     participant = Participant.objects.create(code="P-PHONE")
     files = []
     for name, data in [("left.jpg", jpeg_bytes(synthetic_picture(120, 90, (180, 90, 100)))),

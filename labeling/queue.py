@@ -1,0 +1,123 @@
+"""The annotator's work queue: hand out the next image atomically, count what is done and left.
+
+Plain functions (the API and the pages call them).
+
+Order of ``claim_next``:
+
+1. images already assigned to the annotator and not yet submitted (unlabeled or draft): work they
+   were given by an admin or started and left;
+2. images a reviewer rejected: they stay assigned to their annotator, who sees the comment;
+3. the open queue: images nobody has claimed (unlabeled or draft), oldest first. Claiming sets
+   ``Annotation.assignee``.
+
+Claiming is atomic. On PostgreSQL the candidate row is locked with ``SELECT ... FOR UPDATE SKIP LOCKED``
+so concurrent annotators take different rows without waiting for each other; on SQLite the
+transaction starts with ``BEGIN IMMEDIATE`` (settings: ``transaction_mode``), which serialises writers.
+In both cases the claim itself is a conditional ``UPDATE ... WHERE assignee IS NULL``: if anything else
+(an admin's assignment, a save that claims) took the row first, the update touches nothing and the next
+candidate is tried. Two claims never return the same image.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from django.db import connection, transaction
+from django.db.models import Count, Q
+
+from .models import Annotation, Image
+from .permissions import ADMIN, ANNOTATOR, role_of
+
+S = Annotation.Status
+TO_DO = (S.UNLABELED, S.DRAFT)
+DONE = (S.SUBMITTED, S.ACCEPTED)
+MAX_TRIES = 20
+
+
+class QueueNotAllowed(Exception):
+    """The user may not take work from the queue (reviewers, accounts without a role)."""
+
+
+@dataclass
+class QueueCounts:
+    assigned: int   # assigned to the user, not submitted yet (unlabeled or draft)
+    rejected: int   # rejected by a reviewer, back with the user
+    open: int       # unclaimed, anyone may take them
+    submitted: int  # the user's, waiting for review
+    accepted: int   # the user's, accepted
+    done: int       # submitted + accepted
+    remaining: int  # assigned + rejected + open
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _check(user) -> None:
+    if role_of(user) not in (ADMIN, ANNOTATOR):
+        raise QueueNotAllowed("only annotators and admins take images from the queue")
+
+
+def _open_candidates():
+    candidates = Annotation.objects.filter(assignee__isnull=True, status__in=TO_DO).order_by("image_id")
+    if connection.features.has_select_for_update_skip_locked:
+        candidates = candidates.select_for_update(skip_locked=True)
+    return candidates
+
+
+def claim_next(user) -> Image | None:
+    """The next image for ``user`` to label (see the module docstring), claimed; None when the queue is empty."""
+    _check(user)
+    mine = Annotation.objects.filter(assignee=user)
+    for own in (mine.filter(status__in=TO_DO), mine.filter(status=S.REJECTED)):
+        image_id = own.order_by("image_id").values_list("image_id", flat=True).first()
+        if image_id is not None:
+            return Image.objects.get(pk=image_id)
+    for _ in range(MAX_TRIES):
+        with transaction.atomic():
+            candidate = _open_candidates().values_list("pk", "image_id").first()
+            if candidate is None:
+                return None
+            pk, image_id = candidate
+            if Annotation.objects.filter(pk=pk, assignee__isnull=True).update(assignee=user):
+                return Image.objects.get(pk=image_id)
+    return None  # pragma: no cover  (only under a storm of concurrent assignments)
+
+
+def counts_for(user) -> QueueCounts:
+    """How much work the user has done and has left."""
+    _check(user)
+    mine = dict(Annotation.objects.filter(assignee=user).values_list("status").order_by().annotate(n=Count("id")))
+    open_ = Annotation.objects.filter(assignee__isnull=True, status__in=TO_DO).count()
+    assigned = sum(mine.get(s, 0) for s in TO_DO)
+    rejected = mine.get(S.REJECTED, 0)
+    submitted, accepted = mine.get(S.SUBMITTED, 0), mine.get(S.ACCEPTED, 0)
+    return QueueCounts(assigned=assigned, rejected=rejected, open=open_, submitted=submitted, accepted=accepted,
+                       done=submitted + accepted, remaining=assigned + rejected + open_)
+
+
+def my_annotations(user, limit: int = 200):
+    """The user's images, the ones needing work first (rejected, then drafts), newest changes first."""
+    _check(user)
+    order = {S.REJECTED: 0, S.DRAFT: 1, S.UNLABELED: 2, S.SUBMITTED: 3, S.ACCEPTED: 4}
+    rows = list(Annotation.objects.filter(assignee=user).select_related("image", "reviewer")
+                .order_by("-updated_at")[:limit])
+    rows.sort(key=lambda a: order.get(a.status, 9))
+    return rows
+
+
+def review_counts() -> dict:
+    """Reviewers: how many annotations wait for review, and how many were decided."""
+    row = Annotation.objects.aggregate(
+        submitted=Count("id", filter=Q(status=S.SUBMITTED)), accepted=Count("id", filter=Q(status=S.ACCEPTED)),
+        rejected=Count("id", filter=Q(status=S.REJECTED)))
+    return row
+
+
+def next_to_review(after_image_id: int | None = None) -> Image | None:
+    """The oldest submitted image (after ``after_image_id`` when given, wrapping around)."""
+    submitted = Annotation.objects.filter(status=S.SUBMITTED).order_by("image_id")
+    if after_image_id is not None:
+        later = submitted.filter(image_id__gt=after_image_id).values_list("image_id", flat=True).first()
+        if later is not None:
+            return Image.objects.get(pk=later)
+    first = submitted.values_list("image_id", flat=True).first()
+    return None if first is None else Image.objects.get(pk=first)

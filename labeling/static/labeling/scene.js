@@ -1,0 +1,194 @@
+// The labels being edited: geometry + selection over an undo/redo history, and the pure edit operations.
+// No DOM: tested with Node (tests/js/scene.test.mjs).
+//
+// Geometry is the API's form: {nails: [{id, polygon: [[x, y]...], finger, base, tip}], ignore: [[[x, y]...]]}
+// in image pixels rounded to 2 decimals. Nails carry a client id (kept by the server) so that revisions can
+// be compared nail by nail. States are immutable: an edit builds new arrays/objects along the changed path.
+
+import { History } from "./history.js";
+import { roundPoint } from "./geometry.js";
+
+export function newId() {
+  const bytes = new Uint8Array(6);
+  globalThis.crypto.getRandomValues(bytes);
+  return "n" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function point(p) {
+  return p === null || p === undefined ? null : roundPoint(p);
+}
+
+/** The API form of geometry with every nail carrying an id (fields in a fixed order). */
+export function normalizeIn(geometry) {
+  const nails = ((geometry && geometry.nails) || []).map((nail) => ({
+    id: typeof nail.id === "string" && nail.id ? nail.id : newId(),
+    polygon: (nail.polygon || []).map(roundPoint),
+    finger: Number.isInteger(nail.finger) ? nail.finger : null,
+    base: point(nail.base),
+    tip: point(nail.tip),
+  }));
+  const ignore = ((geometry && geometry.ignore) || []).map((ring) => ring.map(roundPoint));
+  return { nails, ignore };
+}
+
+/** Stable JSON of geometry: what is compared to know whether something changed since the last save. */
+export function geometryKey(geometry) {
+  return JSON.stringify(geometry);
+}
+
+export function shapeOf(geometry, kind, index) {
+  if (kind === "nail") return geometry.nails[index] ? geometry.nails[index].polygon : null;
+  return geometry.ignore[index] || null;
+}
+
+function replaceNail(geometry, index, changes) {
+  const nails = geometry.nails.slice();
+  nails[index] = { ...nails[index], ...changes };
+  return { ...geometry, nails };
+}
+
+/** A copy of geometry with the points of one shape replaced. */
+export function setShape(geometry, kind, index, points) {
+  if (kind === "nail") return replaceNail(geometry, index, { polygon: points });
+  const ignore = geometry.ignore.slice();
+  ignore[index] = points;
+  return { ...geometry, ignore };
+}
+
+export function addNail(geometry, polygon, fields = {}) {
+  const nail = { id: newId(), polygon: polygon.map(roundPoint), finger: null, base: null, tip: null, ...fields };
+  return { geometry: { ...geometry, nails: [...geometry.nails, nail] }, index: geometry.nails.length };
+}
+
+export function addIgnore(geometry, ring) {
+  return { geometry: { ...geometry, ignore: [...geometry.ignore, ring.map(roundPoint)] }, index: geometry.ignore.length };
+}
+
+export function removeShape(geometry, kind, index) {
+  if (kind === "nail") return { ...geometry, nails: geometry.nails.filter((_, i) => i !== index) };
+  return { ...geometry, ignore: geometry.ignore.filter((_, i) => i !== index) };
+}
+
+export function moveVertex(geometry, kind, index, vertex, p) {
+  const points = shapeOf(geometry, kind, index).slice();
+  points[vertex] = roundPoint(p);
+  return setShape(geometry, kind, index, points);
+}
+
+/** Insert a vertex on edge `edge` (between vertices edge and edge + 1); it becomes vertex edge + 1. */
+export function insertVertex(geometry, kind, index, edge, p) {
+  const points = shapeOf(geometry, kind, index).slice();
+  points.splice(edge + 1, 0, roundPoint(p));
+  return setShape(geometry, kind, index, points);
+}
+
+/** Remove a vertex; null when the shape would keep fewer than 3. */
+export function removeVertex(geometry, kind, index, vertex) {
+  const points = shapeOf(geometry, kind, index);
+  if (points.length <= 3) return null;
+  return setShape(geometry, kind, index, points.filter((_, i) => i !== vertex));
+}
+
+/** Move a whole shape (a nail with its landmarks). */
+export function translateShape(geometry, kind, index, dx, dy) {
+  const move = (p) => (p ? roundPoint([p[0] + dx, p[1] + dy]) : p);
+  const points = shapeOf(geometry, kind, index).map(move);
+  if (kind !== "nail") return setShape(geometry, kind, index, points);
+  const nail = geometry.nails[index];
+  return replaceNail(geometry, index, { polygon: points, base: move(nail.base), tip: move(nail.tip) });
+}
+
+export function setFinger(geometry, index, finger) {
+  return replaceNail(geometry, index, { finger });
+}
+
+export function setLandmark(geometry, index, key, p) {
+  return replaceNail(geometry, index, { [key]: point(p) });
+}
+
+export function swapLandmarks(geometry, index) {
+  const nail = geometry.nails[index];
+  return replaceNail(geometry, index, { base: nail.tip, tip: nail.base });
+}
+
+export function clearLandmarks(geometry, index) {
+  return replaceNail(geometry, index, { base: null, tip: null });
+}
+
+function validSelection(geometry, selection) {
+  if (!selection) return null;
+  const shape = shapeOf(geometry, selection.kind, selection.index);
+  if (!shape) return null;
+  const vertex = Number.isInteger(selection.vertex) && selection.vertex < shape.length ? selection.vertex : null;
+  return { kind: selection.kind, index: selection.index, vertex };
+}
+
+/**
+ * Geometry + selection with undo/redo. Listeners: on("change", fn({source, label})) after every edit, undo,
+ * redo, reset; on("select", fn(selection)) when only the selection changed.
+ */
+export class Scene {
+  constructor(geometry) {
+    this.listeners = { change: [], select: [] };
+    this.history = new History({ geometry: normalizeIn(geometry), selection: null });
+  }
+
+  get geometry() {
+    return this.history.present.geometry;
+  }
+
+  get selection() {
+    return this.history.present.selection;
+  }
+
+  get selectedNail() {
+    const s = this.selection;
+    return s && s.kind === "nail" ? this.geometry.nails[s.index] : null;
+  }
+
+  on(type, fn) {
+    this.listeners[type].push(fn);
+  }
+
+  emit(type, detail) {
+    for (const fn of this.listeners[type]) fn(detail);
+  }
+
+  /** One undoable edit. */
+  commit(geometry, label, selection = this.selection) {
+    if (geometry === this.geometry) return;
+    this.history.push({ geometry, selection: validSelection(geometry, selection) }, label);
+    this.emit("change", { source: "edit", label });
+  }
+
+  select(selection) {
+    const next = validSelection(this.geometry, selection);
+    const now = this.selection;
+    if (JSON.stringify(next) === JSON.stringify(now)) return;
+    this.history.replacePresent({ geometry: this.geometry, selection: next });
+    this.emit("select", next);
+  }
+
+  undo() {
+    const step = this.history.undo();
+    if (step) this.emit("change", { source: "undo", label: step.label });
+    return step;
+  }
+
+  redo() {
+    const step = this.history.redo();
+    if (step) this.emit("change", { source: "redo", label: step.label });
+    return step;
+  }
+
+  /** Replace everything and forget the history (a fresh load from the server). */
+  reset(geometry) {
+    this.history.reset({ geometry: normalizeIn(geometry), selection: null });
+    this.emit("change", { source: "reset", label: "load" });
+  }
+
+  /** Replace everything as one undoable step (e.g. "reload theirs": Ctrl-Z brings yours back). */
+  replaceAll(geometry, label) {
+    this.commit(normalizeIn(geometry), label, null);
+  }
+}
