@@ -61,6 +61,8 @@ INSTALLED_APPS = [
     "jobs",
     "labeling",
     "curation",
+    "training",
+    "tryon",
 ]
 
 MIDDLEWARE = [

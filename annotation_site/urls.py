@@ -28,6 +28,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("labeling.urls")),
     path("", include("curation.urls")),
+    path("", include("tryon.urls")),
     path("api/dataset/stats/", DatasetStatsView.as_view(), name="dataset-stats"),
     path("api/", include(router.urls)),
     path("api/auth/token/", obtain_auth_token, name="api-token"),

@@ -109,6 +109,11 @@ class JobContext:
     def cancel_seen(self) -> None:
         self._cancelled.set()
 
+    @property
+    def cancel_requested(self) -> bool:
+        """For work that stops on its own terms (a training loop between steps) instead of raising."""
+        return self._cancelled.is_set()
+
     def check_cancelled(self) -> None:
         if self._cancelled.is_set():
             raise JobCancelled()

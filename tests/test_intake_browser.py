@@ -37,6 +37,7 @@ def test_participant_uploads_from_a_phone_and_admin_sees_frames(browser, live_se
     expect(page.get_by_role("alert")).to_contain_text("tick the box")
     page.check("#agree")
     page.click("#consent-submit")
+    page.wait_for_selector("#uploader[data-ready='1']")  # the uploader module has attached its handlers
     page.set_input_files("#files", files)
     for name in ("left.jpg", "right.jpg", "wave.mp4"):
         row = page.locator("#queue li", has_text=name)

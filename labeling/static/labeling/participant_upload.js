@@ -107,3 +107,4 @@ async function refreshSent() {
 }
 
 refreshSent();
+uploader.dataset.ready = "1";  // the picker is wired up (tests and assistive tools can rely on it)

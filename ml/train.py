@@ -1,0 +1,584 @@
+"""Training of the cascade on a "masks" export: CPU or CUDA, checkpoints, exact resume, early stopping.
+
+Plain PyTorch; never imports Django (the Celery job and ``manage.py train`` wrap :func:`train`).
+
+    from ml.train import train
+    result = train("tiny", data_dir="export/", out_dir="runs/1", epochs=2,
+                   on_progress=lambda fraction, message: ..., should_stop=lambda: False)
+    result["checkpoint"]        # best.pt (weights + config + metrics); result["history"]: per epoch
+
+Design (details in ``docs/model.md``):
+* Config: :class:`TrainConfig` (model, augmentation, loss, optimisation; JSON round trip), presets
+  :data:`TRAIN_PRESETS` "tiny" (tests: width 0.25, fusion 32, 64 px crops), "web-336", "native-448".
+* Reproducible: ``seed`` fixes the model's initialisation, each epoch's sample order
+  (``default_rng([seed, 1, epoch])``) and each sample's augmentation (``[seed, 0, epoch, index, draw]``),
+  independent of DataLoader workers. On CPU two runs with one seed give identical weights.
+* Checkpoint ``last.pt`` after every epoch, written atomically (temporary file, fsync, rename): model,
+  optimizer, LR scheduler, AMP grad scaler, Python/NumPy/torch(/CUDA) RNG states, completed epochs,
+  global step, metrics history, early-stopping state and the config. ``best.pt`` holds the weights of the
+  best epoch (val mIoU) with config and metrics. ``resume=True`` continues from ``last.pt`` exactly: a
+  run killed in epoch e and resumed repeats epoch e from its start and ends with the same weights as an
+  uninterrupted run (tested on CPU with ``torch.equal``).
+* Per epoch on val: binary mIoU, nail IoU, per-finger IoU where classes exist, direction error where
+  landmarks exist (:mod:`ml.metrics`); early stopping after ``patience`` epochs without a better val
+  mIoU (train mIoU is the monitor when the export has no val images).
+* Callbacks: ``on_progress(fraction, message)`` after each step and epoch; ``should_stop()`` checked
+  before each step (True: stop, keep the last epoch's checkpoint, ``status = "cancelled"``);
+  ``on_epoch(record)`` with each epoch's history record.
+* Device "auto": CUDA when available, else CPU. Mixed precision on CUDA (bf16 where supported, else fp16
+  with a grad scaler).
+* TFLite-pretrained encoders come with batch norm folded (identity statistics); before the first step
+  their BN statistics are measured on training crops (``ml.mobilenetv2.recalibrate_batchnorm``) so that
+  training-mode BN keeps the pretrained function.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader
+
+from ml.cascade import ModelConfig, build_model, model_config
+from ml.data import AUGMENT_PRESETS, AugmentConfig, MasksDataset
+from ml.losses import CascadeLoss, LossConfig
+from ml.metrics import SegmentationMetrics
+from ml.mobilenetv2 import WEIGHT_SOURCES, recalibrate_batchnorm
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "TRAIN_PRESETS",
+    "TrainConfig",
+    "load_checkpoint",
+    "load_model",
+    "resolve_device",
+    "train",
+    "train_config",
+    "validate",
+]
+
+CHECKPOINT_FORMAT = "nailset-cascade-checkpoint"
+CHECKPOINT_VERSION = 1
+LAST, BEST = "last.pt", "best.pt"
+#: Fields that may differ between a run and its resumption (they do not change the computation on CPU).
+RESUMABLE_CHANGES = frozenset({"device", "num_workers"})
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A training run. ``val_size``: longer side of val images (multiple of 32; None = the augment's
+    base long side). ``steps_per_epoch``: None = one pass over train (``len // batch_size``, at least 1);
+    more cycles over fresh permutations. ``recalibrate_batches``: batches used to measure BN statistics
+    of TFLite-pretrained encoders (0: off). ``cache_data``: keep decoded images in memory (small
+    exports). ``lr`` follows a poly schedule (power ``poly_power``) over all
+    steps of ``epochs``, after ``warmup_steps`` of linear warm-up."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    epochs: int = 60
+    batch_size: int = 8
+    steps_per_epoch: int | None = None
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 100
+    poly_power: float = 0.9
+    grad_clip: float | None = None
+    patience: int = 10
+    val_size: int | None = None
+    seed: int = 0
+    num_workers: int = 0
+    device: str = "auto"
+    amp: bool = True
+    recalibrate_batches: int = 4
+    max_train_images: int | None = None
+    max_val_images: int | None = None
+    cache_data: bool = False
+
+    def __post_init__(self) -> None:
+        if isinstance(self.model, Mapping):
+            object.__setattr__(self, "model", ModelConfig.from_dict(self.model))
+        if isinstance(self.augment, Mapping):
+            object.__setattr__(self, "augment", AugmentConfig.from_dict(self.augment))
+        if isinstance(self.loss, Mapping):
+            object.__setattr__(self, "loss", LossConfig(**self.loss))
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError("epochs and batch_size must be at least 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["model"] = self.model.to_dict()
+        d["augment"] = self.augment.to_dict()
+        d["loss"] = asdict(self.loss)
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown train config keys: {', '.join(sorted(unknown))}")
+        return cls(**dict(data))
+
+    @property
+    def eval_size(self) -> int:
+        return self.val_size or self.augment.long_side
+
+
+TRAIN_PRESETS: dict[str, TrainConfig] = {
+    "tiny": TrainConfig(
+        model=model_config("tiny"), augment=AUGMENT_PRESETS["tiny"], epochs=2, batch_size=8, steps_per_epoch=30,
+        lr=1e-2, warmup_steps=0, patience=1000, val_size=64, recalibrate_batches=0, cache_data=True,
+    ),
+    "web-336": TrainConfig(
+        model=model_config("cascade-55"), augment=AUGMENT_PRESETS["web-336"], epochs=60, batch_size=16,
+        lr=1e-3, val_size=480,
+    ),
+    "native-448": TrainConfig(
+        model=model_config("cascade-55"), augment=AUGMENT_PRESETS["native-448"], epochs=60, batch_size=8,
+        lr=1e-3, val_size=640,
+    ),
+}
+
+
+def train_config(config: TrainConfig | Mapping[str, Any] | str = "tiny", **overrides: Any) -> TrainConfig:
+    """A :class:`TrainConfig` from a preset name, a config or a dict, with overrides. ``model``,
+    ``augment`` and ``loss`` overrides may be dicts of field changes (merged), e.g.
+    ``train_config("web-336", epochs=5, model={"fusion_width": 128, "arch": "baseline"})``."""
+    if isinstance(config, str):
+        try:
+            base = TRAIN_PRESETS[config]
+        except KeyError:
+            raise ValueError(f"unknown train preset {config!r}; known: {', '.join(TRAIN_PRESETS)}") from None
+    elif isinstance(config, TrainConfig):
+        base = config
+    elif isinstance(config, Mapping):
+        base = TrainConfig.from_dict(config)
+    else:
+        raise TypeError(f"expected a TrainConfig, dict or preset name, got {type(config).__name__}")
+    changes = dict(overrides)
+    if isinstance(changes.get("model"), Mapping):
+        changes["model"] = base.model.replace(**changes["model"])
+    if isinstance(changes.get("augment"), Mapping):
+        changes["augment"] = AugmentConfig.from_dict({**base.augment.to_dict(), **changes["augment"]})
+    if isinstance(changes.get("loss"), Mapping):
+        changes["loss"] = LossConfig(**{**asdict(base.loss), **changes["loss"]})
+    return replace(base, **changes) if changes else base
+
+
+def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Checkpoints
+# ----------------------------------------------------------------------------------------------------
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(obj, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    try:
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:
+        pass
+
+
+def _rng_state() -> dict[str, Any]:
+    np_state = np.random.get_state()
+    state = {
+        "python": random.getstate(),
+        "numpy": [np_state[0], torch.from_numpy(np_state[1].copy()), int(np_state[2]), int(np_state[3]),
+                  float(np_state[4])],
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: Mapping[str, Any]) -> None:
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """A checkpoint dict (``last.pt`` or ``best.pt``), checked for format."""
+    ckpt = torch.load(os.fspath(path), map_location=map_location, weights_only=True)
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a NailSet model checkpoint")
+    if ckpt.get("version") != CHECKPOINT_VERSION:
+        raise ValueError(f"{path}: checkpoint version {ckpt.get('version')!r} is not supported")
+    return ckpt
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
+    """The trained model of a checkpoint (eval mode, on ``device``) and the checkpoint's metadata
+    (``config``, ``metrics``, ``epoch``...). Pretrained weight files are not needed."""
+    ckpt = load_checkpoint(path)
+    config = TrainConfig.from_dict(ckpt["config"])
+    model = build_model(config.model, load_pretrained=False)
+    model.load_state_dict(ckpt["model"])
+    model.to(resolve_device(device)).eval()
+    meta = {k: v for k, v in ckpt.items() if k not in ("model", "optimizer", "scheduler", "scaler", "rng")}
+    return model, meta
+
+
+# ----------------------------------------------------------------------------------------------------
+# Training
+# ----------------------------------------------------------------------------------------------------
+
+
+def _order(n: int, seed: int, epoch: int, count: int) -> list[int]:
+    """``count`` dataset keys for an epoch: concatenated seeded permutations of ``range(n)``, the r-th
+    permutation offset by ``r * n`` (``MasksDataset`` reads key k as draw k // n of image k % n, so a
+    repeated image gets a fresh augmentation)."""
+    rng = np.random.default_rng([seed, 1, epoch])
+    reps = -(-count // n)
+    return np.concatenate([rng.permutation(n) + r * n for r in range(reps)])[:count].tolist()
+
+
+def _poly_lambda(config: TrainConfig, total_steps: int) -> Callable[[int], float]:
+    warm, power = config.warmup_steps, config.poly_power
+
+    def factor(step: int) -> float:
+        if warm and step < warm:
+            return (step + 1) / warm
+        return max(0.0, 1.0 - step / max(1, total_steps)) ** power
+
+    return factor
+
+
+class _Encoders(nn.Module):
+    """The encoders of a model, run on the model's input path: ``recalibrate_batchnorm`` on this module
+    measures (and rewrites) the encoders' batch norms only; the decoder is neither run nor touched."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        object.__setattr__(self, "_model", model)  # not a submodule
+        self.parts = nn.ModuleList(
+            [m for m in (getattr(model, "low", None), getattr(model, "high", None),
+                         getattr(model, "encoder", None), getattr(model, "encoder_head", None)) if m is not None]
+        )
+
+    def forward(self, images: torch.Tensor) -> None:
+        m = self._model
+        x = (images - m.input_mean) / m.input_std
+        if hasattr(m, "low"):
+            m.low(F.interpolate(x, scale_factor=0.5, mode="bilinear", align_corners=False,
+                                recompute_scale_factor=False))
+            if m.high is not None:
+                m.high(x)
+        else:
+            m.encoder_head(m.encoder(x))
+
+
+def _recalibrate(model: nn.Module, dataset: MasksDataset, config: TrainConfig, device: torch.device) -> bool:
+    source = model.config.pretrained
+    if not config.recalibrate_batches or source is None or WEIGHT_SOURCES[source].format != "tflite":
+        return False
+    epoch = dataset.epoch
+    dataset.set_epoch(2**31 - 1)  # a stream of crops no real epoch uses
+    try:
+        n = min(len(dataset), config.recalibrate_batches * config.batch_size)
+        batches = []
+        for start in range(0, n, config.batch_size):
+            items = [dataset[i] for i in range(start, min(n, start + config.batch_size))]
+            batches.append(torch.stack([it["image"] for it in items]).to(device))
+        recalibrate_batchnorm(_Encoders(model), batches)
+    finally:
+        dataset.set_epoch(epoch)
+    return True
+
+
+def _to(batch: Mapping[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+@torch.no_grad()
+def validate(model: nn.Module, dataset: MasksDataset, device: torch.device | str = "cpu",
+             amp_dtype: torch.dtype | None = None) -> dict[str, Any]:
+    """Metrics (:class:`ml.metrics.SegmentationMetrics`) of ``model`` on an eval-mode dataset."""
+    device = torch.device(device)
+    was_training = model.training
+    model.eval()
+    metrics = SegmentationMetrics()
+    try:
+        for i in range(len(dataset)):
+            item = dataset[i]
+            image = item["image"][None].to(device)
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                out = model(image)
+            metrics.update_outputs(out, {k: v.to(device) for k, v in item.items() if k != "image"})
+    finally:
+        model.train(was_training)
+    return metrics.compute()
+
+
+def _amp_dtype(device: torch.device, enabled: bool) -> torch.dtype | None:
+    if not enabled or device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def train(
+    config: TrainConfig | Mapping[str, Any] | str = "tiny",
+    data_dir: str | os.PathLike = ".",
+    out_dir: str | os.PathLike = "runs/train",
+    *,
+    on_progress: Callable[[float, str], Any] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    on_epoch: Callable[[dict], Any] | None = None,
+    resume: bool | str | os.PathLike = True,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """Train on the train split of the masks export ``data_dir`` (folder or zip), validating on its val
+    split; write ``last.pt`` / ``best.pt`` / ``history.json`` into ``out_dir``.
+
+    ``config``: a preset name ("tiny", "web-336", "native-448"), a :class:`TrainConfig` or a dict;
+    ``overrides``: :func:`train_config` changes (``epochs=2``, ``device="cpu"``, ``model={...}``).
+    ``resume``: True continues from ``out_dir/last.pt`` when it exists (its config must match, except
+    ``device`` / ``num_workers``); False starts afresh; a path resumes from that checkpoint.
+
+    Returns ``{"status": "completed" | "early_stopped" | "cancelled", "epochs_completed", "best_epoch",
+    "best_metrics", "history", "checkpoint" (best.pt or None), "last_checkpoint", "config", "device",
+    "seconds"}``.
+    """
+    started = time.monotonic()
+    config = train_config(config, **overrides)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(config.device)
+    amp_dtype = _amp_dtype(device, config.amp)
+    progress = on_progress or (lambda fraction, message: None)
+    stop = should_stop or (lambda: False)
+
+    train_set = MasksDataset(data_dir, "train", train=True, augment=config.augment, seed=config.seed,
+                             max_images=config.max_train_images, cache=config.cache_data)
+    if len(train_set) == 0:
+        raise ValueError(f"{data_dir}: the masks export has no train images")
+    val_set = MasksDataset(data_dir, "val", train=False, eval_size=config.eval_size, seed=config.seed,
+                           max_images=config.max_val_images, cache=config.cache_data)
+    steps = config.steps_per_epoch or max(1, len(train_set) // config.batch_size)
+    total_steps = steps * config.epochs
+
+    # Resume or start.
+    ckpt = None
+    resume_path = None
+    if resume is True and (out / LAST).is_file():
+        resume_path = out / LAST
+    elif resume not in (True, False, None):
+        resume_path = Path(resume)
+    if resume_path is not None:
+        ckpt = load_checkpoint(resume_path)
+        saved = TrainConfig.from_dict(ckpt["config"]).to_dict()
+        now = config.to_dict()
+        diff = sorted(k for k in now if k not in RESUMABLE_CHANGES and now[k] != saved.get(k))
+        if diff:
+            raise ValueError(f"cannot resume from {resume_path}: the config differs in {', '.join(diff)}")
+
+    torch.manual_seed(config.seed)
+    random.seed(config.seed)
+    np.random.seed(config.seed % 2**32)
+    model = build_model(config.model, load_pretrained=ckpt is None).to(device)
+    if device.type == "cpu" or amp_dtype != torch.float16:
+        scaler = None
+    else:
+        scaler = torch.amp.GradScaler("cuda")
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _poly_lambda(config, total_steps))
+    criterion = CascadeLoss(config.loss)
+
+    history: list[dict] = []
+    best = {"epoch": None, "monitor": -math.inf, "metrics": None}
+    bad_epochs = 0
+    start_epoch = 0
+    global_step = 0
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        if scaler is not None and ckpt.get("scaler"):
+            scaler.load_state_dict(ckpt["scaler"])
+        history = list(ckpt["history"])
+        best = dict(ckpt["best"])
+        best["monitor"] = -math.inf if best["monitor"] is None else best["monitor"]
+        bad_epochs = int(ckpt["bad_epochs"])
+        start_epoch = int(ckpt["epoch"])
+        global_step = int(ckpt["global_step"])
+        _set_rng_state(ckpt["rng"])
+        progress(global_step / total_steps, f"resumed from {resume_path.name} after epoch {start_epoch}")
+        if ckpt.get("finished"):
+            return _result(ckpt.get("status", "completed"), config, out, history, best, device, started)
+    else:
+        for name in (LAST, BEST):
+            if (out / name).exists():
+                (out / name).unlink()
+        if _recalibrate(model, train_set, config, device):
+            progress(0.0, "measured batch-norm statistics of the pretrained encoders")
+
+    status = "completed"
+    for epoch in range(start_epoch, config.epochs):
+        epoch_started = time.monotonic()
+        model.train()
+        train_set.set_epoch(epoch)
+        order = _order(len(train_set), config.seed, epoch, steps * config.batch_size)
+        loader = DataLoader(train_set, batch_size=config.batch_size, sampler=order,
+                            num_workers=config.num_workers, pin_memory=device.type == "cuda",
+                            drop_last=False, persistent_workers=False)
+        sums = {"total": 0.0, "fg": 0.0, "cls": 0.0, "field": 0.0}
+        train_metrics = SegmentationMetrics()
+        done = 0
+        cancelled = False
+        iterator = iter(loader)
+        for step in range(steps):
+            if stop():
+                cancelled = True
+                break
+            batch = _to(next(iterator), device)
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                outputs = model(batch["image"])
+            loss, parts = criterion(outputs, batch)
+            optimizer.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                if config.grad_clip:
+                    scaler.unscale_(optimizer)
+                    nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                if config.grad_clip:
+                    nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                optimizer.step()
+            scheduler.step()
+            global_step += 1
+            done += 1
+            for k in sums:
+                sums[k] += parts[k]
+            with torch.no_grad():
+                final = outputs[0] if isinstance(outputs, list) else outputs
+                train_metrics.update(final.fg.argmax(1) == 1, batch["fg"], batch["ignore"])
+            progress(global_step / total_steps,
+                     f"epoch {epoch + 1}/{config.epochs} step {step + 1}/{steps} loss {parts['total']:.4f}")
+        del iterator, loader
+        if cancelled:
+            status = "cancelled"
+            progress(global_step / total_steps, f"cancelled in epoch {epoch + 1}; last checkpoint kept")
+            break
+
+        val = validate(model, val_set, device, amp_dtype) if len(val_set) else None
+        train_m = train_metrics.compute()
+        record = {
+            "epoch": epoch + 1,
+            "steps": done,
+            "lr": optimizer.param_groups[0]["lr"],
+            "train_loss": sums["total"] / max(1, done),
+            "train_fg_loss": sums["fg"] / max(1, done),
+            "train_class_loss": sums["cls"] / max(1, done),
+            "train_field_loss": sums["field"] / max(1, done),
+            "train_miou": train_m["miou"],
+            "train_nail_iou": train_m["nail_iou"],
+            "val": val,
+            "seconds": time.monotonic() - epoch_started,
+        }
+        history.append(record)
+        monitor = (val["miou"] if val and val["miou"] is not None else train_m["miou"]) or 0.0
+        improved = monitor > best["monitor"]
+        if improved:
+            best = {"epoch": epoch + 1, "monitor": monitor, "metrics": val if val else train_m}
+            bad_epochs = 0
+        else:
+            bad_epochs += 1
+        stopping = bad_epochs >= config.patience and epoch + 1 < config.epochs
+        finished = stopping or epoch + 1 == config.epochs
+        if stopping:
+            status = "early_stopped"
+        state = {
+            "format": CHECKPOINT_FORMAT,
+            "version": CHECKPOINT_VERSION,
+            "config": config.to_dict(),
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "scaler": scaler.state_dict() if scaler is not None else None,
+            "rng": _rng_state(),
+            "epoch": epoch + 1,
+            "global_step": global_step,
+            "history": history,
+            "best": best,
+            "bad_epochs": bad_epochs,
+            "finished": finished,
+            "status": status if finished else "running",
+            "data": {k: train_set.manifest_info.get(k) for k in ("snapshot", "content_hash")},
+        }
+        if improved:
+            _atomic_save({k: state[k] for k in ("format", "version", "config", "model", "epoch", "data")}
+                         | {"metrics": best["metrics"], "history": history}, out / BEST)
+        _atomic_save(state, out / LAST)
+        (out / "history.json").write_text(json.dumps(history, indent=1))
+        if on_epoch is not None:
+            on_epoch(record)
+        vm = val["miou"] if val else None
+        progress(global_step / total_steps,
+                 f"epoch {epoch + 1}/{config.epochs} done: loss {record['train_loss']:.4f}"
+                 + (f", val mIoU {vm:.4f}" if vm is not None else "")
+                 + (" (best)" if improved else ""))
+        if stopping:
+            progress(global_step / total_steps, f"early stop: no better val mIoU for {bad_epochs} epochs")
+            break
+    return _result(status, config, out, history, best, device, started)
+
+
+def _result(status, config, out, history, best, device, started) -> dict[str, Any]:
+    return {
+        "status": status,
+        "epochs_completed": len(history),
+        "best_epoch": best["epoch"],
+        "best_metrics": best["metrics"],
+        "history": history,
+        "checkpoint": str(out / BEST) if (out / BEST).is_file() else None,
+        "last_checkpoint": str(out / LAST) if (out / LAST).is_file() else None,
+        "config": config.to_dict(),
+        "device": str(device),
+        "seconds": time.monotonic() - started,
+    }

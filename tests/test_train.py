@@ -1,0 +1,198 @@
+"""Tests of ml/train.py and ml/evaluate.py: the tiny model measurably fits a synthetic masks export,
+a killed and resumed run ends with exactly the weights of an uninterrupted one (CPU, fixed seed),
+cancellation, early stopping, checkpoints, evaluation at several sizes."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import ml.train as train_module
+from ml.cascade import CascadeNet
+from ml.data import MasksDataset, make_synthetic_export
+from ml.evaluate import evaluate, predict
+from ml.losses import CascadeLoss
+from ml.train import TRAIN_PRESETS, TrainConfig, load_checkpoint, load_model, train, train_config
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Small CPU convolutions gain nothing from two threads on a busy 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def export(tmp_path_factory):
+    return make_synthetic_export(tmp_path_factory.mktemp("synthetic") / "export", train=8, val=4, size=(64, 64), seed=1)
+
+
+def _mean_loss(model, dataset, batches=3, batch_size=8):
+    """Mean loss of ``model`` (a copy, BN on batch statistics) on fixed augmented batches."""
+    model = copy.deepcopy(model).train()
+    criterion = CascadeLoss()
+    dataset.set_epoch(10_000)
+    losses = []
+    with torch.no_grad():
+        for b in range(batches):
+            items = [dataset[b * batch_size + i] for i in range(batch_size)]
+            batch = torch.utils.data.default_collate(items)
+            losses.append(criterion(model(batch["image"]), batch)[1])
+    return {k: float(np.mean([x[k] for x in losses])) for k in losses[0]}
+
+
+def test_tiny_model_measurably_fits(export, tmp_path):
+    config = train_config("tiny", epochs=3, steps_per_epoch=25)
+    torch.manual_seed(config.seed)
+    untrained = CascadeNet(config.model)
+    messages = []
+    result = train(config, export, tmp_path / "run", on_progress=lambda f, m: messages.append((f, m)))
+    assert result["status"] == "completed" and result["epochs_completed"] == 3
+    history = result["history"]
+    model, meta = load_model(result["last_checkpoint"])
+    data = MasksDataset(export, "train", augment=config.augment, seed=99)
+    before, after = _mean_loss(untrained, data), _mean_loss(model, data)
+    assert after["total"] < 0.7 * before["total"], (before, after)
+    assert after["fg"] < 0.6 * before["fg"], (before, after)
+    assert history[-1]["train_loss"] < 0.75 * history[0]["train_loss"]
+    assert history[-1]["train_miou"] > 0.68, history
+    assert history[-1]["val"]["miou"] > 0.6, history[-1]["val"]
+    assert history[-1]["val"]["nail_iou"] > 0.3
+    assert history[-1]["val"]["direction_error_deg"] is not None  # the export has landmarks
+    assert history[-1]["val"]["finger_iou"]  # and classes
+    # progress: fractions rise to 1, one message per step plus epoch summaries
+    fractions = [f for f, _ in messages]
+    assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
+    assert sum("step" in m for _, m in messages) == 75
+    assert any("val mIoU" in m for _, m in messages)
+    assert json.loads((tmp_path / "run" / "history.json").read_text())[-1]["epoch"] == 3
+
+
+class Killed(Exception):
+    pass
+
+
+def _state(path):
+    return load_checkpoint(path)
+
+
+def test_kill_and_resume_gives_identical_weights(export, tmp_path):
+    config = train_config("tiny", epochs=2, steps_per_epoch=3, batch_size=4)
+    straight = train(config, export, tmp_path / "straight")
+    assert straight["status"] == "completed"
+
+    def kill(fraction, message):
+        if message.startswith("epoch 2/2 step 2/"):
+            raise Killed  # the process dies mid-epoch 2: only epoch 1's checkpoint exists
+
+    with pytest.raises(Killed):
+        train(config, export, tmp_path / "killed", on_progress=kill)
+    assert _state(tmp_path / "killed" / "last.pt")["epoch"] == 1
+    assert not [p for p in (tmp_path / "killed").iterdir() if p.name.endswith(".tmp")]
+    messages = []
+    resumed = train(config, export, tmp_path / "killed", resume=True, on_progress=lambda f, m: messages.append(m))
+    assert messages[0].startswith("resumed from last.pt after epoch 1")
+    assert resumed["status"] == "completed" and resumed["epochs_completed"] == 2
+
+    a, b = _state(tmp_path / "straight" / "last.pt"), _state(tmp_path / "killed" / "last.pt")
+    assert a["model"].keys() == b["model"].keys()
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()):
+        for k in sa:
+            assert torch.equal(torch.as_tensor(sa[k]), torch.as_tensor(sb[k]))
+    assert a["scheduler"] == b["scheduler"] and a["global_step"] == b["global_step"] == 6
+    strip = (lambda h: [{k: v for k, v in r.items() if k != "seconds"} for r in h])
+    assert strip(a["history"]) == strip(b["history"])
+    # a finished run resumed again does nothing
+    again = train(config, export, tmp_path / "killed", resume=True)
+    assert again["epochs_completed"] == 2
+    # resuming with another config is refused
+    with pytest.raises(ValueError, match="config differs in lr"):
+        train(config, export, tmp_path / "killed", resume=True, lr=0.5)
+
+
+def test_cancel_keeps_the_last_epoch(export, tmp_path):
+    steps = []
+
+    def should_stop():
+        return len(steps) >= 4  # during epoch 2 (3 steps per epoch)
+
+    result = train("tiny", export, tmp_path, epochs=3, steps_per_epoch=3, batch_size=4,
+                   on_progress=lambda f, m: steps.append(m) if " step " in m else None, should_stop=should_stop)
+    assert result["status"] == "cancelled" and result["epochs_completed"] == 1
+    assert _state(result["last_checkpoint"])["epoch"] == 1
+    assert result["checkpoint"].endswith("best.pt")
+
+
+def test_early_stopping_on_val_miou(export, tmp_path, monkeypatch):
+    scores = iter([0.5, 0.6, 0.55, 0.58, 0.9])
+    monkeypatch.setattr(train_module, "validate", lambda *a, **k: {"miou": next(scores)})
+    result = train("tiny", export, tmp_path, epochs=5, steps_per_epoch=1, batch_size=2, patience=2)
+    assert result["status"] == "early_stopped"
+    assert result["epochs_completed"] == 4 and result["best_epoch"] == 2
+    assert result["best_metrics"] == {"miou": 0.6}
+    best = load_checkpoint(result["checkpoint"])
+    assert best["epoch"] == 2 and best["metrics"] == {"miou": 0.6}
+
+
+def test_config_round_trip_and_presets():
+    for name, preset in TRAIN_PRESETS.items():
+        assert TrainConfig.from_dict(json.loads(preset.to_json())) == preset, name
+    assert TRAIN_PRESETS["tiny"].model.width_mult == 0.25 and TRAIN_PRESETS["tiny"].model.fusion_width == 32
+    assert TRAIN_PRESETS["tiny"].augment.crop_size == 64
+    assert TRAIN_PRESETS["web-336"].augment.crop_size == 336 and TRAIN_PRESETS["native-448"].augment.crop_size == 448
+    config = train_config("web-336", epochs=5, model={"fusion_width": 128}, loss={"fg_loss": "weighted"})
+    assert config.model.fusion_width == 128 and config.model.depth == 55 and config.loss.fg_loss == "weighted"
+    with pytest.raises(ValueError, match="unknown train preset"):
+        train_config("huge")
+
+
+def test_checkpoint_evaluate_and_predict(export, tmp_path):
+    result = train("tiny", export, tmp_path, epochs=1, steps_per_epoch=2)
+    model, meta = load_model(result["checkpoint"])
+    assert not model.training and meta["config"]["model"]["fusion_width"] == 32
+    report = evaluate(result["checkpoint"], export, "val", sizes=(64, 96))
+    assert set(report["sizes"]) == {64, 96}
+    for size, metrics in report["sizes"].items():
+        assert metrics["images"] == 4 and metrics["ms_per_image"] > 0
+        assert 0.0 <= metrics["miou"] <= 1.0
+    plain = evaluate(model, export, "val", sizes=(64,), optimize=False)
+    assert plain["sizes"][64]["miou"] == pytest.approx(report["sizes"][64]["miou"], abs=0.02)
+    image = MasksDataset(export, "val", train=False).load(0)["image"]
+    out = predict(model, image, size=64)
+    assert out["fg_prob"].shape == image.shape[:2] and out["classes"].dtype == np.uint8
+    assert out["field"].shape == image.shape[:2] + (2,)
+    assert 0 <= out["fg_prob"].min() and out["fg_prob"].max() <= 1 and out["classes"].max() <= 10
+    assert math.isfinite(float(out["field"].sum()))
+
+
+def test_pretrained_encoders_get_measured_bn_statistics_before_training(export):
+    from ml.mobilenetv2 import default_weights_dir
+
+    if not (default_weights_dir() / "mobilenet_v2_1.0_224_quant.tflite").is_file():
+        pytest.skip("TFLite weights not present")
+    config = train_config("tiny", model={"width_mult": 1.0, "pretrained": "imagenet-tflite", "depth": 43},
+                          recalibrate_batches=1, batch_size=2)
+    model = CascadeNet(config.model).eval()
+    decoder_before = copy.deepcopy(model.fusion0.dilated.bn.state_dict())
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        before = model.low(model.normalize(x)).clone()
+    data = MasksDataset(export, "train", augment=config.augment, seed=0)
+    assert train_module._recalibrate(model, data, config, torch.device("cpu"))
+    bn = model.low.stages[0].bn
+    assert not torch.allclose(bn.running_var, torch.full_like(bn.running_var, 1 - bn.eps))  # measured now
+    with torch.no_grad():
+        after = model.low.eval()(model.normalize(x))
+    assert torch.allclose(before, after, atol=1e-4)  # the pretrained function is kept in eval mode
+    for key, value in model.fusion0.dilated.bn.state_dict().items():
+        assert torch.equal(value, decoder_before[key]), key  # the decoder is not touched
+    assert not train_module._recalibrate(CascadeNet(train_config("tiny").model), data, config, torch.device("cpu"))

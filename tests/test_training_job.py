@@ -1,0 +1,66 @@
+"""`manage.py train` on a small snapshot: a real job through the same code as the training workers."""
+import math
+from io import StringIO
+
+import numpy as np
+import pytest
+from django.core.management import CommandError, call_command
+from PIL import Image as PILImage
+from PIL import ImageDraw
+
+from curation.snapshots import build_snapshot
+from labeling.annotations import import_annotation
+from labeling.intake import create_image
+from labeling.models import Participant
+from training.models import ModelVersion, TrainingRun
+
+
+def ellipse(cx, cy, rx, ry, angle, n=16):
+    c, s = math.cos(angle), math.sin(angle)
+    return [[round(cx + rx * math.cos(t) * c - ry * math.sin(t) * s, 2), round(cy + rx * math.cos(t) * s + ry * math.sin(t) * c, 2)]
+            for t in np.linspace(0, 2 * math.pi, n, endpoint=False)]
+
+
+def nail_snapshot(name="nails", participants=6, per_participant=3, size=64, seed=0):
+    """Skin-coloured images with visible pink nails; labels with fingers and base/tip landmarks."""
+    rng = np.random.default_rng(seed)
+    for p in range(participants):
+        person = Participant.objects.create(code=f"N{seed}-{p:02d}")
+        for i in range(per_participant):
+            picture = PILImage.new("RGB", (size, size), tuple(int(v) for v in rng.integers(150, 210, 3)))
+            draw = ImageDraw.Draw(picture)
+            nails = []
+            for k in range(2):
+                cx, cy = rng.uniform(14, size - 14), rng.uniform(14, size - 14)
+                angle = rng.uniform(0, math.pi)
+                polygon = ellipse(cx, cy, 9, 5, angle)
+                draw.polygon([tuple(pt) for pt in polygon], fill=(220, 40, 120))
+                dx, dy = 6 * math.cos(angle), 6 * math.sin(angle)
+                nails.append({"polygon": polygon, "finger": 2 + 5 * k, "base": [round(cx - dx, 2), round(cy - dy, 2)],
+                              "tip": [round(cx + dx, 2), round(cy + dy, 2)]})
+            image, _ = create_image(person, picture, "PNG")
+            import_annotation(image, {"nails": nails}, status="accepted", note="synthetic")
+    return build_snapshot(name, seed=seed)
+
+
+@pytest.mark.django_db
+def test_train_command_fits_a_small_snapshot_and_registers_a_model():
+    nail_snapshot()
+    out = StringIO()
+    call_command("train", "--snapshot", "nails", "--preset", "tiny", "--epochs", "2", stdout=out)
+    run = TrainingRun.objects.get()
+    assert len(run.history) == 2 and run.job.status == "succeeded" and run.job.queue == "training"
+    first, last = run.history[0], run.history[-1]
+    assert last["train_loss"] < first["train_loss"]  # it learns
+    version = ModelVersion.objects.get(run=run)
+    assert version.weights.size > 0 and version.snapshot_content_hash == run.snapshot.content_hash
+    assert "miou" in version.metrics and f"-> model {version.name}" in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_train_command_refuses_bad_arguments():
+    with pytest.raises(CommandError, match="no ready snapshot named 'ghost'"):
+        call_command("train", "--snapshot", "ghost", stdout=StringIO())
+    nail_snapshot("small", participants=2, per_participant=1)
+    with pytest.raises(CommandError, match="training settings are not valid"):
+        call_command("train", "--snapshot", "small", "--set", '{"model": {"arch": "transformer"}}', stdout=StringIO())

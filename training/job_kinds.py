@@ -1,0 +1,64 @@
+"""Training jobs: they run on the "training" queue, so a GPU worker can take them."""
+from jobs.registry import JobArgumentError, job_kind
+from jobs.runner import JobCancelled
+
+from .models import TrainingRun
+
+PRESETS = ("tiny", "web-336", "native-448")
+
+
+def _train_arguments(arguments: dict) -> dict:
+    from curation.models import Snapshot
+
+    snapshot, preset = arguments.get("snapshot"), arguments.get("preset", "tiny")
+    if not Snapshot.objects.filter(name=snapshot, status=Snapshot.Status.READY).exists():
+        raise JobArgumentError(f"there is no ready snapshot named {snapshot!r}")
+    if preset not in PRESETS:
+        raise JobArgumentError(f"preset must be one of {', '.join(PRESETS)}")
+    overrides = arguments.get("overrides") or {}
+    if not isinstance(overrides, dict):
+        raise JobArgumentError("overrides must be a JSON object of training settings")
+    epochs = arguments.get("epochs")
+    if epochs is not None:
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+            raise JobArgumentError("epochs must be a whole number >= 1")
+        overrides = {**overrides, "epochs": epochs}
+    if arguments.get("pretrained"):
+        overrides = {**overrides, "model": {**overrides.get("model", {}), "weights_path": str(arguments["pretrained"])}}
+    from ml.train import train_config
+
+    try:
+        train_config(preset, **overrides)
+    except (TypeError, ValueError) as exc:
+        raise JobArgumentError(f"these training settings are not valid: {exc}") from exc
+    return {"snapshot": snapshot, "preset": preset, "overrides": overrides}
+
+
+@job_kind("train", queue="training", title="Train a model", validate=_train_arguments)
+def train_job(ctx, snapshot: str, preset: str, overrides: dict) -> dict:
+    from curation.models import Snapshot
+    from ml.train import train, train_config
+
+    from .runs import record_epoch, register_model_version, run_dir, training_data_dir
+
+    config = train_config(preset, **overrides)
+    run, _ = TrainingRun.objects.get_or_create(job=ctx.job, defaults={
+        "snapshot": Snapshot.objects.get(name=snapshot), "preset": preset, "overrides": overrides,
+        "config": config.to_dict(), "created_by": ctx.job.created_by})
+    ctx.progress(0.01, f"preparing the training data of {snapshot}")
+    data = training_data_dir(run.snapshot)
+
+    def on_epoch(entry: dict) -> None:
+        record_epoch(run, entry)
+        val = entry.get("val", {})
+        ctx.log(f"epoch {entry.get('epoch')}: loss {entry.get('train_loss', float('nan')):.4f}, val mIoU {val.get('miou', float('nan')):.4f}")
+
+    result = train(config, data, run_dir(run), on_progress=lambda f, m: ctx.progress(0.02 + 0.96 * f, m),
+                   should_stop=lambda: ctx.cancel_requested, on_epoch=on_epoch, resume=True)
+    TrainingRun.objects.filter(pk=run.pk).update(result=result)
+    if result["status"] == "cancelled":
+        raise JobCancelled()
+    version = register_model_version(run, result)
+    ctx.progress(1.0, f"model {version.name}: val mIoU {version.metrics.get('miou', float('nan')):.4f}")
+    return {"run": run.pk, "model_version": version.name, "status": result["status"], "best_metrics": result.get("best_metrics"),
+            "epochs_completed": result.get("epochs_completed")}

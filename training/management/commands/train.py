@@ -1,0 +1,36 @@
+import json
+
+from django.core.management.base import CommandError
+
+from jobs.management.job_command import JobCommand
+
+
+class Command(JobCommand):
+    help = "Train the cascade model on a snapshot (a job on the training queue; --enqueue for a GPU worker)."
+    job_kind = "train"
+
+    def add_job_arguments(self, parser):
+        parser.add_argument("--snapshot", required=True)
+        parser.add_argument("--preset", default="tiny", choices=["tiny", "web-336", "native-448"])
+        parser.add_argument("--epochs", type=int)
+        parser.add_argument("--pretrained", help="file or folder of the ImageNet MobileNetV2 weights (see docs/mobilenetv2-weights.md)")
+        parser.add_argument("--set", dest="overrides", help='JSON of training settings to change, e.g. {"model": {"arch": "baseline"}}')
+
+    def job_arguments(self, options) -> dict:
+        arguments = {"snapshot": options["snapshot"], "preset": options["preset"]}
+        if options["epochs"]:
+            arguments["epochs"] = options["epochs"]
+        if options["pretrained"]:
+            arguments["pretrained"] = options["pretrained"]
+        if options["overrides"]:
+            try:
+                arguments["overrides"] = json.loads(options["overrides"])
+            except ValueError as exc:
+                raise CommandError(f"--set must be JSON: {exc}") from exc
+        return arguments
+
+    def report(self, job):
+        result = job.result
+        metrics = result.get("best_metrics") or {}
+        self.stdout.write(f"run {result['run']} ({result['status']}, {result['epochs_completed']} epochs) -> model {result['model_version']}")
+        self.stdout.write("best val: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, (int, float))))

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class TryonConfig(AppConfig):
+    name = "tryon"
+    verbose_name = "Nail polish try-on"
