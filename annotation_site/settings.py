@@ -133,6 +133,9 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
+# Model export (docs/export.md): the TF.js parity harness, and TF.js itself (`make tfjs`: the pinned npm build,
+# git-ignored; never a CDN), served as /static/nailset-export/... and /static/tfjs/tf.min.js.
+STATICFILES_DIRS = [p for p in (BASE_DIR / "ml" / "export" / "static", BASE_DIR / ".tfjs" / "static") if p.is_dir()]
 WHITENOISE_USE_FINDERS = True  # serve app static files without collectstatic in development and tests
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024  # JSON bodies (annotations); files stream to disk
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
@@ -220,7 +223,7 @@ else:
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # Queues: "default" for ingest and dataset jobs; "training" for GPU workers; "export" for the worker that
 # runs in the TensorFlow export environment; "prelabel" for pre-labeling.
-CELERY_WORKER_QUEUES = env_list("CELERY_WORKER_QUEUES", "default,training,prelabel")
+CELERY_WORKER_QUEUES = env_list("CELERY_WORKER_QUEUES", "default,training,prelabel,export")
 CELERY_TASK_ACKS_LATE = True  # a job whose worker dies is delivered again
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

@@ -9,6 +9,8 @@ from rest_framework.routers import DefaultRouter
 from curation.api import DatasetStatsView, ParticipantSplitViewSet, SnapshotViewSet
 from jobs.api import JobViewSet
 from labeling.api import ImageViewSet, ParticipantViewSet, UploadViewSet
+from training.api import ModelVersionViewSet, TrainingRunViewSet
+from training.export_api import ModelArtifactViewSet
 
 from . import views
 
@@ -19,6 +21,9 @@ router.register("images", ImageViewSet, basename="image")
 router.register("jobs", JobViewSet, basename="job")
 router.register("snapshots", SnapshotViewSet, basename="snapshot")
 router.register("splits", ParticipantSplitViewSet, basename="split")
+router.register("training-runs", TrainingRunViewSet, basename="training-run")
+router.register("model-versions", ModelVersionViewSet, basename="model-version")
+router.register("model-artifacts", ModelArtifactViewSet, basename="model-artifact")
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -28,6 +33,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("labeling.urls")),
     path("", include("curation.urls")),
+    path("", include("training.urls")),
+    path("", include("training.export_urls")),
     path("", include("tryon.urls")),
     path("api/dataset/stats/", DatasetStatsView.as_view(), name="dataset-stats"),
     path("api/", include(router.urls)),

@@ -52,10 +52,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
-DOC = ROOT / "docs" / "benchmarks.md"
-SECTION_START, SECTION_END = "<!-- api_latency:start -->", "<!-- api_latency:end -->"
-DOC_HEADER = ("# Benchmarks\n\nWritten by the scripts in `bench/` (see the README); each section is replaced by the "
-              "run of its script and says the command, the machine and the data it was measured with.\n")
+from benchdoc import DOC, markers, write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
+
+SECTION_START, SECTION_END = markers("api_latency")
 GOAL_P95_MS = 50.0
 IMAGE_W, IMAGE_H = 640, 480
 NAILS = 5
@@ -817,16 +816,6 @@ def render(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_doc(section: str) -> None:
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    text = DOC.read_text() if DOC.exists() else DOC_HEADER
-    if SECTION_START in text and SECTION_END in text:
-        before, rest = text.split(SECTION_START, 1)
-        after = rest.split(SECTION_END, 1)[1]
-        text = before + section.rstrip("\n") + after
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    DOC.write_text(text)
 
 
 def print_summary(report: dict) -> None:
@@ -931,7 +920,7 @@ def orchestrate(args) -> int:
         if args.json:
             Path(args.json).write_text(json.dumps(report, indent=1, default=str))
         if not args.no_docs:
-            write_doc(render(report))
+            write_section("api_latency", render(report))
             log(f"wrote the api_latency section of {DOC.relative_to(ROOT)}")
         return 0
     finally:

@@ -53,10 +53,9 @@ from torch import nn  # noqa: E402
 from ml.cascade import ModelConfig, build_model, inference_model  # noqa: E402
 from ml.losses import CascadeLoss  # noqa: E402
 
-DOC = ROOT / "docs" / "benchmarks.md"
-SECTION_START, SECTION_END = "<!-- model_latency:start -->", "<!-- model_latency:end -->"
-DOC_HEADER = ("# Benchmarks\n\nWritten by the scripts in `bench/` (see the README); each section is replaced by the "
-              "run of its script and says the command, the machine and the data it was measured with.\n")
+from benchdoc import DOC, markers, write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
+
+SECTION_START, SECTION_END = markers("model_latency")
 GOAL_MS = 40.0
 GOAL_SPEEDUP = 2.5
 SQUARE_SIZES = (288, 352, 480)
@@ -381,16 +380,6 @@ def build_section(r: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_doc(section: str) -> None:
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    text = DOC.read_text() if DOC.exists() else DOC_HEADER
-    if SECTION_START in text and SECTION_END in text:
-        before, rest = text.split(SECTION_START, 1)
-        after = rest.split(SECTION_END, 1)[1]
-        text = before + section.rstrip("\n") + after
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    DOC.write_text(text)
 
 
 def main(argv=None) -> dict:
@@ -466,7 +455,7 @@ def main(argv=None) -> dict:
     print()
     print(section)
     if not args.no_docs:
-        write_doc(section)
+        write_section("model_latency", section)
         print(f"wrote {DOC.relative_to(ROOT)}")
     return report
 

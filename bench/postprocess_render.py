@@ -44,10 +44,9 @@ from dataset.raster import rasterize  # noqa: E402
 from ml.postprocess import nail_axis, orient_from_image, postprocess  # noqa: E402
 from ml.render import FINISHES, render  # noqa: E402
 
-DOC = ROOT / "docs" / "benchmarks.md"
-SECTION_START, SECTION_END = "<!-- postprocess_render:start -->", "<!-- postprocess_render:end -->"
-DOC_HEADER = ("# Benchmarks\n\nWritten by the scripts in `bench/` (see the README); each section is replaced by the "
-              "run of its script and says the command, the machine and the data it was measured with.\n")
+from benchdoc import DOC, markers, write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
+
+SECTION_START, SECTION_END = markers("postprocess_render")
 SHARED = ROOT.parent / "shared" / "data" / "nails-cc0"
 PHOTO = "d6303a64-db67-11e8-9658-0242ac1c0002.jpg"
 H, W = 480, 640
@@ -209,16 +208,6 @@ def build_section(r: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_doc(section: str) -> None:
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    text = DOC.read_text() if DOC.exists() else DOC_HEADER
-    if SECTION_START in text and SECTION_END in text:
-        before, rest = text.split(SECTION_START, 1)
-        after = rest.split(SECTION_END, 1)[1]
-        text = before + section.rstrip("\n") + after
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    DOC.write_text(text)
 
 
 def main(argv=None) -> dict:
@@ -271,7 +260,7 @@ def main(argv=None) -> dict:
               "machine": info, "threads": threads, "runs": args.runs, "warmup": args.warmup, "photo": photo,
               "results": results, "total_s": time.monotonic() - started}
     if not args.no_docs:
-        write_doc(build_section(report))
+        write_section("postprocess_render", build_section(report))
         print(f"wrote the postprocess_render section of {DOC.relative_to(ROOT)}")
     return report
 

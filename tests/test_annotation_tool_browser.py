@@ -14,7 +14,6 @@
 3. Labels that cannot be saved yet (invalid) are kept in the browser and offered back after a reload.
 """
 import json
-import os
 
 import pytest
 from playwright.sync_api import expect

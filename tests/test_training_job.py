@@ -58,6 +58,39 @@ def test_train_command_fits_a_small_snapshot_and_registers_a_model():
 
 
 @pytest.mark.django_db
+def test_evaluate_predict_commands_api_and_pages(client_for, users, tmp_path):
+    nail_snapshot()
+    call_command("train", "--snapshot", "nails", "--preset", "tiny", "--epochs", "1", stdout=StringIO())
+    version = ModelVersion.objects.get()
+    out = StringIO()
+    call_command("evaluate", version.name, "--snapshot", "nails", "--split", "val", "--sizes", "64", stdout=out)
+    assert "mIoU" in out.getvalue() and "    64" in out.getvalue()
+    photo = tmp_path / "hand.png"
+    PILImage.new("RGB", (80, 60), (180, 150, 140)).save(photo)
+    out = StringIO()
+    call_command("predict", version.name, str(photo), "--out", str(tmp_path / "pred"), stdout=out)
+    classes = np.asarray(PILImage.open(tmp_path / "pred" / "hand.classes.png"))
+    assert classes.shape == (60, 80) and classes.max() <= 10 and (tmp_path / "pred" / "hand.fg.png").exists()
+    reviewer, admin = client_for("reviewer"), client_for("admin")
+    run = reviewer.get("/api/training-runs/").json()["results"][0]
+    assert len(run["history"]) == 1 and run["model_version"] == version.name and run["job"]["status"] == "succeeded"
+    assert reviewer.get(f"/api/model-versions/{version.pk}/").json()["metrics"]["miou"] >= 0
+    assert reviewer.post("/api/training-runs/", {"snapshot": "nails"}, format="json").status_code == 403
+    started = admin.post("/api/training-runs/", {"snapshot": "nails", "epochs": 1}, format="json")
+    assert started.status_code == 202 and started.json()["queue"] == "training"
+    assert admin.post("/api/training-runs/", {"snapshot": "ghost"}, format="json").status_code == 400
+    from django.test import Client
+
+    pages = Client()
+    pages.force_login(users["admin"])
+    listing = pages.get("/training/")
+    assert listing.status_code == 200 and version.name.encode() in listing.content and b"Train a model" in listing.content
+    assert pages.get(f"/training/runs/{run['id']}/").status_code == 200
+    pages.force_login(users["annotator"])
+    assert pages.get("/training/").status_code == 403
+
+
+@pytest.mark.django_db
 def test_train_command_refuses_bad_arguments():
     with pytest.raises(CommandError, match="no ready snapshot named 'ghost'"):
         call_command("train", "--snapshot", "ghost", stdout=StringIO())

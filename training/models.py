@@ -51,3 +51,42 @@ class ModelVersion(models.Model):
 
     def __str__(self):
         return self.name
+
+
+def artifact_path(artifact, filename):
+    return f"models/{artifact.model_version.name}/exports/{filename}"
+
+
+class ModelArtifact(models.Model):
+    """One export of a model version (ONNX, Core ML or TF.js), with its metadata block and parity report
+    (training/exporting.py; ml/export/). ``file`` is the artifact as a zip archive (the download);
+    ``folder`` (below MEDIA_ROOT) holds it unpacked, with its parity reference, for the browser to load."""
+
+    class Format(models.TextChoices):
+        ONNX = "onnx", "ONNX"
+        COREML = "coreml", "Core ML"
+        TFJS = "tfjs", "TensorFlow.js"
+
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="artifacts")
+    format = models.CharField(max_length=16, choices=Format.choices)
+    options = models.JSONField(default=dict, blank=True, help_text="precision, size, quantize... as asked for")
+    file = models.FileField(upload_to=artifact_path, max_length=255, help_text="the artifact as a zip archive")
+    folder = models.CharField(max_length=255, blank=True, help_text="the unpacked artifact, relative to MEDIA_ROOT")
+    metadata = models.JSONField(default=dict, help_text="model version, snapshot hash, input, label map, outputs")
+    parity = models.JSONField(default=dict, help_text="max abs difference of every output against PyTorch, latency")
+    passed = models.BooleanField(default=False, help_text="every measured run is under the format's parity goal")
+    size_bytes = models.BigIntegerField(default=0, help_text="size of the artifact's files, unpacked")
+    job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.model_version.name} {self.format} #{self.pk}"
+
+    @property
+    def variant(self) -> str:
+        """fp16 / fp32 (Core ML), float16 / uint8 (TF.js quantisation) or ''."""
+        return self.options.get("precision") or self.options.get("quantize") or ""

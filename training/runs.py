@@ -36,7 +36,10 @@ def training_data_dir(snapshot: Snapshot) -> Path:
 
 
 def run_dir(run: TrainingRun) -> Path:
-    return Path(settings.MEDIA_ROOT) / "training" / f"run-{run.pk}"
+    """Checkpoints of the run; named after its job's message id too, so a restarted job resumes from
+    its own checkpoints and never from another run's (database ids can be reused after a restore)."""
+    suffix = run.job.celery_task_id[:8] if run.job_id else "nojob"
+    return Path(settings.MEDIA_ROOT) / "training" / f"run-{run.pk}-{suffix}"
 
 
 def record_epoch(run: TrainingRun, entry: dict) -> None:

@@ -68,9 +68,23 @@ def model_info(version: ModelVersion | None) -> dict | None:
 
 
 def tfjs_export(version: ModelVersion | None) -> dict | None:
-    """The model's TensorFlow.js export, once the export issue provides one; until then None, and the
-    page renders on the server. The one place to connect it (see ``static/tryon/inbrowser.js``)."""
-    return None
+    """The model's newest TF.js export whose parity passed (training.ModelArtifact, ml/export/), as the
+    browser needs it: where the graph model is, its input and output node names (the converter renames
+    them; docs/export.md), the input size rule and where TF.js itself is served. None without one."""
+    if version is None:
+        return None
+    artifact = version.artifacts.filter(format="tfjs", passed=True).order_by("-created_at", "-id").first()
+    if artifact is None:
+        return None
+    from django.templatetags.static import static
+
+    details = artifact.metadata.get("format_details") or {}
+    config = version.config or {}
+    long_side = config.get("val_size") or (config.get("augment") or {}).get("long_side") or 480
+    return {"artifact": artifact.pk, "model_url": f"/api/model-artifacts/{artifact.pk}/files/model.json",
+            "input_node": details.get("input_node"), "output_nodes": details.get("output_nodes"),
+            "layout": "NHWC", "size_multiple": 32, "long_side": int(long_side), "quantize": details.get("quantize"),
+            "tfjs_url": static("tfjs/tf.min.js"), "max_abs_diff": artifact.parity.get("max_abs_diff")}
 
 
 def predictor_for(version: ModelVersion):
@@ -196,8 +210,9 @@ def page_config(version: ModelVersion | None) -> dict:
         "active_model": info,
         "in_browser": {"available": False, "reason": (
             "In-browser inference comes with the model's TensorFlow.js export (not available yet): "
-            "photos are rendered on the server.") if tfjs is None else (
-            "This page has no TensorFlow.js runner yet: photos are rendered on the server.")},
+            "photos are rendered on the server.")} if tfjs is None else {"available": True, "reason": (
+            f"The model's TensorFlow.js export (artifact {tfjs['artifact']}) runs in this browser and shows the "
+            "nails it finds; the painting is rendered on the server.")},
         "finishes": list(FINISHES),
         "palette": [{"name": name, "color": color} for name, color in PALETTE],
         "max_side": MAX_SIDE,

@@ -1,5 +1,5 @@
 // Try-on page: pick a colour and a finish, upload a photo or take one with the webcam; the server paints
-// the nails (POST /api/tryon/render). In-browser inference waits for the TF.js export (inbrowser.js).
+// the nails (POST /api/tryon/render). When the model has a TF.js export, inbrowser.js also runs it here.
 import { inBrowserEngine } from "./inbrowser.js";
 
 const config = JSON.parse(document.getElementById("tryon-config").textContent);
@@ -7,7 +7,7 @@ const csrf = document.querySelector("input[name=csrfmiddlewaretoken]").value;
 const $ = (id) => document.getElementById(id);
 const state = { photo: null, color: "#C8102E", finish: "glossy", controller: null, stream: null, resultUrl: null };
 
-const engine = inBrowserEngine(config);  // {available: false, reason} until the model has a TF.js export
+const engine = inBrowserEngine(config);  // {available: false, reason} unless the model has a TF.js export
 $("engine-note").textContent = engine.reason;
 
 function setStatus(text) { $("status").textContent = text; }
@@ -40,9 +40,45 @@ function showBefore(blob) {
   $("result").hidden = false;
 }
 
+// The TF.js export, when the model has one: the nail probability computed in this browser, over the photo.
+async function runInBrowser(blob) {
+  if (!engine.available) return;
+  const note = $("inbrowser-note");
+  $("inbrowser").hidden = false;
+  $("inbrowser").dataset.state = "running";
+  note.textContent = "running the model…";
+  try {
+    const r = await engine.run(blob);
+    const canvas = $("inbrowser-mask");
+    canvas.width = r.width;
+    canvas.height = r.height;
+    const ctx = canvas.getContext("2d");
+    ctx.drawImage(r.image, 0, 0);
+    const pixels = ctx.getImageData(0, 0, r.width, r.height);
+    let nail = 0;
+    for (let i = 0; i < r.fgProb.length; i++) {
+      const p = r.fgProb[i];
+      if (p > 0.5) nail++;
+      const a = Math.min(1, p) * 0.7;  // tint the nail probability magenta
+      pixels.data[4 * i] = Math.round(pixels.data[4 * i] * (1 - a) + 255 * a);
+      pixels.data[4 * i + 1] = Math.round(pixels.data[4 * i + 1] * (1 - a));
+      pixels.data[4 * i + 2] = Math.round(pixels.data[4 * i + 2] * (1 - a) + 200 * a);
+    }
+    ctx.putImageData(pixels, 0, 0);
+    const share = (100 * nail / r.fgProb.length).toFixed(1);
+    note.textContent = `${r.backend} backend, ${Math.round(r.ms)} ms at ${r.width}x${r.height} px; nail pixels ${share}%`;
+    $("inbrowser").dataset.state = "done";
+    $("inbrowser").dataset.ms = String(r.ms);
+  } catch (err) {
+    note.textContent = `TF.js could not run the model: ${err.message}`;
+    $("inbrowser").dataset.state = "error";
+  }
+}
+
 function usePhoto(blob) {
   state.photo = blob;
   showBefore(blob);
+  runInBrowser(blob);
   $("after").removeAttribute("src");
   $("render").disabled = !config.active_model;
   renderNow();
