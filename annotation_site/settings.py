@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "curation",
     "training",
     "tryon",
+    "prelabel",
 ]
 
 MIDDLEWARE = [
@@ -152,6 +153,8 @@ NAILSET_MAX_PIXELS_SIDE = int(os.environ.get("NAILSET_MAX_PIXELS_SIDE", "12000")
 NAILSET_MIN_PIXELS_SIDE = int(os.environ.get("NAILSET_MIN_PIXELS_SIDE", "16"))
 NAILSET_THUMBNAIL_SIZE = int(os.environ.get("NAILSET_THUMBNAIL_SIZE", "256"))
 NAILSET_CONSENT_VERSION = os.environ.get("NAILSET_CONSENT_VERSION", "2026-11")
+# Pre-labeling (prelabel/): torch threads per inference (one image at a time per CPU worker process).
+NAILSET_PRELABEL_THREADS = int(os.environ.get("NAILSET_PRELABEL_THREADS", "1"))
 
 # --- Security -------------------------------------------------------------------------------------------
 # DJANGO_HTTPS=1 marks a deployment behind TLS (docker-compose sets it): secure cookies, HSTS, redirect.

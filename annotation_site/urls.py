@@ -9,6 +9,7 @@ from rest_framework.routers import DefaultRouter
 from curation.api import DatasetStatsView, ParticipantSplitViewSet, SnapshotViewSet
 from jobs.api import JobViewSet
 from labeling.api import ImageViewSet, ParticipantViewSet, UploadViewSet
+from prelabel.api import CorrectionViewSet, PredictionViewSet, PromotionViewSet
 from training.api import ModelVersionViewSet, TrainingRunViewSet
 from training.export_api import ModelArtifactViewSet
 
@@ -21,6 +22,9 @@ router.register("images", ImageViewSet, basename="image")
 router.register("jobs", JobViewSet, basename="job")
 router.register("snapshots", SnapshotViewSet, basename="snapshot")
 router.register("splits", ParticipantSplitViewSet, basename="split")
+router.register("prelabel/predictions", PredictionViewSet, basename="prelabel-prediction")
+router.register("prelabel/corrections", CorrectionViewSet, basename="prelabel-correction")
+router.register("prelabel/promotions", PromotionViewSet, basename="prelabel-promotion")
 router.register("training-runs", TrainingRunViewSet, basename="training-run")
 router.register("model-versions", ModelVersionViewSet, basename="model-version")
 router.register("model-artifacts", ModelArtifactViewSet, basename="model-artifact")
@@ -36,6 +40,7 @@ urlpatterns = [
     path("", include("training.urls")),
     path("", include("training.export_urls")),
     path("", include("tryon.urls")),
+    path("", include("prelabel.urls")),  # before the router: /api/models/<id>/predict, /api/prelabel/...
     path("api/dataset/stats/", DatasetStatsView.as_view(), name="dataset-stats"),
     path("api/", include(router.urls)),
     path("api/auth/token/", obtain_auth_token, name="api-token"),

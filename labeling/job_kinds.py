@@ -2,6 +2,7 @@
 from pathlib import Path
 
 from jobs.registry import JobArgumentError, job_kind
+from prelabel.auto import prelabel_new_images
 
 from .intake import RejectedFile, file_sha256, ingest_upload, store_upload
 from .models import Image, Participant, Upload
@@ -26,6 +27,7 @@ def ingest_upload_job(ctx, upload_id: int) -> dict:
         ctx.log(f"rejected {upload.original_name}: {exc}")
         raise
     ctx.progress(1.0, f"{len(images)} image(s) ready from {upload.original_name}")
+    prelabel_new_images([image.pk for image in images], log=ctx.log)  # a prelabel job when a model is active
     return {"image_ids": [image.pk for image in images]}
 
 

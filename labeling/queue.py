@@ -7,8 +7,11 @@ Order of ``claim_next``:
 1. images already assigned to the annotator and not yet submitted (unlabeled or draft): work they
    were given by an admin or started and left;
 2. images a reviewer rejected: they stay assigned to their annotator, who sees the comment;
-3. the open queue: images nobody has claimed (unlabeled or draft), oldest first. Claiming sets
-   ``Annotation.assignee``.
+3. the open queue: images nobody has claimed (unlabeled or draft), in the queue's order: oldest first
+   by default. Other orders are registered with ``register_queue_order`` (the prelabel app adds
+   "uncertainty": the images its active model is least sure about first), and the order in use comes from
+   the function given to ``set_queue_order_source`` (the prelabel app's: an admin's choice); the queue page
+   shows it (``QueueCounts.order``). Claiming sets ``Annotation.assignee``.
 
 Claiming is atomic. On PostgreSQL the candidate row is locked with ``SELECT ... FOR UPDATE SKIP LOCKED``
 so concurrent annotators take different rows without waiting for each other; on SQLite the
@@ -20,9 +23,10 @@ candidate is tried. Two claims never return the same image.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Callable
 
 from django.db import connection, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 
 from .models import Annotation, Image
 from .permissions import ADMIN, ANNOTATOR, role_of
@@ -37,6 +41,35 @@ class QueueNotAllowed(Exception):
     """The user may not take work from the queue (reviewers, accounts without a role)."""
 
 
+@dataclass(frozen=True)
+class QueueOrder:
+    """An order of the open queue: ``apply`` orders a queryset of open Annotations (ties: image id)."""
+
+    name: str
+    label: str
+    apply: Callable[[QuerySet], QuerySet]
+
+
+OLDEST_FIRST = QueueOrder("oldest", "oldest first", lambda annotations: annotations.order_by("image_id"))
+QUEUE_ORDERS: dict[str, QueueOrder] = {OLDEST_FIRST.name: OLDEST_FIRST}
+_order_source: Callable[[], str] | None = None
+
+
+def register_queue_order(order: QueueOrder) -> None:
+    QUEUE_ORDERS[order.name] = order
+
+
+def set_queue_order_source(source: Callable[[], str] | None) -> None:
+    """``source()`` names the order the open queue uses now (an unknown name falls back to oldest first)."""
+    global _order_source
+    _order_source = source
+
+
+def current_order() -> QueueOrder:
+    name = _order_source() if _order_source is not None else OLDEST_FIRST.name
+    return QUEUE_ORDERS.get(name, OLDEST_FIRST)
+
+
 @dataclass
 class QueueCounts:
     assigned: int   # assigned to the user, not submitted yet (unlabeled or draft)
@@ -46,6 +79,11 @@ class QueueCounts:
     accepted: int   # the user's, accepted
     done: int       # submitted + accepted
     remaining: int  # assigned + rejected + open
+
+    @property
+    def order(self) -> QueueOrder:
+        """The order of the open queue now (shown on the queue page; not part of ``to_dict``)."""
+        return current_order()
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -57,7 +95,7 @@ def _check(user) -> None:
 
 
 def _open_candidates():
-    candidates = Annotation.objects.filter(assignee__isnull=True, status__in=TO_DO).order_by("image_id")
+    candidates = current_order().apply(Annotation.objects.filter(assignee__isnull=True, status__in=TO_DO))
     if connection.features.has_select_for_update_skip_locked:
         candidates = candidates.select_for_update(skip_locked=True)
     return candidates

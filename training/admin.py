@@ -12,4 +12,6 @@ class TrainingRunAdmin(admin.ModelAdmin):
 @admin.register(ModelVersion)
 class ModelVersionAdmin(admin.ModelAdmin):
     list_display = ["name", "is_active", "snapshot_content_hash", "created_at"]
-    readonly_fields = [f.name for f in ModelVersion._meta.fields if f.name != "activation_note"]
+    # is_active is read-only here: activation goes through the promotion gate (/prelabel/metrics/,
+    # `manage.py promote_model`), which compares val mIoU and records overrides with their reason.
+    readonly_fields = [f.name for f in ModelVersion._meta.fields]
