@@ -446,6 +446,7 @@ def browser_measurements(args, base_url: str, photo_id: int, expected_bytes: int
             out["save_state"] = page.locator("#save-state").inner_text()
             out["drag_errors"] = errors
         finally:
+            out["cpu_end"] = cpu_snapshot()  # while Chromium's processes still exist: their CPU time counts
             browser.close()
     return out
 
@@ -726,7 +727,8 @@ def orchestrate(args) -> int:
         report["browser_quiet"] = quiet("browser")
         cpu_before, t0 = cpu_snapshot(), time.perf_counter()
         report["browser"] = browser_measurements(args, base_url, seed["photo_id"], seed["photo_bytes"])
-        report["browser_cpu"] = cpu_usage(cpu_before, cpu_snapshot(), time.perf_counter() - t0, gunicorn.pid)
+        cpu_end = report["browser"].pop("cpu_end")
+        report["browser_cpu"] = cpu_usage(cpu_before, cpu_end, time.perf_counter() - t0, gunicorn.pid)
         report["browser_load"] = loadavg()
 
         # Saves.
