@@ -51,12 +51,10 @@ import http.client
 import json
 import math
 import os
-import platform
 import random
 import shlex
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -68,7 +66,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
-from benchdoc import DOC, markers, write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
+from benchdoc import DOC, fmt, free_port, loadavg, log, machine_info, markers, write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 SECTION = "annotation_tool"
 SECTION_START, SECTION_END = markers(SECTION)
@@ -83,10 +81,6 @@ BROWSER_USER, BROWSER_PASSWORD = "bench-tool-annotator", "bench-tool-password-1"
 AUTOSAVE_S = 2.5
 KEEPALIVE_S = 1.5  # gunicorn's --keep-alive is 2 s: a connection idle longer than this is not reused
 MB = 1_000_000
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -110,12 +104,6 @@ def summary(values: list[float]) -> dict:
 # --------------------------------------------------------------------------------------------------
 # Load and CPU accounting (/proc)
 # --------------------------------------------------------------------------------------------------
-
-def loadavg() -> list[float]:
-    try:
-        return [float(v) for v in Path("/proc/loadavg").read_text().split()[:3]]
-    except (OSError, ValueError):
-        return [float("nan")] * 3
 
 
 def cpu_snapshot() -> dict:
@@ -569,11 +557,6 @@ def save_phase(annotators: list[Annotator], *, think: bool, seconds: float | Non
 # Orchestrator
 # --------------------------------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def db_name(url: str) -> str:
     name = urllib.parse.urlsplit(url).path.lstrip("/")
@@ -642,22 +625,6 @@ def wait_until_up(port: int, process: subprocess.Popen, log_path: Path, timeout:
             pass
         time.sleep(0.25)
     raise RuntimeError(f"gunicorn did not answer within {timeout:.0f} s:\n{log_path.read_text()[-3000:]}")
-
-
-def machine_info() -> dict:
-    model, mem = "unknown", None
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                mem = int(line.split()[1]) / 1024 / 1024
-    except OSError:
-        pass
-    return {"nproc": len(os.sched_getaffinity(0)), "cpu": model, "mem_gib": mem, "kernel": platform.release(),
-            "python": platform.python_version()}
 
 
 def versions(database_url: str) -> dict:
@@ -785,11 +752,6 @@ def orchestrate(args) -> int:
 # --------------------------------------------------------------------------------------------------
 # The section
 # --------------------------------------------------------------------------------------------------
-
-def fmt(value, digits=1) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return f"{value:,.{digits}f}"
 
 
 def render(report: dict) -> str:

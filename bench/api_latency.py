@@ -41,7 +41,6 @@ import random
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -52,7 +51,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
-from benchdoc import DOC, markers, write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
+from benchdoc import DOC, fmt, free_port, log, markers, setup_django, write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 SECTION_START, SECTION_END = markers("api_latency")
 GOAL_P95_MS = 50.0
@@ -117,24 +116,6 @@ def summarize(latencies_s: list[float]) -> dict:
         return {"n": 0}
     return {"n": len(ms), "mean": sum(ms) / len(ms), "p50": percentile(ms, 50), "p95": percentile(ms, 95),
             "p99": percentile(ms, 99), "max": ms[-1], "min": ms[0]}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def setup_django():
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotation_site.settings")
-    import django
-
-    django.setup()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -691,12 +672,6 @@ def cpu_text(cpu: dict | None) -> str:
             f"load generator {c['load generator']:.2f}, other {c['other']:.2f}" + (f", steal {cpu['steal_pct']:.0f} %" if cpu["steal_pct"] >= 1 else "") + ")")
 
 
-def fmt(value, digits=1) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return f"{value:,.{digits}f}"
-
-
 def short_sql(sql: str, limit: int = 600) -> str:
     """The SQL with its column list elided (``SELECT ... FROM``), so that joins and filters show."""
     if sql.startswith("SELECT ") and " FROM " in sql and not sql.startswith("SELECT COUNT"):
@@ -814,8 +789,6 @@ def render(report: dict) -> str:
             lines.append("")
     lines += ["</details>", "", SECTION_END]
     return "\n".join(lines) + "\n"
-
-
 
 
 def print_summary(report: dict) -> None:

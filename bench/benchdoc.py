@@ -1,8 +1,17 @@
-"""docs/benchmarks.md: each bench script owns one marked section (<!-- NAME:start --> ... <!-- NAME:end -->)
-and replaces only that section, so the scripts can run in any order."""
+"""What the bench scripts share: docs/benchmarks.md, where each script owns one marked section
+(<!-- NAME:start --> ... <!-- NAME:end -->) and replaces only that section, so the scripts can run in any
+order; and small helpers (logging, machine facts, formatting, a scratch embedded instance's environment)."""
+import math
+import os
+import platform
+import socket
+import sys
+import time
 from pathlib import Path
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+ROOT = Path(__file__).resolve().parent.parent
+
+DOC = ROOT / "docs" / "benchmarks.md"
 DOC_HEADER = ("# Benchmarks\n\nWritten by the scripts in `bench/` (see the README); each section is replaced by the "
               "run of its script and says the command, the machine and the data it was measured with.\n")
 
@@ -22,3 +31,59 @@ def write_section(name: str, section: str) -> None:
     else:
         text = text.rstrip("\n") + "\n\n" + section
     DOC.write_text(text)
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def loadavg() -> list[float]:
+    try:
+        return [float(v) for v in Path("/proc/loadavg").read_text().split()[:3]]
+    except (OSError, ValueError):
+        return [float("nan")] * 3
+
+
+def machine_info() -> dict:
+    model, mem = "unknown", None
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem = int(line.split()[1]) / 1024 / 1024
+    except OSError:
+        pass
+    return {"nproc": len(os.sched_getaffinity(0)), "cpu": model, "mem_gib": mem, "kernel": platform.release(),
+            "python": platform.python_version()}
+
+
+def fmt(value, digits=1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:,.{digits}f}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def setup_django():
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotation_site.settings")
+    import django
+
+    django.setup()
+
+
+def child_env(var_dir: Path) -> dict:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("CELERY_", "DJANGO_", "NAILSET_")) and k not in ("MEDIA_ROOT", "STATIC_ROOT", "DATABASE_URL")}
+    env.update(NAILSET_VAR_DIR=str(var_dir), DATABASE_URL=f"sqlite:///{var_dir / 'db.sqlite3'}",
+               DJANGO_SETTINGS_MODULE="annotation_site.settings", PYTHONUNBUFFERED="1",
+               PYTHONPATH=str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""))
+    return env

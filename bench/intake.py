@@ -41,7 +41,6 @@ import datetime as dt
 import json
 import math
 import os
-import platform
 import re
 import shlex
 import shutil
@@ -54,7 +53,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
-from benchdoc import DOC, markers, write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
+from benchdoc import DOC, child_env, fmt, loadavg, log, machine_info, markers, setup_django, write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 SECTION = "intake"
 SECTION_START, SECTION_END = markers(SECTION)
@@ -62,10 +61,6 @@ PHOTO_W, PHOTO_H = 4032, 3024
 VIDEO_W, VIDEO_H, VIDEO_FPS = 1920, 1080, 30
 MB = 1_000_000
 MIB = 1024 * 1024
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -106,13 +101,6 @@ def busy_cores(before, after, wall: float) -> float | None:
     tick = os.sysconf("SC_CLK_TCK")
     total, idle = after[0] - before[0], after[1] - before[1]
     return (total - idle) / tick / wall
-
-
-def loadavg() -> list[float]:
-    try:
-        return [float(v) for v in Path("/proc/loadavg").read_text().split()[:3]]
-    except (OSError, ValueError):
-        return [float("nan")] * 3
 
 
 def wait_for_quiet(max_wait: float, threshold: float, window: float = 2.0) -> dict:
@@ -252,13 +240,6 @@ def make_videos(folder: Path, args) -> dict:
 # --------------------------------------------------------------------------------------------------
 # Child phases (Django set up on the scratch instance)
 # --------------------------------------------------------------------------------------------------
-
-def setup_django():
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotation_site.settings")
-    import django
-
-    django.setup()
 
 
 def bench_participant(code: str):
@@ -426,30 +407,6 @@ def phase_decode(args) -> None:
 # Orchestrator
 # --------------------------------------------------------------------------------------------------
 
-def child_env(var_dir: Path) -> dict:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("CELERY_", "DJANGO_", "NAILSET_")) and k not in ("MEDIA_ROOT", "STATIC_ROOT", "DATABASE_URL")}
-    env.update(NAILSET_VAR_DIR=str(var_dir), DATABASE_URL=f"sqlite:///{var_dir / 'db.sqlite3'}",
-               DJANGO_SETTINGS_MODULE="annotation_site.settings", PYTHONUNBUFFERED="1",
-               PYTHONPATH=str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""))
-    return env
-
-
-def machine_info() -> dict:
-    model, mem = "unknown", None
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                mem = int(line.split()[1]) / 1024 / 1024
-    except OSError:
-        pass
-    return {"nproc": len(os.sched_getaffinity(0)), "cpu": model, "mem_gib": mem, "kernel": platform.release(),
-            "python": platform.python_version()}
-
 
 def library_versions() -> dict:
     out = {}
@@ -570,11 +527,6 @@ def orchestrate(args) -> int:
 # --------------------------------------------------------------------------------------------------
 # The section
 # --------------------------------------------------------------------------------------------------
-
-def fmt(value, digits=1) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return f"{value:,.{digits}f}"
 
 
 def other_text(proc: dict, quiet: dict) -> str:

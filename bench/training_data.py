@@ -47,7 +47,6 @@ import hashlib
 import json
 import math
 import os
-import platform
 import random
 import re
 import shlex
@@ -62,7 +61,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
-from benchdoc import DOC, markers, write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
+from benchdoc import DOC, child_env, fmt, loadavg, log, machine_info, markers, setup_django, write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 SECTION = "training_data"
 SECTION_START, SECTION_END = markers(SECTION)
@@ -73,10 +72,6 @@ MB = 1_000_000
 MIB = 1024 * 1024
 ONE_THREAD = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
                                "VECLIB_MAXIMUM_THREADS")}
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -112,13 +107,6 @@ def busy_cores(before, after, wall: float):
     if not before or not after or wall <= 0:
         return None
     return ((after[0] - before[0]) - (after[1] - before[1])) / os.sysconf("SC_CLK_TCK") / wall
-
-
-def loadavg() -> list[float]:
-    try:
-        return [float(v) for v in Path("/proc/loadavg").read_text().split()[:3]]
-    except (OSError, ValueError):
-        return [float("nan")] * 3
 
 
 def wait_for_quiet(max_wait: float, threshold: float, window: float = 2.0) -> dict:
@@ -290,13 +278,6 @@ def raster_layouts(count: int, width: int, height: int, nails_per_image: int, se
 # --------------------------------------------------------------------------------------------------
 # Child phases
 # --------------------------------------------------------------------------------------------------
-
-def setup_django():
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotation_site.settings")
-    import django
-
-    django.setup()
 
 
 def phase_raster(args) -> None:
@@ -486,30 +467,6 @@ def phase_export(args) -> None:
 # Orchestrator
 # --------------------------------------------------------------------------------------------------
 
-def child_env(var_dir: Path) -> dict:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("CELERY_", "DJANGO_", "NAILSET_")) and k not in ("MEDIA_ROOT", "STATIC_ROOT", "DATABASE_URL")}
-    env.update(NAILSET_VAR_DIR=str(var_dir), DATABASE_URL=f"sqlite:///{var_dir / 'db.sqlite3'}",
-               DJANGO_SETTINGS_MODULE="annotation_site.settings", PYTHONUNBUFFERED="1",
-               PYTHONPATH=str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""))
-    return env
-
-
-def machine_info() -> dict:
-    model, mem = "unknown", None
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                mem = int(line.split()[1]) / 1024 / 1024
-    except OSError:
-        pass
-    return {"nproc": len(os.sched_getaffinity(0)), "cpu": model, "mem_gib": mem, "kernel": platform.release(),
-            "python": platform.python_version()}
-
 
 def commit() -> str | None:
     try:
@@ -597,11 +554,6 @@ def orchestrate(args) -> int:
 # --------------------------------------------------------------------------------------------------
 # The section
 # --------------------------------------------------------------------------------------------------
-
-def fmt(value, digits=1) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return f"{value:,.{digits}f}"
 
 
 def render(report: dict) -> str:
