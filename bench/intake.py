@@ -28,11 +28,12 @@ Inputs, all synthetic and made by this script (nothing is downloaded, nothing is
     probe so that the long one is ~200 MB within the 60 s / 200 MiB limits), so the two differ only in
     length.
 
-For each video the script also runs a "decode only" child (the same read / grab loop as
-``labeling.video.extract_frames``, keeping nothing), which separates what the decoder needs from what the
-frame selection keeps. Before each measurement it waits (bounded) for other processes to leave the CPUs
-idle, and it records what they used during the measurement (from ``/proc/stat`` minus the child's own CPU
-time) and the load average. Every number written is measured by the run; nothing is hard-coded.
+For each video the script also runs a "decode only" child (the same grab / retrieve loop as the selection
+pass, ``labeling.video.select_frames``, keeping nothing), which separates what the decoder needs from what
+the frame selection and storing keep. Before each measurement it waits (bounded) for other processes to
+leave the CPUs idle, and it records what they used during the measurement (from ``/proc/stat`` minus the
+child's own CPU time) and the load average. Every number written is measured by the run; nothing is
+hard-coded.
 """
 from __future__ import annotations
 
@@ -283,36 +284,42 @@ def phase_photos(args) -> None:
 
 def _instrument_video():
     """Count what the frame selection does, without changing it: sampled frames (one ``sharpness`` call
-    each), candidates created and the most alive at once (``Frame`` objects), and the time of
-    ``extract_frames`` itself."""
-    import labeling.intake as intake
+    each), ``Candidate`` records created and the most alive at once, the most full-resolution ``Frame``
+    objects alive at once, and the time of the selection pass (``select_frames``)."""
     import labeling.video as video
 
-    counters = {"sampled": 0, "candidates": 0, "alive": 0, "max_alive": 0, "extract_s": 0.0, "kept": 0}
-    original_sharpness, original_frame, original_extract = video.sharpness, video.Frame, intake.extract_frames
+    counters = {"sampled": 0, "select_s": 0.0, "kept": 0}
+    original_sharpness, original_select = video.sharpness, video.select_frames
 
-    def sharpness(bgr):
+    def counted(cls, name):
+        """``cls`` counting its instances in ``counters``: ``<name>`` (created), ``<name>_alive``, ``<name>_max_alive``."""
+        counters.update({name: 0, f"{name}_alive": 0, f"{name}_max_alive": 0})
+
+        class Counted(cls):
+            def __init__(self, *a, **k):
+                super().__init__(*a, **k)
+                counters[name] += 1
+                counters[f"{name}_alive"] += 1
+                counters[f"{name}_max_alive"] = max(counters[f"{name}_max_alive"], counters[f"{name}_alive"])
+
+            def __del__(self):
+                counters[f"{name}_alive"] -= 1
+
+        return Counted
+
+    def sharpness(grey):
         counters["sampled"] += 1
-        return original_sharpness(bgr)
+        return original_sharpness(grey)
 
-    class Frame(original_frame):
-        def __init__(self, *a, **k):
-            super().__init__(*a, **k)
-            counters["candidates"] += 1
-            counters["alive"] += 1
-            counters["max_alive"] = max(counters["max_alive"], counters["alive"])
-
-        def __del__(self):
-            counters["alive"] -= 1
-
-    def extract_frames(*a, **k):
+    def select_frames(*a, **k):
         started = time.perf_counter()
-        frames = original_extract(*a, **k)
-        counters["extract_s"] += time.perf_counter() - started
-        counters["kept"] = len(frames)
-        return frames
+        selected = original_select(*a, **k)
+        counters["select_s"] += time.perf_counter() - started
+        counters["kept"] = len(selected)
+        return selected
 
-    video.sharpness, video.Frame, intake.extract_frames = sharpness, Frame, extract_frames
+    video.Candidate, video.Frame = counted(video.Candidate, "candidates"), counted(video.Frame, "frames")
+    video.sharpness, video.select_frames = sharpness, select_frames
     return counters
 
 
@@ -350,7 +357,8 @@ def phase_video(args) -> None:
     images = ingest_upload(stored.upload, progress=progress)
     out["ingest"] = {"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0, "rss_before_mib": before,
                      "peak_mib": proc_status()["VmHWM"], "images": len(images), **counters}
-    # RSS at each quarter of the video (the progress callback runs once per sampled frame).
+    # RSS at each quarter of the ingest (the progress callback runs once per sampled frame in the selection
+    # pass, 0-50 %, and once per kept frame in the reading pass, 50-100 %).
     quarters = {}
     for q in (0.25, 0.5, 0.75, 1.0):
         at = [rss for fraction, rss in timeline if fraction <= q]
@@ -374,7 +382,7 @@ def phase_make(args) -> None:
 
 
 def phase_decode(args) -> None:
-    """The decode loop of ``extract_frames`` alone (read every step-th frame, grab the others, keep nothing)."""
+    """The decode loop of the selection pass alone (grab every frame, retrieve every step-th, keep nothing)."""
     sys.path.insert(0, str(ROOT))
     import cv2
 
@@ -388,14 +396,12 @@ def phase_decode(args) -> None:
     t0, c0 = time.perf_counter(), time.process_time()
     capture = cv2.VideoCapture(path)
     index = sampled = 0
-    while True:
+    while capture.grab():
         if index % step == 0:
-            ok, _ = capture.read()
+            ok, _ = capture.retrieve()
             if not ok:
                 break
             sampled += 1
-        elif not capture.grab():
-            break
         index += 1
     capture.release()
     Path(args.out).write_text(json.dumps({"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0, "frames": index,
@@ -498,7 +504,8 @@ def orchestrate(args) -> int:
                 if mode == "ingest":
                     r = runs[mode]["ingest"]
                     log(f"{key} ingest: {r['wall_s']:.1f} s, {runs[mode]['frame_count'] / r['wall_s']:.0f} video frames/s, "
-                        f"{r['sampled']} sampled, {r['candidates']} candidates (max {r['max_alive']} held), {r['kept']} kept; "
+                        f"{r['sampled']} sampled, {r['candidates']} candidates (max {r['candidates_max_alive']} held), {r['kept']} kept "
+                        f"(max {r['frames_max_alive']} frames alive); "
                         f"peak {r['peak_mib']:.0f} MiB (before {r['rss_before_mib']:.0f}); store peak {runs[mode]['store']['peak_mib']:.0f} MiB; "
                         f"other load {proc['other_cores']:.2f} cores")
                 else:
@@ -600,10 +607,11 @@ def render(report: dict) -> str:
               "mp4v needs no 4K frames to reach 200 MB within 60 s at 1080p.",
               f"- **Frame selection**: the defaults, {phone['rate']:g} samples per second of video (every "
               f"{round(phone['fps'] / phone['rate'])}th frame decoded to pixels, the others grabbed), blur threshold "
-              f"{phone['blur_threshold']:g}, duplicate distance {phone['duplicate_distance']} bits, at most {phone['max_frames']} frames kept.",
+              f"{phone['blur_threshold']:g}, duplicate distance {phone['duplicate_distance']} bits, at most {phone['max_frames']} frames kept; "
+              "then a second pass grabs the video again up to the last kept frame and decodes the kept ones.",
               "- **Memory**: peak resident set size (`VmHWM`, reset through `/proc/self/clear_refs` just before the step) and "
               "the resident size just before it; the child's `ru_maxrss` (whole process: Python, Django, the step) is given too. "
-              "*Decode only* is the read/grab loop of `extract_frames` alone in its own child, keeping nothing.", ""]
+              "*Decode only* is the grab/retrieve loop of the selection pass (`select_frames`) alone in its own child, keeping nothing.", ""]
 
     lines += ["### Photos (12 MP JPEG, one worker)", "",
               "| photos | photos/s (wall) | s per photo | upload (`store_upload`) median ms | ingest (`ingest_upload`) median ms | "
@@ -614,24 +622,27 @@ def render(report: dict) -> str:
               f"{cpu / len(measured):.2f} | {photos['peak_mib']:.0f} / {photos['process']['maxrss_mib']:.0f} | {other_text(photos['process'], photos['quiet'])} |", ""]
 
     lines += ["### Videos (1080p, one worker)", "",
-              "| video | length s | MB | frames | step | wall s (frame selection) | video frames/s | sampled frames/s | x real time | sampled / candidates / "
-              "max held / kept | decode only: wall s, frames/s | other load, cores (before) |",
+              "| video | length s | MB | frames | step | wall s (selection pass) | video frames/s | sampled frames/s | x real time | sampled / candidates "
+              "(max held) / kept / max frames alive | decode only: wall s, frames/s | other load, cores (before) |",
               "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |"]
     names = {"phone": "phone-like", "short": "~20 MB", "long": "~200 MB"}
     for key in ("phone", "short", "long"):
         run, video = runs[key], report["videos"][key]
         ing, dec = run["ingest"]["ingest"], run["decode"]
         lines.append(f"| {names[key]} | {video['seconds']:.1f} | {video['bytes'] / MB:.1f} | {run['ingest']['frame_count']} | {dec['step']} | "
-                     f"{ing['wall_s']:.1f} ({ing['extract_s']:.1f}) | {run['ingest']['frame_count'] / ing['wall_s']:.0f} | {ing['sampled'] / ing['wall_s']:.1f} | "
-                     f"{video['seconds'] / ing['wall_s']:.1f} | {ing['sampled']} / {ing['candidates']} / {ing['max_alive']} / {ing['kept']} | "
+                     f"{ing['wall_s']:.1f} ({ing['select_s']:.1f}) | {run['ingest']['frame_count'] / ing['wall_s']:.0f} | {ing['sampled'] / ing['wall_s']:.1f} | "
+                     f"{video['seconds'] / ing['wall_s']:.1f} | {ing['sampled']} / {ing['candidates']} ({ing['candidates_max_alive']}) / {ing['kept']} / "
+                     f"{ing['frames_max_alive']} | "
                      f"{dec['wall_s']:.1f}, {dec['frames'] / dec['wall_s']:.0f} | {other_text(run['ingest']['process'], run['ingest']['quiet'])}; "
                      f"decode {fmt(run['decode']['process']['other_cores'], 2)} |")
-    lines += ["", "*wall s* covers `ingest_upload` alone: frame selection (`extract_frames`, in brackets) plus one stored Image per kept frame; the upload "
-              "before it is in the memory table. *sampled / candidates / max held / kept*: frames decoded to pixels and "
-              "scored, sharp non-duplicate frames kept as candidates, the most candidates held at once, frames stored.", ""]
+    lines += ["", "*wall s* covers `ingest_upload` alone: the selection pass (`select_frames`, in brackets) plus the reading pass, which "
+              "decodes the video again up to the last kept frame and stores one Image per kept frame as it reads it; the upload before it "
+              "is in the memory table. *sampled / candidates (max held) / kept / max frames alive*: frames decoded to pixels and scored, "
+              "records of sharp non-duplicate frames (index, timestamp, scores; no pixels) and the most held at once, frames stored, and "
+              "the most full-resolution frames alive at once.", ""]
 
     lines += ["### Worker memory while ingesting a video (MiB)", "",
-              "| video | length s | MB | upload step: RSS before -> peak | ingest: RSS before -> peak (added) | RSS at 25 / 50 / 75 / 100 % of the video | "
+              "| video | length s | MB | upload step: RSS before -> peak | ingest: RSS before -> peak (added) | RSS at 25 / 50 / 75 / 100 % of the ingest | "
               "decode only: before -> peak (added) | worker `ru_maxrss` |",
               "| --- | ---: | ---: | --- | --- | --- | --- | ---: |"]
     for key in ("short", "phone", "long"):
@@ -643,17 +654,18 @@ def render(report: dict) -> str:
                      f"{' / '.join(fmt(q[k], 0) for k in ('0.25', '0.5', '0.75', '1.0'))} | "
                      f"{dec['rss_before_mib']:.0f} -> {dec['peak_mib']:.0f} (+{dec['peak_mib'] - dec['rss_before_mib']:.0f}) | "
                      f"{run['ingest']['process']['maxrss_mib']:.0f} |")
-    lines += ["", f"One decoded 1080p frame is {frame_bytes:.1f} MiB as an RGB array. "
-              + (f"Decoding alone stays flat (+{decode_growth(short):.0f} vs +{decode_growth(long_):.0f} MiB), so the growth of the ingest "
-                 f"step comes from the frame selection: `labeling/video.py` keeps every sharp, non-duplicate sampled frame as a "
-                 f"full-resolution RGB array in its candidate list until there are more than 4 x max_frames "
-                 f"({4 * phone['max_frames']}) and only then thins them out, so the memory grows with the video's length up to about "
-                 f"{4 * phone['max_frames'] + 1} frames x {frame_bytes:.1f} MiB = {(4 * phone['max_frames'] + 1) * frame_bytes:.0f} MiB at 1080p "
-                 f"({(4 * phone['max_frames'] + 1) * 3840 * 2160 * 3 / MIB:.0f} MiB at 4K). Here the long video held up to "
-                 f"{long_['ingest']['ingest']['max_alive']} candidates at once, the short one {short['ingest']['ingest']['max_alive']}. "
-                 "Bounded, but not flat; keeping downscaled copies (or only the frame index and score, then seeking back for the "
-                 "kept frames) would make it flat." if not flat else
-                 "The candidates held during selection stay within the bound of `labeling/video.py`."),
+    most_frames_alive = max(runs[k]["ingest"]["ingest"]["frames_max_alive"] for k in ("phone", "short", "long"))
+    lines += ["", "*RSS at 25 / 50 / 75 / 100 % of the ingest*: the highest resident size seen by the progress callback up to that "
+              "point; the selection pass is 0-50 %, the reading pass 50-100 %.", "",
+              f"One decoded 1080p frame is {frame_bytes:.1f} MiB as an RGB array. `labeling/video.py` streams the video twice: the "
+              "selection pass keeps only a small record per candidate (at most "
+              f"{4 * phone['max_frames'] + 1}), the reading pass hands the kept frames to the storing code one at a time (at most "
+              f"{most_frames_alive} full-resolution frame alive at once here). "
+              + (f"The ingest step adds {growth(short):.0f} MiB for the short video and {growth(long_):.0f} MiB for the "
+                 f"{ratio_len:.1f}x longer one: flat; decoding alone adds +{decode_growth(short):.0f} vs +{decode_growth(long_):.0f} MiB, "
+                 "the rest is one frame being stored (its RGB array, the Pillow copy, the JPEG and the thumbnail)." if flat else
+                 f"Yet the ingest step grows with the video's length ({growth(short):.0f} vs {growth(long_):.0f} MiB; decoding alone "
+                 f"+{decode_growth(short):.0f} vs +{decode_growth(long_):.0f} MiB): something else holds memory."),
               "", SECTION_END]
     return "\n".join(lines) + "\n"
 

@@ -27,7 +27,7 @@ from pillow_heif import register_heif_opener
 from dataset.phash import perceptual_hash
 
 from .models import Annotation, Image, Participant, Upload
-from .video import VideoError, extract_frames, probe_video
+from .video import Frame, VideoError, extract_frames, probe_video
 
 register_heif_opener()  # phones send HEIC/HEIF
 
@@ -246,21 +246,39 @@ def ingest_photo_upload(upload: Upload) -> Image:
 
 
 def ingest_video_upload(upload: Upload, progress=None) -> list[Image]:
-    """Turn a stored video upload into one Image per selected frame (see ``labeling/video.py``)."""
+    """Turn a stored video upload into one Image per selected frame (see ``labeling/video.py``), each
+    stored as soon as it is decoded. All or nothing: when anything fails (a frame that cannot be decoded
+    again, storage, cancellation), the Images this call created are removed, files included."""
+    images: list[Image] = []
+    created: list[Image] = []
+
+    def store_frame(frame: Frame) -> None:
+        image, is_new = create_image(upload.participant, PILImage.fromarray(frame.rgb), "JPEG", upload=upload,
+                                     frame_index=frame.index, timestamp_s=round(frame.timestamp_s, 3))
+        images.append(image)
+        if is_new:
+            created.append(image)
+
     try:
-        frames = extract_frames(
-            upload.file.path, rate=settings.NAILSET_VIDEO_FRAME_RATE, max_frames=settings.NAILSET_VIDEO_MAX_FRAMES,
+        extract_frames(
+            upload.file.path, store_frame, rate=settings.NAILSET_VIDEO_FRAME_RATE, max_frames=settings.NAILSET_VIDEO_MAX_FRAMES,
             blur_threshold=settings.NAILSET_VIDEO_BLUR_THRESHOLD, duplicate_distance=settings.NAILSET_VIDEO_DUPLICATE_DISTANCE,
             progress=progress,
         )
-    except VideoError as exc:
-        raise RejectedFile(str(exc)) from exc
-    images = []
-    for frame in frames:
-        image, _ = create_image(upload.participant, PILImage.fromarray(frame.rgb), "JPEG", upload=upload,
-                                frame_index=frame.index, timestamp_s=round(frame.timestamp_s, 3))
-        images.append(image)
+    except BaseException as exc:
+        _remove_images(created)
+        if isinstance(exc, VideoError):
+            raise RejectedFile(str(exc)) from exc
+        raise
     return images
+
+
+def _remove_images(images: list[Image]) -> None:
+    """Undo ``create_image``: the rows (their annotations go with them), then the files."""
+    for image in images:
+        image.delete()
+        image.file.delete(save=False)
+        image.thumbnail.delete(save=False)
 
 
 def ingest_upload(upload: Upload, progress=None) -> list[Image]:

@@ -1,5 +1,7 @@
 """Photo uploads with a participant token: sniffing, limits, dedupe, atomic storage, metadata stripping."""
 import io
+import tracemalloc
+import weakref
 from pathlib import Path
 
 import pytest
@@ -116,18 +118,84 @@ def test_video_upload_becomes_frames_with_index_and_timestamp(token_client, part
     assert Upload.objects.get(pk=response.json()["id"]).status == "ready"
 
 
-def test_video_frames_drop_blur_and_near_duplicates_and_respect_the_cap(settings, participant):
-    from labeling.video import extract_frames
-
-    path = Path(settings.MEDIA_ROOT) / "tmp" / "mixed.mp4"
+def video_file(name: str, **video_args) -> Path:
+    path = Path(settings.MEDIA_ROOT) / "tmp" / name
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(video_bytes(seconds=4, fps=10, static_from=2.0, blurred_until=1.0))
-    frames = extract_frames(str(path), rate=5, max_frames=20, blur_threshold=50, duplicate_distance=6)
-    indices = [frame.index for frame in frames]
+    path.write_bytes(video_bytes(**video_args))
+    return path
+
+
+def test_video_frames_drop_blur_and_near_duplicates_and_respect_the_cap():
+    from labeling.video import select_frames
+
+    path = video_file("mixed.mp4", seconds=4, fps=10, static_from=2.0, blurred_until=1.0)
+    indices = [c.index for c in select_frames(str(path), rate=5, max_frames=20, blur_threshold=50, duplicate_distance=6)]
     assert all(index >= 10 for index in indices)  # the first second is blurred
     assert sum(index >= 20 for index in indices) == 1  # the static half gives one frame, not ten
-    capped = extract_frames(str(path), rate=10, max_frames=3, blur_threshold=0, duplicate_distance=-1)
-    assert len(capped) == 3 and capped == sorted(capped, key=lambda f: f.index)
+    capped = select_frames(str(path), rate=10, max_frames=3, blur_threshold=0, duplicate_distance=-1)
+    assert len(capped) == 3 and capped == sorted(capped, key=lambda c: c.index)
+
+
+def test_video_frames_are_handed_over_one_at_a_time():
+    """The reading pass decodes the selected frames again and lets each go before decoding the next."""
+    from labeling.video import extract_frames
+
+    path = video_file("moving.mp4", seconds=6, fps=10, size=(320, 240))
+    handed, handed_indices, alive_at_handover = [], [], []
+
+    def on_frame(frame):
+        alive_at_handover.append(sum(ref() is not None for ref in handed))
+        handed.append(weakref.ref(frame.rgb))
+        handed_indices.append(frame.index)
+        assert frame.rgb.shape == (240, 320, 3)
+
+    selected = extract_frames(str(path), on_frame, rate=10, max_frames=20, blur_threshold=0, duplicate_distance=6)
+    assert len(selected) >= 10 and handed_indices == [c.index for c in selected]
+    assert alive_at_handover == [0] * len(selected)  # never a second full-resolution frame alive
+
+
+def test_video_frame_extraction_memory_does_not_grow_with_length():
+    """Extracting from a 5x longer video peaks no higher: candidates keep no pixels, frames are read one at a time."""
+    from labeling.video import extract_frames
+
+    def peak_bytes(path: Path) -> int:
+        tracemalloc.start()
+        try:  # every frame sampled, sharp enough and new enough: every frame a candidate, the worst case
+            extract_frames(str(path), lambda frame: None, rate=10, max_frames=20, blur_threshold=0, duplicate_distance=-1)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    short = video_file("short.mp4", seconds=2, fps=10, size=(320, 240))
+    long = video_file("long.mp4", seconds=10, fps=10, size=(320, 240))
+    peak_short, peak_long = peak_bytes(short), peak_bytes(long)
+    assert peak_long < 1.5 * peak_short + 320 * 240 * 3, (peak_short, peak_long)  # slack: one frame
+
+
+def test_video_ingest_failing_half_way_leaves_nothing(participant, monkeypatch):
+    """Frames are stored as they are read; when a later one fails, the ones stored before are removed."""
+    import labeling.intake as intake
+    from labeling.intake import ingest_upload, store_upload
+
+    path = video_file("fails.mp4", seconds=3, fps=10)
+    with path.open("rb") as stream:
+        upload = store_upload(participant, stream, "fails.mp4").upload
+    before = media_files()
+    create_image, stored = intake.create_image, []
+
+    def create_image_then_fail(*args, **kwargs):
+        if len(stored) == 2:
+            raise OSError("disk full")
+        image, created = create_image(*args, **kwargs)
+        stored.append(image)
+        return image, created
+
+    monkeypatch.setattr(intake, "create_image", create_image_then_fail)
+    with pytest.raises(OSError):
+        ingest_upload(upload)
+    assert len(stored) == 2 and Image.objects.count() == 0 and media_files() == before
+    upload.refresh_from_db()
+    assert upload.status == "failed" and "disk full" in upload.failure_reason
 
 
 def test_too_long_video_is_refused(token_client, settings):
