@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import tempfile
 import unicodedata
 import warnings
@@ -295,11 +294,3 @@ def ingest_upload(upload: Upload, progress=None) -> list[Image]:
         raise
     Upload.objects.filter(pk=upload.pk).update(status=Upload.Status.READY, failure_reason="")
     return images
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1024 * 1024), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

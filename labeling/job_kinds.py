@@ -1,10 +1,11 @@
 """Job kinds of the labeling app (see jobs.registry)."""
 from pathlib import Path
 
+from dataset.checksums import file_sha256
 from jobs.registry import JobArgumentError, job_kind
 from prelabel.auto import prelabel_new_images
 
-from .intake import RejectedFile, file_sha256, ingest_upload, store_upload
+from .intake import RejectedFile, ingest_upload, store_upload
 from .models import Image, Participant, Upload
 
 

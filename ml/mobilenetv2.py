@@ -41,7 +41,6 @@ on it.
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -52,6 +51,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from dataset.checksums import file_sha256
 
 __all__ = [
     "BN_EPS",
@@ -558,14 +559,6 @@ def resolve_weights_path(weights: str | WeightSource, weights_path: str | os.Pat
     )
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _check_hash(source: WeightSource, path: Path) -> None:
     """Known files must have their published sha256; torchvision's ``name-<hexprefix>.pth`` convention
     (torch.hub's check_hash) is honoured too."""
@@ -576,7 +569,7 @@ def _check_hash(source: WeightSource, path: Path) -> None:
         prefix = m.group(1) if m else None
     if expected is None and prefix is None:
         return
-    digest = _sha256(path)
+    digest = file_sha256(path)
     if expected is not None and digest != expected:
         raise WeightsError(f"{path}: sha256 {digest} differs from the published {expected}; file corrupt?")
     if prefix is not None and not digest.startswith(prefix):
