@@ -317,7 +317,7 @@ def build_section(r: dict) -> str:
             speedup = ub / best
             lines.append(f"**Goal >= {GOAL_SPEEDUP}x faster than the U-Net: {'met' if speedup >= GOAL_SPEEDUP else 'NOT met'}** "
                          f"({speedup:.2f}x: U-Net {ub:.1f} ms, each with its faster runtime, same run). Accuracy at equal "
-                         "budget is the ablation's business (not measured here).")
+                         "budget: the ablation sections (`bench/ablation.py`), where the U-Net scored higher.")
         lines.append("")
     lines += ["### Set-up", ""]
     lines.append(f"- **Machine**: {info['nproc']} CPUs ({info['cpu']}), shared: load average "

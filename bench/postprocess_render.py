@@ -16,7 +16,7 @@ turns run by run so that a change of load on a shared machine hits them alike):
   that cost;
 * the whole per-frame tail of the try-on (post-processing + rendering) from a prediction.
 
-Browser (JavaScript) times are not measured: the in-browser path waits for the TensorFlow.js export.
+Browser (JavaScript) times of the same steps: ``bench/tryon_browser.py`` (Python is rerun there as the baseline).
 Every number written is measured by the run; nothing is hard-coded.
 """
 from __future__ import annotations
@@ -41,6 +41,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from dataset.raster import rasterize  # noqa: E402
+from ml.data import simulated_prediction  # noqa: E402
 from ml.postprocess import nail_axis, orient_from_image, postprocess  # noqa: E402
 from ml.render import FINISHES, render  # noqa: E402
 
@@ -104,21 +105,8 @@ def with_landmarks(rgb: np.ndarray, geometry: dict) -> dict:
 
 
 def prediction(geometry: dict, seed: int = 0):
-    """Model output of a frame whose nails are ``geometry``'s (classes 2..6, field base -> tip, soft
-    edges, noise), as the predictor hands it over: float32 full-resolution arrays."""
-    rng = np.random.default_rng(seed)
-    rasters = rasterize({"nails": [dict(n, finger=2 + i) for i, n in enumerate(geometry["nails"])]}, W, H)
-    nail = rasters.foreground > 0
-    fg = np.where(nail, 0.96, 0.02).astype(np.float32)
-    edge = cv2.dilate(nail.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-    fg[edge & ~nail] = 0.3
-    cls = rng.dirichlet(np.ones(10), size=(H, W)).astype(np.float32)
-    for k in range(1, 11):
-        sel = rasters.classes == k
-        cls[sel] = 0.01
-        cls[sel, k - 1] = 0.91
-    field = (rasters.field + rng.normal(0, 0.2, (H, W, 2))).astype(np.float32)
-    return fg, cls, field
+    """Model output of a frame whose nails are ``geometry``'s, with fingers 2..6 (``ml.data.simulated_prediction``)."""
+    return simulated_prediction({"nails": [dict(n, finger=2 + i) for i, n in enumerate(geometry["nails"])]}, W, H, seed)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -201,9 +189,8 @@ def build_section(r: dict) -> str:
                  "at 4x supersampling for the anti-aliased mask, so it scales with the painted area. Orienting "
                  "nails without landmarks or field from the photo is the difference between the two label rows.")
     lines.append("")
-    lines.append("**Browser**: not measured. The in-browser path (TensorFlow.js inference, JavaScript "
-                 "post-processing and rendering) comes with the model's TF.js export; until then the try-on "
-                 "page renders on the server with the Python code measured here.")
+    lines.append("**Browser**: the JavaScript ports of these steps (the try-on page's in-browser path) are "
+                 "measured beside Python in the `tryon_browser` section (`bench/tryon_browser.py`).")
     lines.append(SECTION_END)
     return "\n".join(lines) + "\n"
 

@@ -42,6 +42,7 @@ import torch
 from torch.utils.data import Dataset
 
 from dataset.formats.masks import MasksReader
+from dataset.raster import rasterize
 
 __all__ = [
     "AUGMENT_PRESETS",
@@ -51,6 +52,7 @@ __all__ = [
     "augment_sample",
     "eval_size_for",
     "make_synthetic_export",
+    "simulated_prediction",
     "synthetic_hand",
     "hflip_sample",
     "resize_for_eval",
@@ -372,6 +374,30 @@ def _ellipse(cx: float, cy: float, a: float, b: float, angle: float, n: int = 20
     ca, sa = math.cos(angle), math.sin(angle)
     x, y = a * np.cos(t), b * np.sin(t)
     return np.stack([cx + ca * x - sa * y, cy + sa * x + ca * y], 1)
+
+
+def simulated_prediction(geometry: Mapping[str, Any], width: int, height: int, seed: int = 0, *,
+                         nail_prob: float = 0.96, background_prob: float = 0.02, rim_prob: float = 0.3,
+                         field_noise: float = 0.2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(fg_prob, class_prob, field)`` as a well-trained model would give them for a frame labelled
+    ``geometry`` (its nails' fingers and base/tip landmarks), float32 at full resolution as
+    ``ml.predict`` hands them over: ``nail_prob`` inside nails, ``rim_prob`` on a one-pixel rim outside
+    them, ``background_prob`` elsewhere; finger classes at 0.91 inside nails and random elsewhere; the
+    base -> tip field plus Gaussian noise (sd ``field_noise``) everywhere. Post-processing and rendering
+    tests and benchmarks feed this to ``ml.postprocess`` and its JavaScript port."""
+    rng = np.random.default_rng(seed)
+    rasters = rasterize(geometry, width, height)
+    nail = rasters.foreground > 0
+    fg = np.where(nail, nail_prob, background_prob).astype(np.float32)
+    rim = (cv2.dilate(nail.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0) & ~nail
+    fg[rim] = rim_prob
+    cls = rng.dirichlet(np.ones(10), size=(height, width)).astype(np.float32)
+    for k in range(1, 11):
+        inside = rasters.classes == k
+        cls[inside] = 0.01
+        cls[inside, k - 1] = 0.91
+    field = (rasters.field + rng.normal(0, field_noise, (height, width, 2))).astype(np.float32)
+    return fg, cls, field
 
 
 def synthetic_hand(rng: np.random.Generator, width: int, height: int, nails: int = 3,

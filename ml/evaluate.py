@@ -1,4 +1,4 @@
-"""Evaluation of a trained model on a masks split at the paper's sizes, and single-image prediction.
+"""Evaluation of a trained model on a masks split at the paper's sizes (single images: ``ml.predict``).
 
 Plain PyTorch; never imports Django.
 
@@ -21,16 +21,15 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
-from ml.cascade import Outputs, inference_model
-from ml.data import MasksDataset, resize_for_eval
-from ml.metrics import SegmentationMetrics, predictions_at
+from ml.cascade import inference_model
+from ml.data import MasksDataset
+from ml.metrics import SegmentationMetrics
 from ml.train import load_model, resolve_device
 
-__all__ = ["EVAL_SIZES", "evaluate", "predict"]
+__all__ = ["EVAL_SIZES", "evaluate"]
 
 #: The paper's evaluation sizes (longer side, pixels).
 EVAL_SIZES = (288, 352, 480)
@@ -103,20 +102,3 @@ def evaluate(
         return report
     finally:
         torch.set_num_threads(old_threads)
-
-
-@torch.no_grad()
-def predict(model: nn.Module, image: np.ndarray, size: int = 480) -> dict[str, np.ndarray]:
-    """One uint8 RGB image -> ``{"fg_prob": float32 H x W, "classes": uint8 H x W (0 background,
-    1..10 finger), "field": float32 H x W x 2}`` at the image's own size (model in eval mode)."""
-    h, w = image.shape[:2]
-    resized = resize_for_eval(image, size)
-    device = next(model.parameters()).device
-    x = torch.from_numpy(resized.astype(np.float32) / 255.0).permute(2, 0, 1)[None].to(device)
-    out: Outputs = model.eval()(x)
-    prob, _, classes, field = predictions_at(out, (h, w))
-    return {
-        "fg_prob": prob.cpu().numpy().astype(np.float32),
-        "classes": classes.cpu().numpy().astype(np.uint8),
-        "field": field.permute(1, 2, 0).cpu().numpy().astype(np.float32),
-    }

@@ -14,3 +14,13 @@ def login(page, base_url: str, username: str, password: str) -> None:
     page.fill("#id_password", password)
     page.click("input[type=submit]")
     page.wait_for_url(f"{base_url}/")
+
+
+def watched_page(browser, **context_options):
+    """A page in a new context that records its uncaught script errors and every request's URL:
+    ``(page, errors, requests)``; tests assert ``errors == []`` and what was (not) requested."""
+    page = browser.new_context(**context_options).new_page()
+    errors, requests = [], []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("request", lambda request: requests.append(request.url))
+    return page, errors, requests

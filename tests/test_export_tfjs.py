@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 
 from ml.export.browser import TFJS_JS
 from ml.export.tfjs_driver import DEFAULT_EXPORT_PYTHON, export_python
-from tests.browser import login
+from tests.browser import login, watched_page
 from tests.conftest import jpeg_bytes, make_user
 from tests.export_support import expect_real_photos, make_model_version
 from tests.test_tryon import hand_picture
@@ -77,11 +77,7 @@ def test_tfjs_export_runs_in_chromium_with_pytorchs_outputs(browser, live_server
 
     # the platform's own page loads the artifact and TF.js (served locally) and checks both backends
     make_user("checker", "reviewer")
-    context = browser.new_context()
-    page = context.new_page()
-    errors, requests = [], []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("request", lambda request: requests.append(request.url))
+    page, errors, requests = watched_page(browser)
     login(page, live_server.url, "checker", "checker-password-123")
     page.goto(f"{live_server.url}/models/{version.name}/exports/")
     expect(page.locator(f"section[data-artifact='{artifact.pk}'] .max-diff")).to_be_visible()
@@ -107,7 +103,7 @@ def test_tfjs_export_runs_in_chromium_with_pytorchs_outputs(browser, live_server
     expect(page.locator("#nail-count")).to_have_text(re.compile(r"^\d+ nails? found$"), timeout=60_000)
     assert all(u.startswith(live_server.url) or u.startswith(("blob:", "data:")) for u in requests)
     assert not errors, errors
-    context.close()
+    page.context.close()
 
     artifact.refresh_from_db()
     assert {"browser-cpu", "browser-webgl"} <= set(artifact.parity["runs"])

@@ -97,3 +97,21 @@ def test_train_command_refuses_bad_arguments():
     nail_snapshot("small", participants=2, per_participant=1)
     with pytest.raises(CommandError, match="training settings are not valid"):
         call_command("train", "--snapshot", "small", "--set", '{"model": {"arch": "transformer"}}', stdout=StringIO())
+
+
+@pytest.mark.django_db
+def test_ablation_command_trains_every_row_with_the_same_budget_and_prints_the_table():
+    nail_snapshot()
+    out = StringIO()
+    call_command("ablation", "--snapshot", "nails", "--preset", "tiny", "--epochs", "1", stdout=out)
+    runs = list(TrainingRun.objects.order_by("pk"))
+    assert [(r.config["model"]["arch"], r.config["loss"]["fg_loss"]) for r in runs] == [
+        ("baseline", "weighted"), ("baseline", "lmp"), ("cascade", "lmp")]
+    assert {r.config["epochs"] for r in runs} == {1} and len({r.config["steps_per_epoch"] for r in runs}) == 1
+    table = out.getvalue().split("| model |", 1)[1]
+    for label, paper in (("baseline (weighted NLL, no cascade)", "91.3"), ("+ LMP", "93.3"), ("+ cascade", "94.5")):
+        row = next(line for line in table.splitlines() if line.startswith(f"| {label} |"))
+        miou = float(row.split("|")[3])
+        assert 0 <= miou <= 100 and row.rstrip(" |").endswith(paper)
+    with pytest.raises(CommandError, match="no ready snapshot 'missing'"):
+        call_command("ablation", "--snapshot", "missing")

@@ -61,6 +61,7 @@ def train_job(ctx, snapshot: str, preset: str, overrides: dict) -> dict:
     version = register_model_version(run, result)
     ctx.progress(1.0, f"model {version.name}: val mIoU {version.metrics.get('miou', float('nan')):.4f}")
     return {"run": run.pk, "model_version": version.name, "status": result["status"], "best_metrics": result.get("best_metrics"),
-            "epochs_completed": result.get("epochs_completed")}
+            "epochs_completed": result.get("epochs_completed"), "best_epoch": result.get("best_epoch"),
+            "seconds": result.get("seconds")}
 
 from . import export_jobs  # noqa: E402,F401  (the export_model job kind, training/export_jobs.py)

@@ -19,7 +19,7 @@ from django.conf import settings
 from PIL import Image as PILImage
 
 from labeling.intake import PHOTO_TYPES, RejectedFile, normalized_photo, sniff_content_type
-from ml.postprocess import postprocess, to_dicts
+from ml.postprocess import config_dict, postprocess, to_dicts
 from ml.render import FINISHES, PALETTE, parse_color, render
 from training.models import ModelVersion
 
@@ -81,10 +81,13 @@ def tfjs_export(version: ModelVersion | None) -> dict | None:
     details = artifact.metadata.get("format_details") or {}
     config = version.config or {}
     long_side = config.get("val_size") or (config.get("augment") or {}).get("long_side") or 480
+    heads = artifact.metadata.get("heads_trained") or {}
     return {"artifact": artifact.pk, "model_url": f"/api/model-artifacts/{artifact.pk}/files/model.json",
             "input_node": details.get("input_node"), "output_nodes": details.get("output_nodes"),
             "layout": "NHWC", "size_multiple": 32, "long_side": int(long_side), "quantize": details.get("quantize"),
-            "tfjs_url": static("tfjs/tf.min.js"), "max_abs_diff": artifact.parity.get("max_abs_diff")}
+            "tfjs_url": static("tfjs/tf.min.js"), "max_abs_diff": artifact.parity.get("max_abs_diff"),
+            # heads the training never supervised are ignored, as ml.predict.Predictor does (binary mode)
+            "heads": {"classes": bool(heads.get("classes", True)), "field": bool(heads.get("field", True))}}
 
 
 def predictor_for(version: ModelVersion):
@@ -203,17 +206,23 @@ def check_finish(value) -> str:
 
 
 def page_config(version: ModelVersion | None) -> dict:
-    """What the try-on page needs to start: the model, how it runs, colours and finishes."""
+    """What the try-on page needs to start: the model, how it runs, colours and finishes, and the
+    post-processing settings that the in-browser path (tryon/static/tryon/postprocess.js) uses."""
     info = model_info(version)
     tfjs = info["tfjs"] if info else None
+    if tfjs is None:
+        in_browser = {"available": False, "reason": (
+            "In-browser inference comes with the model's TensorFlow.js export (this model has none: "
+            "manage.py export_model NAME --format tfjs): photos are rendered on the server.")}
+    else:
+        in_browser = {"available": True, "reason": (
+            f"The model's TensorFlow.js export (artifact {tfjs['artifact']}) runs in this browser: photos and the "
+            "webcam are segmented, post-processed and painted here, nothing is sent to the server.")}
     return {
         "active_model": info,
-        "in_browser": {"available": False, "reason": (
-            "In-browser inference comes with the model's TensorFlow.js export (not available yet): "
-            "photos are rendered on the server.")} if tfjs is None else {"available": True, "reason": (
-            f"The model's TensorFlow.js export (artifact {tfjs['artifact']}) runs in this browser and shows the "
-            "nails it finds; the painting is rendered on the server.")},
+        "in_browser": in_browser,
         "finishes": list(FINISHES),
         "palette": [{"name": name, "color": color} for name, color in PALETTE],
         "max_side": MAX_SIDE,
+        "postprocess": config_dict(),
     }

@@ -36,6 +36,10 @@ from pathlib import Path
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The cascade's dilated depthwise convs run as DepthwiseConv2dNative with dilations: TensorFlow's own CPU
+# kernel rejects dilation > 1, its oneDNN kernel does not. oneDNN is on by default only on CPUs with
+# AVX-512; without this, the SavedModel's parity run fails on the others (AMD EPYC without AVX-512 here).
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 OUTPUT_NAMES = ("fg_prob", "class_prob", "field")
 INPUT_NAME = "image"

@@ -1,15 +1,9 @@
-"""The paper's ablation: baseline (weighted NLL, no cascade), + LMP, + cascade, with the same budget."""
+"""The paper's ablation: baseline (weighted NLL, no cascade), + LMP, + cascade, with the same budget
+(rows and table: ml/ablation.py; bench/ablation.py runs the same rows on ../shared/data/nails-cc0)."""
 from django.core.management.base import BaseCommand, CommandError
 
 from curation.models import Snapshot
-
-# (row, what changes from the preset): the paper's Table 1 rows.
-ROWS = [
-    ("baseline (weighted NLL, no cascade)", {"model": {"arch": "baseline"}, "loss": {"fg_loss": "weighted"}}),
-    ("+ LMP", {"model": {"arch": "baseline"}, "loss": {"fg_loss": "lmp"}}),
-    ("+ cascade", {"model": {"arch": "cascade"}, "loss": {"fg_loss": "lmp"}}),
-]
-PAPER = {"baseline (weighted NLL, no cascade)": 91.3, "+ LMP": 93.3, "+ cascade": 94.5}
+from ml.ablation import ABLATION_ROWS, EXTRA_ROWS, ablation_table, row_overrides
 
 
 class Command(BaseCommand):
@@ -19,6 +13,9 @@ class Command(BaseCommand):
         parser.add_argument("--snapshot", required=True)
         parser.add_argument("--preset", default="tiny", choices=["tiny", "web-336", "native-448"])
         parser.add_argument("--epochs", type=int)
+        parser.add_argument("--random-init", action="store_true", help="train every row from random weights")
+        parser.add_argument("--extra", action="store_true",
+                            help="also train the fusion 256 / 128 and U-Net comparisons with the same budget")
 
     def handle(self, *args, **options):
         from jobs.models import Job
@@ -26,8 +23,10 @@ class Command(BaseCommand):
 
         if not Snapshot.objects.filter(name=options["snapshot"], status=Snapshot.Status.READY).exists():
             raise CommandError(f"there is no ready snapshot {options['snapshot']!r}")
+        init = "random" if options["random_init"] else "preset"
         results = []
-        for label, overrides in ROWS:
+        for label, _ in ABLATION_ROWS + (EXTRA_ROWS if options["extra"] else []):
+            overrides = row_overrides(label, pretrained=None if options["random_init"] else True)
             arguments = {"snapshot": options["snapshot"], "preset": options["preset"], "overrides": overrides}
             if options["epochs"]:
                 arguments["epochs"] = options["epochs"]
@@ -36,8 +35,7 @@ class Command(BaseCommand):
             job = execute_job(job.pk)
             if job.status != Job.Status.SUCCEEDED:
                 raise CommandError(f"{label}: job {job.pk} {job.status}: {job.error}")
-            results.append((label, job.result))
-        self.stdout.write("\n| model | val binary mIoU | nail IoU | paper (val mIoU) |\n|---|---|---|---|")
-        for label, result in results:
-            metrics = result.get("best_metrics") or {}
-            self.stdout.write(f"| {label} | {100 * metrics.get('miou', float('nan')):.1f} | {100 * metrics.get('nail_iou', float('nan')):.1f} | {PAPER[label]} |")
+            best = job.result.get("best_metrics") or {}
+            results.append({"row": label, "init": init, "val": best, "best_epoch": job.result.get("best_epoch"),
+                            "epochs": job.result.get("epochs_completed"), "seconds": job.result.get("seconds") or float("nan")})
+        self.stdout.write("\n" + ablation_table(results))

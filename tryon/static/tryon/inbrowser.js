@@ -3,11 +3,14 @@
 // The paper runs the model in mobile browsers with TensorFlow.js. When the active model has a TF.js export
 // whose parity passed (GET /api/tryon/config -> active_model.tfjs, from tryon/rendering.py::tfjs_export;
 // the export: ml/export/, docs/export.md), this module loads TF.js (served by this site, never a CDN) and
-// the graph model, and runs it on the photo: `run(blob)` -> {height, width, fgProb, classProb, field, ms,
-// backend}, NHWC Float32Arrays at the network's input size (longer side `long_side`, both sides multiples
-// of 32, as the server's preprocessing). The page shows the nail probability it computes; the painting
-// itself still comes from the server (POST /api/tryon/render) until JS post-processing and rendering that
-// agree with ml/postprocess.py and ml/render.py exist.
+// the graph model, and runs it on a frame (a photo or a webcam frame drawn on a canvas):
+// `run(frameCanvas)` -> {width, height, fgProb, classMap, field, netWidth, netHeight, ms, warm, backend}
+// (warm: not the first run at these sizes, which includes compiling the WebGL shaders).
+// As the server's ml.predict.Predictor: the frame is resized to the network's input size (longer side
+// `long_side`, both sides multiples of 32) and the outputs are upsampled bilinearly (half-pixel centres,
+// PyTorch's align_corners=False) back to the frame's size, on the GPU; the finger class is the argmax of
+// the upsampled probabilities (classMap, 1..10), and a head the training never supervised is null
+// (post-processing then works in binary mode). postprocess.js and render.js take it from there.
 
 function loadScript(src) {
   return new Promise((resolve, reject) => {
@@ -32,6 +35,7 @@ export function inBrowserEngine(config) {
   if (!info.available || !tfjs) {
     return { available: false, reason: info.reason || "In-browser inference is not available." };
   }
+  const heads = tfjs.heads || { classes: true, field: true };
   let ready = null;
   async function load() {
     if (!ready) {
@@ -45,26 +49,35 @@ export function inBrowserEngine(config) {
     }
     return ready;
   }
-  async function run(blob) {
+  const sizes = new Set();  // input sizes run before: the first run at a size compiles the WebGL shaders
+  const input = document.createElement("canvas");
+  const inputCtx = input.getContext("2d", { willReadFrequently: true });
+  inputCtx.imageSmoothingQuality = "high";
+
+  // `frame`: a canvas (or anything drawImage takes) of `width` x `height` px.
+  async function run(frame, width = frame.width, height = frame.height) {
     const model = await load();
     const tf = window.tf;
-    const bitmap = await createImageBitmap(blob);
-    const [h, w] = evalSizeFor(bitmap.height, bitmap.width, tfjs.long_side, tfjs.size_multiple || 32);
-    const canvas = document.createElement("canvas");
-    canvas.width = w;
-    canvas.height = h;
-    const ctx = canvas.getContext("2d");
-    ctx.imageSmoothingQuality = "high";
-    ctx.drawImage(bitmap, 0, 0, w, h);
+    const [h, w] = evalSizeFor(height, width, tfjs.long_side, tfjs.size_multiple || 32);
+    if (input.width !== w || input.height !== h) { input.width = w; input.height = h; }
+    inputCtx.drawImage(frame, 0, 0, w, h);
     const started = performance.now();
-    const x = tf.tidy(() => tf.browser.fromPixels(canvas).toFloat().div(255).expandDims(0));
     const names = ["fg_prob", "class_prob", "field"];
-    const outs = model.execute({ [tfjs.input_node]: x }, names.map((n) => tfjs.output_nodes[n]));
-    const [fgProb, classProb, field] = await Promise.all(outs.map((t) => t.data()));
+    const outs = tf.tidy(() => {
+      const x = tf.browser.fromPixels(input).toFloat().div(255).expandDims(0);
+      const [fg, cls, field] = model.execute({ [tfjs.input_node]: x }, names.map((n) => tfjs.output_nodes[n]));
+      const up = (t) => tf.image.resizeBilinear(t, [height, width], false, true);
+      const classes = heads.classes ? up(cls).argMax(-1).add(tf.scalar(1, "int32")) : null;  // int32, 1..10
+      return [up(fg), classes, heads.field ? up(field) : null];
+    });
+    const [fgProb, classes, field] = await Promise.all(outs.map((t) => (t ? t.data() : null)));
+    outs.forEach((t) => t && t.dispose());
     const ms = performance.now() - started;
-    x.dispose();
-    outs.forEach((t) => t.dispose());
-    return { height: h, width: w, fgProb, classProb, field, ms, backend: tf.getBackend(), image: canvas };
+    const warm = sizes.has(`${w}x${h}>${width}x${height}`);
+    sizes.add(`${w}x${h}>${width}x${height}`);
+    return {
+      width, height, fgProb, classMap: classes, field, netWidth: w, netHeight: h, ms, warm, backend: tf.getBackend(),
+    };
   }
-  return { available: true, reason: info.reason, load, run };
+  return { available: true, reason: info.reason, heads, load, run };
 }

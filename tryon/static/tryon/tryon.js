@@ -1,14 +1,25 @@
-// Try-on page: pick a colour and a finish, upload a photo or take one with the webcam; the server paints
-// the nails (POST /api/tryon/render). When the model has a TF.js export, inbrowser.js also runs it here.
+// Try-on page: pick a colour and a finish, upload a photo or use the webcam.
+// When the active model has a TensorFlow.js export, everything runs in this browser (frame_pipeline.js:
+// the model in inbrowser.js, postprocess.js, render.js): a photo is painted here, the webcam is painted
+// live (requestAnimationFrame loop), and the page shows the time of each stage and the frame rate.
+// Otherwise (or when TF.js fails) the server paints the photo (POST /api/tryon/render).
+import { analyseFrame, fpsMeter, grabFrame, paintFrame } from "./frame_pipeline.js";
 import { inBrowserEngine } from "./inbrowser.js";
 
 const config = JSON.parse(document.getElementById("tryon-config").textContent);
 const csrf = document.querySelector("input[name=csrfmiddlewaretoken]").value;
 const $ = (id) => document.getElementById(id);
-const state = { photo: null, color: "#C8102E", finish: "glossy", controller: null, stream: null, resultUrl: null };
+const state = {
+  photo: null, color: "#C8102E", finish: "glossy", controller: null, stream: null,
+  frame: null,      // in-browser: {pixels, nails, timings} of the last photo or webcam frame
+  live: false,      // the webcam loop is running
+};
+const LIVE_MAX_SIDE = 640;  // webcam frames are analysed at most this large (the paper: 640x480)
 
-const engine = inBrowserEngine(config);  // {available: false, reason} unless the model has a TF.js export
+let engine = inBrowserEngine(config);  // {available: false, reason} unless the model has a TF.js export
 $("engine-note").textContent = engine.reason;
+const frameCanvas = document.createElement("canvas");
+const meter = fpsMeter();
 
 function setStatus(text) { $("status").textContent = text; }
 function setError(text) { $("error").textContent = text || ""; }
@@ -28,64 +39,157 @@ function setColor(value) {
 }
 
 let timer = null;
+let repaintQueued = false;
 function scheduleRender() {
+  if (engine.available) {  // in the browser: repaint the last frame's nails, no model run
+    // a run in progress and the live loop paint with the newest colour anyway
+    if (!state.frame || state.live || repaintQueued) return;
+    repaintQueued = true;
+    requestAnimationFrame(() => { repaintQueued = false; repaint(); });
+    return;
+  }
   if (!state.photo || !config.active_model) return;
   clearTimeout(timer);
   timer = setTimeout(renderNow, 250);
 }
 
 function showBefore(blob) {
-  const url = URL.createObjectURL(blob);
-  $("before").src = url;
+  $("before").src = URL.createObjectURL(blob);
+  $("before-figure").hidden = false;
   $("result").hidden = false;
 }
 
-// The TF.js export, when the model has one: the nail probability computed in this browser, over the photo.
-async function runInBrowser(blob) {
-  if (!engine.available) return;
-  const note = $("inbrowser-note");
+function setNailCount(n) {
+  $("nail-count").textContent = `${n} nail${n === 1 ? "" : "s"} found`;
+  $("nail-count").dataset.count = String(n);
+}
+
+// ------------------------------------------------------------------------------------------------
+// In the browser
+// ------------------------------------------------------------------------------------------------
+
+function showInBrowser(outputs, timings, fps, live) {
+  const t = timings;
   $("inbrowser").hidden = false;
-  $("inbrowser").dataset.state = "running";
-  note.textContent = "running the model…";
+  $("inbrowser-note").textContent = `${outputs.backend} backend, ${Math.round(t.model)} ms at ${outputs.netWidth}x`
+    + `${outputs.netHeight} px (model input), frame ${outputs.width}x${outputs.height} px`;
+  $("stage-times").textContent = `Model ${t.model.toFixed(1)} ms · post-processing ${t.postprocess.toFixed(1)} ms · `
+    + `rendering ${t.render.toFixed(1)} ms`;
+  for (const [key, value] of Object.entries(t)) $("stage-times").dataset[key] = value.toFixed(2);
+  if (fps) {
+    const cold = outputs.warm ? "" : "; the first run at this size includes compiling the model, \"Paint my nails\" runs it again";
+    $("fps").textContent = live ? `${fps.toFixed(1)} FPS (webcam, live)`
+      : `${fps.toFixed(1)} FPS (model + post-processing + rendering of this photo${cold})`;
+    $("fps").dataset.fps = fps.toFixed(2);
+  }
+  // for tests and the curious: the model's outputs at the frame's size, the nails, the frame's own pixels
+  window.nailsetTryon = { outputs, nails: state.frame.nails, pixels: state.frame.pixels, timings: t, fps };
+}
+
+function showCanvas() {
+  $("after").hidden = true;
+  $("after-canvas").hidden = false;
+  $("result").hidden = false;
+}
+
+async function paintInBrowser(blob) {
+  const inbrowser = $("inbrowser");
+  inbrowser.hidden = false;
+  inbrowser.dataset.state = "running";
+  $("inbrowser-note").textContent = "running the model…";
+  setError("");
+  setStatus("Painting in this browser…");
   try {
-    const r = await engine.run(blob);
-    const canvas = $("inbrowser-mask");
-    canvas.width = r.width;
-    canvas.height = r.height;
-    const ctx = canvas.getContext("2d");
-    ctx.drawImage(r.image, 0, 0);
-    const pixels = ctx.getImageData(0, 0, r.width, r.height);
-    let nail = 0;
-    for (let i = 0; i < r.fgProb.length; i++) {
-      const p = r.fgProb[i];
-      if (p > 0.5) nail++;
-      const a = Math.min(1, p) * 0.7;  // tint the nail probability magenta
-      pixels.data[4 * i] = Math.round(pixels.data[4 * i] * (1 - a) + 255 * a);
-      pixels.data[4 * i + 1] = Math.round(pixels.data[4 * i + 1] * (1 - a));
-      pixels.data[4 * i + 2] = Math.round(pixels.data[4 * i + 2] * (1 - a) + 200 * a);
-    }
-    ctx.putImageData(pixels, 0, 0);
-    const share = (100 * nail / r.fgProb.length).toFixed(1);
-    note.textContent = `${r.backend} backend, ${Math.round(r.ms)} ms at ${r.width}x${r.height} px; nail pixels ${share}%`;
-    $("inbrowser").dataset.state = "done";
-    $("inbrowser").dataset.ms = String(r.ms);
+    const bitmap = await createImageBitmap(blob);
+    const scale = Math.min(1, config.max_side / Math.max(bitmap.width, bitmap.height));
+    const width = Math.max(1, Math.round(bitmap.width * scale)), height = Math.max(1, Math.round(bitmap.height * scale));
+    const pixels = grabFrame(bitmap, width, height, frameCanvas);
+    bitmap.close();
+    const { outputs, nails, timings } = await analyseFrame(engine, frameCanvas, config.postprocess);
+    if (state.photo !== blob) return;  // another photo came meanwhile
+    state.frame = { pixels, nails, timings, outputs };
+    timings.render = paintFrame($("after-canvas"), pixels, nails, state.color, state.finish);
+    showCanvas();
+    setNailCount(nails.length);
+    showInBrowser(outputs, timings, 1000 / (timings.model + timings.postprocess + timings.render), false);
+    $("timing").textContent = "";
+    setStatus(`Painted ${state.color} ${state.finish} in this browser.`);
+    inbrowser.dataset.state = "done";
+    inbrowser.dataset.ms = String(outputs.ms);
+    $("result").dataset.state = "done";
   } catch (err) {
-    note.textContent = `TF.js could not run the model: ${err.message}`;
-    $("inbrowser").dataset.state = "error";
+    fallBackToServer(err);
   }
 }
 
-function usePhoto(blob) {
-  state.photo = blob;
-  showBefore(blob);
-  runInBrowser(blob);
-  $("after").removeAttribute("src");
-  $("render").disabled = !config.active_model;
+function fallBackToServer(err) {
+  $("inbrowser").dataset.state = "error";
+  $("inbrowser-note").textContent = `TF.js could not run the model: ${err.message}; the server paints instead.`;
+  engine = { available: false, reason: `In-browser inference failed (${err.message}): photos are rendered on the server.` };
+  $("engine-note").textContent = engine.reason;
+  stopLive();
+  state.frame = null;
+  $("after").hidden = false;
+  $("after-canvas").hidden = true;
   renderNow();
 }
 
+function repaint() {
+  if (!state.frame) return;
+  const { pixels, nails, timings, outputs } = state.frame;
+  timings.render = paintFrame($("after-canvas"), pixels, nails, state.color, state.finish);
+  showInBrowser(outputs, timings, null, false);
+  setStatus(`Painted ${state.color} ${state.finish} in this browser.`);
+}
+
+// Webcam, live: each animation frame takes the newest video frame through the whole pipeline.
+async function liveStep() {
+  if (!state.live) return;
+  const video = $("webcam");
+  try {
+    if (video.videoWidth && video.readyState >= 2) {
+      const scale = Math.min(1, LIVE_MAX_SIDE / Math.max(video.videoWidth, video.videoHeight));
+      const width = Math.round(video.videoWidth * scale), height = Math.round(video.videoHeight * scale);
+      const pixels = grabFrame(video, width, height, frameCanvas);
+      const { outputs, nails, timings } = await analyseFrame(engine, frameCanvas, config.postprocess);
+      if (!state.live) return;
+      state.frame = { pixels, nails, timings, outputs };
+      timings.render = paintFrame($("after-canvas"), pixels, nails, state.color, state.finish);
+      showCanvas();
+      setNailCount(nails.length);
+      showInBrowser(outputs, timings, meter.tick(), true);
+      $("inbrowser").dataset.state = "live";
+    }
+  } catch (err) {
+    fallBackToServer(err);
+    return;
+  }
+  requestAnimationFrame(liveStep);
+}
+
+function startLive() {
+  state.live = true;
+  state.photo = null;
+  meter.reset();
+  $("before-figure").hidden = true;
+  $("result").hidden = false;
+  $("inbrowser").hidden = false;
+  $("inbrowser-note").textContent = "running the model…";
+  setStatus("Painting the webcam in this browser…");
+  requestAnimationFrame(liveStep);
+}
+
+function stopLive() {
+  state.live = false;
+}
+
+// ------------------------------------------------------------------------------------------------
+// On the server
+// ------------------------------------------------------------------------------------------------
+
 async function renderNow() {
   if (!state.photo) return;
+  if (engine.available) { paintInBrowser(state.photo); return; }
   if (!config.active_model) {
     setError("No active model: the photo cannot be painted.");
     return;
@@ -113,9 +217,7 @@ async function renderNow() {
     }
     $("after").src = data.image;
     $("download").href = data.image;
-    const n = data.nails.length;
-    $("nail-count").textContent = `${n} nail${n === 1 ? "" : "s"} found`;
-    $("nail-count").dataset.count = String(n);
+    setNailCount(data.nails.length);
     const t = data.timings_ms || {};
     const total = Math.round(performance.now() - started);
     $("timing").textContent = `Server: inference ${t.inference ?? "?"} ms, post-processing ${t.postprocess ?? "?"} ms, `
@@ -135,6 +237,20 @@ async function renderNow() {
   }
 }
 
+function usePhoto(blob) {
+  stopLive();
+  state.photo = blob;
+  state.frame = null;
+  showBefore(blob);
+  $("after").removeAttribute("src");
+  $("render").disabled = !config.active_model;
+  renderNow();
+}
+
+// ------------------------------------------------------------------------------------------------
+// Controls
+// ------------------------------------------------------------------------------------------------
+
 for (const b of document.querySelectorAll(".swatch")) {
   b.addEventListener("click", () => setColor(b.dataset.color));
 }
@@ -144,9 +260,12 @@ for (const r of document.querySelectorAll("input[name=finish]")) {
 }
 $("photo").addEventListener("change", (e) => { if (e.target.files[0]) usePhoto(e.target.files[0]); });
 $("render").addEventListener("click", renderNow);
+$("download").addEventListener("click", () => {
+  if (engine.available && state.frame) $("download").href = $("after-canvas").toDataURL("image/jpeg", 0.92);
+});
 
-// Webcam: a still from the camera becomes the photo.
 function stopWebcam() {
+  stopLive();
   if (state.stream) for (const track of state.stream.getTracks()) track.stop();
   state.stream = null;
   $("webcam").hidden = true;
@@ -171,7 +290,9 @@ $("webcam-start").addEventListener("click", async () => {
   await video.play();
   document.querySelector(".webcam-controls").hidden = false;
   $("webcam-start").hidden = true;
+  if (engine.available && config.active_model) startLive();  // painted live in this browser
 });
+// A still from the camera becomes the photo (the only webcam mode when the server paints).
 $("webcam-capture").addEventListener("click", () => {
   const video = $("webcam");
   if (!video.videoWidth) return;
@@ -179,6 +300,7 @@ $("webcam-capture").addEventListener("click", () => {
   canvas.width = video.videoWidth;
   canvas.height = video.videoHeight;
   canvas.getContext("2d").drawImage(video, 0, 0);
+  stopLive();
   canvas.toBlob((blob) => { if (blob) usePhoto(new File([blob], "webcam.jpg", { type: "image/jpeg" })); }, "image/jpeg", 0.92);
 });
 $("webcam-stop").addEventListener("click", stopWebcam);
