@@ -364,8 +364,11 @@ def orient_from_image(image: np.ndarray, mask: np.ndarray, offset: tuple[int, in
         edge = cv2.remap(grad, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         dist = np.median(np.linalg.norm(col - skin, axis=2), axis=1)
         edge = np.median(edge, axis=1)
-        far = keep & (d >= 0.25 * length)
-        near = keep & (d >= 0.05 * length) & (d <= 0.8 * length)
+        # d = k * length / 40 lands on these bounds exactly; the margin keeps the last-bit rounding of
+        # k * step from deciding (the JavaScript port gives the same windows).
+        eps = 1e-9 * length
+        far = keep & (d >= 0.25 * length - eps)
+        near = keep & (d >= 0.05 * length - eps) & (d <= 0.8 * length + eps)
         colour = float(dist[far].mean()) if far.any() else float(dist[keep].mean())
         outline = float(edge[near].max()) if near.any() else 0.0
         scores.append(colour + 1.5 * outline)  # high: the finger stops here (tip)

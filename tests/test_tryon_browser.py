@@ -165,8 +165,10 @@ def test_tryon_page_paints_in_the_browser_with_the_tfjs_export(browser, live_ser
     field = decode(frame["field"], np.float32, (h, w, 2))
     assert 0 < (fg > 0.5).mean() < 0.5 and classes.min() >= 1 and classes.max() <= 10
 
-    # The same nails as Python's post-processing of the same model outputs.
-    nails = postprocess(fg, classes, field)
+    before = decode(frame["photo"], np.uint8, (h, w, 4))
+
+    # The same nails as Python's post-processing of the same model outputs and photo.
+    nails = postprocess(fg, classes, field, image=np.ascontiguousarray(before[..., :3]))
     py = to_dicts(nails)
     for d, n in zip(py, nails):
         d["_mask"] = n.mask.astype(np.uint8).reshape(-1)
@@ -178,7 +180,6 @@ def test_tryon_page_paints_in_the_browser_with_the_tfjs_export(browser, live_ser
     assert page.locator("#nail-count").inner_text() == f"{len(py)} nail{'s' if len(py) != 1 else ''} found"
 
     # The painted canvas: the photo with the nails painted where Python paints them, the rest untouched.
-    before = decode(frame["photo"], np.uint8, (h, w, 4))
     after = decode(frame["painted"], np.uint8, (h, w, 4))
     changed = (after != before).any(axis=2)
     py_paint = render(np.ascontiguousarray(before[..., :3]), nails, "#C8102E", "glossy")

@@ -2,7 +2,9 @@
 on the same model outputs: synthetic frames with known nails (several angles and fingers, a nail split by a
 highlight, touching nails of two fingers, a flickering class, a tiny blob, speckle), with classes and field,
 binary with a field, binary without, and an integer class map. Same nails (masks), same fingers, angles
-within 2 degrees, base and tip within 2.5 px, polygons within 2.5 px. Run in Node (tests/js/tryon_cli.mjs)."""
+within 2 degrees, base and tip within 2.5 px, polygons within 2.5 px. Without a field and with the photo,
+both orient the nails from it (orient_from_image / orientFromImage): the same tip end, confidences within
+0.05. Run in Node (tests/js/tryon_cli.mjs)."""
 from __future__ import annotations
 
 import base64
@@ -17,7 +19,7 @@ import numpy as np
 import pytest
 
 from dataset.raster import rasterize
-from ml.data import simulated_prediction
+from ml.data import simulated_prediction, synthetic_hand
 from ml.postprocess import config_dict, postprocess, to_dicts
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -263,3 +265,95 @@ def test_js_chamfer_distance_is_opencvs(tmp_path):
     lut[nearest[binary == 0]] = seeds[binary == 0]
     np.testing.assert_allclose(unb64(js[1]["dist"], np.float32).reshape(60, 80), dist2, atol=1e-4)
     assert (unb64(js[1]["labels"], np.int32).reshape(60, 80) == lut[nearest]).mean() > 0.999
+
+
+# Fingers coming in from the border: (tip x, tip y, angle base -> tip in degrees, finger half width).
+FINGERS = [(60, 110, -80, 16), (140, 95, -100, 15), (215, 120, -65, 15), (120, 175, 20, 14), (250, 200, 160, 14),
+           (290, 70, 135, 14)]
+
+
+def finger_photo(seed: int):
+    """(photo uint8 RGB, fg_prob, nail specs) of skin-coloured fingers (round-ended bands from beyond the
+    border) on a noisy grey background, a polish ellipse near each free end; fg_prob as a model gives it."""
+    rng = np.random.default_rng(seed)
+    image = np.clip(120 + rng.normal(0, 8, (H, W, 1)) + rng.normal(0, 3, (H, W, 3)), 0, 255).astype(np.uint8)
+    specs = []
+    for tx, ty, angle, hw in FINGERS:
+        u = np.array([math.cos(math.radians(angle)), math.sin(math.radians(angle))])
+        start = np.round(np.array([tx, ty]) - u * 600).astype(int)
+        skin = [int(v) for v in np.clip(np.array([222, 170, 140]) + rng.integers(-15, 15, 3), 0, 255)]
+        cv2.line(image, (int(start[0]), int(start[1])), (tx, ty), skin, 2 * hw, cv2.LINE_AA)
+        a, b = 0.75 * hw + 2, 0.55 * hw
+        cx, cy = np.array([tx, ty]) - u * (a + 3)
+        spec = (cx, cy, a, b, angle, 1)
+        cv2.fillPoly(image, [np.round(np.asarray(ellipse(*spec[:5])) * 16).astype(np.int32)], (200, 30, 60),
+                     cv2.LINE_AA, 4)
+        specs.append(spec)
+    image = cv2.GaussianBlur(image, (0, 0), 0.7)
+    fg, _, _ = simulated_prediction({"nails": [nail(s) for s in specs]}, W, H, seed, nail_prob=0.95,
+                                    background_prob=0.03)
+    return image, fg, specs
+
+
+def test_js_orients_nails_from_the_photo_as_python(tmp_path):
+    """No field, the photo given: Python's orient_from_image and its port pick the same tip end (angles
+    within 2 degrees) with confidences within 0.05, on fingers at several angles (one running off the photo
+    beyond its tip: the strip-off-the-photo rule) and on ml.data.synthetic_hand photos (nails on a blob).
+    Seeds 4 and 7 hold nails whose profile samples land exactly on a window bound (d = 2 * length / 40 =
+    0.05 * length): both sides count them, thanks to the same 1e-9 * length margin."""
+    scenes = []
+    for seed in (0, 1):
+        image, fg, specs = finger_photo(seed)
+        scenes.append(("fingers", seed, image, fg, None, specs))
+    for seed in (3, 4, 5, 7):
+        image, geometry = synthetic_hand(np.random.default_rng(seed), W, H, nails=4, landmarks=True)
+        fg, cls, _ = simulated_prediction(geometry, W, H, seed, nail_prob=0.95, background_prob=0.03)
+        scenes.append(("synthetic hand", seed, image, fg, cls, None))
+    cases = []
+    for _, _, image, fg, cls, _ in scenes:
+        extra = {} if cls is None else {"classProb": b64(cls)}
+        cases.append({"width": W, "height": H, "fgProb": b64(fg), "rgb": b64(image), **extra})
+    # the page hands over ImageData (RGBA): the same result as RGB
+    rgba = np.concatenate([scenes[0][2], np.full((H, W, 1), 255, np.uint8)], axis=2)
+    cases.append({"width": W, "height": H, "fgProb": b64(scenes[0][3]), "rgba": b64(rgba)})
+    # with a field the photo changes nothing
+    fg, cls, field = synthetic_frame()
+    cases.append({"width": W, "height": H, "fgProb": b64(fg), "classProb": b64(cls), "field": b64(field),
+                  "rgb": b64(scenes[0][2])})
+    js = run_js("postprocess", cases, tmp_path)
+    assert js[len(scenes)] == js[0]
+
+    oriented = 0
+    for (name, seed, image, fg, cls, specs), js_nails in zip(scenes, js):
+        nails = postprocess(fg, cls, None, image=image)
+        py = to_dicts(nails)
+        for d, n in zip(py, nails):
+            d["_mask"] = n.mask.astype(np.uint8).reshape(-1)
+            d["orientation_confidence"] = n.extra.get("orientation_confidence")
+        confidence = {tuple(d["bbox"]): d["orientation_confidence"] for d in py}
+        mine = {tuple(d["bbox"]): d["orientation_confidence"] for d in js_nails}
+        try:
+            # same nails, pixels, fingers, provenance ("image" where Python's confidence > 0); axes agree
+            compare([dict(d) for d in py], js_nails, axial=True)
+            for d in py:
+                j = next(j for j in js_nails if j["bbox"] == d["bbox"])
+                if d["direction_source"] != "image":
+                    continue
+                assert abs(j["orientation_confidence"] - d["orientation_confidence"]) <= 0.05, (d["bbox"], d, j)
+                if d["orientation_confidence"] > 0.05:  # not a tie: the same tip end
+                    assert angle_diff(j["angle"], d["angle"]) <= 2.0, (d["bbox"], d["angle"], j["angle"])
+                    assert math.dist(j["tip"], d["tip"]) <= 3.0 and math.dist(j["base"], d["base"]) <= 3.0
+                    oriented += 1
+        except AssertionError as exc:
+            raise AssertionError(f"{name} {seed}: {exc} (Python {confidence}, JS {mine})") from None
+        if specs is not None:
+            # Python did orient them, the right way (a shape axis points up; three of these point down)
+            assert len(py) == len(specs) and all(d["direction_source"] == "image" for d in py)
+            for cx, cy, _, _, angle, _ in specs:
+                d = min(py, key=lambda d: math.dist(np.mean(d["polygon"], axis=0), (cx, cy)))
+                assert angle_diff(d["angle"], angle) < 5, (angle, d["angle"])
+            assert sum(d["orientation_confidence"] > 0.3 for d in py) >= 4
+    assert oriented >= 2 * len(FINGERS)
+    field_case = js[len(scenes) + 1]
+    assert field_case and all(n["direction_source"] == "field" and n["orientation_confidence"] is None
+                              for n in field_case)

@@ -2,9 +2,10 @@
 // (tests/test_tryon_postprocess_js.py, tests/test_tryon_render_js.py), which compare it with ml/.
 // Usage: node tests/js/tryon_cli.mjs COMMAND CASES.json > OUT.json
 // Arrays travel as base64 of little-endian bytes: float32 (fgProb, classProb, field, alpha), uint8 (classMap,
-// binary images, RGB pixels), int32 (labels).
-//   postprocess  [{width, height, fgProb, classProb?, classMap?, field?, config?}] -> per case the nails in
-//                the server's dict format (toDicts) plus `mask` (uint8, bbox-sized)
+// binary images, RGB and RGBA pixels), int32 (labels).
+//   postprocess  [{width, height, fgProb, classProb?, classMap?, field?, rgb? | rgba?, config?}] -> per case the
+//                nails in the server's dict format (toDicts) plus `mask` (uint8, bbox-sized) and
+//                `orientation_confidence` (nails oriented from the photo, else null)
 //   render       [{width, height, rgb, nails, color, finish, options?}] -> per case {rgb, alpha, nails}
 //   components   [{width, height, binary, connectivity}] -> per case {count, labels}
 //   chamfer      [{width, height, binary, seeds?}] -> per case {dist, labels?} (seeds: int32 labels of the zero pixels)
@@ -28,8 +29,13 @@ const commands = {
     const nails = postprocess({
       width: c.width, height: c.height, fgProb: decode(c.fgProb, Float32Array), classProb: decode(c.classProb, Float32Array),
       classMap: decode(c.classMap, Uint8Array), field: decode(c.field, Float32Array),
+      image: c.rgb || c.rgba ? {
+        data: c.rgb ? decode(c.rgb, Uint8Array) : decode(c.rgba, Uint8ClampedArray), width: c.width, height: c.height,
+      } : null,
     }, c.config || {});
-    return toDicts(nails).map((d, k) => ({ ...d, mask: encode(nails[k].mask) }));
+    return toDicts(nails).map((d, k) => ({
+      ...d, mask: encode(nails[k].mask), orientation_confidence: nails[k].orientationConfidence,
+    }));
   },
   render: (c) => {
     const rgb = decode(c.rgb, Uint8Array), n = c.width * c.height, data = new Uint8ClampedArray(4 * n);

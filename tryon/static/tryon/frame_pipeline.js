@@ -13,11 +13,13 @@ export function grabFrame(source, width, height, canvas) {
   return ctx.getImageData(0, 0, width, height);
 }
 
-/** Model and post-processing of a frame: {outputs, nails, timings: {model, postprocess}} (ms). */
-export async function analyseFrame(engine, frameCanvas, postprocessConfig) {
+/** Model and post-processing of a frame: {outputs, nails, timings: {model, postprocess}} (ms). `pixels`:
+ *  the frame's ImageData (grabFrame), at the outputs' size: nails without a predicted direction are
+ *  oriented from it, as ml/postprocess.py does with the photo. */
+export async function analyseFrame(engine, frameCanvas, postprocessConfig, pixels) {
   const outputs = await engine.run(frameCanvas);
   const started = performance.now();
-  const nails = postprocess(outputs, postprocessConfig || {});
+  const nails = postprocess({ ...outputs, image: pixels }, postprocessConfig || {});
   return { outputs, nails, timings: { model: outputs.ms, postprocess: performance.now() - started } };
 }
 

@@ -19,9 +19,9 @@
 //   sRGB gamma from a table (differences ~1e-4 in L).
 // * Metallic flakes use a small seeded generator (mulberry32 + Box-Muller) instead of NumPy's PCG64:
 //   the same per-nail seed and strength, a different grain.
-// * Nails without landmarks and without a predicted direction are not oriented from the photo (Python's
-//   orient_from_image): they are painted symmetrically (no stretch, no glint), as Python paints nails
-//   whose orientation it could not decide.
+// * Nails are oriented as postprocess.js hands them over (from the field, or from the photo as Python's
+//   orient_from_image); nails whose orientation could not be decided are painted symmetrically (no
+//   stretch, no glint), as in Python.
 // * Rounding of the composite is JavaScript's double arithmetic (NumPy's float32): at most 1 level apart.
 
 export const FINISHES = Object.freeze({

@@ -105,7 +105,7 @@ async function paintInBrowser(blob) {
     const width = Math.max(1, Math.round(bitmap.width * scale)), height = Math.max(1, Math.round(bitmap.height * scale));
     const pixels = grabFrame(bitmap, width, height, frameCanvas);
     bitmap.close();
-    const { outputs, nails, timings } = await analyseFrame(engine, frameCanvas, config.postprocess);
+    const { outputs, nails, timings } = await analyseFrame(engine, frameCanvas, config.postprocess, pixels);
     if (state.photo !== blob) return;  // another photo came meanwhile
     state.frame = { pixels, nails, timings, outputs };
     timings.render = paintFrame($("after-canvas"), pixels, nails, state.color, state.finish);
@@ -151,7 +151,7 @@ async function liveStep() {
       const scale = Math.min(1, LIVE_MAX_SIDE / Math.max(video.videoWidth, video.videoHeight));
       const width = Math.round(video.videoWidth * scale), height = Math.round(video.videoHeight * scale);
       const pixels = grabFrame(video, width, height, frameCanvas);
-      const { outputs, nails, timings } = await analyseFrame(engine, frameCanvas, config.postprocess);
+      const { outputs, nails, timings } = await analyseFrame(engine, frameCanvas, config.postprocess, pixels);
       if (!state.live) return;
       state.frame = { pixels, nails, timings, outputs };
       timings.render = paintFrame($("after-canvas"), pixels, nails, state.color, state.finish);
