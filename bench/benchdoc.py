@@ -44,6 +44,25 @@ def loadavg() -> list[float]:
         return [float("nan")] * 3
 
 
+def add_timing_arguments(parser, runs: int) -> None:
+    """The options every timing bench takes: --runs, --warmup, --no-docs, --wait-idle (``wait_for_quiet``)."""
+    parser.add_argument("--runs", type=int, default=runs)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--no-docs", action="store_true", help="print only; do not touch docs/benchmarks.md")
+    parser.add_argument("--wait-idle", type=float, default=120.0,
+                        help="wait up to this many seconds for the 1-minute load average to drop under half the CPUs")
+
+
+def wait_for_quiet(max_seconds: float, busy_fraction: float = 0.5) -> float:
+    """Wait (at most ``max_seconds``) until the 1-minute load average is under ``busy_fraction`` of the
+    CPUs, so a measurement does not start on a busy machine; returns the seconds waited."""
+    started = time.monotonic()
+    while (os.getloadavg()[0] > busy_fraction * (os.cpu_count() or 1)
+           and time.monotonic() - started < max_seconds):
+        time.sleep(5)
+    return time.monotonic() - started
+
+
 def machine_info() -> dict:
     model, mem = "unknown", None
     try:

@@ -45,7 +45,7 @@ from ml.data import simulated_prediction  # noqa: E402
 from ml.postprocess import nail_axis, orient_from_image, postprocess  # noqa: E402
 from ml.render import FINISHES, render  # noqa: E402
 
-from benchdoc import DOC, markers, write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
+from benchdoc import DOC, add_timing_arguments, markers, wait_for_quiet, write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 SECTION_START, SECTION_END = markers("postprocess_render")
 SHARED = ROOT.parent / "shared" / "data" / "nails-cc0"
@@ -199,18 +199,12 @@ def build_section(r: dict) -> str:
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=50)
-    parser.add_argument("--warmup", type=int, default=3)
+    add_timing_arguments(parser, runs=50)
     parser.add_argument("--threads", type=int, nargs="*", default=None,
                         help="OpenCV thread counts to measure (default: OpenCV's default, then 1)")
-    parser.add_argument("--no-docs", action="store_true", help="print only; do not touch docs/benchmarks.md")
-    parser.add_argument("--wait-idle", type=float, default=120.0,
-                        help="wait up to this many seconds for the 1-minute load average to drop under half the CPUs")
     args = parser.parse_args(argv)
     started = time.monotonic()
-    deadline = started + args.wait_idle
-    while os.getloadavg()[0] > 0.5 * (os.cpu_count() or 1) and time.monotonic() < deadline:
-        time.sleep(5)
+    wait_for_quiet(args.wait_idle)
     info = machine()  # load average before the measurements
     default_threads = cv2.getNumThreads()
     threads = args.threads or sorted({default_threads, 1}, reverse=True)

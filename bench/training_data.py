@@ -519,14 +519,14 @@ def orchestrate(args) -> int:
         # 3. Exports: each format of each snapshot in its own child.
         report["exports"] = []
         for size in args.sizes:
-            for fmt in FORMATS:
-                out = scratch / f"export-{size}-{fmt}.json"
-                before = quiet(f"export {fmt} of bench-{size}")
-                proc = run_measured([me, "--phase", "export", "--snapshot", f"bench-{size}", "--format", fmt, "--out", str(out)],
-                                    env, f"export {fmt} {size}")
-                row = {**json.loads(out.read_text()), "size": size, "format": fmt, "process": proc, "quiet": before}
+            for format_name in FORMATS:
+                out = scratch / f"export-{size}-{format_name}.json"
+                before = quiet(f"export {format_name} of bench-{size}")
+                proc = run_measured([me, "--phase", "export", "--snapshot", f"bench-{size}", "--format", format_name, "--out", str(out)],
+                                    env, f"export {format_name} {size}")
+                row = {**json.loads(out.read_text()), "size": size, "format": format_name, "process": proc, "quiet": before}
                 report["exports"].append(row)
-                log(f"export {fmt:5s} bench-{size}: {row['wall_s']:.1f} s ({size / row['wall_s']:.0f} images/s), {row['bytes'] / MB:.0f} MB, "
+                log(f"export {format_name:5s} bench-{size}: {row['wall_s']:.1f} s ({size / row['wall_s']:.0f} images/s), {row['bytes'] / MB:.0f} MB, "
                     f"peak {row['peak_mib']:.0f} MiB (before {row['rss_before_mib']:.0f}; ru_maxrss {proc['maxrss_mib']:.0f}); "
                     f"other load {proc['other_cores']:.2f} cores")
         out = scratch / "zipcost.json"

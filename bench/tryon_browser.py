@@ -32,7 +32,6 @@ import argparse
 import datetime as dt
 import json
 import math
-import os
 import shlex
 import statistics
 import subprocess
@@ -51,7 +50,7 @@ from ml.postprocess import postprocess  # noqa: E402
 from ml.render import FINISHES, render  # noqa: E402
 from tests.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
-from benchdoc import DOC, fmt, loadavg, log, machine_info, markers, write_section  # noqa: E402  (bench/ is on sys.path)
+from benchdoc import DOC, add_timing_arguments, fmt, loadavg, log, machine_info, markers, wait_for_quiet, write_section  # noqa: E402  (bench/ is on sys.path)
 from postprocess_render import H, W, load_photo, prediction, time_cases, with_landmarks  # noqa: E402
 
 SECTION = "tryon_browser"
@@ -314,16 +313,10 @@ def build_section(r: dict) -> str:
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=30)
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--no-docs", action="store_true", help="print only; do not touch docs/benchmarks.md")
-    parser.add_argument("--wait-idle", type=float, default=120.0,
-                        help="wait up to this many seconds for the 1-minute load average to drop under half the CPUs")
+    add_timing_arguments(parser, runs=30)
     args = parser.parse_args(argv)
     started = time.monotonic()
-    deadline = started + args.wait_idle
-    while os.getloadavg()[0] > 0.5 * (os.cpu_count() or 1) and time.monotonic() < deadline:
-        time.sleep(5)
+    wait_for_quiet(args.wait_idle)
     load_start = loadavg()
     frame_list = frames()
 
