@@ -4,7 +4,9 @@ order; and small helpers (logging, machine facts, formatting, a scratch embedded
 import math
 import os
 import platform
+import re
 import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -50,17 +52,7 @@ def add_timing_arguments(parser, runs: int) -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--no-docs", action="store_true", help="print only; do not touch docs/benchmarks.md")
     parser.add_argument("--wait-idle", type=float, default=120.0,
-                        help="wait up to this many seconds for the 1-minute load average to drop under half the CPUs")
-
-
-def wait_for_quiet(max_seconds: float, busy_fraction: float = 0.5) -> float:
-    """Wait (at most ``max_seconds``) until the 1-minute load average is under ``busy_fraction`` of the
-    CPUs, so a measurement does not start on a busy machine; returns the seconds waited."""
-    started = time.monotonic()
-    while (os.getloadavg()[0] > busy_fraction * (os.cpu_count() or 1)
-           and time.monotonic() - started < max_seconds):
-        time.sleep(5)
-    return time.monotonic() - started
+                        help="wait up to this many seconds for other processes to keep fewer than half the CPUs busy")
 
 
 def machine_info() -> dict:
@@ -106,3 +98,74 @@ def child_env(var_dir: Path) -> dict:
                DJANGO_SETTINGS_MODULE="annotation_site.settings", PYTHONUNBUFFERED="1",
                PYTHONPATH=str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""))
     return env
+
+
+# Process and machine measurements (Linux /proc)
+
+
+def proc_status() -> dict:
+    """VmRSS / VmHWM of this process in MiB."""
+    text = Path("/proc/self/status").read_text()
+    out = {}
+    for key in ("VmRSS", "VmHWM"):
+        match = re.search(rf"^{key}:\s+(\d+) kB", text, re.M)
+        out[key] = int(match.group(1)) / 1024 if match else float("nan")
+    return out
+
+
+def reset_peak() -> bool:
+    """Reset VmHWM to the current RSS (Linux >= 4.0), so the next peak is the step's own."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def machine_ticks() -> tuple[int, int] | None:
+    """(total, idle) jiffies of the whole machine so far."""
+    try:
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return sum(values[:8]), values[3] + values[4]
+    except (OSError, ValueError):
+        return None
+
+
+def busy_cores(before, after, wall: float) -> float | None:
+    if not before or not after or wall <= 0:
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    total, idle = after[0] - before[0], after[1] - before[1]
+    return (total - idle) / tick / wall
+
+
+def wait_for_quiet(max_wait: float, threshold: float, window: float = 2.0) -> dict:
+    """Wait (at most ``max_wait`` s) until the machine's CPUs are less busy than ``threshold`` cores.
+    Returns what the last window saw and how long it waited."""
+    started = time.monotonic()
+    while True:
+        before = machine_ticks()
+        time.sleep(window)
+        busy = busy_cores(before, machine_ticks(), window)
+        waited = time.monotonic() - started
+        if busy is None or busy < threshold or waited >= max_wait:
+            return {"busy_cores": busy, "waited_s": waited, "loadavg": loadavg()}
+        log(f"other processes keep {busy:.2f} cores busy; waiting up to {max_wait - waited:.0f} s more")
+
+
+def run_measured(argv: list[str], env: dict, label: str) -> dict:
+    """Run a child to completion; its wall time, CPU time, ru_maxrss and the machine's other load meanwhile."""
+    load_before = loadavg()
+    ticks = machine_ticks()
+    started = time.perf_counter()
+    process = subprocess.Popen([sys.executable, *argv], cwd=ROOT, env=env)
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - started
+    busy = busy_cores(ticks, machine_ticks(), wall)
+    cpu = usage.ru_utime + usage.ru_stime
+    if process.returncode != 0:
+        raise RuntimeError(f"{label}: child exited with {process.returncode}")
+    other = None if busy is None else max(0.0, busy - cpu / wall)
+    return {"wall_s": wall, "cpu_s": cpu, "maxrss_mib": usage.ru_maxrss / 1024, "busy_cores": busy, "other_cores": other,
+            "loadavg_before": load_before, "loadavg_after": loadavg()}

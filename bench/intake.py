@@ -42,7 +42,6 @@ import datetime as dt
 import json
 import math
 import os
-import re
 import shlex
 import shutil
 import statistics
@@ -54,7 +53,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
-from benchdoc import DOC, child_env, fmt, loadavg, log, machine_info, markers, setup_django, write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
+from benchdoc import (  # noqa: E402  (bench/ is on sys.path when run as a script)
+    DOC, child_env, fmt, loadavg, log, machine_info, markers, proc_status, reset_peak,
+    run_measured, setup_django, wait_for_quiet, write_section,
+)
 
 SECTION = "intake"
 SECTION_START, SECTION_END = markers(SECTION)
@@ -67,74 +69,6 @@ MIB = 1024 * 1024
 # --------------------------------------------------------------------------------------------------
 # Memory and CPU helpers
 # --------------------------------------------------------------------------------------------------
-
-def proc_status() -> dict:
-    """VmRSS / VmHWM of this process in MiB."""
-    text = Path("/proc/self/status").read_text()
-    out = {}
-    for key in ("VmRSS", "VmHWM"):
-        match = re.search(rf"^{key}:\s+(\d+) kB", text, re.M)
-        out[key] = int(match.group(1)) / 1024 if match else float("nan")
-    return out
-
-
-def reset_peak() -> bool:
-    """Reset VmHWM to the current RSS (Linux >= 4.0), so the next peak is the step's own."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
-
-
-def machine_ticks() -> tuple[int, int] | None:
-    """(total, idle) jiffies of the whole machine so far."""
-    try:
-        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        return sum(values[:8]), values[3] + values[4]
-    except (OSError, ValueError):
-        return None
-
-
-def busy_cores(before, after, wall: float) -> float | None:
-    if not before or not after or wall <= 0:
-        return None
-    tick = os.sysconf("SC_CLK_TCK")
-    total, idle = after[0] - before[0], after[1] - before[1]
-    return (total - idle) / tick / wall
-
-
-def wait_for_quiet(max_wait: float, threshold: float, window: float = 2.0) -> dict:
-    """Wait (at most ``max_wait`` s) until the machine's CPUs are less busy than ``threshold`` cores.
-    Returns what the last window saw and how long it waited."""
-    started = time.monotonic()
-    while True:
-        before = machine_ticks()
-        time.sleep(window)
-        busy = busy_cores(before, machine_ticks(), window)
-        waited = time.monotonic() - started
-        if busy is None or busy < threshold or waited >= max_wait:
-            return {"busy_cores": busy, "waited_s": waited, "loadavg": loadavg()}
-        log(f"other processes keep {busy:.2f} cores busy; waiting up to {max_wait - waited:.0f} s more")
-
-
-def run_measured(argv: list[str], env: dict, label: str) -> dict:
-    """Run a child to completion; its wall time, CPU time, ru_maxrss and the machine's other load meanwhile."""
-    load_before = loadavg()
-    ticks = machine_ticks()
-    started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, *argv], cwd=ROOT, env=env)
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    wall = time.perf_counter() - started
-    busy = busy_cores(ticks, machine_ticks(), wall)
-    cpu = usage.ru_utime + usage.ru_stime
-    if process.returncode != 0:
-        raise RuntimeError(f"{label}: child exited with {process.returncode}")
-    other = None if busy is None else max(0.0, busy - cpu / wall)
-    return {"wall_s": wall, "cpu_s": cpu, "maxrss_mib": usage.ru_maxrss / 1024, "busy_cores": busy, "other_cores": other,
-            "loadavg_before": load_before, "loadavg_after": loadavg()}
-
 
 # --------------------------------------------------------------------------------------------------
 # Synthetic inputs (orchestrator; no Django)

@@ -204,7 +204,7 @@ def main(argv=None) -> dict:
                         help="OpenCV thread counts to measure (default: OpenCV's default, then 1)")
     args = parser.parse_args(argv)
     started = time.monotonic()
-    wait_for_quiet(args.wait_idle)
+    wait_for_quiet(args.wait_idle, threshold=0.5 * (os.cpu_count() or 1))
     info = machine()  # load average before the measurements
     default_threads = cv2.getNumThreads()
     threads = args.threads or sorted({default_threads, 1}, reverse=True)

@@ -48,7 +48,6 @@ import json
 import math
 import os
 import random
-import re
 import shlex
 import shutil
 import statistics
@@ -61,7 +60,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
-from benchdoc import DOC, child_env, fmt, loadavg, log, machine_info, markers, setup_django, write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
+from benchdoc import (  # noqa: E402  (bench/ is on sys.path when run as a script)
+    DOC, child_env, fmt, loadavg, log, machine_info, markers, proc_status, reset_peak, run_measured, setup_django,
+    wait_for_quiet, write_section,
+)
 
 SECTION = "training_data"
 SECTION_START, SECTION_END = markers(SECTION)
@@ -77,65 +79,6 @@ ONE_THREAD = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_N
 # --------------------------------------------------------------------------------------------------
 # Memory, CPU and load helpers
 # --------------------------------------------------------------------------------------------------
-
-def proc_status() -> dict:
-    text = Path("/proc/self/status").read_text()
-    out = {}
-    for key in ("VmRSS", "VmHWM"):
-        match = re.search(rf"^{key}:\s+(\d+) kB", text, re.M)
-        out[key] = int(match.group(1)) / 1024 if match else float("nan")
-    return out
-
-
-def reset_peak() -> bool:
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
-
-
-def machine_ticks():
-    try:
-        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        return sum(values[:8]), values[3] + values[4]
-    except (OSError, ValueError):
-        return None
-
-
-def busy_cores(before, after, wall: float):
-    if not before or not after or wall <= 0:
-        return None
-    return ((after[0] - before[0]) - (after[1] - before[1])) / os.sysconf("SC_CLK_TCK") / wall
-
-
-def wait_for_quiet(max_wait: float, threshold: float, window: float = 2.0) -> dict:
-    started = time.monotonic()
-    while True:
-        before = machine_ticks()
-        time.sleep(window)
-        busy = busy_cores(before, machine_ticks(), window)
-        waited = time.monotonic() - started
-        if busy is None or busy < threshold or waited >= max_wait:
-            return {"busy_cores": busy, "waited_s": waited, "loadavg": loadavg()}
-        log(f"other processes keep {busy:.2f} cores busy; waiting up to {max_wait - waited:.0f} s more")
-
-
-def run_measured(argv: list[str], env: dict, label: str) -> dict:
-    load_before = loadavg()
-    ticks = machine_ticks()
-    started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, *argv], cwd=ROOT, env=env)
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    wall = time.perf_counter() - started
-    busy = busy_cores(ticks, machine_ticks(), wall)
-    cpu = usage.ru_utime + usage.ru_stime
-    if process.returncode != 0:
-        raise RuntimeError(f"{label}: child exited with {process.returncode}")
-    return {"wall_s": wall, "cpu_s": cpu, "maxrss_mib": usage.ru_maxrss / 1024, "busy_cores": busy,
-            "other_cores": None if busy is None else max(0.0, busy - cpu / wall), "loadavg_before": load_before}
-
 
 class RssSampler:
     """VmRSS of this process every ``interval`` s, in a thread."""

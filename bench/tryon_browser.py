@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import math
 import shlex
 import statistics
@@ -316,7 +317,7 @@ def main(argv=None) -> dict:
     add_timing_arguments(parser, runs=30)
     args = parser.parse_args(argv)
     started = time.monotonic()
-    wait_for_quiet(args.wait_idle)
+    wait_for_quiet(args.wait_idle, threshold=0.5 * (os.cpu_count() or 1))
     load_start = loadavg()
     frame_list = frames()
 
