@@ -7,7 +7,7 @@ running the job inside the web request.
 import os
 
 from celery import Celery
-from celery.signals import worker_ready
+from celery.signals import worker_ready, worker_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotation_site.settings")
 
@@ -17,8 +17,21 @@ app.autodiscover_tasks()
 
 
 @worker_ready.connect
-def recover_jobs_of_this_worker(sender, **kwargs):
-    """A worker that starts again under the same name re-queues the jobs it was running when it died."""
-    from jobs.runner import recover_interrupted_jobs
+def take_over_lost_jobs(sender, **kwargs):
+    """A worker that starts again under the same name re-queues the jobs it was running when it died; every
+    worker also re-queues (or fails) running jobs of any worker whose heartbeat went stale, now and then
+    periodically from a thread of its main process (jobs.runner.StaleJobReaper)."""
+    from django.db import connection
+
+    from jobs.runner import recover_interrupted_jobs, start_stale_job_reaper
 
     recover_interrupted_jobs(worker=sender.hostname)
+    connection.close()  # pool processes forked later must not share this process's connection
+    start_stale_job_reaper()
+
+
+@worker_shutdown.connect
+def stop_taking_over_jobs(sender=None, **kwargs):
+    from jobs.runner import stop_stale_job_reaper
+
+    stop_stale_job_reaper()

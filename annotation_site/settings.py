@@ -54,10 +54,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI assets served locally: no CDN
+    "accounts",
     "jobs",
     "labeling",
     "curation",
@@ -68,6 +68,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "annotation_site.security_headers.SecurityHeadersMiddleware",  # CSP and Permissions-Policy
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -115,6 +116,19 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Every password check goes through the login lockout (accounts/lockout.py): after this many failures for a
+# username (or from one address) the next attempts are refused for NAILSET_LOGIN_LOCKOUT_SECONDS, doubling
+# with each further failure up to the maximum; a success resets; failures are forgotten after the memory.
+AUTHENTICATION_BACKENDS = ["accounts.backends.LockoutModelBackend"]
+NAILSET_LOGIN_FAILURES_BEFORE_LOCKOUT = int(os.environ.get("NAILSET_LOGIN_FAILURES_BEFORE_LOCKOUT", "5"))
+NAILSET_LOGIN_FAILURES_BEFORE_LOCKOUT_PER_ADDRESS = int(os.environ.get("NAILSET_LOGIN_FAILURES_BEFORE_LOCKOUT_PER_ADDRESS", "20"))
+NAILSET_LOGIN_LOCKOUT_SECONDS = int(os.environ.get("NAILSET_LOGIN_LOCKOUT_SECONDS", "30"))
+NAILSET_LOGIN_LOCKOUT_MAX_SECONDS = int(os.environ.get("NAILSET_LOGIN_LOCKOUT_MAX_SECONDS", "3600"))
+NAILSET_LOGIN_FAILURE_MEMORY_SECONDS = int(os.environ.get("NAILSET_LOGIN_FAILURE_MEMORY_SECONDS", "86400"))
+# Reverse proxies in front of the web server that append to X-Forwarded-For (0: clients connect directly).
+NAILSET_NUM_PROXIES = int(os.environ.get("NAILSET_NUM_PROXIES", "0"))
+# API tokens (accounts.ApiToken): stored as sha256 digests, valid this many days.
+NAILSET_API_TOKEN_DAYS = float(os.environ.get("NAILSET_API_TOKEN_DAYS", "30"))
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -139,7 +153,12 @@ STORAGES = {
 STATICFILES_DIRS = [p for p in (BASE_DIR / "ml" / "export" / "static", BASE_DIR / ".tfjs" / "static") if p.is_dir()]
 WHITENOISE_USE_FINDERS = True  # serve app static files without collectstatic in development and tests
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024  # JSON bodies (annotations); files stream to disk
+NAILSET_JSON_MAX_DEPTH = int(os.environ.get("NAILSET_JSON_MAX_DEPTH", "64"))  # nesting levels of a JSON body
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# The first handler stops a body over the upload limits while it streams, before it reaches the disk
+# (413 from the API): labeling/upload_limits.py.
+FILE_UPLOAD_HANDLERS = ["labeling.upload_limits.UploadLimitHandler", "django.core.files.uploadhandler.MemoryFileUploadHandler",
+                        "django.core.files.uploadhandler.TemporaryFileUploadHandler"]
 
 # Intake: upload limits and video frame selection.
 NAILSET_MAX_PHOTO_BYTES = int(os.environ.get("NAILSET_MAX_PHOTO_BYTES", str(25 * 1024 * 1024)))
@@ -168,6 +187,13 @@ SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Referrer-Policy same-origin: links inside the site keep their referrer (Django's CSRF check over HTTPS needs
+# it) and nothing goes to other sites, so the participant's upload token in /u/<token>/ never leaves the site.
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Content-Security-Policy and Permissions-Policy: annotation_site/security_headers.py. Extra CSP sources,
+# e.g. "img-src https://cdn.example; connect-src https://errors.example" (never unsafe-inline for scripts).
+NAILSET_CSP_EXTRA = os.environ.get("NAILSET_CSP_EXTRA", "")
 SILENCED_SYSTEM_CHECKS = [
     # security.W021 (HSTS preload) is a one-way commitment for the whole domain; the operator opts in
     # with DJANGO_HSTS_PRELOAD=1 rather than us deciding it for them.
@@ -178,11 +204,15 @@ SILENCED_SYSTEM_CHECKS = [
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first so that an anonymous request gets 401 with a WWW-Authenticate header.
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
         "labeling.authentication.UploadTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["labeling.permissions.IsStaffRole"],
+    # JSON bodies: at most DATA_UPLOAD_MAX_MEMORY_SIZE (413) and NAILSET_JSON_MAX_DEPTH levels; malformed -> 400.
+    "DEFAULT_PARSER_CLASSES": ["annotation_site.json_parsing.JSONParser", "rest_framework.parsers.FormParser",
+                               "rest_framework.parsers.MultiPartParser"],
+    "NUM_PROXIES": NAILSET_NUM_PROXIES,
     "DEFAULT_PAGINATION_CLASS": "annotation_site.pagination.StandardPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -236,9 +266,18 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Health check: a worker that does not answer a ping within this many seconds counts as down.
 NAILSET_WORKER_PING_TIMEOUT = float(os.environ.get("NAILSET_WORKER_PING_TIMEOUT", "2"))
-# A running job whose heartbeat is older than this may be taken over by a redelivered message.
+# A running job whose heartbeat is older than this is taken over: every worker re-queues it (jobs.runner
+# reap_stale_jobs, at start-up and periodically), as does starting the same work again; after
+# NAILSET_JOB_MAX_ATTEMPTS runs it is failed instead.
 NAILSET_JOB_STALE_SECONDS = int(os.environ.get("NAILSET_JOB_STALE_SECONDS", "60"))
 NAILSET_JOB_HEARTBEAT_SECONDS = float(os.environ.get("NAILSET_JOB_HEARTBEAT_SECONDS", "5"))
+NAILSET_JOB_MAX_ATTEMPTS = int(os.environ.get("NAILSET_JOB_MAX_ATTEMPTS", "3"))
+# Jobs started over the API read files only below NAILSET_IMPORT_DIR and write only below NAILSET_EXPORT_DIR
+# (relative paths are taken from there); management commands take any path.
+NAILSET_IMPORT_DIR = Path(os.environ.get("NAILSET_IMPORT_DIR", VAR_DIR / "imports")).resolve()
+NAILSET_EXPORT_DIR = Path(os.environ.get("NAILSET_EXPORT_DIR", VAR_DIR / "exports")).resolve()
+NAILSET_IMPORT_DIR.mkdir(parents=True, exist_ok=True)
+NAILSET_EXPORT_DIR.mkdir(parents=True, exist_ok=True)
 
 LOGGING = {
     "version": 1,

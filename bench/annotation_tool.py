@@ -248,8 +248,8 @@ def phase_seed(args) -> None:
     from django.contrib.auth.models import Group, User
     from django.db import connection, transaction
     from django.utils import timezone
-    from rest_framework.authtoken.models import Token
 
+    from accounts.models import ApiToken
     from labeling.annotations import save_annotation
     from labeling.intake import create_image
     from labeling.models import Annotation, AnnotationRevision, Image, Participant
@@ -275,7 +275,7 @@ def phase_seed(args) -> None:
         User.objects.bulk_create(annotators)
         annotators = list(User.objects.filter(username__startswith="bench-annotator").order_by("username"))
         group.user_set.add(*annotators)
-        tokens = {u.username: Token.objects.create(user=u).key for u in annotators}
+        tokens = {u.username: ApiToken.issue(u, name="bench")[1] for u in annotators}
         count = N_ANNOTATORS * args.images_per_annotator
         images = Image.objects.bulk_create([
             Image(participant=participant, file=photo.file.name, thumbnail=photo.thumbnail.name, width=PHOTO_W, height=PHOTO_H,

@@ -129,8 +129,8 @@ def phase_seed(args) -> None:
     from django.db import connection, transaction
     from django.utils import timezone
     from PIL import Image as PILImage
-    from rest_framework.authtoken.models import Token
 
+    from accounts.models import ApiToken
     from dataset.geometry import normalize_geometry, validate_geometry
     from labeling.models import Annotation, AnnotationRevision, Image, Participant
 
@@ -163,7 +163,7 @@ def phase_seed(args) -> None:
         User.objects.bulk_create(everyone)
         groups["reviewer"].user_set.add(reviewer)
         groups["annotator"].user_set.add(*annotators)
-        tokens = {user.username: Token.objects.create(user=user).key for user in everyone}
+        tokens = {user.username: ApiToken.issue(user, name="bench")[1] for user in everyone}
 
         participants = Participant.objects.bulk_create(
             [Participant(code=f"P{i:04d}", consent_at=now, consent_version="bench") for i in range(1, N_PARTICIPANTS + 1)])
@@ -680,7 +680,7 @@ def short_sql(sql: str, limit: int = 600) -> str:
         sql = sql.split(" SET ", 1)[0] + " SET ... WHERE " + sql.rsplit(" WHERE ", 1)[1]
     if sql.startswith("INSERT INTO ") and " VALUES " in sql:
         sql = sql.split(" VALUES ", 1)[0] + " VALUES (...)"
-    sql = re.sub(r"(\"authtoken_token\".\"key\" = )'[0-9a-f]+'", r"\1'<token>'", sql.replace("`", "'"))
+    sql = re.sub(r"(\"accounts_apitoken\".\"key_digest\" = )'[0-9a-f]+'", r"\1'<token digest>'", sql.replace("`", "'"))
     return sql if len(sql) <= limit else sql[:limit - 3] + "..."
 
 

@@ -45,9 +45,14 @@ class SnapshotViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
                    responses={(200, "application/zip"): bytes})
     @action(detail=True, methods=["get"], url_path=r"download/(?P<fmt>[a-z]+)")
     def download(self, request, name=None, fmt=None):
-        """The zip, streamed from disk in constant memory."""
+        """The zip, streamed from disk in constant memory. 410 when the export was withdrawn (a participant
+        in it erased their data), with the reason: export the snapshot again to get one without them."""
         snapshot = self.get_object()
-        export = Export.objects.filter(snapshot=snapshot, format=fmt).first()
+        export = Export.objects.filter(snapshot=snapshot, format=fmt).order_by("-created_at", "-id").first()
+        if export is not None and not export.file and export.withdrawn_at:
+            return Response({"detail": f"the {fmt} export of {snapshot.name} was withdrawn on {export.withdrawn_at:%Y-%m-%d}: "
+                                       f"{export.withdrawn_reason}. Export the snapshot again to get one without that data.",
+                             "withdrawn_at": export.withdrawn_at, "withdrawn_reason": export.withdrawn_reason}, status=410)
         if export is None or not export.file:
             return Response({"detail": f"no {fmt} export of {snapshot.name} yet: start one with POST .../export/"}, status=404)
         return FileResponse(export.file.open("rb"), as_attachment=True, filename=f"{snapshot.name}-{export.format}.zip",

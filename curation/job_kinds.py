@@ -48,7 +48,7 @@ def _export_arguments(arguments: dict) -> dict:
     return {"snapshot": name, "format": fmt, **({"out": out} if out else {})}
 
 
-@job_kind("export_snapshot", title="Export a snapshot", validate=_export_arguments)
+@job_kind("export_snapshot", title="Export a snapshot", validate=_export_arguments, writes=("out",))
 def export_snapshot_job(ctx, snapshot: str, format: str, out: str | None = None) -> dict:
     from .transfer import export_snapshot
 
@@ -80,7 +80,8 @@ def _import_arguments(arguments: dict) -> dict:
     return clean
 
 
-@job_kind("import_labels", title="Import labels", validate=_import_arguments)
+@job_kind("import_labels", title="Import labels", validate=_import_arguments,
+          reads=("path", "images_dir", "participants_csv"))
 def import_labels_job(ctx, format: str, path: str, status: str, replace: bool, participants_csv: str | None = None,
                       images_dir: str | None = None, participant: str | None = None, label_map: dict | None = None) -> dict:
     from .transfer import import_labels

@@ -36,6 +36,7 @@ class Snapshot(models.Model):
     content_hash = models.CharField(max_length=64, blank=True, help_text="sha256 over images, participants, splits and labels")
     counts = models.JSONField(default=dict, blank=True)
     leaks = models.JSONField(default=list, blank=True, help_text="near-duplicate images found across splits")
+    erased_items = models.PositiveIntegerField(default=0, help_text="images removed since it was built: their participants erased their data")
     job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -48,8 +49,9 @@ class Snapshot(models.Model):
 
     @property
     def holds_erased_data(self) -> bool:
-        """True when a participant in it has since had their data erased (their images are gone)."""
-        return self.items.filter(participant__erased_at__isnull=False).exists()
+        """True when a participant in it has since had their data erased (their images and labels are gone)."""
+        erased_items = type(self).objects.filter(pk=self.pk).values_list("erased_items", flat=True).first()  # fresh
+        return bool(erased_items) or self.items.filter(participant__erased_at__isnull=False).exists()
 
 
 class SnapshotItem(models.Model):
@@ -73,7 +75,8 @@ class SnapshotItem(models.Model):
 
 
 class Export(models.Model):
-    """A file made from a snapshot in one format, kept for download."""
+    """A file made from a snapshot in one format, kept for download. When a participant in it erases their
+    data the file is deleted and the row stays, withdrawn with the reason (a download answers 410)."""
 
     snapshot = models.ForeignKey(Snapshot, on_delete=models.CASCADE, related_name="exports")
     format = models.CharField(max_length=16)
@@ -81,6 +84,8 @@ class Export(models.Model):
     size = models.PositiveBigIntegerField(default=0)
     job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+    withdrawn_at = models.DateTimeField(null=True, blank=True, help_text="the file was deleted then (see withdrawn_reason)")
+    withdrawn_reason = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -11,7 +11,7 @@ class ExportSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Export
-        fields = ["format", "size", "created_at", "download_url"]
+        fields = ["format", "size", "created_at", "download_url", "withdrawn_at", "withdrawn_reason"]
 
     def get_download_url(self, export) -> str:
         return f"/api/snapshots/{export.snapshot.name}/download/{export.format}/"
@@ -25,7 +25,7 @@ class SnapshotSerializer(serializers.ModelSerializer):
     class Meta:
         model = Snapshot
         fields = ["name", "status", "include_submitted", "ratios", "seed", "content_hash", "counts", "leaks",
-                  "holds_erased_data", "job", "created_by", "created_at", "exports"]
+                  "holds_erased_data", "erased_items", "job", "created_by", "created_at", "exports"]
         read_only_fields = fields
 
 

@@ -7,6 +7,8 @@ are all or nothing per annotation file.
 from __future__ import annotations
 
 import csv
+import glob
+import shutil
 import tempfile
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -49,18 +51,32 @@ def export_meta(snapshot: Snapshot) -> dict:
             "exported_at": timezone.now().isoformat(), "holds_erased_data": snapshot.holds_erased_data}
 
 
+_ERASED_DURING_EXPORT = "a participant in snapshot {name} erased their data while it was being exported; export it again"
+
+
+def _erased_items(snapshot: Snapshot, lock: bool = False) -> int:
+    """How many images erasure has removed from the snapshot (labeling/erasure.py, curation/erasure_steps.py);
+    locked, an erasure of one of its participants waits until this transaction ends."""
+    rows = Snapshot.objects.select_for_update() if lock else Snapshot.objects
+    return rows.filter(pk=snapshot.pk).values_list("erased_items", flat=True).get()
+
+
 def export_snapshot(snapshot: Snapshot, fmt: str, out: str | None = None, job=None) -> dict:
     """Write the snapshot in ``fmt`` to the folder ``out``, or (without ``out``) to a zip kept for
     download as an Export row. Returns where it went and its size."""
     exporter = get_exporter(fmt)
     if snapshot.status != Snapshot.Status.READY:
         raise TransferError(f"snapshot {snapshot.name} is {snapshot.status}, not ready")
+    erased_before = _erased_items(snapshot)
     if out:
         folder = Path(out)
         if folder.exists() and any(folder.iterdir()):
             raise TransferError(f"{folder} is not empty; export into a new or empty folder")
         folder.mkdir(parents=True, exist_ok=True)
         exporter.export(export_records(snapshot), FolderTarget(folder), export_meta(snapshot))
+        if _erased_items(snapshot) != erased_before:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise TransferError(_ERASED_DURING_EXPORT.format(name=snapshot.name))
         size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
         return {"path": str(folder), "size": size, "format": fmt}
     exports_dir = Path(settings.MEDIA_ROOT) / "tmp"
@@ -72,6 +88,8 @@ def export_snapshot(snapshot: Snapshot, fmt: str, out: str | None = None, job=No
         size = Path(tmp.name).stat().st_size
         tmp.seek(0)
         with transaction.atomic():
+            if _erased_items(snapshot, lock=True) != erased_before:  # its pixels may be in the zip: throw it away
+                raise TransferError(_ERASED_DURING_EXPORT.format(name=snapshot.name))
             previous = list(Export.objects.filter(snapshot=snapshot, format=fmt))
             export = Export(snapshot=snapshot, format=fmt, size=size, job=job)
             export.file.save(f"{snapshot.name}-{fmt}.zip", File(tmp), save=False)
@@ -115,16 +133,33 @@ def _annotation_files(root: Path, fmt: str) -> list[Path]:
     return sorted(p for pattern in patterns for p in root.rglob(pattern))
 
 
-def _find_image(file_name: str, search_dirs: list[Path]) -> Path | None:
-    name = Path(file_name)
-    for folder in search_dirs:
-        for candidate in (folder / name, folder / name.name, folder / "images" / name.name):
-            if candidate.is_file():
-                return candidate
-    for folder in search_dirs:
-        matches = [p for p in folder.rglob(name.name) if p.is_file()]
-        if matches:
-            return matches[0]
+def _inside(path: Path, roots: list[Path]) -> bool:
+    """Whether ``path``, resolved (``..``, symbolic links), lies in one of the (resolved) ``roots``."""
+    resolved = path.resolve()
+    return any(resolved.is_relative_to(root) for root in roots)
+
+
+def _find_image(named: str, annotation_file: Path, search_dirs: list[Path]) -> Path | None:
+    """The image file an annotation file names (COCO file_name, LabelMe imagePath, CVAT name): the path as
+    written, from the annotation file's folder or a search folder, else its base name there, in images/, or
+    anywhere below. Raises TransferError when the name, or the file it leads to, is outside every search
+    folder (the import folder or extracted zip, and the images folder): ``..``, absolute paths and links."""
+    named = named.replace("\\", "/")
+    roots = [folder.resolve() for folder in search_dirs]
+    as_written = [base / named for base in dict.fromkeys([annotation_file.parent, *search_dirs])]
+    as_written = [path for path in as_written if _inside(path, roots)]
+    if not as_written:
+        raise TransferError(f"image {named} is outside the import folder")
+    base_name = Path(named).name
+    if base_name in ("", ".", ".."):
+        return None
+    candidates = [*as_written, *(folder / sub / base_name for folder in search_dirs for sub in ("", "images"))]
+    candidates += [match for folder in search_dirs for match in sorted(folder.rglob(glob.escape(base_name)))]
+    for candidate in candidates:
+        if candidate.is_file():
+            if not _inside(candidate, roots):
+                raise TransferError(f"image {named} is a link to a file outside the import folder")
+            return candidate
     return None
 
 
@@ -153,9 +188,15 @@ def import_labels(fmt: str, path: str, *, participants_csv: str | None = None, i
         if not files:
             raise TransferError(f"no {fmt} annotation files found in {path}")
         report.files = len(files)
+        roots = [folder.resolve() for folder in search_dirs]
         for number, annotation_file in enumerate(files, start=1):
             try:
+                if source.is_dir() and not _inside(annotation_file, roots):
+                    raise TransferError("it is a link to a file outside the import folder")
                 dataset = importer.parse(annotation_file, label_map=label_map) if label_map else importer.parse(annotation_file)
+                for entry in dataset.images:  # every image path it names stays inside, or nothing of it is read
+                    found = _find_image(entry.named_path or entry.file_name, annotation_file, search_dirs)
+                    entry.image_path = str(found) if found else None
                 for label, count in dataset.unknown_labels.items():
                     report.unknown_labels[label] = report.unknown_labels.get(label, 0) + count
                 report.warnings += [f"{annotation_file.name}: {w}" for w in dataset.warnings]
@@ -190,7 +231,7 @@ def _import_file(dataset, search_dirs, participants_by_file, default_participant
             raise TransferError(f"{entry.file_name}: no participant (give --participants CSV or --participant)")
         participant, created = Participant.objects.get_or_create(code=code)
         counts["participants_created"] += created
-        image_path = _find_image(entry.file_name, search_dirs)
+        image_path = Path(entry.image_path) if entry.image_path else None  # checked by _find_image
         if image_path is None:
             raise TransferError(f"image {entry.file_name} was not found next to the labels")
         with image_path.open("rb") as stream:

@@ -1,4 +1,5 @@
 """REST API for jobs: list, detail, start (202 + poll), cancel."""
+from django.conf import settings
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
@@ -8,15 +9,20 @@ from rest_framework.response import Response
 from labeling.permissions import IsAdminRole, IsStaffRole, role_of
 
 from .models import Job
-from .registry import JobArgumentError
+from .registry import JobArgumentError, get_job_kind
 from .runner import BrokerUnavailable, cancel_job, enqueue_job
 from .serializers import JobCreateSerializer, JobSerializer
 
 
 def start_job_response(kind: str, arguments: dict, user) -> Response:
     """Start a job and answer as every job-starting endpoint does: 202 + the Job to poll (Location
-    header), 409 with the running one for a duplicate, 400 for bad arguments, 503 without a broker."""
+    header), 409 with the running one for a duplicate, 400 for bad arguments, 503 without a broker.
+
+    Path arguments are confined to the server's import and export folders (``JobKind.reads`` / ``writes``);
+    only management commands reach other paths."""
     try:
+        arguments = get_job_kind(kind).confine_paths(arguments, read_root=settings.NAILSET_IMPORT_DIR,
+                                                     write_root=settings.NAILSET_EXPORT_DIR)
         job, created = enqueue_job(kind, arguments, user=user)
     except JobArgumentError as exc:
         return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)

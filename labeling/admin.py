@@ -1,12 +1,15 @@
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.db.models import Count
 from django.shortcuts import redirect, render
+from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.html import format_html
 
 from .models import Annotation, AnnotationRevision, Image, Participant, Upload
-from .participants import ParticipantImportError, erase_participant, import_participants_csv
+from .erasure import describe_counts, erase_participant, erasure_plan
+from .participants import ParticipantImportError, import_participants_csv
 
 
 class ParticipantCsvForm(forms.Form):
@@ -45,13 +48,27 @@ class ParticipantAdmin(admin.ModelAdmin):
             participant.rotate_token()
         self.message_user(request, f"rotated {queryset.count()} upload links; the old links no longer work")
 
-    @admin.action(description="Erase all data of the selected participants (files, images, labels)")
+    @admin.action(description="Erase all data of the selected participants (files, images, labels, exports...)")
     def erase_data(self, request, queryset):
-        totals = {"uploads": 0, "images": 0}
-        for participant in queryset:
-            for key, value in erase_participant(participant).items():
-                totals[key] += value
-        self.message_user(request, f"erased {queryset.count()} participants: {totals['uploads']} uploads, {totals['images']} images", messages.WARNING)
+        """First a confirmation page listing what will go (the erasure plan), then the erasure itself."""
+        participants = list(queryset.order_by("code"))
+        if request.POST.get("post") != "yes":
+            return TemplateResponse(request, "admin/labeling/participant/erase_confirmation.html", {
+                **self.admin_site.each_context(request), "title": "Erase participants' data", "opts": self.model._meta,
+                "plans": [(participant, erasure_plan(participant)) for participant in participants],
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            })
+        totals: dict[str, int] = {}
+        for participant in participants:
+            for key, value in erase_participant(participant, requested_by=f"admin {request.user.username}").items():
+                totals[key] = totals.get(key, 0) + value
+        removed = ", ".join(f"{line.count} {line.label}" for line in describe_counts(totals)) or "nothing was stored"
+        self.message_user(request, f"erased {len(participants)} participants: {removed}", messages.WARNING)
+        return None
+
+    def has_delete_permission(self, request, obj=None):
+        # Deleting the row would skip the erasure (files, exports...) and lose its record: erase instead.
+        return False
 
     def get_urls(self):
         return [path("import-csv/", self.admin_site.admin_view(self.import_csv), name="labeling_participant_import_csv")] + super().get_urls()
@@ -75,7 +92,13 @@ class UploadAdmin(admin.ModelAdmin):
     list_display = ["id", "participant", "original_name", "kind", "content_type", "size", "status", "created_at"]
     list_filter = ["status", "kind", "content_type"]
     search_fields = ["original_name", "sha256", "participant__code"]
-    readonly_fields = ["sha256", "size", "content_type", "kind", "created_at"]
+    readonly_fields = ["sha256", "size", "content_type", "kind", "created_at", "raw_file"]
+    exclude = ["file"]
+
+    @admin.display(description="raw file")
+    def raw_file(self, obj):
+        """The file as sent is kept only until its ingest succeeds or is refused (labeling.intake.discard_raw)."""
+        return "kept until processed" if obj.file else "removed: only the processed images (no metadata) are kept"
 
 
 class AnnotationInline(admin.StackedInline):

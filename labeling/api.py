@@ -80,19 +80,34 @@ class ParticipantViewSet(viewsets.ModelViewSet):
         codes = [p.code for p in created]
         return Response(self.get_serializer(self.get_queryset().filter(code__in=codes), many=True).data, status=201)
 
-    @extend_schema(request=None, responses={200: ParticipantSerializer})
-    @action(detail=True, methods=["post"])
-    def erase(self, request, code=None):
-        """Remove every file, image, annotation and revision of the participant."""
+    def _erase(self, request):
         participant = self.get_object()
-        counts = erase_participant(participant)
+        counts = erase_participant(participant, requested_by=f"admin {request.user.username} (API)")
         data = self.get_serializer(self.get_queryset().get(pk=participant.pk)).data
         return Response({**data, "erased": counts})
 
-    @extend_schema(request=None, responses=ParticipantSerializer)
+    @extend_schema(request=None, responses={200: ParticipantSerializer})
+    @action(detail=True, methods=["post"])
+    def erase(self, request, code=None):
+        """Erase everything derived from the participant's photos (labeling/erasure.py): uploads, images,
+        labels, snapshot rows, exports, predictions, job records. The code stays, marked erased;
+        ``erased`` counts what went."""
+        return self._erase(request)
+
+    @extend_schema(request=None, responses={204: None})
+    def destroy(self, request, *args, **kwargs):
+        """Erases, as ``POST .../erase/`` does: the row stays (marked erased, with what went) so the erasure
+        is on record; ``GET`` it to see ``erased_at``."""
+        self._erase(request)
+        return Response(status=204)
+
+    @extend_schema(request=None, responses={200: ParticipantSerializer, 409: OpenApiResponse(description="the participant was erased")})
     @action(detail=True, methods=["post"], url_path="rotate-token")
     def rotate_token(self, request, code=None):
         participant = self.get_object()
+        if participant.erased_at:
+            return Response({"detail": f"participant {participant.code} was erased; their link only says so and gets no new one"},
+                            status=409)
         participant.rotate_token()
         return Response(self.get_serializer(self.get_queryset().get(pk=participant.pk)).data)
 
@@ -119,14 +134,17 @@ class UploadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
         return uploads
 
     @extend_schema(request={"multipart/form-data": UploadCreateSerializer},
-                   responses={201: UploadSerializer, 200: UploadSerializer, 400: OpenApiResponse(description="the file was refused")})
+                   responses={201: UploadSerializer, 200: UploadSerializer, 400: OpenApiResponse(description="the file was refused"),
+                              413: OpenApiResponse(description="over the size limit: refused while streaming (labeling/upload_limits.py)")})
     def create(self, request, *args, **kwargs):
+        # Consent is checked before the body is read; the body is read through the upload limits
+        # (settings.FILE_UPLOAD_HANDLERS): an oversized one stops with 413 before reaching the disk.
+        if role_of(request.user) == PARTICIPANT and request.user.participant.consent_at is None:
+            return Response({"detail": "please give your consent on your upload page before sending photos"}, status=403)
         body = UploadCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         if role_of(request.user) == PARTICIPANT:
             participant = request.user.participant
-            if participant.consent_at is None:
-                return Response({"detail": "please give your consent on your upload page before sending photos"}, status=403)
         else:
             participant = body.validated_data.get("participant")
             if participant is None:

@@ -5,6 +5,12 @@ Photos become Images with the EXIF orientation applied, every metadata block (EX
 conversion to sRGB) dropped, and a thumbnail. Videos are checked (decodable, not too long) when they
 arrive; their frames are selected later by the ingest job (``labeling/video.py``), each frame an Image with
 its frame index and timestamp.
+
+A file with data after the end of its own structure (a JPEG+ZIP polyglot, a Motion Photo's video; see
+``labeling/containers.py``) is refused. The raw file as sent, with its metadata, is kept only until its
+ingest succeeds or is refused for good (``discard_raw``); the Upload row stays with its sha256, size and
+type, so the same file sent again is still recognized. Size limits also apply while the request body
+streams in, before it reaches the disk (``labeling/upload_limits.py``).
 """
 from __future__ import annotations
 
@@ -25,6 +31,7 @@ from pillow_heif import register_heif_opener
 
 from dataset.phash import perceptual_hash
 
+from .containers import ContainerError, trailing_data
 from .models import Annotation, Image, Participant, Upload
 from .video import Frame, VideoError, extract_frames, probe_video
 
@@ -36,6 +43,22 @@ VIDEO_TYPES = {"video/mp4", "video/quicktime", "video/webm"}
 
 class RejectedFile(ValueError):
     """A file we do not accept; the message says why in words a participant understands."""
+
+
+def size_limit(content_type: str | None) -> int:
+    """The most bytes accepted for a file of this (sniffed) type."""
+    return settings.NAILSET_MAX_VIDEO_BYTES if content_type in VIDEO_TYPES else settings.NAILSET_MAX_PHOTO_BYTES
+
+
+def human_size(size: int) -> str:
+    if size >= 1024 * 1024:
+        return f"{size // (1024 * 1024)} MB"
+    return f"{size // 1024} kB" if size >= 1024 else f"{size} bytes"
+
+
+def too_large_message(content_type: str | None) -> str:
+    kind = "videos" if content_type in VIDEO_TYPES else "photos"
+    return f"the file is larger than the {human_size(size_limit(content_type))} limit for {kind}"
 
 
 def sniff_content_type(head: bytes) -> str:
@@ -93,11 +116,10 @@ def store_upload(participant: Participant, stream, original_name: str) -> Stored
                 head += chunk[: 64 - len(head)]
                 if len(head) >= 64 or len(chunk) < 64:
                     content_type = sniff_content_type(head)
-                    limit = settings.NAILSET_MAX_VIDEO_BYTES if content_type in VIDEO_TYPES else settings.NAILSET_MAX_PHOTO_BYTES
+                    limit = size_limit(content_type)
             size += len(chunk)
             if limit is not None and size > limit:
-                kind = "videos" if content_type in VIDEO_TYPES else "photos"
-                raise RejectedFile(f"the file is larger than the {limit // (1024 * 1024)} MB limit for {kind}")
+                raise RejectedFile(too_large_message(content_type))
             digest.update(chunk)
             tmp.write(chunk)
         tmp.flush()
@@ -113,6 +135,7 @@ def store_upload(participant: Participant, stream, original_name: str) -> Stored
         else:
             tmp.seek(0)
             _open_photo(tmp)  # refuse what cannot be decoded before anything is stored
+        _refuse_hidden_data(tmp.name, content_type)
         tmp.seek(0)
         try:
             with transaction.atomic():
@@ -139,6 +162,22 @@ def _check_video(path: str) -> None:
         raise RejectedFile(f"the video is {info.duration_s:.0f} s long; at most {limit} s are accepted")
     if max(info.width, info.height) > settings.NAILSET_MAX_PIXELS_SIDE:
         raise RejectedFile(f"the video is {info.width}x{info.height}; at most {settings.NAILSET_MAX_PIXELS_SIDE} pixels on each side are accepted")
+
+
+def _refuse_hidden_data(path: str, content_type: str) -> None:
+    """Refuse a file that goes on after its picture or video ends (see ``labeling/containers.py``)."""
+    video = content_type in VIDEO_TYPES
+    try:
+        extra = trailing_data(path, content_type)
+    except ContainerError as exc:
+        raise RejectedFile(f"the {'video' if video else 'image'} is damaged or truncated and cannot be read ({exc})") from exc
+    if extra is None:
+        return
+    if video:
+        raise RejectedFile("this file has extra data hidden after the end of the video (another file glued to it); "
+                           "send the video alone")
+    raise RejectedFile("this file has extra data hidden after the picture (a Motion Photo's video or another file); "
+                       "send the photo alone")
 
 
 def _tmp_dir() -> str:
@@ -281,7 +320,17 @@ def _remove_images(images: list[Image]) -> None:
 
 
 def ingest_upload(upload: Upload, progress=None) -> list[Image]:
-    """Photo or video -> Images. Marks the upload processing, then ready, or failed with the reason."""
+    """Photo or video -> Images. Marks the upload processing, then ready, or failed with the reason.
+
+    The raw file goes once it is no longer needed: after success, and after a refusal (RejectedFile),
+    which would only repeat. Any other failure (a worker or disk problem) keeps it for a retry. An upload
+    already ingested answers its images again.
+    """
+    if not upload.file:
+        images = list(upload.images.order_by("pk"))
+        if upload.status == Upload.Status.READY and images:
+            return images
+        raise RejectedFile(raw_gone_message(upload))
     Upload.objects.filter(pk=upload.pk).update(status=Upload.Status.PROCESSING)
     try:
         if upload.kind == Upload.Kind.VIDEO:
@@ -291,6 +340,40 @@ def ingest_upload(upload: Upload, progress=None) -> list[Image]:
     except Exception as exc:
         reason = str(exc) if isinstance(exc, RejectedFile) else f"processing failed: {exc.__class__.__name__}: {exc}"
         Upload.objects.filter(pk=upload.pk).update(status=Upload.Status.FAILED, failure_reason=reason)
+        if isinstance(exc, RejectedFile):
+            discard_raw(upload)
         raise
     Upload.objects.filter(pk=upload.pk).update(status=Upload.Status.READY, failure_reason="")
+    discard_raw(upload)
     return images
+
+
+def discard_raw(upload: Upload) -> None:
+    """Remove the file as the participant sent it, hidden metadata and all. The Upload row stays with its
+    sha256, size and type (the record, and dedupe of the same file sent again). The file is deleted once
+    the emptied field is committed, so a rolled-back import keeps both."""
+    name = upload.file.name
+    if not name:
+        return
+    storage = upload.file.storage
+    Upload.objects.filter(pk=upload.pk).update(file="")
+    upload.file = ""
+    transaction.on_commit(lambda: storage.delete(name))
+
+
+def discard_processed_raws() -> int:
+    """Remove the raw file of every upload already processed: those kept by versions before raw files were
+    discarded at ingest. Returns how many went."""
+    count = 0
+    for upload in Upload.objects.filter(status=Upload.Status.READY).exclude(file="").iterator():
+        discard_raw(upload)
+        count += 1
+    return count
+
+
+def raw_gone_message(upload: Upload) -> str:
+    """Why an upload whose raw file was discarded cannot be processed again."""
+    if upload.status == Upload.Status.FAILED and upload.failure_reason:
+        return f"this file was refused before and is not kept: {upload.failure_reason}"
+    return ("the file as sent is no longer kept (it is removed once processed) and its images were deleted since; "
+            "nothing is left to process")

@@ -55,7 +55,8 @@ def media_files(paths: list[str]) -> list[Path]:
     return found
 
 
-@job_kind("import_media", title="Import photos and videos from the server", validate=_import_arguments)
+@job_kind("import_media", title="Import photos and videos from the server", validate=_import_arguments,
+          reads=("paths",))
 def import_media(ctx, participant: str, paths: list[str]) -> dict:
     """Bring an existing photo collection in through the very same checks and pipeline as uploads."""
     owner = Participant.objects.get(code=participant)

@@ -23,6 +23,8 @@ class Participant(models.Model):
     token_rotated_at = models.DateTimeField(null=True, blank=True)
     token_expires_at = models.DateTimeField(null=True, blank=True, help_text="the upload link stops working then (empty: never)")
     erased_at = models.DateTimeField(null=True, blank=True, help_text="all data erased at the participant's request")
+    erasure_record = models.JSONField(default=dict, blank=True, editable=False,
+                                      help_text="what each erasure removed, when and at whose request (labeling/erasure.py)")
     notes = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -46,7 +48,7 @@ class Participant(models.Model):
     def token_problem(self) -> str | None:
         """Why the upload link may not be used now, or None."""
         if self.erased_at:
-            return "this participant's data was erased; the upload link no longer works"
+            return f"this upload link is not valid any more: your data was deleted on {self.erased_at:%d %B %Y}"
         if self.token_expires_at and self.token_expires_at <= timezone.now():
             return "this upload link has expired; ask the study team for a new one"
         return None

@@ -1,17 +1,16 @@
-"""Participants: consent, creation from CSV, erasure. Plain functions."""
+"""Participants: consent, creation from CSV. Plain functions. Erasure lives in ``erasure.py`` (re-exported here)."""
 from __future__ import annotations
 
 import csv
 import io
 import re
-import shutil
-from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from .models import Participant, new_upload_token
+from .erasure import erase_participant, erasure_plan, participant_media_folders  # noqa: F401  (the one erasure)
+from .models import Participant
 
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -52,26 +51,3 @@ def import_participants_csv(text: str) -> list[Participant]:
         raise ParticipantImportError("the CSV has no rows")
     with transaction.atomic():
         return Participant.objects.bulk_create(rows)
-
-
-def participant_media_folders(participant: Participant) -> list[Path]:
-    root = Path(settings.MEDIA_ROOT)
-    return [root / kind / str(participant.pk) for kind in ("uploads", "images", "thumbnails")]
-
-
-def erase_participant(participant: Participant) -> dict:
-    """Remove every upload, image, annotation and revision of the participant, from the database and
-    from storage. The pseudonymous code stays, marked erased, so the erasure itself is on record and the
-    upload link stops working."""
-    with transaction.atomic():
-        locked = Participant.objects.select_for_update().get(pk=participant.pk)
-        counts = {"uploads": locked.uploads.count(), "images": locked.images.count()}
-        locked.images.all().delete()  # annotations and revisions cascade
-        locked.uploads.all().delete()
-        Participant.objects.filter(pk=locked.pk).update(
-            erased_at=timezone.now(), consent_at=None, consent_version="", upload_token=new_upload_token(), token_expires_at=None,
-        )
-        folders = participant_media_folders(locked)
-        transaction.on_commit(lambda: [shutil.rmtree(folder, ignore_errors=True) for folder in folders])
-    participant.refresh_from_db()
-    return counts

@@ -3,10 +3,11 @@ from django.urls import path
 from . import api, views
 
 urlpatterns = [
+    # The participant's page. Names start with "participant-page": the API router owns "participant-<action>".
     path("u/<str:token>/", views.participant_page, name="participant-page"),
-    path("u/<str:token>/consent", views.participant_consent, name="participant-consent"),
-    path("u/<str:token>/erase", views.participant_erase, name="participant-erase"),
-    path("u/<str:token>/thumbnails/<int:image_id>.jpg", views.participant_thumbnail, name="participant-thumbnail"),
+    path("u/<str:token>/consent", views.participant_consent, name="participant-page-consent"),
+    path("u/<str:token>/erase", views.participant_erase, name="participant-page-erase"),
+    path("u/<str:token>/thumbnails/<int:image_id>.jpg", views.participant_thumbnail, name="participant-page-thumbnail"),
     # Annotators: the queue and the annotation tool.
     path("annotate/", views.queue_page, name="annotate-queue"),
     path("annotate/next/", views.queue_next, name="annotate-next"),

@@ -6,23 +6,27 @@ from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from . import queue
 from .annotations import visible_images
 from .models import Annotation, Image, Participant
-from .participants import erase_participant, record_consent
+from .erasure import describe_counts, erase_participant, erasure_plan
+from .participants import record_consent
 from .permissions import ADMIN, ANNOTATOR, REVIEWER, role_of
 
 
 def _participant_or_error(request, token):
+    """The participant of a usable upload link, or the page saying why not: 404 for an unknown link, 410
+    for an expired one and for one whose data was deleted (that link keeps saying so, and when)."""
     participant = Participant.objects.filter(upload_token=token).first()
     if participant is None:
         return None, render(request, "labeling/participant_problem.html",
                             {"problem": "This upload link is not valid. It may have been replaced by a new one: ask the study team."}, status=404)
     problem = participant.token_problem()
     if problem:
-        return None, render(request, "labeling/participant_problem.html", {"problem": problem[0].upper() + problem[1:] + "."}, status=410)
+        return None, render(request, "labeling/participant_problem.html",
+                            {"problem": problem[0].upper() + problem[1:] + ".", "erased": bool(participant.erased_at)}, status=410)
     return participant, None
 
 
@@ -57,23 +61,27 @@ def participant_consent(request, token):
     return redirect("participant-page", token=participant.upload_token)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def participant_erase(request, token):
+    """"Delete my data": GET shows what will be deleted and asks to confirm; POST with ``confirm=DELETE``
+    (the confirmation page's button) erases everything (labeling/erasure.py) and says what went."""
     participant, error = _participant_or_error(request, token)
     if error:
         return error
-    if request.POST.get("confirm") != "DELETE":
-        return render(request, "labeling/participant_problem.html",
-                      {"problem": "To delete your data, type DELETE in the box and press the button again."}, status=400)
-    counts = erase_participant(participant)
-    return render(request, "labeling/participant_erased.html", {"counts": counts})
+    if request.method == "GET" or request.POST.get("confirm") != "DELETE":
+        return render(request, "labeling/participant_erase_confirm.html", {
+            "participant": participant, "plan": erasure_plan(participant),
+            "confirm_error": request.method == "POST",
+        }, status=400 if request.method == "POST" else 200)
+    counts = erase_participant(participant, requested_by="participant (upload page)")
+    return render(request, "labeling/participant_erased.html", {"removed": describe_counts(counts), "counts": counts})
 
 
 @require_GET
 def participant_thumbnail(request, token, image_id):
     participant, error = _participant_or_error(request, token)
     if error:
-        raise Http404("not found")
+        return error
     image = Image.objects.filter(pk=image_id, participant=participant).first()
     if image is None or not image.thumbnail:
         raise Http404("not found")

@@ -48,15 +48,15 @@ def users(db):
 @pytest.fixture
 def client_for(users):
     """``client_for("annotator")`` -> an APIClient authenticated as that role (token auth)."""
-    from rest_framework.authtoken.models import Token
+    from accounts.models import ApiToken
 
     def build(role: str | None) -> APIClient:
         client = APIClient()
         if role == "participant":
             raise ValueError("use participant_client")
         if role is not None:
-            token, _ = Token.objects.get_or_create(user=users[role])
-            client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+            _, key = ApiToken.issue(users[role])
+            client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
         return client
 
     return build
@@ -82,6 +82,21 @@ def jpeg_bytes(picture: PILImage.Image, **save_args) -> bytes:
     buffer = io.BytesIO()
     picture.save(buffer, "JPEG", **save_args)
     return buffer.getvalue()
+
+
+@pytest.fixture
+def token_client(participant):
+    """An API client that authenticates as ``participant`` with their upload token."""
+    client = APIClient()
+    client.credentials(HTTP_X_UPLOAD_TOKEN=participant.upload_token)
+    return client
+
+
+def send_upload(client, data: bytes, name="hand.jpg"):
+    """POST one file to /api/uploads/ as a participant's browser does."""
+    upload = io.BytesIO(data)
+    upload.name = name
+    return client.post("/api/uploads/", {"file": upload}, format="multipart")
 
 
 @pytest.fixture

@@ -60,7 +60,7 @@ def test_delete_my_data_from_the_page(participant, django_capture_on_commit_call
         response = client.post(f"{participant.upload_path}erase", {"confirm": "DELETE"})
     assert response.status_code == 200 and b"Your data was deleted" in response.content
     assert not Image.objects.filter(pk=image.pk).exists() and not Path(image.file.path).exists()
-    assert Client().get(participant.upload_path).status_code == 404  # the old link is gone
+    assert Client().get(participant.upload_path).status_code == 410  # the old link says the data was deleted
 
 
 def test_import_media_command_counts_accepted_duplicate_rejected(participant, tmp_path):

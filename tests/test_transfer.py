@@ -56,7 +56,7 @@ def test_coco_import_snapshot_export_round_trip(db, tmp_path):
     assert again == geometry_by_sha(first.items.all())
 
 
-def test_import_is_all_or_nothing_per_file(db, tmp_path):
+def test_import_is_all_or_nothing_per_file(db, tmp_path, django_capture_on_commit_callbacks):
     folder = tmp_path / "labelme"
     folder.mkdir()
     (folder / "good.jpg").write_bytes(jpeg_bytes(synthetic_picture(80, 60)))
@@ -65,12 +65,14 @@ def test_import_is_all_or_nothing_per_file(db, tmp_path):
     for name, shapes in (("good", [shape]), ("bad", [shape, {**shape, "points": [[5, 5], [500, 5], [5, 30]]}])):
         (folder / f"{name}.json").write_text(json.dumps({"imagePath": f"{name}.jpg", "imageWidth": 80, "imageHeight": 60, "shapes": shapes}))
     before = media_files()
-    report = import_labels("labelme", str(folder), default_participant="LM1")
+    with django_capture_on_commit_callbacks(execute=True):  # the raw upload goes once its ingest is committed
+        report = import_labels("labelme", str(folder), default_participant="LM1")
     assert report.labelled == 1 and [f["file"] for f in report.failed_files] == ["bad.json"]
     assert "outside" in report.failed_files[0]["reason"]
     assert Image.objects.count() == 1 and Upload.objects.count() == 1  # nothing of bad.json stays
     image = Image.objects.get()
-    assert media_files() - before == {Path(image.file.path), Path(image.thumbnail.path), Path(image.upload.file.path)}
+    assert media_files() - before == {Path(image.file.path), Path(image.thumbnail.path)}  # the raw upload is not kept
+    assert image.upload.sha256 and not image.upload.file
 
 
 def test_import_command_reports_unknown_labels_and_leaves_labelled_images_alone(db, tmp_path):

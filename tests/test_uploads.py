@@ -12,21 +12,8 @@ from rest_framework.test import APIClient
 from jobs.models import Job
 from jobs.runner import execute_job
 from labeling.models import Image, Upload
-from tests.conftest import jpeg_bytes, synthetic_picture
+from tests.conftest import jpeg_bytes, send_upload as send, synthetic_picture
 from tests.media import png_bomb, video_bytes
-
-
-@pytest.fixture
-def token_client(participant):
-    client = APIClient()
-    client.credentials(HTTP_X_UPLOAD_TOKEN=participant.upload_token)
-    return client
-
-
-def send(client, data: bytes, name="hand.jpg"):
-    upload = io.BytesIO(data)
-    upload.name = name
-    return client.post("/api/uploads/", {"file": upload}, format="multipart")
 
 
 def photo_with_exif(width=60, height=40, orientation=6) -> bytes:
@@ -207,7 +194,8 @@ def test_too_long_video_is_refused(token_client, settings):
 def test_too_large_file_is_refused_while_streaming(token_client, settings):
     settings.NAILSET_MAX_PHOTO_BYTES = 2000
     response = send(token_client, jpeg_bytes(synthetic_picture(300, 200), quality=100))
-    assert response.status_code == 400 and "larger than the 0 MB limit for photos" in response.json()["file"][0]
+    # refused by the upload handler while the body streams in (labeling/upload_limits.py), before store_upload
+    assert response.status_code == 413 and "larger than the 1 kB limit for photos" in response.json()["detail"]
 
 
 def test_upload_needs_consent(participant):

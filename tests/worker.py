@@ -33,10 +33,11 @@ def ping(hostname: str, timeout: float = 1.0) -> bool:
     return any(hostname in reply for reply in replies)
 
 
-def start_worker(hostname: str, queues: str = "default", purge: bool = True) -> subprocess.Popen:
+def start_worker(hostname: str, queues: str = "default", purge: bool = True, env: dict | None = None) -> subprocess.Popen:
+    """``env``: more environment variables for the worker (e.g. NAILSET_JOB_MAX_ATTEMPTS)."""
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, DATABASE_URL=database_url(), MEDIA_ROOT=str(settings.MEDIA_ROOT),
-               NAILSET_JOB_HEARTBEAT_SECONDS="0.5", NAILSET_JOB_STALE_SECONDS="5")
+               NAILSET_JOB_HEARTBEAT_SECONDS="0.5", NAILSET_JOB_STALE_SECONDS="5", **(env or {}))
     command = [
         str(Path(sys.executable).with_name("celery")), "-A", "annotation_site", "worker", "--loglevel", "INFO",
         "--queues", queues, "--concurrency", "2", "--hostname", hostname, "--include", "tests.job_kinds_for_tests",

@@ -34,7 +34,8 @@ def _train_arguments(arguments: dict) -> dict:
     return {"snapshot": snapshot, "preset": preset, "overrides": overrides}
 
 
-@job_kind("train", queue="training", title="Train a model", validate=_train_arguments)
+@job_kind("train", queue="training", title="Train a model", validate=_train_arguments,
+          reads=("pretrained", "overrides.model.weights_path"))
 def train_job(ctx, snapshot: str, preset: str, overrides: dict) -> dict:
     from curation.models import Snapshot
     from ml.train import train, train_config

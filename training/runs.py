@@ -19,10 +19,16 @@ from curation.transfer import export_snapshot
 from .models import ModelVersion, TrainingRun
 
 
+def training_data_dir_of(snapshot: Snapshot) -> Path:
+    """Where the snapshot's training data is kept (see training_data_dir); erasure deletes it."""
+    return Path(settings.MEDIA_ROOT) / "training-data" / f"{snapshot.name}-{snapshot.content_hash[:12]}"
+
+
 def training_data_dir(snapshot: Snapshot) -> Path:
-    """The snapshot's "masks" export as a folder, made once and kept (snapshots never change)."""
-    root = Path(settings.MEDIA_ROOT) / "training-data"
-    folder = root / f"{snapshot.name}-{snapshot.content_hash[:12]}"
+    """The snapshot's "masks" export as a folder, made once and kept (snapshots never change; an erasure
+    deletes it, and the next run makes it again without the erased participant)."""
+    folder = training_data_dir_of(snapshot)
+    root = folder.parent
     if not (folder / "manifest.json").is_file():
         root.mkdir(parents=True, exist_ok=True)
         partial = Path(tempfile.mkdtemp(dir=root, prefix=".partial-"))

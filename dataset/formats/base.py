@@ -149,6 +149,7 @@ class ImportedImage:
     unknown_labels: set[str] = field(default_factory=set)
     warnings: list[str] = field(default_factory=list)
     image_path: str | None = None       # the image file when found next to the labels
+    named_path: str | None = None       # the image's path as the label file writes it (may hold folders, .., /)
 
 
 @dataclass
@@ -643,11 +644,16 @@ def walk_files(root: str, suffixes: tuple[str, ...]) -> list[str]:
 
 
 class ImageFinder:
-    """Locate an image file named in an annotation file: next to it, in images/, or a unique match below root."""
+    """Locate an image file named in an annotation file: next to it, in images/, or a unique match below root.
+    Only files that really lie below root count: a symbolic link to elsewhere is never followed."""
 
     def __init__(self, root: str):
         self.root = root
+        self._real_root = os.path.realpath(root)
         self._index: dict[str, list[str]] | None = None
+
+    def _is_file_inside(self, path: str) -> bool:
+        return os.path.isfile(path) and os.path.commonpath([self._real_root, os.path.realpath(path)]) == self._real_root
 
     def find(self, file_name: str, near: str, extra: tuple[str, ...] = ()) -> str | None:
         rel = file_name.replace("\\", "/").lstrip("/")
@@ -661,11 +667,11 @@ class ImageFinder:
         for folder in dict.fromkeys((near, *((parent,) if inside else ()), self.root)):
             for candidate in (os.path.join(folder, *parts), os.path.join(folder, base),
                               os.path.join(folder, "images", base), *(os.path.join(folder, e, base) for e in extra)):
-                if os.path.isfile(candidate):
+                if self._is_file_inside(candidate):
                     return os.path.abspath(candidate)
         if self._index is None:
             self._index = {}
-            for path in walk_files(self.root, ("",)):
+            for path in filter(self._is_file_inside, walk_files(self.root, ("",))):
                 self._index.setdefault(os.path.basename(path), []).append(path)
         matches = self._index.get(base, [])
         return os.path.abspath(matches[0]) if len(matches) == 1 else None

@@ -247,7 +247,7 @@ def _parse_coco_file(path: str, data: dict, label_map: dict, collect: _Collector
             collect.warn(f"{name}: an image entry without id or file_name was skipped")
             continue
         width, height = entry.get("width"), entry.get("height")
-        image = ImportedImage(file_name=entry["file_name"],
+        image = ImportedImage(file_name=entry["file_name"], named_path=entry["file_name"],
                               width=width if type(width) is int and width > 0 else None,
                               height=height if type(height) is int and height > 0 else None,
                               geometry={"nails": [], "ignore": []})

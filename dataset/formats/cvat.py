@@ -74,7 +74,7 @@ class _CvatParser:
             self.seen_root = True
         elif tag == "image" and parent == "annotations":
             name = attrs.get("name") or ""
-            image = ImportedImage(file_name=name.replace("\\", "/").split("/")[-1] or name,
+            image = ImportedImage(file_name=name.replace("\\", "/").split("/")[-1] or name, named_path=name or None,
                                   width=_int(attrs.get("width")), height=_int(attrs.get("height")),
                                   geometry={"nails": [], "ignore": []})
             image.image_path = self.finder.find(name, os.path.dirname(self.path)) if name else None

@@ -35,7 +35,8 @@ def _parse_one(path: str, data: dict, label_map: dict, collect: _Collector, find
         file_name = os.path.splitext(os.path.basename(path))[0] + ".jpg"
         collect.warn(f"{os.path.basename(path)}: no imagePath; assuming {file_name}")
     width, height = data.get("imageWidth"), data.get("imageHeight")
-    image = ImportedImage(file_name=file_name, width=width if type(width) is int and width > 0 else None,
+    image = ImportedImage(file_name=file_name, named_path=image_path if isinstance(image_path, str) and image_path.strip() else None,
+                          width=width if type(width) is int and width > 0 else None,
                           height=height if type(height) is int and height > 0 else None,
                           geometry={"nails": [], "ignore": []})
     if isinstance(image_path, str):

@@ -40,7 +40,10 @@ export function inBrowserEngine(config) {
   async function load() {
     if (!ready) {
       ready = (async () => {
-        if (!window.tf) await loadScript(tfjs.tfjs_url);
+        if (!window.tf) {
+          await loadScript(new URL("tfjs_globals.js", import.meta.url).href);  // TF.js under the CSP: see there
+          await loadScript(tfjs.tfjs_url);
+        }
         if (!(await window.tf.setBackend("webgl"))) await window.tf.setBackend("cpu");
         await window.tf.ready();
         return window.tf.loadGraphModel(tfjs.model_url);
