@@ -34,6 +34,7 @@ router.register("model-artifacts", ModelArtifactViewSet, basename="model-artifac
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("accounts/login/", LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     # One login page, behind the login lockout, for the admin too.
@@ -44,6 +45,7 @@ urlpatterns = [
     path("", include("training.urls")),
     path("", include("training.export_urls")),
     path("", include("tryon.urls")),
+    path("", include("jobs.urls")),
     path("", include("prelabel.urls")),  # before the router: /api/models/<id>/predict, /api/prelabel/...
     path("api/dataset/stats/", DatasetStatsView.as_view(), name="dataset-stats"),
     path("api/", include(router.urls)),

@@ -1,7 +1,9 @@
-"""Site-wide pages: health check and the start page."""
+"""Site-wide pages: health check, the start page and the favicon."""
+from pathlib import Path
+
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -11,6 +13,8 @@ from labeling.models import Annotation, Image, Participant
 from labeling.permissions import role_of
 
 from .health import platform_health
+
+FAVICON = Path(__file__).with_name("favicon.svg").read_bytes()
 
 
 @never_cache
@@ -35,3 +39,11 @@ def home(request):
         "recent_jobs": Job.objects.select_related("created_by")[:10] if role == "admin" else [],
     }
     return render(request, "home.html", context)
+
+
+@require_GET
+def favicon(request):
+    """The site's icon (SVG), at the address browsers ask for on every page."""
+    response = HttpResponse(FAVICON, content_type="image/svg+xml")
+    response["Cache-Control"] = "public, max-age=86400"
+    return response

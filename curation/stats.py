@@ -1,5 +1,6 @@
 """Dataset statistics over the current labels: per split, participant and class; nail sizes;
-label completeness. Plain functions."""
+label completeness, and how much of it is finished labels that annotators can complete (the
+incomplete-labels queue, ``labeling.queue.is_incomplete``). Plain functions."""
 from __future__ import annotations
 
 from collections import Counter, defaultdict
@@ -7,8 +8,9 @@ from collections import Counter, defaultdict
 import numpy as np
 from shapely.geometry import Polygon
 
-from dataset.geometry import FINGER_NAMES
+from dataset.geometry import FINGER_NAMES, nail_is_complete
 from labeling.models import Annotation
+from labeling.queue import is_incomplete
 
 from .models import ParticipantSplit
 
@@ -23,6 +25,7 @@ def dataset_stats() -> dict:
     classes = Counter()
     shares = []
     nails = complete = missing_finger = missing_landmarks = 0
+    incomplete = Counter()
     statuses = Counter()
     rows = Annotation.objects.values_list("status", "geometry", "image__participant_id", "image__width", "image__height").iterator(chunk_size=1000)
     for status, geometry, participant_id, width, height in rows:
@@ -30,6 +33,9 @@ def dataset_stats() -> dict:
         split = splits.get(participant_id, "unassigned")
         images[split] += 1
         participants[split].add(participant_id)
+        if is_incomplete(status, geometry):
+            incomplete["images"] += 1
+            incomplete["nails"] += sum(not nail_is_complete(nail) for nail in geometry["nails"])
         for nail in geometry.get("nails", []):
             nails += 1
             finger = nail.get("finger")
@@ -47,6 +53,9 @@ def dataset_stats() -> dict:
         "classes": dict(classes.most_common()),
         "nails": nails,
         "completeness": {"complete": complete, "missing_finger": missing_finger, "missing_landmarks": missing_landmarks},
+        # finished (submitted or accepted) labels with a nail lacking its finger or landmarks: the incomplete-labels
+        # queue; the other incomplete nails are in drafts, still being labelled
+        "incomplete": {"images": incomplete["images"], "nails": incomplete["nails"]},
         "nail_size_percent_of_image": {
             "bins": [f"{lo}-{hi}%" for lo, hi in zip(SIZE_BINS, SIZE_BINS[1:])],
             "counts": [int(c) for c in histogram],

@@ -29,6 +29,10 @@ with a stable ``rule`` string:
   landmarks_equal; with ``require_complete``: finger_missing, landmarks_missing.
 * warnings: duplicate_finger (two nails of one image share a finger class).
 
+``DRAWING_RULES`` are the rules a shape can break while an annotator is still drawing it (its outline or
+its landmarks, not the structure of the JSON): a draft keeps such a nail or ignore region apart, flagged
+with its problems (``labeling/annotations.py``); submitting needs every shape valid.
+
 Coordinates are rounded to 2 decimals *before* checking, so what is validated
 is exactly what ``normalize_geometry`` returns.
 """
@@ -53,6 +57,8 @@ MAX_ID_LENGTH = 100
 DECIMALS = 2
 TOP_KEYS = ("nails", "ignore")
 NAIL_KEYS = ("id", "polygon", "finger", "base", "tip")
+DRAWING_RULES = frozenset({"too_few_vertices", "zero_area", "self_intersecting", "outside_image",
+                           "landmarks_incomplete", "landmark_outside_nail", "landmarks_equal"})
 
 
 @dataclass(frozen=True)

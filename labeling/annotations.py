@@ -4,6 +4,13 @@ Every change bumps ``Annotation.version`` by one through a conditional UPDATE (`
 so of two clients saving from the same version exactly one wins, whatever the database; the other gets
 ``VersionConflict`` carrying the current state. Every version is also written as an AnnotationRevision
 in the same transaction: nothing is ever half-saved and nothing is ever lost.
+
+A draft saves whatever the annotator drew: a nail or ignore region that breaks a drawing rule
+(``dataset.geometry.DRAWING_RULES``: crossing itself, too few vertices, outside the image, landmarks off
+the nail...) is kept in ``Annotation.invalid_shapes`` with its problems, apart from ``geometry``, which
+holds only valid shapes. So everything that reads labels (rasters, snapshots, exports, training) never
+meets an invalid shape, and submitting needs ``invalid_shapes`` empty. JSON that no drawing makes (a
+point that is not two numbers, an unknown field, a finger 11) is still refused whole.
 """
 from __future__ import annotations
 
@@ -13,12 +20,15 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from dataset.geometry import GeometryReport, normalize_geometry, validate_geometry
+from dataset.geometry import DRAWING_RULES, GeometryReport, normalize_geometry, validate_geometry
 
+from . import queue
 from .models import Annotation, AnnotationRevision, Image
 from .permissions import ADMIN, ANNOTATOR, role_of
 
 EDITABLE_STATUSES = {Annotation.Status.DRAFT, Annotation.Status.SUBMITTED}
+NOTHING_TO_ACCEPT = ("these labels have no nail, so there is nothing to accept: reject them with a comment saying "
+                     "which nails to draw")
 
 
 class AnnotationError(Exception):
@@ -47,6 +57,38 @@ class SaveResult:
     warnings: list = field(default_factory=list)
 
 
+def _problems(errors, limit: int = 6) -> str:
+    messages = [issue.message for issue in errors]
+    more = f"; and {len(messages) - limit} more" if len(messages) > limit else ""
+    return "; ".join(messages[:limit]) + more
+
+
+def split_draft(geometry, report: GeometryReport) -> tuple[dict, list[dict]]:
+    """``(valid geometry, invalid shapes)`` of a draft whose only errors break drawing rules.
+
+    Each invalid shape is ``{"kind": "nail" | "ignore", "index": its position in what was drawn,
+    "shape": the nail (or the ignore ring) in canonical form, "errors": its problems}``, so that a client
+    puts it back where it was. Raises InvalidGeometry when an error is not a drawing rule (the JSON's
+    structure, a bad finger, ...) or concerns the whole image.
+    """
+    refused = [issue for issue in report.errors
+               if issue.rule not in DRAWING_RULES or (issue.nail is None and issue.ignore is None)]
+    if refused:
+        raise InvalidGeometry(f"the labels are not valid, nothing was saved: {_problems(refused)}", **report.to_dict())
+    bad = {"nail": {}, "ignore": {}}
+    for issue in report.errors:
+        kind, index = ("nail", issue.nail) if issue.nail is not None else ("ignore", issue.ignore)
+        bad[kind].setdefault(index, []).append(issue.to_dict())
+    nails, ignore = geometry.get("nails") or [], geometry.get("ignore") or []
+    valid = normalize_geometry({"nails": [n for i, n in enumerate(nails) if i not in bad["nail"]],
+                                "ignore": [r for i, r in enumerate(ignore) if i not in bad["ignore"]]})
+    invalid = [{"kind": "nail", "index": i, "shape": normalize_geometry({"nails": [nails[i]]})["nails"][0], "errors": errors}
+               for i, errors in sorted(bad["nail"].items())]
+    invalid += [{"kind": "ignore", "index": i, "shape": normalize_geometry({"ignore": [ignore[i]]})["ignore"][0], "errors": errors}
+                for i, errors in sorted(bad["ignore"].items())]
+    return valid, invalid
+
+
 def visible_images(user):
     """The images a user may see: everything for admins and reviewers; for annotators, their own and
     the open queue (unassigned)."""
@@ -67,7 +109,8 @@ def _check_version(version) -> int:
 
 def save_annotation(image: Image, user, *, geometry, version, status: str = Annotation.Status.DRAFT,
                     source: str = AnnotationRevision.Source.HUMAN, model_version: str = "", note: str = "") -> SaveResult:
-    """Save new geometry for an image as the next version."""
+    """Save new geometry for an image as the next version: a draft keeps invalid shapes apart (see
+    ``split_draft``); a submission must be valid and complete."""
     role = role_of(user)
     version = _check_version(version)
     if role not in (ADMIN, ANNOTATOR):
@@ -75,22 +118,28 @@ def save_annotation(image: Image, user, *, geometry, version, status: str = Anno
     if status not in EDITABLE_STATUSES:
         raise AnnotationError(f"status must be one of {sorted(EDITABLE_STATUSES)} when saving labels; reviews go through the review action")
     report: GeometryReport = validate_geometry(geometry, image.width, image.height, require_complete=status == Annotation.Status.SUBMITTED)
-    if not report.ok:
-        raise InvalidGeometry("the labels are not valid: nothing was saved", **report.to_dict())
-    clean = normalize_geometry(geometry)
+    if status == Annotation.Status.SUBMITTED:
+        if not report.ok:
+            raise InvalidGeometry(f"the labels cannot be submitted, nothing was saved: {_problems(report.errors)}",
+                                  **report.to_dict())
+        clean, invalid = normalize_geometry(geometry), []
+    else:
+        clean, invalid = split_draft(geometry, report)
     now = timezone.now()
     author = user if getattr(user, "pk", None) else None
     with transaction.atomic():
-        current = Annotation.objects.select_related("assignee").defer("geometry").get(image=image)
+        current = Annotation.objects.select_related("assignee").defer("geometry", "invalid_shapes").get(image=image)
         if role == ANNOTATOR:
             if current.assignee_id not in (None, user.pk):
                 raise NotAllowed(f"this image is assigned to {current.assignee.username}")
-            if current.status == Annotation.Status.ACCEPTED:
+            if current.status == Annotation.Status.ACCEPTED and not queue.is_incomplete(
+                    current.status, Annotation.objects.values_list("geometry", flat=True).get(pk=current.pk)):
                 raise NotAllowed("this annotation was accepted; only an admin can change it now")
         guard = Annotation.objects.filter(pk=current.pk, version=version)
         if role == ANNOTATOR:
             guard = guard.filter(Q(assignee__isnull=True) | Q(assignee=user))
-        changes = dict(geometry=clean, version=F("version") + 1, status=status, updated_by=author, updated_at=now)
+        changes = dict(geometry=clean, invalid_shapes=invalid, version=F("version") + 1, status=status, updated_by=author,
+                       updated_at=now)
         if role == ANNOTATOR and current.assignee_id is None:
             changes["assignee"] = user  # saving an open-queue image claims it
         if not guard.update(**changes):
@@ -99,10 +148,10 @@ def save_annotation(image: Image, user, *, geometry, version, status: str = Anno
                 f"someone else saved this annotation first: you edited version {version}, the current one is {current.version}",
                 current_version=current.version,
             )
-        current = Annotation.objects.select_related("assignee", "reviewer", "updated_by").defer("geometry").get(pk=current.pk)
-        current.geometry = clean
+        current = Annotation.objects.select_related("assignee", "reviewer", "updated_by").defer("geometry", "invalid_shapes").get(pk=current.pk)
+        current.geometry, current.invalid_shapes = clean, invalid
         AnnotationRevision.objects.create(
-            annotation=current, version=current.version, geometry=clean, status=status, source=source,
+            annotation=current, version=current.version, geometry=clean, invalid_shapes=invalid, status=status, source=source,
             author=author, model_version=model_version, note=note[:500], created_at=now,
         )
     return SaveResult(current, [w.to_dict() for w in report.warnings])
@@ -126,6 +175,8 @@ def review_annotation(image: Image, user, *, decision: str, comment: str = "", v
                                   current_version=current.version)
         if current.status != Annotation.Status.SUBMITTED:
             raise VersionConflict(f"only submitted annotations can be reviewed; this one is {current.status}", current_version=current.version)
+        if decision == "accept" and not current.geometry.get("nails"):
+            raise AnnotationError(NOTHING_TO_ACCEPT)
         new_status = statuses[decision]
         Annotation.objects.filter(pk=current.pk).update(
             status=new_status, version=F("version") + 1, reviewer=user, review_comment=comment, reviewed_at=now, updated_at=now,
@@ -163,7 +214,7 @@ def import_annotation(image: Image, geometry: dict, *, status: str, note: str, u
         current = Annotation.objects.select_for_update().get(image=image)
         if current.version > 0 and not replace:
             return None
-        Annotation.objects.filter(pk=current.pk).update(geometry=clean, version=F("version") + 1, status=status,
+        Annotation.objects.filter(pk=current.pk).update(geometry=clean, invalid_shapes=[], version=F("version") + 1, status=status,
                                                         updated_by=author, updated_at=now)
         current.refresh_from_db()
         AnnotationRevision.objects.create(annotation=current, version=current.version, geometry=clean, status=status,

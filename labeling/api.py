@@ -221,7 +221,9 @@ class ImageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
     @extend_schema(methods=["GET"], responses=AnnotationSerializer)
     @extend_schema(methods=["PUT"], request=AnnotationSaveSerializer,
-                   responses={200: AnnotationSerializer, 400: OpenApiResponse(description="invalid geometry, per-nail errors"),
+                   responses={200: AnnotationSerializer,
+                              400: OpenApiResponse(description="a submission that is not valid and complete, or JSON no drawing makes: "
+                                                               "per-nail errors (a draft keeps invalid shapes in invalid_shapes)"),
                               403: OpenApiResponse(description="not yours to edit"),
                               409: OpenApiResponse(description="stale version; the body holds the current annotation")})
     @action(detail=True, methods=["get", "put"])
@@ -318,13 +320,32 @@ class ImageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         return Response({"a": a, "b": b, **result})
 
 
-class QueueView(APIView):
-    """The annotator's queue: how many images are done and how many remain."""
+QUEUE_PARAMETER = OpenApiParameter("queue", str, enum=list(queue.QUEUES), required=False, description=(
+    "labels (default): the annotation queue; incomplete: submitted or accepted labels with a nail that lacks its "
+    "finger or base/tip (labeling/queue.py), whose counts are {mine, open, remaining}"))
 
-    @extend_schema(responses={200: QueueCountsSerializer, 403: OpenApiResponse(description="reviewers have no queue")})
+
+def _queue_or_400(request):
+    name = request.query_params.get("queue", "labels")
+    if name not in queue.QUEUES:
+        return None, Response({"queue": [f"unknown queue {name[:40]!r}: use one of {', '.join(queue.QUEUES)}"]}, status=400)
+    return name, None
+
+
+class QueueView(APIView):
+    """The annotator's queue: how many images are done and how many remain (``?queue=incomplete``: the
+    incomplete-labels queue)."""
+
+    @extend_schema(parameters=[QUEUE_PARAMETER],
+                   responses={200: QueueCountsSerializer, 400: OpenApiResponse(description="unknown queue"),
+                              403: OpenApiResponse(description="reviewers have no queue")})
     def get(self, request):
+        name, error = _queue_or_400(request)
+        if error:
+            return error
         try:
-            return Response(queue.counts_for(request.user).to_dict())
+            counts = queue.incomplete_counts(request.user) if name == "incomplete" else queue.counts_for(request.user)
+            return Response(counts.to_dict())
         except queue.QueueNotAllowed as exc:
             return Response({"detail": str(exc)}, status=403)
 
@@ -333,11 +354,18 @@ class QueueNextView(APIView):
     """Claim the next image: yours first (assigned, then rejected), then the oldest unclaimed one.
     Atomic: two annotators never get the same image. ``image`` is null when nothing is left."""
 
-    @extend_schema(request=None, responses={200: QueueNextSerializer, 403: OpenApiResponse(description="reviewers have no queue")})
+    @extend_schema(request=None, parameters=[QUEUE_PARAMETER],
+                   responses={200: QueueNextSerializer, 400: OpenApiResponse(description="unknown queue"),
+                              403: OpenApiResponse(description="reviewers have no queue")})
     def post(self, request):
+        name, error = _queue_or_400(request)
+        if error:
+            return error
         try:
-            image = queue.claim_next(request.user)
-            counts = queue.counts_for(request.user).to_dict()
+            if name == "incomplete":
+                image, counts = queue.claim_next_incomplete(request.user), queue.incomplete_counts(request.user).to_dict()
+            else:
+                image, counts = queue.claim_next(request.user), queue.counts_for(request.user).to_dict()
         except queue.QueueNotAllowed as exc:
             return Response({"detail": str(exc)}, status=403)
         if image is None:

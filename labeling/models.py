@@ -135,6 +135,9 @@ class Annotation(models.Model):
 
     image = models.OneToOneField(Image, on_delete=models.CASCADE, related_name="annotation")
     geometry = models.JSONField(default=empty_geometry)
+    invalid_shapes = models.JSONField(default=list, blank=True, help_text=(
+        "shapes of a draft that break the geometry rules, kept apart from `geometry` with their problems "
+        "(labeling/annotations.py); empty once submitted"))
     version = models.PositiveIntegerField(default=0)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.UNLABELED)
     assignee = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="assigned_annotations")
@@ -161,6 +164,7 @@ class AnnotationRevision(models.Model):
     annotation = models.ForeignKey(Annotation, on_delete=models.CASCADE, related_name="revisions")
     version = models.PositiveIntegerField()
     geometry = models.JSONField()
+    invalid_shapes = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=16, choices=Annotation.Status.choices)
     source = models.CharField(max_length=8, choices=Source.choices, default=Source.HUMAN)
     author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")

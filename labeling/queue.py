@@ -19,6 +19,15 @@ transaction starts with ``BEGIN IMMEDIATE`` (settings: ``transaction_mode``), wh
 In both cases the claim itself is a conditional ``UPDATE ... WHERE assignee IS NULL``: if anything else
 (an admin's assignment, a save that claims) took the row first, the update touches nothing and the next
 candidate is tried. Two claims never return the same image.
+
+The **incomplete-labels queue** (``claim_next_incomplete``, ``incomplete_for``) holds finished labels
+(submitted or accepted) in which some nail lacks its finger class or its base/tip landmarks: imported
+polygon-only data, mostly. Annotators claim them the same way (their own claims first, then unclaimed ones,
+oldest first; another annotator's claim is never taken) and may edit them although they are accepted
+(``is_incomplete``, used by ``annotations.save_annotation`` and the annotation page). Once an annotator saves,
+the labels are theirs like any other work: a draft until they submit, then back to review (``submitted``),
+because the fingers and landmarks they added are new human work a reviewer has not seen yet. They leave this
+queue at the first save (no longer submitted or accepted) and never come back once complete.
 """
 from __future__ import annotations
 
@@ -28,6 +37,8 @@ from typing import Callable
 from django.db import connection, transaction
 from django.db.models import Count, Q, QuerySet
 
+from dataset.geometry import nail_is_complete
+
 from .models import Annotation, Image
 from .permissions import ADMIN, ANNOTATOR, role_of
 
@@ -35,6 +46,7 @@ S = Annotation.Status
 TO_DO = (S.UNLABELED, S.DRAFT)
 DONE = (S.SUBMITTED, S.ACCEPTED)
 MAX_TRIES = 20
+QUEUES = ("labels", "incomplete")  # the normal queue and the incomplete-labels queue (the queue page's tabs)
 
 
 class QueueNotAllowed(Exception):
@@ -142,11 +154,18 @@ def my_annotations(user, limit: int = 200):
     return rows
 
 
+def imported_accepted() -> QuerySet:
+    """Labels that are accepted without a reviewer's decision: they came in accepted (``import_labels``)."""
+    return Annotation.objects.filter(status=S.ACCEPTED, reviewed_at__isnull=True)
+
+
 def review_counts() -> dict:
-    """Reviewers: how many annotations wait for review, and how many were decided."""
+    """Reviewers: how many annotations wait for review, and how many were decided (``accepted`` and
+    ``rejected`` by reviewers; ``imported``: accepted on import, no reviewer decided)."""
+    reviewed = Q(reviewed_at__isnull=False)
     row = Annotation.objects.aggregate(
-        submitted=Count("id", filter=Q(status=S.SUBMITTED)), accepted=Count("id", filter=Q(status=S.ACCEPTED)),
-        rejected=Count("id", filter=Q(status=S.REJECTED)))
+        submitted=Count("id", filter=Q(status=S.SUBMITTED)), accepted=Count("id", filter=Q(status=S.ACCEPTED) & reviewed),
+        rejected=Count("id", filter=Q(status=S.REJECTED)), imported=Count("id", filter=Q(status=S.ACCEPTED) & ~reviewed))
     return row
 
 
@@ -159,3 +178,59 @@ def next_to_review(after_image_id: int | None = None) -> Image | None:
             return Image.objects.get(pk=later)
     first = submitted.values_list("image_id", flat=True).first()
     return None if first is None else Image.objects.get(pk=first)
+
+
+# --- the incomplete-labels queue ------------------------------------------------------------------------------
+
+def is_incomplete(status: str, geometry: dict) -> bool:
+    """Finished labels (submitted or accepted) with a nail that lacks its finger class or base/tip landmarks:
+    they belong to the incomplete-labels queue and annotators may complete them, accepted or not."""
+    return status in DONE and any(not nail_is_complete(nail) for nail in (geometry or {}).get("nails", []))
+
+
+def _incomplete_rows(annotations: QuerySet) -> list[int]:
+    """Primary keys of the incomplete annotations among ``annotations`` (the geometry is read in Python: the
+    rule is ``dataset.geometry.nail_is_complete``, the same for SQLite and PostgreSQL)."""
+    rows = annotations.filter(status__in=DONE).values_list("pk", "status", "geometry").order_by("image_id")
+    return [pk for pk, status, geometry in rows.iterator(chunk_size=500) if is_incomplete(status, geometry)]
+
+
+def incomplete_annotations() -> QuerySet:
+    """Every incomplete annotation, whoever claimed it (the dataset page counts these)."""
+    return Annotation.objects.filter(pk__in=_incomplete_rows(Annotation.objects.all()))
+
+
+def incomplete_for(user) -> QuerySet:
+    """The incomplete annotations ``user`` may take: their own claims and unclaimed ones, oldest image first."""
+    _check(user)
+    available = Annotation.objects.filter(Q(assignee=user) | Q(assignee__isnull=True))
+    return Annotation.objects.filter(pk__in=_incomplete_rows(available)).order_by("image_id")
+
+
+@dataclass
+class IncompleteCounts:
+    mine: int       # incomplete labels the user claimed and has not saved yet
+    open: int       # unclaimed incomplete labels
+    remaining: int  # mine + open
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def incomplete_counts(user) -> IncompleteCounts:
+    rows = list(incomplete_for(user).values_list("assignee_id", flat=True))
+    mine = sum(1 for assignee in rows if assignee == user.pk)
+    return IncompleteCounts(mine=mine, open=len(rows) - mine, remaining=len(rows))
+
+
+def claim_next_incomplete(user) -> Image | None:
+    """The next incomplete labels for ``user`` to complete, claimed: their own claim first, then the oldest
+    unclaimed one (a conditional UPDATE, as ``claim_next``: two annotators never get the same image)."""
+    _check(user)
+    mine = incomplete_for(user).filter(assignee=user).values_list("image_id", flat=True).first()
+    if mine is not None:
+        return Image.objects.get(pk=mine)
+    for pk, image_id in incomplete_for(user).filter(assignee__isnull=True).values_list("pk", "image_id")[:MAX_TRIES]:
+        if Annotation.objects.filter(pk=pk, assignee__isnull=True, status__in=DONE).update(assignee=user):
+            return Image.objects.get(pk=image_id)
+    return None

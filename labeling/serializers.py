@@ -50,8 +50,8 @@ class AnnotationSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Annotation
-        fields = ["image", "version", "status", "geometry", "assignee", "reviewer", "review_comment", "reviewed_at",
-                  "updated_by", "updated_at"]
+        fields = ["image", "version", "status", "geometry", "invalid_shapes", "assignee", "reviewer", "review_comment",
+                  "reviewed_at", "updated_by", "updated_at"]
         read_only_fields = fields
 
 

@@ -1,15 +1,17 @@
 """Pages: the participant's upload page at /u/<token>/ (no account needed); the annotator's queue and
 annotation tool, the reviewer's list and review page (staff accounts)."""
+from functools import wraps
+
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from . import queue
-from .annotations import visible_images
+from .annotations import NOTHING_TO_ACCEPT, visible_images
 from .models import Annotation, Image, Participant
 from .erasure import describe_counts, erase_participant, erasure_plan
 from .participants import record_consent
@@ -108,25 +110,68 @@ def _page_config(request, image, role, **extra) -> dict:
     }
 
 
+class UnknownQueue(Exception):
+    pass
+
+
+def _queue_name(request) -> str:
+    """``?queue=`` (or the form field): "labels" (the default) or "incomplete"; anything else is a 400."""
+    name = request.POST.get("queue") or request.GET.get("queue") or "labels"
+    if name not in queue.QUEUES:
+        raise UnknownQueue(f"unknown queue {name[:40]!r}: use one of {', '.join(queue.QUEUES)}")
+    return name
+
+
+def _bad_queue_is_400(view):
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except UnknownQueue as exc:
+            return HttpResponseBadRequest(str(exc), content_type="text/plain; charset=utf-8")
+    return wrapped
+
+
 @login_required
 @require_GET
+@_bad_queue_is_400
 def queue_page(request):
-    """The annotator's start page: counts, "next image", their images (rejected ones with the comment)."""
+    """The annotator's start page: counts, "next image", their images (rejected ones with the comment); the
+    "Incomplete labels" tab (``?queue=incomplete``) lists finished labels whose nails lack a finger or
+    landmarks, to complete them."""
     role = role_of(request.user)
     if role == REVIEWER:
         return redirect("review-list")
     _role_or_403(request, ADMIN, ANNOTATOR)
-    return render(request, "labeling/queue.html", {
-        "counts": queue.counts_for(request.user), "mine": queue.my_annotations(request.user),
-        "empty": request.GET.get("empty") == "1",
-    })
+    name = _queue_name(request)
+    context = {"queue": name, "counts": queue.counts_for(request.user), "incomplete": queue.incomplete_counts(request.user),
+               "empty": request.GET.get("empty") == "1"}
+    if name == "incomplete":
+        rows = queue.incomplete_for(request.user).select_related("image__participant", "assignee")[:200]
+        context["incomplete_rows"] = [{"annotation": a, **_missing(a.geometry)} for a in rows]
+    else:
+        context["mine"] = queue.my_annotations(request.user)
+    return render(request, "labeling/queue.html", context)
+
+
+def _missing(geometry) -> dict:
+    nails = geometry.get("nails", [])
+    return {"nails": len(nails), "without_finger": sum(n.get("finger") is None for n in nails),
+            "without_landmarks": sum(n.get("base") is None or n.get("tip") is None for n in nails)}
 
 
 @login_required
 @require_POST
+@_bad_queue_is_400
 def queue_next(request):
-    """Claim the next image and open it (or come back to the queue page saying that nothing is left)."""
+    """Claim the next image and open it (or come back to the queue page saying that nothing is left).
+    ``queue=incomplete`` (form field or query) takes it from the incomplete-labels queue."""
     _role_or_403(request, ADMIN, ANNOTATOR)
+    if _queue_name(request) == "incomplete":
+        image = queue.claim_next_incomplete(request.user)
+        if image is None:
+            return redirect(reverse("annotate-queue") + "?queue=incomplete&empty=1")
+        return redirect(reverse("annotate-image", args=[image.pk]) + "?queue=incomplete")
     image = queue.claim_next(request.user)
     if image is None:
         return redirect(reverse("annotate-queue") + "?empty=1")
@@ -135,29 +180,38 @@ def queue_next(request):
 
 @login_required
 @require_GET
+@_bad_queue_is_400
 def annotate_page(request, image_id):
-    """The annotation tool over one image. Annotators open their own images and unclaimed ones."""
+    """The annotation tool over one image. Annotators open their own images and unclaimed ones; finished
+    labels with incomplete nails (``incompleteLabels``) stay editable, accepted or not. Opened from the
+    incomplete-labels queue (``?queue=incomplete``), "Next" takes the next image of that queue."""
     role = role_of(request.user)
     if role == REVIEWER:
         return redirect("review-image", image_id=image_id)
     _role_or_403(request, ADMIN, ANNOTATOR)
     image = get_object_or_404(visible_images(request.user).select_related("participant", "annotation__assignee"), pk=image_id)
-    config = _page_config(request, image, role, queueUrl=reverse("annotate-queue"), nextUrl=reverse("annotate-next"))
+    next_url = reverse("annotate-next") + ("?queue=incomplete" if _queue_name(request) == "incomplete" else "")
+    config = _page_config(request, image, role, queueUrl=reverse("annotate-queue"), nextUrl=next_url,
+                          incompleteLabels=queue.is_incomplete(image.annotation.status, image.annotation.geometry))
     return render(request, "labeling/annotate.html", {"image": image, "config": config})
 
 
 @login_required
 @require_GET
 def review_list(request):
-    """Reviewers: what waits for review, and the latest decisions."""
+    """Reviewers: what waits for review, the latest human decisions, and apart from them the labels that were
+    imported as accepted (no reviewer decided on them)."""
     _role_or_403(request, ADMIN, REVIEWER)
     submitted = (Annotation.objects.filter(status=Annotation.Status.SUBMITTED)
                  .select_related("image", "image__participant", "assignee").order_by("image_id")[:200])
-    decided = (Annotation.objects.filter(status__in=[Annotation.Status.ACCEPTED, Annotation.Status.REJECTED])
-               .select_related("image", "image__participant", "assignee", "reviewer").order_by("-reviewed_at")[:50])
+    decided = (Annotation.objects.filter(status__in=[Annotation.Status.ACCEPTED, Annotation.Status.REJECTED], reviewed_at__isnull=False)
+               .select_related("image", "image__participant", "assignee", "reviewer").order_by("-reviewed_at", "-id")[:50])
+    imported = (queue.imported_accepted().select_related("image", "image__participant", "updated_by")
+                .order_by("-updated_at", "-id")[:20])
     return render(request, "labeling/review_list.html", {
         "counts": queue.review_counts(), "submitted": submitted, "decided": decided,
-        "empty": request.GET.get("empty") == "1",
+        "imported": [{"annotation": a, **_missing(a.geometry)} for a in imported],
+        "empty": request.GET.get("empty") == "1", "can_complete": role_of(request.user) == ADMIN,
     })
 
 
@@ -181,4 +235,8 @@ def review_page(request, image_id):
     image = get_object_or_404(Image.objects.select_related("participant", "annotation__assignee"), pk=image_id)
     config = _page_config(request, image, role, listUrl=reverse("review-list"),
                           nextUrl=reverse("review-next") + f"?after={image.pk}")
-    return render(request, "labeling/review.html", {"image": image, "config": config})
+    annotation = image.annotation
+    return render(request, "labeling/review.html", {
+        "image": image, "config": config, "submitted": annotation.status == Annotation.Status.SUBMITTED,
+        "nothing_to_accept": NOTHING_TO_ACCEPT if not annotation.geometry.get("nails") else "",
+    })

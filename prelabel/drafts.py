@@ -162,6 +162,8 @@ def accept_draft(prediction: Prediction, user) -> Prediction:
         annotation = _locked_untouched(prediction)
         if prediction.draft_version is None or annotation.version != prediction.draft_version:
             raise DraftError("the image's labels are not this prediction's draft (a newer draft or no draft): reload")
+        if not annotation.geometry.get("nails"):
+            raise DraftError("the model found no nail, so there is nothing to accept: send it to annotation or reject the image")
         report = validate_geometry(annotation.geometry, prediction.image.width, prediction.image.height, require_complete=True)
         if not report.ok:
             raise DraftError("the draft is incomplete (" + "; ".join(i.message for i in report.errors[:3])

@@ -207,6 +207,28 @@ def test_correction_record_for_a_finished_draft_and_time_to_submit(make_image, u
 # --- reviewers' decisions on drafts ----------------------------------------------------------------------------
 
 @pytest.mark.django_db
+def test_an_empty_model_draft_offers_no_accept(make_image, users, client_for):
+    version = model_version("m1")
+    drafted = []
+    for nails in ((), (nail(),)):
+        image = make_image(64, 48)
+        g = geometry(*nails)
+        state, v = drafts.write_draft(image, g, version.name)
+        drafted.append(Prediction.objects.create(image=image, model_version=version, geometry=g, draft_state=state, draft_version=v,
+                                                 overlay_png=b"", confidence=None if not nails else 0.9, nail_count=len(nails)))
+    empty, full = drafted
+    reviewer = client_for("reviewer")
+    refused = reviewer.post(f"/api/prelabel/predictions/{empty.pk}/accept/")
+    assert refused.status_code == 409 and "no nail" in refused.json()["detail"]
+    assert Annotation.objects.get(image=empty.image).status != "submitted"
+    pages = Client()
+    pages.force_login(users["reviewer"])
+    page = pages.get(f"/prelabel/predictions/{empty.pk}/")
+    assert page.status_code == 200 and b'value="accept"' not in page.content and b"nothing to accept" in page.content
+    assert b'value="accept"' in pages.get(f"/prelabel/predictions/{full.pk}/").content
+    assert reviewer.post(f"/api/prelabel/predictions/{full.pk}/accept/").status_code == 200
+
+@pytest.mark.django_db
 def test_review_decisions_on_drafts(make_image, users, client_for):
     version = model_version("m1")
     made = []

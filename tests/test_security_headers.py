@@ -5,7 +5,6 @@ no ``securitypolicyviolation`` event, no CSP error in the console, and the page'
 import re
 from pathlib import Path
 
-import numpy as np
 import pytest
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -16,6 +15,7 @@ from playwright.sync_api import expect
 from annotation_site.security_headers import SecurityHeadersMiddleware, parse_extra_sources
 from tests.browser import login, watched_page
 from tests.conftest import jpeg_bytes, make_user
+from tests.site_support import populate_site
 from tests.test_tryon_browser import tfjs_model  # noqa: F401  (fixture: a real TF.js export, made active)
 
 ROOT = Path(settings.BASE_DIR)
@@ -191,32 +191,12 @@ class PolicyWatch:
 
 @pytest.fixture
 def site(db, participant, make_image):
-    """Users of every role, an accepted image in a snapshot, an image to annotate, a model version with a TF.js
-    artifact (without files), a prediction."""
-    from curation.snapshots import build_snapshot
-    from labeling.models import Annotation
-    from prelabel.inference import probability_png
-    from prelabel.models import Prediction
-    from tests.test_tryon import make_model_version
+    """Every page has something to show (tests/site_support.py); the model has a TF.js artifact (without files)."""
     from training.models import ModelArtifact
 
-    make_user("root", "admin", is_staff=True, is_superuser=True)
-    make_user("ann", "annotator")
-    make_user("rev", "reviewer")
-    labelled = make_image(64, 48)
-    square = [[10, 10], [30, 10], [30, 30], [10, 30]]
-    Annotation.objects.filter(image=labelled).update(
-        geometry={"nails": [{"polygon": square, "finger": 2, "base": [20, 28], "tip": [20, 12]}], "ignore": []}, status="accepted")
-    build_snapshot("csp-snapshot")
-    to_annotate = make_image(64, 48)
-    version = make_model_version("csp-model", active=True)
-    artifact = ModelArtifact.objects.create(model_version=version, format="tfjs", parity={"goal": 1e-3}, metadata={})
-    overlay, width, height = probability_png(np.full((48, 64), 0.5, np.float32))
-    prediction = Prediction.objects.create(image=labelled, model_version=version, nails=[], geometry={"nails": [], "ignore": []},
-                                           draft_state="kept", overlay_png=overlay, overlay_width=width, overlay_height=height,
-                                           input_size=[48, 64])
-    return {"labelled": labelled, "to_annotate": to_annotate, "version": version, "artifact": artifact,
-            "prediction": prediction, "participant": participant}
+    site = populate_site("csp", make_image)
+    site["artifact"] = ModelArtifact.objects.create(model_version=site["version"], format="tfjs", parity={"goal": 1e-3}, metadata={})
+    return {**site, "participant": participant}
 
 
 @pytest.mark.django_db(transaction=True)

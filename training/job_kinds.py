@@ -37,15 +37,12 @@ def _train_arguments(arguments: dict) -> dict:
 @job_kind("train", queue="training", title="Train a model", validate=_train_arguments,
           reads=("pretrained", "overrides.model.weights_path"))
 def train_job(ctx, snapshot: str, preset: str, overrides: dict) -> dict:
-    from curation.models import Snapshot
     from ml.train import train, train_config
 
-    from .runs import record_epoch, register_model_version, run_dir, training_data_dir
+    from .runs import PROGRESS_SPAN, PROGRESS_START, record_epoch, register_model_version, run_dir, run_for_job, training_data_dir
 
     config = train_config(preset, **overrides)
-    run, _ = TrainingRun.objects.get_or_create(job=ctx.job, defaults={
-        "snapshot": Snapshot.objects.get(name=snapshot), "preset": preset, "overrides": overrides,
-        "config": config.to_dict(), "created_by": ctx.job.created_by})
+    run = run_for_job(ctx.job)  # made with the job when it was started over the API
     ctx.progress(0.01, f"preparing the training data of {snapshot}")
     data = training_data_dir(run.snapshot)
 
@@ -54,7 +51,7 @@ def train_job(ctx, snapshot: str, preset: str, overrides: dict) -> dict:
         val = entry.get("val", {})
         ctx.log(f"epoch {entry.get('epoch')}: loss {entry.get('train_loss', float('nan')):.4f}, val mIoU {val.get('miou', float('nan')):.4f}")
 
-    result = train(config, data, run_dir(run), on_progress=lambda f, m: ctx.progress(0.02 + 0.96 * f, m),
+    result = train(config, data, run_dir(run), on_progress=lambda f, m: ctx.progress(PROGRESS_START + PROGRESS_SPAN * f, m),
                    should_stop=lambda: ctx.cancel_requested, on_epoch=on_epoch, resume=True)
     TrainingRun.objects.filter(pk=run.pk).update(result=result)
     if result["status"] == "cancelled":

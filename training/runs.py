@@ -12,11 +12,62 @@ from pathlib import Path
 from django.conf import settings
 from django.core.files import File
 from django.db import transaction
+from django.utils import timezone
 
 from curation.models import Snapshot
 from curation.transfer import export_snapshot
 
 from .models import ModelVersion, TrainingRun
+
+
+# The train job reports preparation as 0..PROGRESS_START and training as PROGRESS_START..+PROGRESS_SPAN of
+# its Job's progress (the rest is registering the model version).
+PROGRESS_START, PROGRESS_SPAN = 0.02, 0.96
+
+
+def run_for_job(job) -> TrainingRun:
+    """The TrainingRun of a train job, created from the job's (validated) arguments when it has none yet:
+    the API makes it in the same transaction as the job, so the run is listed before a worker takes it."""
+    from ml.train import train_config
+
+    arguments = job.arguments
+    run, _ = TrainingRun.objects.get_or_create(job=job, defaults={
+        "snapshot": Snapshot.objects.get(name=arguments["snapshot"]), "preset": arguments["preset"],
+        "overrides": arguments["overrides"], "config": train_config(arguments["preset"], **arguments["overrides"]).to_dict(),
+        "created_by": job.created_by})
+    return run
+
+
+def live_stats(run: TrainingRun, now=None) -> dict:
+    """How far the run is and how fast it goes, from its job and its epochs: ``epochs_done``, ``epochs``
+    (planned), ``fraction`` of the training steps done, ``elapsed_seconds``, ``eta_seconds`` (while
+    running, once a step is done) and ``images_per_second`` (training images through the model per
+    second of the job's time; None until it is known)."""
+    job, config = run.job, run.config or {}
+    epochs = config.get("epochs")
+    batch_size = config.get("batch_size") or 0
+    steps_per_epoch = config.get("steps_per_epoch") or (run.history[0].get("steps") if run.history else None)
+    stats = {"epochs_done": len(run.history), "epochs": epochs, "fraction": None, "elapsed_seconds": None,
+             "eta_seconds": None, "images_per_second": None}
+    if job is None:
+        return stats
+    if job.status == job.Status.SUCCEEDED:
+        fraction = 1.0
+    else:
+        fraction = min(1.0, max(0.0, (job.progress - PROGRESS_START) / PROGRESS_SPAN))
+    stats["fraction"] = round(fraction, 4)
+    if job.started_at is None:
+        return stats
+    end = job.finished_at or now or timezone.now()
+    elapsed = max(0.0, (end - job.started_at).total_seconds())
+    stats["elapsed_seconds"] = round(elapsed, 1)
+    if job.status == job.Status.RUNNING and 0 < fraction < 1:
+        stats["eta_seconds"] = round(elapsed * (1 - fraction) / fraction, 1)
+    # a finished run counts its completed epochs (an early stop or a cancel ends before the plan)
+    epochs_trained = fraction * epochs if job.is_active and epochs else len(run.history)
+    if steps_per_epoch and batch_size and elapsed > 0 and epochs_trained > 0:
+        stats["images_per_second"] = round(epochs_trained * steps_per_epoch * batch_size / elapsed, 2)
+    return stats
 
 
 def training_data_dir_of(snapshot: Snapshot) -> Path:

@@ -3,6 +3,7 @@ from rest_framework import serializers
 from jobs.serializers import JobSerializer
 
 from .models import ModelVersion, TrainingRun
+from .runs import live_stats
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):
@@ -26,12 +27,17 @@ class TrainingRunSerializer(serializers.ModelSerializer):
     job = JobSerializer(read_only=True)
     model_version = serializers.SlugRelatedField(slug_field="name", read_only=True)
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    status = serializers.CharField(read_only=True, help_text="the job's status: queued, running, succeeded, failed, cancelled")
+    live = serializers.SerializerMethodField(help_text="epochs done of planned, fraction of the steps, elapsed seconds, ETA, images/s")
 
     class Meta:
         model = TrainingRun
-        fields = ["id", "snapshot", "preset", "overrides", "config", "job", "history", "result", "model_version",
-                  "created_by", "created_at"]
+        fields = ["id", "snapshot", "preset", "overrides", "config", "status", "live", "job", "history", "result",
+                  "model_version", "created_by", "created_at"]
         read_only_fields = fields
+
+    def get_live(self, run) -> dict:
+        return live_stats(run)
 
 
 class TrainingStartSerializer(serializers.Serializer):

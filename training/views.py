@@ -1,4 +1,4 @@
-"""Training pages: runs with their loss and mIoU curves, and a form to start one."""
+"""Training pages: runs with their loss and mIoU curves, a form to start one, and the model versions' index."""
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, render
@@ -7,6 +7,7 @@ from curation.models import Snapshot
 from labeling.permissions import ADMIN, REVIEWER, role_of
 
 from .models import ModelVersion, TrainingRun
+from .serializers import TrainingRunSerializer
 
 
 def _require_reviewer(request):
@@ -16,11 +17,40 @@ def _require_reviewer(request):
 
 @login_required
 def training_page(request):
+    """Runs are drawn by training/static/training/training.js from the API's records (given here for the
+    first paint, then polled while one is queued or running)."""
     _require_reviewer(request)
+    runs = TrainingRun.objects.select_related("snapshot", "job__created_by", "created_by", "model_version")[:50]
     return render(request, "training/training.html", {
-        "runs": TrainingRun.objects.select_related("snapshot", "job", "model_version")[:50],
+        "runs_data": TrainingRunSerializer(runs, many=True).data,
         "models": ModelVersion.objects.all()[:50],
         "snapshots": Snapshot.objects.filter(status=Snapshot.Status.READY),
+        "is_admin": role_of(request.user) == ADMIN,
+    })
+
+
+def scalar_metrics(metrics: dict) -> list[tuple[str, float]]:
+    """The numbers among a model version's stored metrics, by name (val mIoU, nail IoU... as the run kept them)."""
+    return sorted((key, value) for key, value in (metrics or {}).items()
+                  if isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+def _weights_size(version: ModelVersion) -> int | None:
+    try:
+        return version.weights.size if version.weights else None
+    except (OSError, ValueError):
+        return None  # the file is gone: the page still lists the version
+
+
+@login_required
+def models_page(request):
+    """Every model version: its metrics, whether it is the active one, its exports, and (admins) promotion."""
+    _require_reviewer(request)
+    versions = (ModelVersion.objects.select_related("run__snapshot").prefetch_related("artifacts")
+                .order_by("-is_active", "-created_at"))
+    return render(request, "training/models.html", {
+        "versions": [{"version": v, "metrics": scalar_metrics(v.metrics), "artifacts": list(v.artifacts.all()),
+                      "weights_size": _weights_size(v)} for v in versions],
         "is_admin": role_of(request.user) == ADMIN,
     })
 
@@ -28,5 +58,9 @@ def training_page(request):
 @login_required
 def run_page(request, run_id: int):
     _require_reviewer(request)
-    run = get_object_or_404(TrainingRun.objects.select_related("snapshot", "job", "model_version"), pk=run_id)
-    return render(request, "training/run.html", {"run": run})
+    run = get_object_or_404(TrainingRun.objects.select_related("snapshot", "job__created_by", "created_by", "model_version"), pk=run_id)
+    data = TrainingRunSerializer(run).data
+    return render(request, "training/run.html", {
+        "run": run, "run_data": data, "live": data["live"],
+        "is_admin": role_of(request.user) == ADMIN,
+    })

@@ -210,10 +210,13 @@ def page_config(version: ModelVersion | None) -> dict:
     post-processing settings that the in-browser path (tryon/static/tryon/postprocess.js) uses."""
     info = model_info(version)
     tfjs = info["tfjs"] if info else None
-    if tfjs is None:
+    if info is None:
         in_browser = {"available": False, "reason": (
-            "In-browser inference comes with the model's TensorFlow.js export (this model has none: "
-            "manage.py export_model NAME --format tfjs): photos are rendered on the server.")}
+            "In-browser inference comes with the model's TensorFlow.js export, once a model is active.")}
+    elif tfjs is None:
+        in_browser = {"available": False, "reason": (
+            "In-browser inference comes with the model's TensorFlow.js export (this model has none yet: an admin "
+            "makes one on the model's exports page): photos are rendered on the server.")}
     else:
         in_browser = {"available": True, "reason": (
             f"The model's TensorFlow.js export (artifact {tfjs['artifact']}) runs in this browser: photos and the "

@@ -10,7 +10,7 @@ import { SHORTCUTS, actionFor, renderHelp } from "./keyboard.js";
 import { OVERLAY_NAMES, RasterOverlay } from "./overlay.js";
 import { HandsPanel, IssueList, NailList, classifyIssues, el, issuesByShape } from "./panels.js";
 import { Stage } from "./render.js";
-import { Scene, geometryKey, normalizeIn, shapeOf } from "./scene.js";
+import { Scene, geometryKey, normalizeIn, shapeOf, withInvalidShapes } from "./scene.js";
 import { Editor, TOOL_NAMES } from "./tools.js";
 import { View } from "./view.js";
 
@@ -54,12 +54,10 @@ stage.onViewChange = () => {
   if ($("zoom").textContent !== text) $("zoom").textContent = text;
 };
 
+// Drafts are saved as drawn: the server keeps a shape that breaks a rule apart, flagged (invalid_shapes);
+// only submitting needs every shape valid.
 const autosaver = new Autosaver({
   client, backup, key: geometryKey, getGeometry: () => scene.geometry,
-  canSave: () => {
-    const errors = state.issues.filter((i) => i.level === "error" && i.source !== "server");
-    return errors.length ? `${errors.length} problem(s) to fix before it can be saved: ${errors[0].message}` : true;
-  },
   onState: ({ state: s, detail }) => showSaveState(s, detail),
   onSaved: (annotation) => {
     state.annotation = { ...state.annotation, ...annotation };
@@ -160,6 +158,17 @@ function showStatus() {
   chip.dataset.status = a.status;
   $("version").textContent = `version ${a.version}`;
   showReviewBanner();
+  showFlagged();
+}
+
+/** The saved draft's shapes that break a rule: kept as drawn, to be fixed before submitting. */
+function showFlagged() {
+  const flagged = (state.annotation && state.annotation.invalid_shapes) || [];
+  if (!flagged.length) return removeBanner("flagged-banner");
+  const problems = flagged.flatMap((shape) => shape.errors.map((e) => e.message));
+  const more = problems.length > 3 ? `; and ${problems.length - 3} more` : "";
+  banner("flagged-banner", "warning", `Saved as drawn, with ${flagged.length} flagged shape(s) to fix before you submit: ` +
+    `${problems.slice(0, 3).join("; ")}${more}.`);
 }
 
 function banner(id, kind, ...children) {
@@ -186,7 +195,7 @@ function showReviewBanner() {
       el("span", { class: "review-comment" }, a.review_comment),
       a.status === "rejected" ? " — fix it and submit again." : "");
   } else if (a && a.status === "accepted") {
-    banner("review-banner", "ok", `Accepted by ${a.reviewer || "a reviewer"}.`);
+    banner("review-banner", "ok", a.reviewed_at ? `Accepted by ${a.reviewer || "a reviewer"}.` : "Imported as accepted (no reviewer has seen it).");
   } else removeBanner("review-banner");
 }
 
@@ -249,6 +258,7 @@ async function submit() {
   if (state.annotation.status === "submitted" && !autosaver.dirty) return message("Already submitted: it waits for a reviewer.");
   const result = await autosaver.save({ status: "submitted" });
   if (result && result.ok) {
+    ACTIONS.fit();  // the whole image again, whatever zoom the last fix needed
     const counts = await request("GET", "/api/queue/");
     const left = counts.ok ? ` ${counts.data.remaining} image(s) left in the queue.` : "";
     message(`Submitted for review (version ${result.data.version}).${left} Next image: the button at the top right.`);
@@ -259,7 +269,7 @@ async function submit() {
 function showConflict(current) {
   state.conflictOpen = true;
   const mine = scene.geometry;
-  const theirs = normalizeIn(current.geometry);
+  const theirs = normalizeIn(withInvalidShapes(current.geometry, current.invalid_shapes));
   const lines = describeDiff(diffGeometry(theirs, mine), theirs, mine);
   const when = current.updated_at ? new Date(current.updated_at).toLocaleString() : "just now";
   $("conflict-text").textContent = `${current.updated_by || "Someone"} saved version ${current.version} (${when}) while you were ` +
@@ -412,11 +422,13 @@ $("contrast").addEventListener("input", (e) => { state.adjust.contrast = Number(
 $("overlay").addEventListener("change", (e) => { overlay.setKind(e.target.value || null); e.target.blur(); });
 for (const id of ["brightness", "contrast"]) $(id).addEventListener("change", (e) => e.target.blur());
 $("next-form").addEventListener("submit", async (e) => {
-  if (!autosaver.dirty || state.readOnly) return;
+  if (!autosaver.dirty || state.readOnly) return ACTIONS.fit();  // leaving: the view is fitted again (back/forward cache)
   e.preventDefault();
   const result = await autosaver.flush();
-  if (!autosaver.dirty) e.target.submit();
-  else if (!result) message("Not saved yet (see the problems): fix them, or leave anyway; this browser keeps a copy.");
+  if (!autosaver.dirty) {
+    ACTIONS.fit();
+    e.target.submit();
+  } else if (!result || !result.ok) message("Not saved yet: the server did not take the labels (see the problems). Leave anyway? This browser keeps a copy.");
 });
 // Keep the keyboard for the shortcuts: a clicked button must not keep the focus (Space or Enter would press it again).
 $("app").addEventListener("mouseup", (e) => {
@@ -430,7 +442,8 @@ window.addEventListener("beforeunload", (e) => {
   }
 });
 window.addEventListener("pagehide", () => { if (!state.readOnly) autosaver.saveOnUnload(); });
-renderHelp($("help-body"), "Labels save themselves a few seconds after each edit. A nail is complete with its outline, " +
+renderHelp($("help-body"), "Labels save themselves a few seconds after each edit, as drawn: a shape with a problem is saved " +
+  "flagged (red) and must be fixed before you submit. A nail is complete with its outline, " +
   "its finger (L/R + 1-5) and its base → tip arrow; submitting needs every nail complete.");
 
 // --- start -----------------------------------------------------------------------------------------------
@@ -448,7 +461,7 @@ async function start() {
   const annotation = loaded.data;
   state.annotation = annotation;
   const saved = backup.read();
-  scene.reset(annotation.geometry);
+  scene.reset(withInvalidShapes(annotation.geometry, annotation.invalid_shapes));
   autosaver.setBase({ version: annotation.version, geometry: scene.geometry, status: annotation.status });
   if (saved && saved.geometry && geometryKey(normalizeIn(saved.geometry)) !== geometryKey(scene.geometry)) {
     backup.write(saved.geometry, saved.baseVersion);
@@ -456,9 +469,14 @@ async function start() {
   }
   showStatus();
   const role = config.role;
-  if (role !== "admin" && annotation.status === "accepted") setReadOnly(true, "These labels were accepted by a reviewer: read-only (an admin can still change them).");
+  // Finished labels with a nail lacking its finger or base/tip (config.incompleteLabels, labeling/queue.py
+  // is_incomplete: imported outlines, mostly) stay editable, accepted or not; submitting sends them to review.
+  if (role !== "admin" && annotation.status === "accepted" && !config.incompleteLabels) setReadOnly(true, "These labels were accepted by a reviewer: read-only (an admin can still change them).");
   else if (role !== "admin" && annotation.assignee && annotation.assignee !== config.username) {
     setReadOnly(true, `This image is assigned to ${annotation.assignee}: read-only.`);
+  } else if (config.incompleteLabels) {
+    banner("incomplete-banner", "info", "Some nails have no finger or no base/tip: give each one its finger and landmarks, then submit. " +
+      "The labels then go back to review.");
   }
   refreshPanels();
   showOverlayInfo({ state: "off" });

@@ -2,8 +2,9 @@
 //
 // Autosave: a few seconds after the last edit the labels are PUT with the version they started from.
 // One save at a time; edits made during a save are saved right after it. A stale version (409) stops the
-// loop and asks the page what to do (reload theirs / keep mine as a new revision). Invalid labels are
-// not sent (the page shows why); a failed request is retried with backoff. Until the server has the
+// loop and asks the page what to do (reload theirs / keep mine as a new revision). Labels are sent as
+// drawn: the server keeps a draft's shapes that break a rule apart, flagged (`invalid_shapes`), so no work
+// waits on a fix; only a submission must be valid. A failed request is retried with backoff. Until the server has the
 // labels, a copy lives in localStorage, offered back when the page is opened again: nothing is lost.
 
 export function csrfToken() {
@@ -129,8 +130,9 @@ export class LocalBackup {
 }
 
 /**
- * States reported through onState({state, detail}): "saved", "dirty", "saving", "invalid" (not sent: fix
- * the labels), "error" (will retry), "conflict" (waiting for the annotator), "forbidden" (read-only).
+ * States reported through onState({state, detail}): "saved", "dirty", "saving", "invalid" (refused with a
+ * 400, or held back by `canSave`), "error" (will retry), "conflict" (waiting for the annotator), "forbidden"
+ * (read-only).
  */
 export class Autosaver {
   constructor({ client, getGeometry, key, canSave = () => true, delay = 2500, backup = null,

@@ -97,7 +97,8 @@ export class NailList {
   }
 }
 
-/** Errors (red: saving refused), missing finger/landmarks (amber: submitting refused), warnings (grey). */
+/** Errors (red: saved as drawn, flagged; submitting refused), missing finger/landmarks (amber: submitting
+ * refused), warnings (grey). */
 export class IssueList {
   constructor(container, { onSelect }) {
     this.container = container;

@@ -124,6 +124,10 @@ async function showPrediction() {
 
 // --- decision ---------------------------------------------------------------------------------------------
 
+function decisionButtons() {
+  return ["accept", "reject"].map($).filter(Boolean);
+}
+
 function renderSummary() {
   const a = state.annotation;
   $("status-chip").textContent = a.status;
@@ -133,12 +137,11 @@ function renderSummary() {
   editor.issues = issuesByShape(issues);
   const problems = issues.filter((i) => i.level !== "warning").length;
   $("review-summary").textContent = `${a.geometry.nails.length} nail(s) by ${a.assignee || a.updated_by || "—"}, version ${a.version}, ${a.status}. ` +
-    (problems ? `${problems} problem(s): see the red and amber tags.` : "Every nail has its finger, base and tip.");
+    (!a.geometry.nails.length ? "No nail is drawn." : problems ? `${problems} problem(s): see the red and amber tags.` : "Every nail has its finger, base and tip.");
   const open = a.status === "submitted";
-  $("accept").disabled = !open;
-  $("reject").disabled = !open;
+  for (const button of decisionButtons()) button.disabled = !open;
   if (!open) $("decision-message").textContent = a.status === "rejected" ? `Rejected: “${a.review_comment}”` :
-    a.status === "accepted" ? `Accepted by ${a.reviewer}.` : `Only submitted labels can be reviewed; this is ${a.status}.`;
+    a.status === "accepted" ? (a.reviewed_at ? `Accepted by ${a.reviewer || "a reviewer"}.` : "Imported as accepted (no reviewer decided on it).") : `Only submitted labels can be reviewed; this is ${a.status}.`;
   nailList.update(scene.geometry, scene.selection, editor.issues);
   stage.request("scene");
 }
@@ -150,7 +153,7 @@ async function decide(decision) {
     $("comment").focus();
     return;
   }
-  $("accept").disabled = $("reject").disabled = true;
+  for (const button of decisionButtons()) button.disabled = true;
   const result = await client.review(decision, comment, state.annotation.version);
   if (result.ok) {
     state.annotation = result.data;
@@ -192,8 +195,9 @@ async function load() {
 
 scene.on("select", () => { stage.request("scene", "ui"); nailList.update(scene.geometry, scene.selection, editor.issues); });
 scene.on("change", () => { stage.request("scene", "ui"); overlay.changed(); });
-$("accept").addEventListener("click", () => decide("accept"));
-$("reject").addEventListener("click", () => decide("reject"));
+// The page has an Accept button only for submitted labels with at least one nail, Reject only for submitted
+// ones (review.html says why when one is missing).
+for (const button of decisionButtons()) button.addEventListener("click", () => decide(button.id));
 $("fit").addEventListener("click", () => { view.fit(); stage.viewChanged(); });
 $("overlay").addEventListener("change", (e) => overlay.setKind(e.target.value || null));
 $("show-labels").addEventListener("change", (e) => stage.setVisible("scene", e.target.checked));

@@ -31,6 +31,22 @@ export function normalizeIn(geometry) {
   return { nails, ignore };
 }
 
+/**
+ * What the annotator drew, from a saved draft: the valid geometry with the draft's invalid shapes
+ * (`invalid_shapes` of the API: [{kind: "nail" | "ignore", index, shape, errors}]) put back where they were
+ * drawn, so that nail numbers match the server's messages. The page flags them again with its own rules.
+ */
+export function withInvalidShapes(geometry, invalidShapes) {
+  const nails = [...((geometry && geometry.nails) || [])];
+  const ignore = [...((geometry && geometry.ignore) || [])];
+  const sorted = [...(invalidShapes || [])].sort((a, b) => a.index - b.index);
+  for (const { kind, index, shape } of sorted) {
+    const list = kind === "ignore" ? ignore : nails;
+    list.splice(Math.min(Math.max(0, index), list.length), 0, shape);
+  }
+  return { nails, ignore };
+}
+
 /** Stable JSON of geometry: what is compared to know whether something changed since the last save. */
 export function geometryKey(geometry) {
   return JSON.stringify(geometry);

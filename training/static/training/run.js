@@ -1,52 +1,74 @@
-// The run page: polls the run and redraws its loss and mIoU curves as small SVG line charts.
-const root = document.getElementById("run");
-const runId = root.dataset.run;
-const csrf = document.cookie.split("; ").find((c) => c.startsWith("csrftoken="))?.split("=")[1];
+// The run page: shows the run's state (status, progress, ETA, images/s, error, model) and its loss and mIoU
+// curves (charts.js), polling the API every 2 s while the run is queued or running; Cancel (admins) only
+// while it can still be cancelled.
+import { request } from "../labeling/api.js";
+import { epochAxis, lineChart, seriesPoints, valueAxis } from "./charts.js";
+import { ACTIVE, describeLive, poller } from "./live.js";
 
-function chart(svg, series) {
-  const width = 600, height = 220, pad = 34;
-  const points = series.flatMap((s) => s.values.map((v, i) => [i + 1, v])).filter(([, v]) => Number.isFinite(v));
-  svg.replaceChildren();
-  if (!points.length) return;
-  const maxX = Math.max(2, ...points.map(([x]) => x));
-  const ys = points.map(([, y]) => y);
-  const minY = Math.min(...ys), maxY = Math.max(...ys) === minY ? minY + 1 : Math.max(...ys);
-  const sx = (x) => pad + ((x - 1) / (maxX - 1)) * (width - 2 * pad);
-  const sy = (y) => height - pad - ((y - minY) / (maxY - minY)) * (height - 2 * pad);
-  const ns = "http://www.w3.org/2000/svg";
-  const axis = document.createElementNS(ns, "path");
-  axis.setAttribute("d", `M${pad},${pad} V${height - pad} H${width - pad}`);
-  axis.setAttribute("stroke", "#999"); axis.setAttribute("fill", "none");
-  svg.appendChild(axis);
-  for (const [text, x, y] of [[maxY.toFixed(3), 2, pad + 4], [minY.toFixed(3), 2, height - pad], [`epoch ${maxX}`, width - pad - 40, height - 8]]) {
-    const label = document.createElementNS(ns, "text");
-    label.setAttribute("x", x); label.setAttribute("y", y); label.setAttribute("font-size", "11"); label.textContent = text;
-    svg.appendChild(label);
-  }
-  series.forEach((s) => {
-    const line = document.createElementNS(ns, "polyline");
-    line.setAttribute("points", s.values.map((v, i) => `${sx(i + 1)},${sy(v)}`).join(" "));
-    line.setAttribute("stroke", s.color); line.setAttribute("fill", "none"); line.setAttribute("stroke-width", "2");
-    line.dataset.series = s.name;
-    svg.appendChild(line);
+const $ = (id) => document.getElementById(id);
+const root = $("run");
+const cancel = $("cancel");
+
+function drawCharts(run) {
+  const active = ACTIVE.has(run.status);
+  const history = run.history || [];
+  const xAxis = epochAxis(history.length, run.live?.epochs ?? run.config?.epochs, active);
+  const empty = active ? "The first point appears when epoch 1 ends…" : "No epoch finished.";
+  const loss = seriesPoints(history, (e) => e.train_loss);
+  lineChart($("loss-chart"), {
+    series: [{ name: "train loss", color: "#3a1c32", points: loss }],
+    xAxis, yAxis: valueAxis(loss.map(([, v]) => v), "loss"), yTitle: "loss", empty,
+  });
+  lineChart($("miou-chart"), {
+    series: [
+      { name: "val mIoU", color: "#1b7f3b", points: seriesPoints(history, (e) => e.val?.miou) },
+      { name: "train mIoU", color: "#7a8a99", dashed: true, points: seriesPoints(history, (e) => e.train_miou) },
+    ],
+    xAxis, yAxis: valueAxis([], "fraction"), yTitle: "mIoU", empty,
   });
 }
 
-async function refresh() {
-  const response = await fetch(`/api/training-runs/${runId}/`);
-  if (!response.ok) return;
-  const run = await response.json();
-  document.getElementById("status").textContent = run.job.status;
-  document.getElementById("progress").value = run.job.progress;
-  document.getElementById("message").textContent = run.job.message;
-  chart(document.getElementById("loss-chart"), [{ name: "train loss", color: "#3a1c32", values: run.history.map((e) => e.train_loss) }]);
-  chart(document.getElementById("miou-chart"), [{ name: "val mIoU", color: "#1b7f3b", values: run.history.map((e) => (e.val || {}).miou) }]);
-  if (run.job.status === "queued" || run.job.status === "running") setTimeout(refresh, 2000);
+function show(run) {
+  root.dataset.status = run.status;
+  $("status").textContent = run.status;
+  $("status").dataset.status = run.status;
+  $("progress").value = run.live?.fraction ?? 0;
+  $("live").textContent = describeLive(run);
+  $("message").textContent = run.job?.message || "";
+  const error = run.status === "failed" ? (run.job?.error || "the run failed") : "";
+  $("error").textContent = error;
+  $("error").hidden = !error;
+  if (run.model_version) {
+    $("model-link").textContent = run.model_version;
+    $("model-link").href = `/models/#model-${encodeURIComponent(run.model_version)}`;
+    $("model").hidden = false;
+  }
+  if (cancel) {
+    cancel.hidden = !ACTIVE.has(run.status);
+    if (cancel.hidden) cancel.disabled = false;
+  }
+  drawCharts(run);
 }
 
-document.getElementById("cancel")?.addEventListener("click", async () => {
-  const run = await (await fetch(`/api/training-runs/${runId}/`)).json();
-  await fetch(`/api/jobs/${run.job.id}/cancel/`, { method: "POST", headers: { "X-CSRFToken": csrf } });
-  refresh();
+const initial = JSON.parse($("run-data").textContent);
+show(initial);
+const poll = ACTIVE.has(initial.status) ? poller(
+  async () => {
+    const { ok, data } = await request("GET", `/api/training-runs/${root.dataset.run}/`);
+    return ok ? data : null;
+  },
+  show,
+  (run) => ACTIVE.has(run.status),
+) : null;
+
+cancel?.addEventListener("click", async () => {
+  cancel.disabled = true;
+  const { ok, status, data } = await request("POST", `/api/jobs/${root.dataset.job}/cancel/`);
+  if (!ok && status !== 409) {  // 409: it ended meanwhile; the next poll shows how
+    cancel.disabled = false;
+    $("error").textContent = `Could not cancel: ${(data && data.detail) || `HTTP ${status}`}`;
+    $("error").hidden = false;
+  }
+  $("message").textContent = ok ? "cancelling: the run stops at its next step" : $("message").textContent;
+  poll?.again();
 });
-refresh();

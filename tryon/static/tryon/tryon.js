@@ -3,6 +3,8 @@
 // the model in inbrowser.js, postprocess.js, render.js): a photo is painted here, the webcam is painted
 // live (requestAnimationFrame loop), and the page shows the time of each stage and the frame rate.
 // Otherwise (or when TF.js fails) the server paints the photo (POST /api/tryon/render).
+// The page loads this module only with an active model (without one it says how to get one). The "After"
+// figure and the download link appear only once a photo is painted.
 import { analyseFrame, fpsMeter, grabFrame, paintFrame } from "./frame_pipeline.js";
 import { inBrowserEngine } from "./inbrowser.js";
 
@@ -48,7 +50,7 @@ function scheduleRender() {
     requestAnimationFrame(() => { repaintQueued = false; repaint(); });
     return;
   }
-  if (!state.photo || !config.active_model) return;
+  if (!state.photo) return;
   clearTimeout(timer);
   timer = setTimeout(renderNow, 250);
 }
@@ -57,6 +59,16 @@ function showBefore(blob) {
   $("before").src = URL.createObjectURL(blob);
   $("before-figure").hidden = false;
   $("result").hidden = false;
+}
+
+function offerDownload(href) {
+  $("download").href = href;
+  $("download-line").hidden = false;
+}
+
+function withdrawDownload() {
+  $("download").removeAttribute("href");
+  $("download-line").hidden = true;
 }
 
 function setNailCount(n) {
@@ -89,6 +101,7 @@ function showInBrowser(outputs, timings, fps, live) {
 function showCanvas() {
   $("after").hidden = true;
   $("after-canvas").hidden = false;
+  $("after-figure").hidden = false;
   $("result").hidden = false;
 }
 
@@ -110,6 +123,7 @@ async function paintInBrowser(blob) {
     state.frame = { pixels, nails, timings, outputs };
     timings.render = paintFrame($("after-canvas"), pixels, nails, state.color, state.finish);
     showCanvas();
+    offerDownload($("after-canvas").toDataURL("image/jpeg", 0.92));
     setNailCount(nails.length);
     showInBrowser(outputs, timings, 1000 / (timings.model + timings.postprocess + timings.render), false);
     $("timing").textContent = "";
@@ -138,6 +152,7 @@ function repaint() {
   if (!state.frame) return;
   const { pixels, nails, timings, outputs } = state.frame;
   timings.render = paintFrame($("after-canvas"), pixels, nails, state.color, state.finish);
+  if (!state.live) offerDownload($("after-canvas").toDataURL("image/jpeg", 0.92));
   showInBrowser(outputs, timings, null, false);
   setStatus(`Painted ${state.color} ${state.finish} in this browser.`);
 }
@@ -171,6 +186,7 @@ function startLive() {
   state.live = true;
   state.photo = null;
   meter.reset();
+  withdrawDownload();  // a live frame is not a photo: "Take the picture" makes one
   $("before-figure").hidden = true;
   $("result").hidden = false;
   $("inbrowser").hidden = false;
@@ -190,10 +206,6 @@ function stopLive() {
 async function renderNow() {
   if (!state.photo) return;
   if (engine.available) { paintInBrowser(state.photo); return; }
-  if (!config.active_model) {
-    setError("No active model: the photo cannot be painted.");
-    return;
-  }
   if (state.controller) state.controller.abort();
   const controller = new AbortController();
   state.controller = controller;
@@ -216,7 +228,8 @@ async function renderNow() {
       throw new Error(detail);
     }
     $("after").src = data.image;
-    $("download").href = data.image;
+    $("after-figure").hidden = false;
+    offerDownload(data.image);
     setNailCount(data.nails.length);
     const t = data.timings_ms || {};
     const total = Math.round(performance.now() - started);
@@ -232,7 +245,7 @@ async function renderNow() {
   } finally {
     if (state.controller === controller) {
       state.controller = null;
-      $("render").disabled = !config.active_model;
+      $("render").disabled = false;
     }
   }
 }
@@ -243,7 +256,9 @@ function usePhoto(blob) {
   state.frame = null;
   showBefore(blob);
   $("after").removeAttribute("src");
-  $("render").disabled = !config.active_model;
+  $("after-figure").hidden = true;
+  withdrawDownload();
+  $("render").disabled = false;
   renderNow();
 }
 
@@ -290,7 +305,7 @@ $("webcam-start").addEventListener("click", async () => {
   await video.play();
   document.querySelector(".webcam-controls").hidden = false;
   $("webcam-start").hidden = true;
-  if (engine.available && config.active_model) startLive();  // painted live in this browser
+  if (engine.available) startLive();  // painted live in this browser
 });
 // A still from the camera becomes the photo (the only webcam mode when the server paints).
 $("webcam-capture").addEventListener("click", () => {
@@ -306,4 +321,3 @@ $("webcam-capture").addEventListener("click", () => {
 $("webcam-stop").addEventListener("click", stopWebcam);
 
 setColor(state.color);
-if (!config.active_model) $("render").disabled = true;

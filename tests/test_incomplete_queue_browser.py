@@ -1,0 +1,76 @@
+"""In Chromium: an annotator goes from the home page to the queue's "Incomplete labels" tab, opens an
+accepted image whose imported nails have no finger nor landmarks, and completes it: the page is editable
+(not read-only as accepted labels are), the finger set with the keyboard is saved, base and tip too, and
+the submitted labels go back to review and leave the queue."""
+import pytest
+from playwright.sync_api import expect
+
+from labeling.annotations import import_annotation
+from labeling.models import Annotation
+from tests.browser import login, watched_page
+from tests.conftest import make_user, wait_for
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+NAIL = [[100, 100], [200, 100], [200, 250], [100, 250]]
+COMPLETE = {"nails": [{"polygon": [[300, 120], [400, 120], [400, 260], [300, 260]], "finger": 8, "base": [350, 250], "tip": [350, 130]}]}
+
+
+def test_complete_an_accepted_imported_outline_from_the_queue(browser, live_server, make_image):
+    make_user("ann", "annotator")
+    outline, complete = make_image(640, 480), make_image(640, 480)
+    import_annotation(outline, {"nails": [{"polygon": NAIL}]}, status="accepted", note="imported")
+    import_annotation(complete, COMPLETE, status="accepted", note="imported")
+    url = live_server.url
+    page, errors, _ = watched_page(browser, viewport={"width": 1400, "height": 900})
+    console = []
+    page.on("console", lambda message: console.append(message.text) if message.type == "error" else None)
+    login(page, url, "ann", "ann-password-123")
+
+    page.click("#link-annotate")
+    expect(page.locator("#tab-incomplete .tab-count")).to_have_text("1")
+    page.click("#tab-incomplete")
+    expect(page.locator("#incomplete-list tbody tr")).to_have_count(1)
+    expect(page.locator("#incomplete-list tbody tr")).to_have_attribute("data-image", str(outline.pk))
+    page.click("#next-incomplete")
+    page.wait_for_url(f"{url}/annotate/{outline.pk}/?queue=incomplete")
+    expect(page.locator("#app")).to_have_attribute("data-ready", "1", timeout=15_000)
+    assert Annotation.objects.get(image=outline).assignee.username == "ann"  # claimed
+
+    # Editable although accepted: no read-only banner, the tools and Submit are enabled, the banner says what to do.
+    expect(page.locator("#readonly-banner")).to_have_count(0)
+    expect(page.locator("#incomplete-banner")).to_contain_text("no finger or no base/tip")
+    expect(page.locator("#submit")).to_be_enabled()
+    expect(page.locator("button[data-tool=nail]")).to_be_enabled()
+
+    page.keyboard.press("Tab")                    # selects the nail
+    page.keyboard.press("l")
+    page.keyboard.press("2")                      # left index
+    expect(page.locator("#nails .nail-row .code")).to_have_text(["L2"])
+    saved = wait_for(lambda: (a := Annotation.objects.get(image=outline)).geometry["nails"][0]["finger"] == 2 and a,
+                     timeout=20, message="the finger to be saved")
+    assert saved.status == "draft" and saved.assignee.username == "ann" and saved.revisions.latest("version").author.username == "ann"
+
+    # Base and tip at the mouse (B, T), then submit: back to review, out of the incomplete queue.
+    view = page.evaluate("annotator.view.snapshot()")
+    box = page.locator("#stage canvas.layer-ui").bounding_box()
+
+    def to_page(x, y):
+        return box["x"] + view["tx"] + x * view["scale"], box["y"] + view["ty"] + y * view["scale"]
+
+    page.mouse.move(*to_page(150, 240))
+    page.keyboard.press("b")
+    page.mouse.move(*to_page(150, 110))
+    page.keyboard.press("t")
+    expect(page.locator("#issues .issue.ok")).to_have_count(1, timeout=10_000)  # complete: ready to submit
+    page.click("#submit")
+    done = wait_for(lambda: (a := Annotation.objects.get(image=outline)).status == "submitted" and a, timeout=20,
+                    message="the labels to be submitted")
+    nail = done.geometry["nails"][0]
+    assert nail["finger"] == 2 and abs(nail["base"][1] - 240) < 2 and abs(nail["tip"][1] - 110) < 2
+
+    page.goto(f"{url}/annotate/?queue=incomplete")
+    expect(page.locator("#tab-incomplete .tab-count")).to_have_text("0")
+    expect(page.locator("#incomplete-list")).to_have_count(0)
+    assert errors == [] and console == []
+    page.context.close()
