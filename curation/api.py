@@ -6,6 +6,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from dataset.formats import EXPORTERS, NAME_CHOICES
 from jobs.api import start_job_response
 from jobs.serializers import JobSerializer
 from labeling.permissions import IsAdminRole, IsReviewerOrAdmin
@@ -39,9 +40,11 @@ class SnapshotViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         snapshot = self.get_object()
         body = SnapshotExportSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        return start_job_response("export_snapshot", {"snapshot": snapshot.name, "format": body.validated_data["format"]}, request.user)
+        names = body.validated_data["names"]
+        return start_job_response("export_snapshot", {"snapshot": snapshot.name, "format": body.validated_data["format"],
+                                                      **({"names": names} if names != NAME_CHOICES[0] else {})}, request.user)
 
-    @extend_schema(parameters=[OpenApiParameter("fmt", str, OpenApiParameter.PATH, enum=["coco", "masks", "yolo"])],
+    @extend_schema(parameters=[OpenApiParameter("fmt", str, OpenApiParameter.PATH, enum=list(EXPORTERS))],
                    responses={(200, "application/zip"): bytes})
     @action(detail=True, methods=["get"], url_path=r"download/(?P<fmt>[a-z]+)")
     def download(self, request, name=None, fmt=None):

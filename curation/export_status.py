@@ -11,15 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from dataset.formats import EXPORTERS
 from jobs.models import Job
 
 from .job_kinds import EXPORT_FORMATS
 from .models import Export, Snapshot
 
-FORMAT_LABELS = {"coco": "COCO", "masks": "Masks", "yolo": "YOLO"}
-FORMAT_HINTS = {"coco": "COCO JSON: polygons, finger categories, base/tip keypoints",
-                "masks": "what training reads: class, foreground, ignore and instance PNGs",
-                "yolo": "Ultralytics YOLO segmentation"}
+# from the registry of dataset.formats: a new exporter gets its control on the dataset page by itself
+FORMAT_LABELS = {name: exporter.title for name, exporter in EXPORTERS.items()}
+FORMAT_HINTS = {name: exporter.description for name, exporter in EXPORTERS.items()}
 
 
 @dataclass

@@ -3,14 +3,15 @@ import re
 
 from jobs.registry import JobArgumentError, job_kind
 
+from dataset.formats import EXPORTERS, IMPORTERS, NAME_CHOICES
 from dataset.splits import DEFAULT_RATIOS
 
 from .models import Snapshot
 from .snapshots import build_snapshot
 
 NAME = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
-EXPORT_FORMATS = ("coco", "masks", "yolo")
-IMPORT_FORMATS = ("coco", "labelme", "cvat")
+EXPORT_FORMATS = tuple(EXPORTERS)  # every format comes from the registry of dataset.formats, nowhere else
+IMPORT_FORMATS = tuple(IMPORTERS)
 
 
 def _snapshot_arguments(arguments: dict) -> dict:
@@ -32,9 +33,16 @@ def _snapshot_arguments(arguments: dict) -> dict:
 
 @job_kind("snapshot", title="Build a snapshot", validate=_snapshot_arguments)
 def snapshot_job(ctx, name: str, ratios: list, seed: int, include_submitted: bool) -> dict:
+    warnings = []
+
+    def warn(message: str) -> None:
+        warnings.append(message)
+        ctx.log(f"warning: {message}")
+
     snapshot = build_snapshot(name, ratios=ratios, seed=seed, include_submitted=include_submitted, user=ctx.job.created_by,
-                              job=ctx.job, progress=ctx.progress)
-    return {"snapshot": snapshot.name, "content_hash": snapshot.content_hash, "counts": snapshot.counts, "leaks": len(snapshot.leaks)}
+                              job=ctx.job, progress=ctx.progress, warn=warn)
+    return {"snapshot": snapshot.name, "content_hash": snapshot.content_hash, "counts": snapshot.counts, "leaks": len(snapshot.leaks),
+            "warnings": warnings}
 
 
 def _export_arguments(arguments: dict) -> dict:
@@ -45,15 +53,21 @@ def _export_arguments(arguments: dict) -> dict:
         raise JobArgumentError(f"format must be one of {', '.join(EXPORT_FORMATS)}")
     if out is not None and not isinstance(out, str):
         raise JobArgumentError("out must be a folder path")
-    return {"snapshot": name, "format": fmt, **({"out": out} if out else {})}
+    names = arguments.get("names", NAME_CHOICES[0])
+    if names not in NAME_CHOICES:
+        raise JobArgumentError(f"names must be {' or '.join(NAME_CHOICES)} (the participants' file names, or image ids)")
+    return {"snapshot": name, "format": fmt, **({"out": out} if out else {}),
+            **({"names": names} if names != NAME_CHOICES[0] else {})}
 
 
 @job_kind("export_snapshot", title="Export a snapshot", validate=_export_arguments, writes=("out",))
-def export_snapshot_job(ctx, snapshot: str, format: str, out: str | None = None) -> dict:
+def export_snapshot_job(ctx, snapshot: str, format: str, out: str | None = None, names: str = NAME_CHOICES[0]) -> dict:
     from .transfer import export_snapshot
 
     ctx.progress(0.05, f"exporting {snapshot} as {format}")
-    result = export_snapshot(Snapshot.objects.get(name=snapshot), format, out=out, job=ctx.job)
+    result = export_snapshot(Snapshot.objects.get(name=snapshot), format, out=out, job=ctx.job, names=names)
+    for warning in result.get("warnings", []):
+        ctx.log(f"warning: {warning}")
     ctx.progress(1.0, f"{format} export of {snapshot}: {result['size'] / 1e6:.1f} MB")
     return result
 
@@ -71,7 +85,8 @@ def _import_arguments(arguments: dict) -> dict:
     if label_map is not None and not (isinstance(label_map, dict) and all(
             isinstance(k, str) and (v is None or (isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 10)) for k, v in label_map.items())):
         raise JobArgumentError("label_map must map label names to finger classes 1..10 or null (finger unknown)")
-    clean = {"format": fmt, "path": path, "status": status, "replace": bool(arguments.get("replace", False))}
+    clean = {"format": fmt, "path": path, "status": status, "replace": bool(arguments.get("replace", False)),
+             "skip_invalid": bool(arguments.get("skip_invalid", False))}
     for key in ("participants_csv", "images_dir", "participant"):
         if arguments.get(key):
             clean[key] = str(arguments[key])
@@ -83,13 +98,18 @@ def _import_arguments(arguments: dict) -> dict:
 @job_kind("import_labels", title="Import labels", validate=_import_arguments,
           reads=("path", "images_dir", "participants_csv"))
 def import_labels_job(ctx, format: str, path: str, status: str, replace: bool, participants_csv: str | None = None,
-                      images_dir: str | None = None, participant: str | None = None, label_map: dict | None = None) -> dict:
+                      images_dir: str | None = None, participant: str | None = None, label_map: dict | None = None,
+                      skip_invalid: bool = False) -> dict:
     from .transfer import import_labels
 
     report = import_labels(format, path, participants_csv=participants_csv, images_dir=images_dir, default_participant=participant,
-                           label_map=label_map, status=status, replace=replace, user=ctx.job.created_by, progress=ctx.progress)
+                           label_map=label_map, status=status, replace=replace, skip_invalid=skip_invalid,
+                           user=ctx.job.created_by, progress=ctx.progress)
+    for warning in report.warnings:
+        ctx.log(f"warning: {warning}")
+    for problem in report.problems:
+        if problem["outcome"] == "skipped":
+            ctx.log(f"skipped in {problem['file']}: {problem['problem']}")
     for failure in report.failed_files:
         ctx.log(f"nothing imported from {failure['file']}: {failure['reason']}")
-    if report.unknown_labels:
-        ctx.log(f"unknown labels (shapes skipped): {report.unknown_labels}")
     return report.as_dict()

@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from dataset.formats import EXPORTERS, NAME_CHOICES
 from dataset.splits import SPLITS
 from labeling.models import Participant
 
@@ -37,7 +38,9 @@ class SnapshotCreateSerializer(serializers.Serializer):
 
 
 class SnapshotExportSerializer(serializers.Serializer):
-    format = serializers.ChoiceField(choices=["coco", "masks", "yolo"])
+    format = serializers.ChoiceField(choices=list(EXPORTERS))
+    names = serializers.ChoiceField(choices=NAME_CHOICES, default=NAME_CHOICES[0], required=False,
+                                    help_text="original: the participants' file names (unique); id: image ids")
 
 
 class ParticipantSplitSerializer(serializers.ModelSerializer):

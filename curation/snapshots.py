@@ -11,7 +11,7 @@ from collections import Counter
 from django.db import transaction
 
 from dataset.phash import perceptual_hash
-from dataset.splits import DEFAULT_RATIOS, leak_check, participant_split
+from dataset.splits import DEFAULT_RATIOS, leak_check, participant_split, split_warnings
 from labeling.models import Annotation, Image, Participant
 
 from .models import SPLITS, ParticipantSplit, Snapshot, SnapshotItem
@@ -71,8 +71,10 @@ def image_phash(image: Image) -> int:
     return int(image.phash, 16)
 
 
-def assign_splits(participant_counts: dict[str, int], ratios, seed: int, snapshot_name: str) -> dict[str, str]:
-    """Stable assignment: existing participants keep their split, pins win, new ones are balanced."""
+def assign_splits(participant_counts: dict[str, int], ratios, seed: int, snapshot_name: str,
+                  warn=lambda message: None) -> dict[str, str]:
+    """Stable assignment: existing participants keep their split, pins win, new ones are balanced; each way it
+    misses the ratios (an empty split, shares far off) goes to ``warn``."""
     rows = {row.participant.code: row for row in ParticipantSplit.objects.select_related("participant")}
     existing = {code: row.split for code, row in rows.items() if not row.pinned}
     pinned = {code: row.split for code, row in rows.items() if row.pinned}
@@ -82,6 +84,9 @@ def assign_splits(participant_counts: dict[str, int], ratios, seed: int, snapsho
     ParticipantSplit.objects.bulk_create([
         ParticipantSplit(participant=participants[code], split=assignment[code], assigned_by_snapshot=snapshot_name) for code in new
     ])
+    in_snapshot = {code: assignment[code] for code in participant_counts}  # erased or unlabelled participants hold no images
+    for message in split_warnings(in_snapshot, participant_counts, ratios, fixed=rows.keys()):
+        warn(message)
     return assignment
 
 
@@ -93,8 +98,9 @@ def pin_participant(participant: Participant, split: str) -> ParticipantSplit:
 
 
 def build_snapshot(name: str, *, ratios=DEFAULT_RATIOS, seed: int = 0, include_submitted: bool = False, user=None,
-                   job=None, progress=lambda fraction, message=None: None) -> Snapshot:
-    """Freeze the eligible labels into a new snapshot, all or nothing."""
+                   job=None, progress=lambda fraction, message=None: None, warn=lambda message: None) -> Snapshot:
+    """Freeze the eligible labels into a new snapshot, all or nothing; ``warn`` gets each way the splits miss
+    the ratios (``dataset.splits.split_warnings``)."""
     if Snapshot.objects.filter(name=name).exists():
         raise SnapshotError(f"a snapshot named {name!r} exists already; snapshots never change, pick a new name")
     annotations = list(eligible_annotations(include_submitted))
@@ -104,7 +110,7 @@ def build_snapshot(name: str, *, ratios=DEFAULT_RATIOS, seed: int = 0, include_s
     progress(0.1, f"{len(annotations)} labelled images")
     with transaction.atomic():
         counts = Counter(a.image.participant.code for a in annotations)
-        assignment = assign_splits(counts, ratios, seed, name)
+        assignment = assign_splits(counts, ratios, seed, name, warn=warn)
         progress(0.2, "splits assigned")
         snapshot = Snapshot.objects.create(name=name, include_submitted=include_submitted, ratios=list(ratios), seed=seed,
                                            created_by=user if getattr(user, "pk", None) else None, job=job)

@@ -18,6 +18,17 @@ Algorithm (``participant_split``)
        target (largest ``target - images``); ties, and participants without
        images, by the participant-count target (``ratio * participants -
        participants so far``), then train, val, test.
+    4. Minimums: every split with a non-zero ratio that holds no participant
+       with images after step 3 takes one NEW participant with images from a
+       split that keeps at least one (the one whose move brings the image
+       counts closest to their targets; ties by the seeded order). Splits are
+       served largest ratio first, so with 3+ participants and non-zero ratios
+       train, val and test are never empty (10, 1 and 1 images: 10 / 1 / 1;
+       with 2 participants and the default ratios: train and val). Fixed
+       participants never move, so a minimum can be out of reach.
+    ``split_warnings`` turns an assignment into sentences for the snapshot's
+    result and the command output: a non-zero-ratio split left without images
+    (and why), image shares more than 5 percentage points off the ratios.
     The choice never looks at the participant's own size, so every split gets
     an unbiased sample of participants: with ~150-300 participants the image
     shares end within ~1 percentage point of the targets and the participant
@@ -113,7 +124,34 @@ def participant_split(image_counts: dict[str, int], ratios=DEFAULT_RATIOS, seed=
         result[code] = split
         images[split] += counts[code]
         people[split] += 1
+    _fill_empty_splits(result, counts, ratios, seed, movable=set(new))
     return dict(sorted(result.items(), key=lambda item: str(item[0])))
+
+
+def _fill_empty_splits(result: dict, counts: dict, ratios, seed, movable: set) -> None:
+    """Step 4 of the module doc, in place: a non-zero-ratio split without images takes a movable participant."""
+    holders = {split: [code for code, s in result.items() if s == split and counts.get(code, 0) > 0] for split in SPLITS}
+    images = {split: sum(counts[code] for code in holders[split]) for split in SPLITS}
+    targets = {split: ratio * sum(images.values()) for split, ratio in zip(SPLITS, ratios)}
+    wanting = sorted((split for split, ratio in zip(SPLITS, ratios) if ratio > 0 and not holders[split]),
+                     key=lambda split: (-ratios[SPLITS.index(split)], SPLITS.index(split)))
+    for split in wanting:
+        candidates = [code for source in SPLITS if source != split for code in holders[source]
+                      if code in movable and (len(holders[source]) > 1 or ratios[SPLITS.index(source)] == 0)]
+        if not candidates:
+            continue
+
+        def error_after_move(code, split=split):
+            moved = {**images, result[code]: images[result[code]] - counts[code], split: images[split] + counts[code]}
+            return sum((moved[s] - targets[s]) ** 2 for s in SPLITS)
+
+        code = min(candidates, key=lambda c: (error_after_move(c), _order_key(seed, c)))
+        source = result[code]
+        holders[source].remove(code)
+        holders[split].append(code)
+        images[source] -= counts[code]
+        images[split] += counts[code]
+        result[code] = split
 
 
 def split_summary(assignment: dict[str, str], image_counts: dict[str, int]) -> dict:
@@ -130,6 +168,44 @@ def split_summary(assignment: dict[str, str], image_counts: dict[str, int]) -> d
         s["image_share"] = s["images"] / images if images else 0.0
     summary["total"] = {"participants": people, "images": images}
     return summary
+
+
+SHARE_TOLERANCE = 0.05  # an image share further than this from its ratio is reported
+
+
+def split_warnings(assignment: dict[str, str], image_counts: dict[str, int], ratios=DEFAULT_RATIOS,
+                   fixed=()) -> list[str]:
+    """Plain sentences on where ``assignment`` misses ``ratios``: each split with a non-zero ratio but no images,
+    then one line when an image share is more than ``SHARE_TOLERANCE`` from its ratio. ``fixed``: the codes that
+    could not move (existing or pinned), named in the reason when they are why a split stayed empty."""
+    ratios = check_ratios(ratios)
+    assignment = _check_assignment(assignment, "assignment")
+    counts = _check_counts(image_counts)
+    summary = split_summary(assignment, counts)
+    if not summary["total"]["images"]:
+        return []
+    with_images = [code for code in assignment if counts.get(code, 0) > 0]
+    people = f"{len(with_images)} participant{'s' * (len(with_images) != 1)} with images"
+    needed = sum(1 for ratio in ratios if ratio > 0)
+    warnings = []
+    for split, ratio in zip(SPLITS, ratios):
+        if ratio > 0 and not summary[split]["images"]:
+            stuck = set(fixed) & set(with_images)
+            if len(with_images) < needed:
+                why = f"only {people} for {needed} splits with a non-zero ratio"
+            elif stuck:
+                why = (f"{len(stuck)} of the {people} keep the split they already have (earlier snapshots or pins) "
+                       "and no other could move without emptying its split; only a pin moves a participant")
+            else:
+                why = "no participant was put there"
+            warnings.append(f"{split} gets no images although its ratio is {ratio:.2f}: {why}")
+    shares = [summary[split]["image_share"] for split in SPLITS]
+    if any(abs(share - ratio) > SHARE_TOLERANCE for share, ratio in zip(shares, ratios)):
+        warnings.append("image shares " + " / ".join(f"{split} {share:.1%}" for split, share in zip(SPLITS, shares))
+                        + " miss the ratios " + " / ".join(f"{ratio:.1%}" for ratio in ratios)
+                        + f" by more than {SHARE_TOLERANCE * 100:.0f} percentage points: too few participants ({people})"
+                        " or too uneven in size")
+    return warnings
 
 
 class Leak(NamedTuple):

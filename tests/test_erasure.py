@@ -199,8 +199,8 @@ def test_an_export_that_raced_an_erasure_is_thrown_away(participant, on_commit, 
     snapshot = build_snapshot("raced")
     real_records = transfer.export_records
 
-    def records_then_erase(snap):
-        yield from real_records(snap)
+    def records_then_erase(snap, *args):
+        yield from real_records(snap, *args)
         from labeling.erasure import erase_participant
 
         with on_commit():

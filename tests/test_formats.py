@@ -121,13 +121,13 @@ def make_zip(path, members):
 # ---------------------------------------------------------------- registry, label map, package
 
 def test_registry_lists_formats_and_rejects_unknown_names():
-    assert set(EXPORTERS) == {"coco", "masks", "yolo"}
-    assert set(IMPORTERS) == {"coco", "labelme", "cvat"}
+    assert set(EXPORTERS) == {"coco", "cvat", "labelme", "masks", "yolo"}
+    assert set(IMPORTERS) == {"coco", "cvat", "labelme", "masks", "yolo"}
     assert get_exporter("coco").ext == "zip" and get_exporter("masks").name == "masks"
-    with pytest.raises(FormatError, match=r"unknown export format 'voc'; known: coco, masks, yolo"):
+    with pytest.raises(FormatError, match=r"unknown export format 'voc'; known: coco, cvat, labelme, masks, yolo"):
         get_exporter("voc")
-    with pytest.raises(FormatError, match=r"known: coco, cvat, labelme"):
-        get_importer("yolo")
+    with pytest.raises(FormatError, match=r"known: coco, cvat, labelme, masks, yolo"):
+        get_importer("voc")
     assert issubclass(FormatError, ValueError)
 
 

@@ -73,7 +73,8 @@ def test_import_media_command_counts_accepted_duplicate_rejected(participant, tm
     (folder / "notes.txt").write_bytes(b"not a photo, just some notes about the session")
     (folder / "clip.mp4").write_bytes(video_bytes(seconds=2, fps=10))
     out = StringIO()
-    call_command("import_media", "--participant", participant.code, str(folder), stdout=out)
+    with pytest.raises(CommandError, match="1 input file"):  # a rejected file: the command exits non-zero
+        call_command("import_media", "--participant", participant.code, str(folder), stdout=out)
     text = out.getvalue()
     assert "5 files: 3 accepted, 1 duplicate, 1 rejected" in text
     assert "notes.txt: this is not a photo or video" in text
@@ -81,7 +82,8 @@ def test_import_media_command_counts_accepted_duplicate_rejected(participant, tm
     assert Upload.objects.get(original_name="b.png").content_type == "image/jpeg"
     assert Image.objects.filter(participant=participant, frame_index__isnull=False).exists()
     again = StringIO()
-    call_command("import_media", "--participant", participant.code, str(folder), stdout=again)
+    with pytest.raises(CommandError):
+        call_command("import_media", "--participant", participant.code, str(folder), stdout=again)
     assert "0 accepted, 4 duplicate, 1 rejected" in again.getvalue()  # running twice adds nothing
 
 

@@ -1,4 +1,4 @@
-"""Format conversion core: exporters (coco, masks, yolo) and importers (coco, labelme, cvat).
+"""Format conversion core: exporters and importers (coco, cvat, labelme, masks, yolo), registered by name.
 
 Plain Python (+ NumPy / OpenCV / Shapely); this package must never import Django.
 See docs/formats.md for every format's layout and conventions.
@@ -10,18 +10,19 @@ See docs/formats.md for every format's layout and conventions.
     dataset = get_importer("labelme").parse("labels.zip", label_map=None)   # ImportedDataset
 """
 from .base import (
-    DEFAULT_LABEL_MAP, EXPORTERS, FINGER_LABELS, IGNORE_LABELS, IMPORTERS, SPLITS, UNKNOWN_LABEL, ExportRecord,
-    ExportTarget, Exporter, FolderTarget, FormatError, ImportedDataset, ImportedImage, Importer, UnsafeArchiveError,
+    DEFAULT_LABEL_MAP, EXPORTERS, FINGER_LABELS, IGNORE_LABELS, IMPORTERS, NAME_CHOICES, SPLITS, UNKNOWN_LABEL,
+    ExportNames, ExportRecord,
+    ExportTarget, Exporter, FolderTarget, FormatError, ImportedDataset, ImportedImage, Importer, NotThisFormat, UnsafeArchiveError,
     ZipTarget, exporter, get_exporter, get_importer, importer, normalize_label, open_target, prepare_label_map,
     resolve_label, safe_extract,
 )
-from . import coco, cvat, labelme, masks, yolo  # noqa: E402,F401  (register the formats)
+from . import coco, masks, yolo, labelme, cvat  # noqa: E402,F401  (register the formats; pages list them in this order)
 from .masks import MasksReader, load_masks_sample, read_masks_manifest  # noqa: E402
 
 __all__ = [
-    "DEFAULT_LABEL_MAP", "EXPORTERS", "FINGER_LABELS", "IGNORE_LABELS", "IMPORTERS", "SPLITS", "UNKNOWN_LABEL",
-    "ExportRecord", "ExportTarget", "Exporter", "FolderTarget", "FormatError", "ImportedDataset", "ImportedImage",
-    "Importer", "MasksReader", "UnsafeArchiveError", "ZipTarget", "exporter", "get_exporter", "get_importer",
+    "DEFAULT_LABEL_MAP", "EXPORTERS", "FINGER_LABELS", "IGNORE_LABELS", "IMPORTERS", "NAME_CHOICES", "SPLITS",
+    "UNKNOWN_LABEL", "ExportNames", "ExportRecord", "ExportTarget", "Exporter", "FolderTarget", "FormatError", "ImportedDataset", "ImportedImage",
+    "Importer", "MasksReader", "NotThisFormat", "UnsafeArchiveError", "ZipTarget", "exporter", "get_exporter", "get_importer",
     "importer", "load_masks_sample", "normalize_label", "open_target", "prepare_label_map", "read_masks_manifest",
     "resolve_label", "safe_extract",
 ]

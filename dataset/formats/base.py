@@ -33,6 +33,11 @@ class FormatError(ValueError):
     """A conversion that cannot go ahead (unknown format, bad input file, bad record); the message says why."""
 
 
+class NotThisFormat(FormatError):
+    """A readable file of another kind (a JSON that is not COCO, an XML that is not CVAT): a folder import
+    passes over it with a warning; named on its own, it is refused."""
+
+
 class UnsafeArchiveError(FormatError):
     """A zip archive that would write outside its folder, holds links, or unpacks too big."""
 
@@ -45,6 +50,7 @@ class Exporter:
     ext: str
     func: Callable
     description: str = ""
+    title: str = ""     # how pages name the format ("COCO", "LabelMe")
 
     def export(self, records: Iterable, target: "ExportTarget", meta: dict) -> dict:
         """Write ``records`` (consumed once, lazily) into ``target``; returns a summary dict."""
@@ -59,6 +65,7 @@ class Importer:
     ext: str
     func: Callable
     description: str = ""
+    patterns: tuple[str, ...] = ()  # the annotation files of this format in a folder (globs), e.g. ("*.json",)
 
     def parse(self, path, label_map: dict | None = None, *, extract_dir=None,
               max_archive_size: int | None = None, repair: bool = True) -> "ImportedDataset":
@@ -93,18 +100,21 @@ EXPORTERS: dict[str, Exporter] = {}
 IMPORTERS: dict[str, Importer] = {}
 
 
-def exporter(name: str, ext: str, description: str = ""):
-    """Register ``func(records, target, meta) -> dict`` as the exporter ``name``."""
+def exporter(name: str, ext: str, description: str = "", *, title: str = ""):
+    """Register ``func(records, target, meta) -> dict`` as the exporter ``name`` (``title``: its display name)."""
     def register(func):
-        EXPORTERS[name] = Exporter(name, ext, func, description or (func.__doc__ or "").strip().split("\n")[0])
+        EXPORTERS[name] = Exporter(name, ext, func, description or (func.__doc__ or "").strip().split("\n")[0],
+                                   title or name)
         return func
     return register
 
 
-def importer(name: str, ext: str, description: str = ""):
-    """Register ``func(path, label_map, *, repair) -> ImportedDataset`` (path: a file or folder) as the importer ``name``."""
+def importer(name: str, ext: str, description: str = "", *, patterns: tuple[str, ...] | None = None):
+    """Register ``func(path, label_map, *, repair) -> ImportedDataset`` (path: a file or folder) as the importer ``name``;
+    ``patterns``: the globs of its annotation files in a folder (default ``*.<ext>``)."""
     def register(func):
-        IMPORTERS[name] = Importer(name, ext, func, description or (func.__doc__ or "").strip().split("\n")[0])
+        IMPORTERS[name] = Importer(name, ext, func, description or (func.__doc__ or "").strip().split("\n")[0],
+                                   tuple(patterns or (f"*.{ext}",)))
         return func
     return register
 
@@ -138,6 +148,13 @@ class ExportRecord:
     split: str          # "train" | "val" | "test"
     geometry: dict      # validated, normalised geometry (dataset.geometry)
     sha256: str
+    original_name: str = ""         # the name of the file the participant sent ("" when unknown)
+    frame_index: int | None = None  # the frame of that video this image is, None for a photo
+
+    def identity(self) -> dict:
+        """Who and what this image is, written into every export so that a re-import restores it."""
+        return {"participant": self.participant, "original_name": self.original_name,
+                **({"frame_index": self.frame_index} if self.frame_index is not None else {})}
 
 
 @dataclass
@@ -150,13 +167,18 @@ class ImportedImage:
     warnings: list[str] = field(default_factory=list)
     image_path: str | None = None       # the image file when found next to the labels
     named_path: str | None = None       # the image's path as the label file writes it (may hold folders, .., /)
+    participant: str | None = None      # the participant code a NailSet export gives the image (see read_identity)
+    original_name: str | None = None    # the name of the file the participant sent, from a NailSet export
+    image_data: bytes | None = None     # the picture embedded in the label file (LabelMe imageData), decoded
 
 
 @dataclass
 class ImportedDataset:
     images: list[ImportedImage] = field(default_factory=list)
     unknown_labels: dict[str, int] = field(default_factory=dict)   # label -> shapes skipped
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)   # everything worth saying, problems included
+    problems: list[str] = field(default_factory=list)   # what was left out: malformed shapes, dangling references,
+                                                        # unknown labels (an import refuses a file that has any)
 
 
 MAX_WARNINGS = 1000
@@ -170,7 +192,7 @@ class _Collector:
         self.suppressed = 0
         self.names: set[str] = set()
 
-    def warn(self, message: str, image: ImportedImage | None = None) -> None:
+    def warn(self, message: str, image: ImportedImage | None = None) -> str:
         if image is not None:
             image.warnings.append(message)
             message = f"{image.file_name}: {message}"
@@ -178,6 +200,14 @@ class _Collector:
             self.dataset.warnings.append(message)
         else:
             self.suppressed += 1
+        return message
+
+    def problem(self, message: str, image: ImportedImage | None = None) -> None:
+        """Something of the file was left out (a malformed shape, a dangling reference): a warning that
+        makes an import refuse the file unless it was told to skip what is invalid."""
+        message = self.warn(message, image)
+        if len(self.dataset.problems) < MAX_WARNINGS:
+            self.dataset.problems.append(message)
 
     def unknown(self, label: str, image: ImportedImage | None = None) -> None:
         label = str(label)
@@ -186,16 +216,19 @@ class _Collector:
             image.unknown_labels.add(label)
 
     def add(self, image: ImportedImage) -> bool:
-        if image.file_name in self.names:
-            self.warn(f"{image.file_name}: a second set of labels for this image name was skipped")
+        key = image.named_path or image.file_name  # CVAT's left/hand.jpg and right/hand.jpg are two images
+        if key in self.names:
+            self.problem(f"{key}: a second set of labels for this image was skipped")
             return False
-        self.names.add(image.file_name)
+        self.names.add(key)
         self.dataset.images.append(image)
         return True
 
     def finish(self) -> ImportedDataset:
         if self.suppressed:
             self.dataset.warnings.append(f"... and {self.suppressed} more warnings")
+        self.dataset.problems += [f"unknown label {label!r}: {count} shape{'s' if count != 1 else ''} left out"
+                                  for label, count in self.dataset.unknown_labels.items()]
         return self.dataset
 
 
@@ -232,6 +265,85 @@ def check_record(record: ExportRecord, seen: set[str]) -> None:
 def stem_of(file_name: str) -> str:
     stem, _ = os.path.splitext(file_name)
     return stem or file_name
+
+
+def check_unique_stem(record: ExportRecord, seen: set[str], stems: set[str]) -> str:
+    """``check_record``, then the record's stem, which must be new: formats that name per-image files by stem
+    (masks, YOLO labels) cannot hold two images whose names differ only in their suffix."""
+    check_record(record, seen)
+    stem = stem_of(record.file_name)
+    if stem in stems:
+        raise FormatError(f"image {record.image_id}: another image's file name has the stem {stem!r}")
+    stems.add(stem)
+    return stem
+
+
+def positive_size(value) -> int | None:
+    """A width or height as a label file gives it: a positive int, else None (unknown)."""
+    return value if type(value) is int and value > 0 else None
+
+
+# --------------------------------------------------------------------------- names inside exports
+
+NAME_CHOICES = ("original", "id")   # exports name images after what the participant sent, or by image id
+MAX_STEM = 100
+_UNSAFE_NAME = re.compile(r'[\x00-\x1f\x7f:*?"<>|]+')
+
+
+def picture_name(original_name: str, frame_index: int | None, suffix: str) -> str:
+    """The name of a picture after the file the participant sent: its base name without folders, unsafe
+    characters as '_', with the stored image's ``suffix`` (its bytes are that type now); a frame of a video
+    gets its index: ``clip.mp4`` frame 12 -> ``clip-frame0012.jpg``. "" when nothing usable is left."""
+    base = str(original_name or "").replace("\\", "/").split("/")[-1]
+    stem = os.path.splitext(base)[0] if "." in base.lstrip(".") else base
+    stem = " ".join(_UNSAFE_NAME.sub("_", stem).split()).strip(". -")[:MAX_STEM].rstrip(". -")
+    if not stem:
+        return ""
+    if frame_index is not None:
+        stem = f"{stem}-frame{frame_index:04d}"
+    return stem + suffix
+
+
+class ExportNames:
+    """File names of one export: what participants called their files (``names="original"``) or the image id
+    (``names="id"``), made unique, e.g. ``hand.jpg``, ``hand-2.jpg``. Unique by stem and regardless of case:
+    YOLO and masks name label files after the stem, and some file systems ignore case."""
+
+    def __init__(self, names: str = "original"):
+        if names not in NAME_CHOICES:
+            raise FormatError(f"names must be one of {', '.join(NAME_CHOICES)}, got {names!r}")
+        self.names = names
+        self._used: set[str] = set()
+
+    def name(self, image_id: int, suffix: str, original_name: str = "", frame_index: int | None = None) -> str:
+        wanted = picture_name(original_name, frame_index, suffix) if self.names == "original" else ""
+        stem = stem_of(wanted) if wanted else f"{image_id:07d}"
+        candidate, number = stem, 1
+        while candidate.casefold() in self._used:
+            number += 1
+            candidate = f"{stem}-{number}"
+        self._used.add(candidate.casefold())
+        return candidate + suffix
+
+
+_PARTICIPANT_CODE = re.compile(r"^[-a-zA-Z0-9_]{1,64}$")
+
+
+def read_identity(image: "ImportedImage", info, warn=None) -> None:
+    """Take the participant and the original file name a NailSet export writes beside each image
+    (``ExportRecord.identity``) into ``image``; a code that is not a participant code is a warning."""
+    if not isinstance(info, dict):
+        return
+    code = info.get("participant")
+    if isinstance(code, str) and _PARTICIPANT_CODE.match(code):
+        image.participant = code
+    elif code not in (None, "") and warn:
+        warn(f"participant {code!r} is not a participant code (letters, digits, '-', '_'); ignored")
+    original, frame = info.get("original_name"), info.get("frame_index")
+    if isinstance(original, str) and original.strip():
+        if type(frame) is int and frame >= 0:  # a frame of a video comes back as a photo: name it after the frame
+            original = picture_name(original, frame, os.path.splitext(image.file_name)[1]) or original
+        image.original_name = original[:255]
 
 
 # --------------------------------------------------------------------------- targets

@@ -22,9 +22,9 @@ import numpy as np
 from dataset.geometry import FINGER_NAMES
 
 from .base import (
-    FINGER_LABELS, IGNORE, NAIL, SPLITS, UNKNOWN_LABEL, FormatError, ImageFinder, ImportedImage, JsonArraySpool,
+    FINGER_LABELS, IGNORE, NAIL, SPLITS, UNKNOWN_LABEL, FormatError, ImageFinder, NotThisFormat, ImportedImage, JsonArraySpool,
     _Collector, check_meta, check_record, exporter, finish_geometry, finite_point, flat_to_points, importer,
-    make_nail, normalize_label, read_json, resolve_label, shoelace_area, walk_files,
+    make_nail, normalize_label, positive_size, read_identity, read_json, resolve_label, shoelace_area, walk_files,
 )
 
 UNKNOWN_CATEGORY_ID = 11
@@ -74,7 +74,7 @@ def ignore_to_annotation(region, ann_id: int, image_id: int) -> dict:
             "iscrowd": 1, "keypoints": [0, 0, 0, 0, 0, 0], "num_keypoints": 0, "attributes": {"ignore": True}}
 
 
-@exporter("coco", "zip")
+@exporter("coco", "zip", title="COCO")
 def export_coco(records, target, meta) -> dict:
     """COCO instance segmentation + base/tip keypoints, one JSON per split, images alongside."""
     check_meta(meta)
@@ -89,7 +89,7 @@ def export_coco(records, target, meta) -> dict:
             target.copy_file(f"images/{split}/{record.file_name}", record.source_path)
             images, annotations = spools[split]
             images.append({"id": record.image_id, "file_name": record.file_name, "width": record.width,
-                           "height": record.height, "participant": record.participant, "sha256": record.sha256})
+                           "height": record.height, **record.identity(), "sha256": record.sha256})
             for nail in record.geometry.get("nails") or []:
                 annotations.append(nail_to_annotation(nail, next_ann[split], record.image_id))
                 next_ann[split] += 1
@@ -173,14 +173,15 @@ def mask_to_polygons(mask: np.ndarray) -> list[list[list[float]]]:
 
 # --------------------------------------------------------------------------- import
 
-def _segmentation_polygons(segm, ann_ref: str, warn) -> list[list[list[float]]] | None:
-    """All polygons of one annotation's segmentation, largest first (None: unusable)."""
+def _segmentation_polygons(segm, ann_ref: str, warn, problem) -> list[list[list[float]]] | None:
+    """All polygons of one annotation's segmentation, largest first (None: unusable). ``problem`` is told
+    what was left out, ``warn`` what was converted."""
     if isinstance(segm, list):
         polygons = []
         for flat in segm:
             points = flat_to_points(flat)
             if points is None or len(points) < 3:
-                warn(f"{ann_ref}: a malformed polygon (odd length, non-numbers or under 3 points) was skipped")
+                problem(f"{ann_ref}: a malformed polygon (odd length, non-numbers or under 3 points) was skipped")
                 continue
             polygons.append(points)
         return sorted(polygons, key=shoelace_area, reverse=True) or None
@@ -188,15 +189,15 @@ def _segmentation_polygons(segm, ann_ref: str, warn) -> list[list[list[float]]] 
         try:
             mask = rle_decode(segm)
         except FormatError as exc:
-            warn(f"{ann_ref}: {exc}; skipped")
+            problem(f"{ann_ref}: {exc}; skipped")
             return None
         polygons = mask_to_polygons(mask)
         if not polygons:
-            warn(f"{ann_ref}: the RLE mask is empty or too thin for a polygon; skipped")
+            problem(f"{ann_ref}: the RLE mask is empty or too thin for a polygon; skipped")
             return None
         warn(f"{ann_ref}: RLE mask converted to a polygon (traced through boundary pixel centres)")
         return polygons
-    warn(f"{ann_ref}: no usable segmentation; skipped")
+    problem(f"{ann_ref}: no usable segmentation; skipped")
     return None
 
 
@@ -226,7 +227,7 @@ def _parse_coco_file(path: str, data: dict, label_map: dict, collect: _Collector
                      repair: bool) -> None:
     name = os.path.basename(path)
     if not isinstance(data.get("images"), list) or not isinstance(data.get("categories"), list):
-        raise FormatError(f"{name} is not a COCO instances file (needs images and categories lists)")
+        raise NotThisFormat(f"{name} is not a COCO instances file (needs images and categories lists)")
     annotations = data.get("annotations") or []
     if not isinstance(annotations, list):
         raise FormatError(f"{name}: 'annotations' must be a list")
@@ -244,26 +245,25 @@ def _parse_coco_file(path: str, data: dict, label_map: dict, collect: _Collector
     images = {}
     for entry in data["images"]:
         if not isinstance(entry, dict) or "id" not in entry or not isinstance(entry.get("file_name"), str):
-            collect.warn(f"{name}: an image entry without id or file_name was skipped")
+            collect.problem(f"{name}: an image entry without id or file_name was skipped")
             continue
-        width, height = entry.get("width"), entry.get("height")
-        image = ImportedImage(file_name=entry["file_name"], named_path=entry["file_name"],
-                              width=width if type(width) is int and width > 0 else None,
-                              height=height if type(height) is int and height > 0 else None,
-                              geometry={"nails": [], "ignore": []})
+        image = ImportedImage(file_name=entry["file_name"], named_path=entry["file_name"], width=positive_size(entry.get("width")),
+                              height=positive_size(entry.get("height")), geometry={"nails": [], "ignore": []})
         image.image_path = finder.find(image.file_name, os.path.dirname(path), extra)
+        read_identity(image, entry, lambda message, image=image: collect.warn(message, image))
         images[entry["id"]] = image
         by_image[entry["id"]] = []
     for ann in annotations:
         if not isinstance(ann, dict) or ann.get("image_id") not in by_image:
-            collect.warn(f"{name}: annotation {ann.get('id') if isinstance(ann, dict) else ann!r} "
-                         f"refers to no listed image; skipped")
+            collect.problem(f"{name}: annotation {ann.get('id') if isinstance(ann, dict) else ann!r} "
+                            f"refers to no listed image; skipped")
             continue
         by_image[ann["image_id"]].append(ann)
 
     for image_id, image in images.items():
         nails, ignore = [], []
         warn = lambda message, image=image: collect.warn(message, image)  # noqa: E731
+        problem = lambda message, image=image: collect.problem(message, image)  # noqa: E731
         for ann in by_image[image_id]:
             ref = f"annotation {ann.get('id')}"
             cat = cats.get(ann.get("category_id"))
@@ -278,19 +278,22 @@ def _parse_coco_file(path: str, data: dict, label_map: dict, collect: _Collector
             if not crowd and kind != NAIL:
                 collect.unknown(label, image)
                 continue
-            polygons = _segmentation_polygons(ann.get("segmentation"), ref, warn)
+            polygons = _segmentation_polygons(ann.get("segmentation"), ref, warn, problem)
             if polygons is None:
                 continue
             if crowd:
                 ignore.extend(polygons)
                 continue
-            if len(polygons) > 1:
-                warn(f"{ref}: {len(polygons)} polygons; the largest was kept as the nail, "
-                     f"{len(polygons) - 1} smaller part(s) dropped")
+            if len(polygons) > 1:  # a speck beside the nail (a mask's stray pixels) is noise; a real second part is not
+                dropped = sum(shoelace_area(p) for p in polygons[1:])
+                (warn if dropped <= 0.1 * (dropped + shoelace_area(polygons[0])) else problem)(
+                    f"{ref}: {len(polygons)} polygons; the largest was kept as the nail, "
+                    f"{len(polygons) - 1} smaller part(s) dropped ({dropped:g} px)")
             values = ann.get("keypoints")
             base, tip = _keypoint(values, base_slot), _keypoint(values, tip_slot)
             if (base is None) != (tip is None):
-                warn(f"{ref}: only the {'base' if tip is None else 'tip'} keypoint is visible; dropped")
+                problem(f"{ref}: only the {'base' if tip is None else 'tip'} keypoint is visible (a nail has both "
+                        f"or neither); dropped")
                 base = tip = None
             nails.append(make_nail(polygons[0], finger, base, tip, attributes.get("nail_id")))
         image.geometry = finish_geometry(nails, ignore, warn, repair)
@@ -315,7 +318,7 @@ def import_coco(path: str, label_map: dict, *, repair: bool = True):
         root = os.path.dirname(os.path.abspath(path))
         data = read_json(path)
         if not isinstance(data, dict):
-            raise FormatError(f"{os.path.basename(path)} is not a COCO instances file")
+            raise NotThisFormat(f"{os.path.basename(path)} is not a COCO instances file")
         found = [(path, data)]
     finder = ImageFinder(root)
     for file_path, data in found:

@@ -11,7 +11,11 @@
   landmarks, given to the nail polygon containing them (smallest if several; else the
   nearest within 4 px), preferring shapes of the same ``group_id``.
 * polylines, masks, ellipses, cuboids, skeletons and video ``<track>`` elements are
-  skipped with a warning.
+  skipped; image ``<tag>`` elements (no geometry) too, with a warning.
+
+What is left out (a malformed or unsupported shape, an unknown label, a landmark that belongs to no
+nail, an image without a name) is a problem (``ImportedDataset.problems``); a box taken as a polygon
+is only a warning.
 
 The XML is parsed as a stream with expat; DTDs and entity declarations are refused
 (no entity expansion attacks, no external entities).
@@ -22,7 +26,7 @@ import os
 from xml.parsers import expat
 
 from .base import (
-    IGNORE, NAIL, FormatError, ImageFinder, ImportedImage, PendingNail, _Collector, assign_landmarks,
+    IGNORE, NAIL, FormatError, ImageFinder, ImportedImage, NotThisFormat, PendingNail, _Collector, assign_landmarks,
     finish_geometry, finite_point, importer, landmark_of, nails_to_dicts, resolve_label, walk_files,
 )
 
@@ -70,7 +74,7 @@ class _CvatParser:
         self.stack.append(tag)
         if len(self.stack) == 1:
             if tag != "annotations":
-                raise FormatError(f"{os.path.basename(self.path)} is not a CVAT annotations file (root <{tag}>)")
+                raise NotThisFormat(f"{os.path.basename(self.path)} is not a CVAT annotations file (root <{tag}>)")
             self.seen_root = True
         elif tag == "image" and parent == "annotations":
             name = attrs.get("name") or ""
@@ -79,11 +83,11 @@ class _CvatParser:
                                   geometry={"nails": [], "ignore": []})
             image.image_path = self.finder.find(name, os.path.dirname(self.path)) if name else None
             if not name:
-                self.collect.warn(f"an <image> without a name (id {attrs.get('id')!r}) was skipped")
+                self.collect.problem(f"an <image> without a name (id {attrs.get('id')!r}) was skipped")
             self.image = (image, [], [], [], bool(name))
         elif tag == "track" and parent == "annotations":
             if not self.warned_tracks:
-                self.collect.warn("video <track> elements are not supported (export as 'CVAT for images'); skipped")
+                self.collect.problem("video <track> elements are not supported (export as 'CVAT for images'); skipped")
                 self.warned_tracks = True
         elif tag in SHAPES and parent == "image" and self.image is not None:
             self.shape = (tag, dict(attrs), {})
@@ -107,7 +111,7 @@ class _CvatParser:
             image, nails, ignore, landmarks, ok = self.image
             if ok:
                 warn = lambda m: self.collect.warn(m, image)  # noqa: E731
-                assign_landmarks(nails, landmarks, warn)
+                assign_landmarks(nails, landmarks, lambda m: self.collect.problem(m, image))
                 image.geometry = finish_geometry(nails_to_dicts(nails), ignore, warn, self.repair)
                 self.collect.add(image)
             self.image = None
@@ -117,18 +121,19 @@ class _CvatParser:
         label = attrs.get("label", "")
         ref = f"<{tag} label={label!r}>"
         warn = lambda m: self.collect.warn(m, image)  # noqa: E731
+        problem = lambda m: self.collect.problem(m, image)  # noqa: E731
         group = attrs.get("group_id") or None
         if tag == "points":
             landmark = landmark_of(label, self.label_map)
             if landmark is None:
                 if resolve_label(label, self.label_map)[0] == NAIL:
-                    warn(f"{ref}: points cannot be a nail; skipped")
+                    problem(f"{ref}: points cannot be a nail; skipped")
                 else:
                     self.collect.unknown(label, image)
                 return
             points = parse_points(attrs.get("points"))
             if points is None:
-                warn(f"{ref}: malformed points {attrs.get('points')!r}; skipped")
+                problem(f"{ref}: malformed points {attrs.get('points')!r}; skipped")
                 return
             landmarks.extend((landmark[0], landmark[1], p, group) for p in points)
             return
@@ -136,20 +141,23 @@ class _CvatParser:
             try:
                 x0, y0, x1, y1 = (float(attrs[k]) for k in ("xtl", "ytl", "xbr", "ybr"))
             except (KeyError, ValueError):
-                warn(f"{ref}: malformed box; skipped")
+                problem(f"{ref}: malformed box; skipped")
                 return
             points = [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
             if any(finite_point(p) is None for p in points):
-                warn(f"{ref}: malformed box; skipped")
+                problem(f"{ref}: malformed box; skipped")
                 return
             warn(f"{ref}: box taken as a 4-vertex polygon")
         elif tag == "polygon":
             points = parse_points(attrs.get("points"))
             if points is None:
-                warn(f"{ref}: malformed points; skipped")
+                problem(f"{ref}: malformed points; skipped")
                 return
+        elif tag == "tag":
+            warn(f"{ref}: image tags are not labels of nails; skipped")
+            return
         else:
-            warn(f"{ref}: <{tag}> shapes are not supported; skipped")
+            problem(f"{ref}: <{tag}> shapes are not supported; skipped")
             return
         role, finger = resolve_label(label, self.label_map)
         if role == NAIL and finger is None:
@@ -159,11 +167,11 @@ class _CvatParser:
                     if sub_role == NAIL:
                         finger = sub_finger
                     else:
-                        warn(f"{ref}: finger attribute {value!r} is not in the label map; finger left unknown")
+                        problem(f"{ref}: finger attribute {value!r} is not in the label map; finger left unknown")
         if role == IGNORE:
             ignore.append(points)
         elif role == NAIL:
-            nails.append(PendingNail(points, finger, label, group))
+            nails.append(PendingNail(points, finger, label, group, attributes.get("nail_id")))  # NailSet's export
         else:
             self.collect.unknown(label, image)
 
@@ -195,7 +203,7 @@ def _parse_file(path: str, label_map: dict, collect: _Collector, finder: ImageFi
     except OSError as exc:
         raise FormatError(f"cannot read {os.path.basename(path)}: {exc}") from None
     if not handler.seen_root:
-        raise FormatError(f"{os.path.basename(path)} is not a CVAT annotations file")
+        raise NotThisFormat(f"{os.path.basename(path)} is not a CVAT annotations file")
 
 
 @importer("cvat", "xml")
@@ -214,3 +222,104 @@ def import_cvat(path: str, label_map: dict, *, repair: bool = True):
     else:
         _parse_file(path, label_map, collect, ImageFinder(os.path.dirname(os.path.abspath(path))), repair)
     return collect.finish()
+
+
+# --------------------------------------------------------------------------- export
+
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+from xml.sax.saxutils import escape, quoteattr  # noqa: E402
+
+from .base import (  # noqa: E402  (the exporter's own names, apart from the importer's above)
+    CHUNK, FINGER_LABELS, SPLITS, UNKNOWN_LABEL, check_meta, check_record, exporter,
+)
+
+LANDMARK_NAMES = ("base", "tip")
+IGNORE_LABEL = "ignore"
+
+
+def _number(value) -> str:
+    return repr(float(value))  # the shortest text that reads back as the same float
+
+
+def _points(points) -> str:
+    return ";".join(f"{_number(x)},{_number(y)}" for x, y in points)
+
+
+def cvat_labels() -> list[tuple[str, str, str]]:
+    """(name, type, colour) of every label the export uses: the fingers, "nail" (finger unknown), "ignore", base, tip."""
+    from dataset.raster import PALETTE, UNKNOWN_CLASS
+
+    def colour(rgb) -> str:
+        return "#%02x%02x%02x" % tuple(int(c) for c in rgb)
+    labels = [(FINGER_LABELS[k], "polygon", colour(PALETTE[k])) for k in sorted(FINGER_LABELS)]
+    labels += [(UNKNOWN_LABEL, "polygon", colour(PALETTE[UNKNOWN_CLASS])), (IGNORE_LABEL, "polygon", "#808080"),
+               ("base", "points", "#ffffff"), ("tip", "points", "#000000")]
+    return labels
+
+
+def _meta_xml(meta: dict, size: int) -> str:
+    labels = []
+    for name, kind, colour in cvat_labels():
+        attributes = ("<attributes><attribute><name>nail_id</name><mutable>False</mutable><input_type>text</input_type>"
+                      "<default_value></default_value><values></values></attribute></attributes>"
+                      if kind == "polygon" and name != IGNORE_LABEL else "<attributes></attributes>")
+        labels.append(f"        <label><name>{escape(name)}</name><color>{colour}</color><type>{kind}</type>"
+                      f"{attributes}</label>")
+    created = escape(str(meta["created_at"]))
+    return (f'<?xml version="1.0" encoding="utf-8"?>\n<annotations>\n  <version>1.1</version>\n  <meta>\n    <task>\n'
+            f"      <name>{escape('NailSet snapshot ' + str(meta['snapshot']))}</name>\n      <size>{size}</size>\n"
+            f"      <mode>annotation</mode>\n      <overlap>0</overlap>\n      <created>{created}</created>\n"
+            f"      <updated>{created}</updated>\n      <start_frame>0</start_frame>\n"
+            f"      <stop_frame>{max(size - 1, 0)}</stop_frame>\n      <labels>\n" + "\n".join(labels) +
+            f"\n      </labels>\n    </task>\n    <dumped>{escape(str(meta.get('exported_at', meta['created_at'])))}</dumped>\n"
+            f"  </meta>\n")
+
+
+def image_xml(record, frame: int) -> str:
+    """One ``<image>``: per nail a polygon labelled with its finger and, with landmarks, base / tip points, all in
+    the nail's group; ignore regions as "ignore" polygons."""
+    # No ``subset`` attribute: CVAT writes it only in project exports, and readers of task files (Datumaro's) skip
+    # every <image> whose subset differs from the file's own, so a split-tagged task file reads as empty there.
+    lines = [f"  <image id=\"{frame}\" name={quoteattr(record.file_name)} "
+             f"width=\"{record.width}\" height=\"{record.height}\">"]
+    shape = '    <{tag} label={label} source="manual" occluded="0" points="{points}" z_order="0"{group}>{body}</{tag}>'
+    for number, nail in enumerate(record.geometry.get("nails") or [], start=1):
+        label = quoteattr(FINGER_LABELS.get(nail.get("finger"), UNKNOWN_LABEL))
+        group = f' group_id="{number}"'
+        body = (f"\n      <attribute name=\"nail_id\">{escape(nail['id'])}</attribute>\n    "
+                if isinstance(nail.get("id"), str) else "")
+        lines.append(shape.format(tag="polygon", label=label, points=_points(nail["polygon"]), group=group, body=body))
+        if nail.get("base") is not None and nail.get("tip") is not None:
+            for kind in LANDMARK_NAMES:
+                lines.append(shape.format(tag="points", label=quoteattr(kind), points=_points([nail[kind]]),
+                                          group=group, body=""))
+    for region in record.geometry.get("ignore") or []:
+        lines.append(shape.format(tag="polygon", label=quoteattr(IGNORE_LABEL), points=_points(region), group="", body=""))
+    lines.append("  </image>\n")
+    return "\n".join(lines)
+
+
+@exporter("cvat", "zip", title="CVAT")
+def export_cvat(records, target, meta) -> dict:
+    """CVAT for images 1.1: annotations.xml (polygons by finger, base/tip points in the nail's group) and images/."""
+    check_meta(meta)
+    seen: set[str] = set()
+    summary = {"images": 0, "nails": 0, "ignore_regions": 0, "splits": dict.fromkeys(SPLITS, 0)}
+    with tempfile.TemporaryFile() as body:  # the <image> elements; <meta> before them needs the count
+        for record in records:
+            check_record(record, seen)
+            target.copy_file(f"images/{record.file_name}", record.source_path)
+            body.write(image_xml(record, summary["images"]).encode("utf-8"))
+            summary["images"] += 1
+            summary["splits"][record.split] += 1
+            summary["nails"] += len(record.geometry.get("nails") or [])
+            summary["ignore_regions"] += len(record.geometry.get("ignore") or [])
+        head = _meta_xml(meta, summary["images"]).encode("utf-8")
+        tail = b"</annotations>\n"
+        with target.open("annotations.xml", len(head) + body.tell() + len(tail)) as out:
+            out.write(head)
+            body.seek(0)
+            shutil.copyfileobj(body, out, CHUNK)
+            out.write(tail)
+    return summary

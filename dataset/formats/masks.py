@@ -32,7 +32,8 @@ import numpy as np
 from dataset.raster import BACKGROUND_CLASS, UNKNOWN_CLASS, rasterize
 
 from .base import (
-    FINGER_LABELS, SPLITS, FormatError, JsonArraySpool, check_meta, check_record, exporter, stem_of,
+    FINGER_LABELS, SPLITS, FormatError, ImageFinder, ImportedImage, JsonArraySpool, _Collector, check_meta,
+    check_unique_stem, exporter, finish_geometry, finite_point, finite_points, importer, make_nail, positive_size, read_identity,
 )
 
 FORMAT = "nailset-masks"
@@ -75,9 +76,9 @@ def fields_from_instances(instances: np.ndarray, vectors) -> tuple[np.ndarray, n
     return field, np.any(field != 0, axis=2).astype(np.uint8)
 
 
-@exporter("masks", "zip")
+@exporter("masks", "zip", title="Masks")
 def export_masks(records, target, meta) -> dict:
-    """Training rasters per image: class / foreground / ignore PNGs, direction field .npy, manifest.json."""
+    """What training reads: class, foreground, ignore and instance PNGs per image; direction vectors and geometry in manifest.json."""
     check_meta(meta)
     entries = JsonArraySpool()
     seen: set[str] = set()
@@ -85,11 +86,7 @@ def export_masks(records, target, meta) -> dict:
     summary = {"images": 0, "splits": dict.fromkeys(SPLITS, 0), "overlapping_pairs": 0}
     try:
         for record in records:
-            check_record(record, seen)
-            stem, split = stem_of(record.file_name), record.split
-            if stem in stems:
-                raise FormatError(f"image {record.image_id}: another image's file name has the stem {stem!r}")
-            stems.add(stem)
+            stem, split = check_unique_stem(record, seen, stems), record.split
             rasters = rasterize(record.geometry, record.width, record.height)
             nails = record.geometry.get("nails") or []
             paths = {"image": f"{split}/images/{record.file_name}", "classes": f"{split}/classes/{stem}.png",
@@ -102,14 +99,15 @@ def export_masks(records, target, meta) -> dict:
             target.write_bytes(paths["instances"], _png(rasters.instance.astype(np.uint8 if len(nails) < 256 else np.uint16)))
             with_class = sum(1 for n in nails if n.get("finger") is not None)
             with_landmarks = sum(1 for n in nails if n.get("base") is not None and n.get("tip") is not None)
-            entries.append({"image_id": record.image_id, "split": split, "participant": record.participant,
+            entries.append({"image_id": record.image_id, "split": split, **record.identity(),
                             "file_name": record.file_name, "sha256": record.sha256, **paths,
                             "width": record.width, "height": record.height,
                             "nails": len(nails), "nails_with_class": with_class, "nails_with_landmarks": with_landmarks,
                             "has_classes": with_class > 0, "has_landmarks": with_landmarks > 0,
                             "ignore_regions": len(record.geometry.get("ignore") or []),
                             "field_vectors": field_vectors(rasters, len(nails)),
-                            "overlaps": [list(o) for o in rasters.overlaps]})
+                            "overlaps": [list(o) for o in rasters.overlaps],
+                            "geometry": record.geometry})
             summary["overlapping_pairs"] += len(rasters.overlaps)
             del rasters
             summary["images"] += 1
@@ -262,3 +260,89 @@ def load_masks_sample(source, entry: dict, *, image: bool = True) -> dict:
         return reader.load(entry, image=image)
     finally:
         reader.close()
+
+
+# --------------------------------------------------------------------------- importing a masks export
+
+def _manifest_geometry(raw, warn) -> tuple[list, list] | None:
+    """Nails and ignore regions of a manifest entry's ``geometry`` (None: unusable)."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("nails", []), list) or not isinstance(raw.get("ignore", []), list):
+        return None
+    nails, ignore = [], []
+    for number, nail in enumerate(raw.get("nails") or [], start=1):
+        polygon = finite_points(nail.get("polygon")) if isinstance(nail, dict) else None
+        if polygon is None:
+            warn(f"nail {number}: the polygon is not a list of [x, y] numbers; skipped")
+            continue
+        finger = nail.get("finger")
+        if finger is not None and (type(finger) is not int or finger not in FINGER_LABELS):
+            warn(f"nail {number}: finger {finger!r} is not 1..10; finger left unknown")
+            finger = None
+        base, tip = (finite_point(nail.get(k)) if nail.get(k) is not None else None for k in ("base", "tip"))
+        if (base is None) != (tip is None):
+            warn(f"nail {number}: only one of base / tip is usable; both dropped")
+            base = tip = None
+        nails.append(make_nail(polygon, finger, base, tip, nail.get("id")))
+    for number, region in enumerate(raw.get("ignore") or [], start=1):
+        points = finite_points(region)
+        if points is None:
+            warn(f"ignore region {number} is not a list of [x, y] numbers; skipped")
+            continue
+        ignore.append(points)
+    return nails, ignore
+
+
+def _traced_geometry(reader: MasksReader, entry: dict, warn) -> tuple[list, list]:
+    """Nails traced from the instance and class PNGs (exports made before the manifest held the geometry):
+    outlines through boundary pixel centres, the finger each nail's pixels show, no landmarks."""
+    from .coco import mask_to_polygons
+
+    arrays = reader.load(entry, image=False)
+    nails = []
+    for k in range(1, int(arrays["instances"].max(initial=0)) + 1):
+        inside = arrays["instances"] == k
+        polygons = mask_to_polygons(inside.astype(np.uint8))
+        if not polygons:
+            continue
+        values, counts = np.unique(arrays["classes"][inside], return_counts=True)
+        finger = int(values[np.argmax(counts)])
+        nails.append(make_nail(polygons[0], finger if 1 <= finger <= 10 else None))
+    ignore = mask_to_polygons(arrays["ignore"])
+    warn("the manifest holds no geometry: nails traced from the instance masks (outlines through pixel "
+         "centres; landmarks are not recoverable)")
+    return nails, ignore
+
+
+@importer("masks", "json", patterns=("manifest.json",))
+def import_masks(path: str, label_map: dict, *, repair: bool = True):
+    """A NailSet masks export (its folder or manifest.json): geometry, participants and original names from the manifest."""
+    root = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+    if not os.path.isfile(os.path.join(root, "manifest.json")):
+        raise FormatError(f"no manifest.json in {os.path.basename(root) or root}: not a NailSet masks export")
+    collect = _Collector()
+    finder = ImageFinder(root)
+    with MasksReader(root) as reader:
+        for number, entry in enumerate(reader.entries, start=1):
+            if not isinstance(entry, dict) or not isinstance(entry.get("file_name"), str) or not isinstance(entry.get("image"), str):
+                collect.problem(f"manifest entry {number} has no file_name or image; skipped")
+                continue
+            image = ImportedImage(file_name=entry["file_name"], named_path=entry["image"], width=positive_size(entry.get("width")),
+                                  height=positive_size(entry.get("height")), geometry={"nails": [], "ignore": []})
+            warn = lambda message, image=image: collect.warn(message, image)  # noqa: E731
+            problem = lambda message, image=image: collect.problem(message, image)  # noqa: E731
+            image.image_path = finder.find(entry["image"], root)
+            read_identity(image, entry, warn)
+            if "geometry" in entry:
+                parts = _manifest_geometry(entry["geometry"], problem)
+                if parts is None:
+                    problem("the entry's geometry is not a {nails, ignore} object; skipped")
+                    continue
+            else:
+                try:
+                    parts = _traced_geometry(reader, entry, warn)
+                except (FormatError, KeyError, TypeError, ValueError) as exc:
+                    problem(f"its masks cannot be read ({exc}); skipped")
+                    continue
+            image.geometry = finish_geometry(*parts, warn, repair)
+            collect.add(image)
+    return collect.finish()

@@ -2,8 +2,16 @@
 
 By default the job runs in the foreground, through the very same job code and Job row as in a worker,
 with a progress bar on the terminal; ``--enqueue`` hands it to the workers and prints the job id.
+
+Exit status: 0 when the job succeeded and refused nothing; non-zero (a CommandError) when it failed or
+was cancelled, or when it refused any input file (``refused``: a command that takes files says which),
+after ``report`` has printed each refused file with its reasons and every warning. With ``--enqueue``
+the command returns at once: 0 means queued, not done.
 """
 from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -29,11 +37,34 @@ class ProgressBar:
             self.stream.write("\n")
 
 
+EXIT_STATUS = ("Exit status: 0 when the job succeeded and refused no input; 1 when it failed, was cancelled or refused "
+               "any input file (each is printed with its reasons, and every warning, before the summary). With --enqueue "
+               "the command returns at once with 0 and the job id: the job's outcome is then at /api/jobs/ID/.")
+
+
+@contextmanager
+def _job_log_quiet(quiet: bool):
+    """Keep the job's log lines (``ctx.log``, logged at INFO) off the terminal while ``quiet``: they stay in
+    the Job row, and the command prints the same things once in its report."""
+    job_logger = logging.getLogger("nailset.jobs")
+    previous = job_logger.level
+    if quiet:
+        job_logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        job_logger.setLevel(previous)
+
+
 class JobCommand(BaseCommand):
     job_kind: str = ""
+    echo_job_log: bool = True   # False: the report prints everything the log says; log lines only with -v 2
 
     def add_arguments(self, parser):
-        parser.add_argument("--enqueue", action="store_true", help="hand the job to the Celery workers and print its id")
+        parser.add_argument("--enqueue", action="store_true",
+                            help="hand the job to the Celery workers, print its id and exit at once with status 0 "
+                                 "(the outcome is not awaited: follow it at /api/jobs/ID/)")
+        parser.epilog = EXIT_STATUS
         self.add_job_arguments(parser)
 
     def add_job_arguments(self, parser):
@@ -44,8 +75,13 @@ class JobCommand(BaseCommand):
         return {}
 
     def report(self, job: Job) -> None:
-        """Subclasses may print the result in their own words."""
+        """Subclasses may print the result in their own words: warnings and refused inputs first, the summary last."""
         self.stdout.write(f"result: {job.result}")
+
+    def refused(self, result: dict) -> list:
+        """The input files a succeeded job refused (subclasses that take files say which); any makes the
+        command exit non-zero."""
+        return []
 
     def handle(self, *args, **options):
         try:
@@ -61,11 +97,15 @@ class JobCommand(BaseCommand):
             return
         bar = ProgressBar(self.stdout if options.get("verbosity", 1) >= 1 else open("/dev/null", "w"))
         try:
-            job = execute_job(job.pk, on_progress=bar)
+            with _job_log_quiet(not self.echo_job_log and options.get("verbosity", 1) < 2):
+                job = execute_job(job.pk, on_progress=bar)
         finally:
             bar.close()
         if job.status == Job.Status.SUCCEEDED:
             self.report(job)
+            refused = self.refused(job.result or {})
+            if refused:
+                raise CommandError(f"job {job.pk} finished, but {len(refused)} input file(s) were refused (listed above)")
             self.stdout.write(self.style.SUCCESS(f"job {job.pk} succeeded"))
         else:
             raise CommandError(f"job {job.pk} {job.status}: {job.error or job.message}")

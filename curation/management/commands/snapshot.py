@@ -17,6 +17,8 @@ class Command(JobCommand):
 
     def report(self, job):
         result = job.result
+        for warning in result.get("warnings", []):
+            self.stdout.write(self.style.WARNING(f"warning: {warning}"))
         self.stdout.write(f"snapshot {result['snapshot']} ({result['content_hash'][:12]}): {result['counts']['images']} images")
         for split, counts in result["counts"]["splits"].items():
             self.stdout.write(f"  {split:<5} {counts['images']:>6} images {counts['participants']:>5} participants {counts['nails']:>7} nails")
