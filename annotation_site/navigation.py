@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from django.urls import reverse
 
-from labeling.permissions import ADMIN, ANNOTATOR, REVIEWER, STAFF_ROLES, role_of
+from accounts.roles import ADMIN, ANNOTATOR, REVIEWER, STAFF_ROLES, role_of
 
 REVIEWERS = (ADMIN, REVIEWER)
 EVERYONE = ("*",)  # every signed-in user, whatever their role (the page itself is public)

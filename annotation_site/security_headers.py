@@ -9,7 +9,7 @@ or ``{{ value|json_script:"id" }}`` (a ``type="application/json"`` block is data
 TensorFlow.js (try-on, the TF.js check page) needs no exception, checked in Chromium by
 tests/test_security_headers.py (it listens for ``securitypolicyviolation`` events on every page): its cpu and
 webgl backends run without eval; its bundled regenerator-runtime would fall back to ``Function()`` unless the
-page loads tryon/static/tryon/tfjs_globals.js first; and its bundled Long.js only probes for WebAssembly in a
+page loads training/static/training/tfjs_globals.js first; and its bundled Long.js only probes for WebAssembly in a
 try/catch (that refused probe is the one report such a page makes) and works without it, so 'wasm-unsafe-eval'
 stays out.
 

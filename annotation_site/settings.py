@@ -209,7 +209,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
         "labeling.authentication.UploadTokenAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["labeling.permissions.IsStaffRole"],
+    "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.IsStaffRole"],
     # JSON bodies: at most DATA_UPLOAD_MAX_MEMORY_SIZE (413) and NAILSET_JSON_MAX_DEPTH levels; malformed -> 400.
     "DEFAULT_PARSER_CLASSES": ["annotation_site.json_parsing.JSONParser", "rest_framework.parsers.FormParser",
                                "rest_framework.parsers.MultiPartParser"],

@@ -8,9 +8,9 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from accounts.roles import role_of
 from jobs.models import Job
 from labeling.models import Annotation, Image, Participant
-from labeling.permissions import role_of
 
 from .health import platform_health
 

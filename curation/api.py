@@ -6,10 +6,10 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.permissions import IsAdminRole, IsReviewerOrAdmin
 from dataset.formats import EXPORTERS, NAME_CHOICES
 from jobs.api import start_job_response
 from jobs.serializers import JobSerializer
-from labeling.permissions import IsAdminRole, IsReviewerOrAdmin
 
 from .models import Export, ParticipantSplit, Snapshot
 from .serializers import (ParticipantSplitSerializer, SnapshotCreateSerializer, SnapshotExportSerializer,

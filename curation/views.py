@@ -4,16 +4,15 @@ learn drawn over them, and a legend of the colours."""
 import io
 
 import numpy as np
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from PIL import Image as PILImage
 
+from accounts.decorators import role_required
+from accounts.roles import ADMIN, REVIEWER, role_of
 from dataset.geometry import FINGER_NAMES
 from dataset.raster import PALETTE, UNKNOWN_CLASS, direction_field_colors, overlay, rasterize
 from labeling.models import Annotation, Image
-from labeling.permissions import ADMIN, REVIEWER, role_of
 
 from .export_status import FORMAT_LABELS, export_states
 from .job_kinds import EXPORT_FORMATS
@@ -24,14 +23,8 @@ SPOT_CHECK_SIZE = 480
 NO_FIELD_GREY = (128, 128, 128)  # the direction-field picture: a nail without base/tip (no field to learn)
 
 
-def _require_reviewer(request):
-    if role_of(request.user) not in (ADMIN, REVIEWER):
-        raise PermissionDenied("reviewers and admins only")
-
-
-@login_required
+@role_required(ADMIN, REVIEWER)
 def dataset_page(request):
-    _require_reviewer(request)
     rows = (Annotation.objects.exclude(status=Annotation.Status.UNLABELED).exclude(geometry__nails=[])
             .order_by("?").values_list("image_id", "status", "image__participant_id", "image__participant__code")[:12])
     rows = list(rows)
@@ -56,10 +49,9 @@ def _legend() -> list[dict]:
     return entries
 
 
-@login_required
+@role_required(ADMIN, REVIEWER)
 def spot_check_image(request, image_id: int, kind: str):
     """The image (at most 480 px) with its current labels rasterized as the model will see them."""
-    _require_reviewer(request)
     if kind not in ("classes", "field"):
         raise Http404(f"no spot-check picture {kind!r}: classes or field")
     image = get_object_or_404(Image.objects.select_related("annotation"), pk=image_id)

@@ -6,7 +6,8 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from labeling.permissions import IsAdminRole, IsStaffRole, role_of
+from accounts.permissions import IsAdminRole, IsStaffRole
+from accounts.roles import role_of
 
 from .models import Job
 from .registry import JobArgumentError, get_job_kind

@@ -1,13 +1,12 @@
 """The jobs page (admins): every job with its kind, status, progress, message, who, when and log tail,
 filters by kind and status, cancel for queued and running jobs. The page polls ``/api/jobs/`` (the same
 filters) to stay current; cancelling goes through ``POST /api/jobs/{id}/cancel/``."""
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseBadRequest
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from labeling.permissions import ADMIN, role_of
+from accounts.decorators import role_required
+from accounts.roles import ADMIN
 
 from .models import Job
 from .registry import JOB_KINDS
@@ -23,11 +22,9 @@ def kind_choices() -> list[tuple[str, str]]:
     return sorted(titles.items())
 
 
-@login_required
+@role_required(ADMIN, message="only admins see every job (your own jobs are at /api/jobs/)")
 @require_GET
 def jobs_page(request):
-    if role_of(request.user) != ADMIN:
-        raise PermissionDenied("only admins see every job (your own jobs are at /api/jobs/)")
     kinds = kind_choices()
     kind = request.GET.get("kind", "")
     status = request.GET.get("status", "")

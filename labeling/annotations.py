@@ -20,11 +20,11 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from accounts.roles import ADMIN, ANNOTATOR, role_of
 from dataset.geometry import DRAWING_RULES, GeometryReport, normalize_geometry, validate_geometry
 
 from . import queue
 from .models import Annotation, AnnotationRevision, Image
-from .permissions import ADMIN, ANNOTATOR, role_of
 
 EDITABLE_STATUSES = {Annotation.Status.DRAFT, Annotation.Status.SUBMITTED}
 NOTHING_TO_ACCEPT = ("these labels have no nail, so there is nothing to accept: reject them with a comment saying "

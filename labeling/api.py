@@ -17,6 +17,8 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.permissions import IsAdminRole, IsParticipantOrAdmin, IsReviewerOrAdmin, IsStaffRole
+from accounts.roles import PARTICIPANT, role_of
 from dataset.geometry import empty_geometry, normalize_geometry, validate_geometry
 from jobs.runner import BrokerUnavailable, enqueue_job
 
@@ -24,7 +26,6 @@ from . import annotations, queue, raster_overlays
 from .intake import RejectedFile, store_upload
 from .models import Annotation, Image, Participant, Upload
 from .participants import ParticipantImportError, erase_participant, import_participants_csv
-from .permissions import PARTICIPANT, IsAdminRole, IsParticipantOrAdmin, IsReviewerOrAdmin, IsStaffRole, role_of
 from .serializers import (AnnotationSaveSerializer, AnnotationSerializer, AssignSerializer, CompareSerializer, ImageSerializer,
                           ParticipantCsvSerializer, ParticipantSerializer, QueueCountsSerializer, QueueNextSerializer,
                           RasterRequestSerializer, RevisionSerializer, ReviewSerializer, UploadCreateSerializer, UploadSerializer)

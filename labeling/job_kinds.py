@@ -3,8 +3,8 @@ from pathlib import Path
 
 from dataset.checksums import file_sha256
 from jobs.registry import JobArgumentError, job_kind
-from prelabel.auto import prelabel_new_images
 
+from .extensions import after_ingest
 from .intake import RejectedFile, ingest_upload, store_upload
 from .models import Image, Participant, Upload
 
@@ -28,7 +28,7 @@ def ingest_upload_job(ctx, upload_id: int) -> dict:
         ctx.log(f"rejected {upload.original_name}: {exc}")
         raise
     ctx.progress(1.0, f"{len(images)} image(s) ready from {upload.original_name}")
-    prelabel_new_images([image.pk for image in images], log=ctx.log)  # a prelabel job when a model is active
+    after_ingest([image.pk for image in images], log=ctx.log)  # pre-labeling queues drafts (labeling/extensions.py)
     return {"image_ids": [image.pk for image in images]}
 
 

@@ -37,10 +37,10 @@ from typing import Callable
 from django.db import connection, transaction
 from django.db.models import Count, Q, QuerySet
 
+from accounts.roles import ADMIN, ANNOTATOR, role_of
 from dataset.geometry import nail_is_complete
 
 from .models import Annotation, Image
-from .permissions import ADMIN, ANNOTATOR, role_of
 
 S = Annotation.Status
 TO_DO = (S.UNLABELED, S.DRAFT)

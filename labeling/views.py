@@ -3,19 +3,19 @@ annotation tool, the reviewer's list and review page (staff accounts)."""
 from functools import wraps
 
 from django.conf import settings
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import queue
+from accounts.decorators import role_required
+from accounts.roles import ADMIN, ANNOTATOR, REVIEWER, role_of
+
+from . import extensions, queue
 from .annotations import NOTHING_TO_ACCEPT, visible_images
 from .models import Annotation, Image, Participant
 from .erasure import describe_counts, erase_participant, erasure_plan
 from .participants import record_consent
-from .permissions import ADMIN, ANNOTATOR, REVIEWER, role_of
 
 
 def _participant_or_error(request, token):
@@ -92,13 +92,6 @@ def participant_thumbnail(request, token, image_id):
 
 # --- Annotation and review pages (staff accounts) ----------------------------------------------------------
 
-def _role_or_403(request, *roles):
-    role = role_of(request.user)
-    if role not in roles:
-        raise PermissionDenied("your account cannot open this page: ask an admin for the right role")
-    return role
-
-
 def _page_config(request, image, role, **extra) -> dict:
     annotation = image.annotation
     return {
@@ -132,17 +125,15 @@ def _bad_queue_is_400(view):
     return wrapped
 
 
-@login_required
+@role_required(ADMIN, ANNOTATOR, REVIEWER)  # reviewers are sent to their list
 @require_GET
 @_bad_queue_is_400
 def queue_page(request):
     """The annotator's start page: counts, "next image", their images (rejected ones with the comment); the
     "Incomplete labels" tab (``?queue=incomplete``) lists finished labels whose nails lack a finger or
     landmarks, to complete them."""
-    role = role_of(request.user)
-    if role == REVIEWER:
+    if role_of(request.user) == REVIEWER:
         return redirect("review-list")
-    _role_or_403(request, ADMIN, ANNOTATOR)
     name = _queue_name(request)
     context = {"queue": name, "counts": queue.counts_for(request.user), "incomplete": queue.incomplete_counts(request.user),
                "empty": request.GET.get("empty") == "1"}
@@ -160,13 +151,12 @@ def _missing(geometry) -> dict:
             "without_landmarks": sum(n.get("base") is None or n.get("tip") is None for n in nails)}
 
 
-@login_required
+@role_required(ADMIN, ANNOTATOR)
 @require_POST
 @_bad_queue_is_400
 def queue_next(request):
     """Claim the next image and open it (or come back to the queue page saying that nothing is left).
     ``queue=incomplete`` (form field or query) takes it from the incomplete-labels queue."""
-    _role_or_403(request, ADMIN, ANNOTATOR)
     if _queue_name(request) == "incomplete":
         image = queue.claim_next_incomplete(request.user)
         if image is None:
@@ -178,7 +168,7 @@ def queue_next(request):
     return redirect("annotate-image", image_id=image.pk)
 
 
-@login_required
+@role_required(ADMIN, ANNOTATOR, REVIEWER)  # reviewers are sent to the review page
 @require_GET
 @_bad_queue_is_400
 def annotate_page(request, image_id):
@@ -188,20 +178,19 @@ def annotate_page(request, image_id):
     role = role_of(request.user)
     if role == REVIEWER:
         return redirect("review-image", image_id=image_id)
-    _role_or_403(request, ADMIN, ANNOTATOR)
     image = get_object_or_404(visible_images(request.user).select_related("participant", "annotation__assignee"), pk=image_id)
     next_url = reverse("annotate-next") + ("?queue=incomplete" if _queue_name(request) == "incomplete" else "")
     config = _page_config(request, image, role, queueUrl=reverse("annotate-queue"), nextUrl=next_url,
                           incompleteLabels=queue.is_incomplete(image.annotation.status, image.annotation.geometry))
-    return render(request, "labeling/annotate.html", {"image": image, "config": config})
+    return render(request, "labeling/annotate.html", {"image": image, "config": config,
+                                                      "extra_scripts": extensions.annotate_scripts()})
 
 
-@login_required
+@role_required(ADMIN, REVIEWER)
 @require_GET
 def review_list(request):
     """Reviewers: what waits for review, the latest human decisions, and apart from them the labels that were
     imported as accepted (no reviewer decided on them)."""
-    _role_or_403(request, ADMIN, REVIEWER)
     submitted = (Annotation.objects.filter(status=Annotation.Status.SUBMITTED)
                  .select_related("image", "image__participant", "assignee").order_by("image_id")[:200])
     decided = (Annotation.objects.filter(status__in=[Annotation.Status.ACCEPTED, Annotation.Status.REJECTED], reviewed_at__isnull=False)
@@ -215,11 +204,10 @@ def review_list(request):
     })
 
 
-@login_required
+@role_required(ADMIN, REVIEWER)
 @require_GET
 def review_next(request):
     """Open the next submitted image (after ``?after=<image id>`` when given)."""
-    _role_or_403(request, ADMIN, REVIEWER)
     after = request.GET.get("after")
     image = queue.next_to_review(int(after) if after and after.isdigit() else None)
     if image is None:
@@ -227,13 +215,12 @@ def review_next(request):
     return redirect("review-image", image_id=image.pk)
 
 
-@login_required
+@role_required(ADMIN, REVIEWER)
 @require_GET
 def review_page(request, image_id):
     """The labels over the image, the revision history with a visual diff, accept / reject."""
-    role = _role_or_403(request, ADMIN, REVIEWER)
     image = get_object_or_404(Image.objects.select_related("participant", "annotation__assignee"), pk=image_id)
-    config = _page_config(request, image, role, listUrl=reverse("review-list"),
+    config = _page_config(request, image, role_of(request.user), listUrl=reverse("review-list"),
                           nextUrl=reverse("review-next") + f"?after={image.pk}")
     annotation = image.annotation
     return render(request, "labeling/review.html", {

@@ -19,12 +19,13 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.permissions import IsAdminRole, IsReviewerOrAdmin, IsStaffRole
+from accounts.roles import ANNOTATOR, role_of
 from dataset.formats.base import FINGER_LABELS, UNKNOWN_LABEL
 from jobs.api import start_job_response
 from labeling.annotations import visible_images
 from labeling.api import PNGRenderer
 from labeling.intake import RejectedFile, normalized_photo
-from labeling.permissions import ANNOTATOR, IsAdminRole, IsReviewerOrAdmin, IsStaffRole, role_of
 from training.models import ModelVersion
 
 from . import drafts, metrics, uncertainty

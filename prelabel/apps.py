@@ -8,9 +8,14 @@ class PrelabelConfig(AppConfig):
     def ready(self):
         # The annotator queue (labeling/queue.py) knows only "oldest first"; pre-labeling adds the
         # uncertainty-first order and the admin's choice of order, by explicit registration.
-        from labeling import queue
+        # New images get the active model's drafts after ingest, and the annotation page loads the script that
+        # records when an image was opened and shows a draft: registered with labeling/extensions.py.
+        from labeling import extensions, queue
 
+        from .auto import prelabel_new_images
         from .uncertainty import UNCERTAINTY_ORDER, configured_queue_order
 
         queue.register_queue_order(UNCERTAINTY_ORDER)
         queue.set_queue_order_source(configured_queue_order)
+        extensions.register_after_ingest(prelabel_new_images)
+        extensions.register_annotate_script("prelabel/opened.js")

@@ -1,5 +1,5 @@
-"""Automatic pre-labeling of new images: called explicitly where intake creates them (the end of the
-``ingest_upload`` job), never from a signal."""
+"""Automatic pre-labeling of new images: registered as an after-ingest hook (prelabel/apps.py,
+labeling/extensions.py), so it runs at the end of every ``ingest_upload`` job; never from a signal."""
 from __future__ import annotations
 
 import logging

@@ -25,10 +25,10 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from accounts.roles import ADMIN, REVIEWER, role_of
 from dataset.geometry import normalize_geometry, validate_geometry
 from labeling.annotations import assign_annotation
 from labeling.models import Annotation, AnnotationRevision, Image
-from labeling.permissions import ADMIN, REVIEWER, role_of
 
 from .models import Prediction
 

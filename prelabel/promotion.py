@@ -24,8 +24,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts.roles import ADMIN, role_of
 from curation.models import Snapshot
-from labeling.permissions import ADMIN, role_of
 from training.models import ModelVersion
 
 from .models import PromotionDecision, SnapshotEvaluation

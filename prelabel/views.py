@@ -5,18 +5,17 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.decorators import role_required
+from accounts.roles import ADMIN, ANNOTATOR, REVIEWER, role_of
 from dataset.geometry import FINGER_NAMES
 from jobs.registry import JobArgumentError
 from jobs.runner import BrokerUnavailable, enqueue_job
 from labeling.models import Participant
-from labeling.permissions import ADMIN, ANNOTATOR, REVIEWER, role_of
 from labeling.queue import current_order
 from training.models import ModelVersion
 
@@ -27,13 +26,6 @@ from .models import CorrectionRecord, Prediction, PromotionDecision
 SORTS = {"confidence": "least confident first", "-confidence": "most confident first",
          "-uncertainty": "most uncertain first", "uncertainty": "least uncertain first", "-created_at": "newest first"}
 STATES = ["pending", "accepted", "sent", "rejected", "all"]
-
-
-def _role_or_403(request, *roles):
-    role = role_of(request.user)
-    if role not in roles:
-        raise PermissionDenied("your account cannot open this page: ask an admin for the right role")
-    return role
 
 
 def shapes(prediction: Prediction) -> list[dict]:
@@ -57,11 +49,11 @@ def _back(request, default: str) -> str:
     return default
 
 
-@login_required
+@role_required(ADMIN, REVIEWER)
 @require_GET
 def review_predictions(request):
     """Reviewers: predictions on new uploads, with the overlay, sortable by confidence."""
-    role = _role_or_403(request, ADMIN, REVIEWER)
+    role = role_of(request.user)
     state = request.GET.get("state", "pending")
     state = state if state in STATES else "pending"
     sort = request.GET.get("sort", "confidence")
@@ -85,10 +77,10 @@ def review_predictions(request):
     })
 
 
-@login_required
+@role_required(ADMIN, REVIEWER)
 @require_GET
 def prediction_page(request, prediction_id):
-    role = _role_or_403(request, ADMIN, REVIEWER)
+    role = role_of(request.user)
     prediction = get_object_or_404(Prediction.objects.select_related("model_version", "image", "image__participant",
                                                                      "image__annotation", "reviewed_by"), pk=prediction_id)
     correction = CorrectionRecord.objects.filter(image_id=prediction.image_id).first()
@@ -103,10 +95,9 @@ def prediction_page(request, prediction_id):
     })
 
 
-@login_required
+@role_required(ADMIN, REVIEWER)
 @require_POST
 def decide(request, prediction_id):
-    _role_or_403(request, ADMIN, REVIEWER)
     prediction = get_object_or_404(Prediction.objects.select_related("model_version", "image"), pk=prediction_id)
     decision = request.POST.get("decision")
     try:
@@ -128,11 +119,10 @@ def decide(request, prediction_id):
     return redirect(_back(request, reverse("prelabel-review")))
 
 
-@login_required
+@role_required(ADMIN)
 @require_POST
 def run(request):
     """Admins: start a prelabel job for a participant, a selection or every image open for labelling."""
-    _role_or_403(request, ADMIN)
     arguments = {"model": request.POST.get("model") or "active"}
     if request.POST.get("model", "").isdigit():
         arguments["model"] = int(request.POST["model"])
@@ -152,10 +142,10 @@ def run(request):
     return redirect(_back(request, reverse("prelabel-review")))
 
 
-@login_required
+@role_required(ADMIN, REVIEWER)
 @require_GET
 def metrics_page(request):
-    role = _role_or_403(request, ADMIN, REVIEWER)
+    role = role_of(request.user)
     metrics.collect_corrections()
     board = metrics.dashboard()
     return render(request, "prelabel/metrics.html", {
@@ -166,10 +156,9 @@ def metrics_page(request):
     })
 
 
-@login_required
+@role_required(ADMIN)
 @require_POST
 def queue_order(request):
-    _role_or_403(request, ADMIN)
     try:
         setting = uncertainty.set_queue_order(request.POST.get("order", ""), request.user)
     except ValueError as exc:
@@ -179,11 +168,10 @@ def queue_order(request):
     return redirect(reverse("prelabel-metrics"))
 
 
-@login_required
+@role_required(ADMIN)
 @require_POST
 def promote(request):
     """Admins: start a promote_model job (the gate measures both models on the current snapshot)."""
-    _role_or_403(request, ADMIN)
     arguments = {"model": request.POST.get("model", "")}
     if request.POST.get("override_reason", "").strip():
         arguments["override_reason"] = request.POST["override_reason"].strip()

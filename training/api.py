@@ -4,11 +4,11 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.response import Response
 
+from accounts.permissions import IsAdminRole, IsReviewerOrAdmin
 from jobs.api import start_job_response
 from jobs.models import Job
 from jobs.runner import BrokerUnavailable
 from jobs.serializers import JobSerializer
-from labeling.permissions import IsAdminRole, IsReviewerOrAdmin
 
 from .models import ModelVersion, TrainingRun
 from .runs import run_for_job

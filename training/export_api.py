@@ -22,9 +22,9 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.permissions import IsAdminRole, IsReviewerOrAdmin, IsStaffRole
 from jobs.api import start_job_response
 from jobs.serializers import JobSerializer
-from labeling.permissions import IsAdminRole, IsReviewerOrAdmin, IsStaffRole
 
 from .exporting import artifact_folder, clean_browser_runs, record_browser_runs
 from .models import ModelArtifact

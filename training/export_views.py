@@ -2,18 +2,12 @@
 to export), and the TF.js page that runs a TF.js artifact in this browser (cpu and webgl backends)."""
 import json
 
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, render
 
-from labeling.permissions import ADMIN, REVIEWER, role_of
+from accounts.decorators import role_required
+from accounts.roles import ADMIN, REVIEWER, role_of
 
 from .models import ModelArtifact, ModelVersion
-
-
-def _require_reviewer(request):
-    if role_of(request.user) not in (ADMIN, REVIEWER):
-        raise PermissionDenied("reviewers and admins only")
 
 
 def _rows(artifact: ModelArtifact) -> list[dict]:
@@ -28,9 +22,8 @@ def _rows(artifact: ModelArtifact) -> list[dict]:
     return rows
 
 
-@login_required
+@role_required(ADMIN, REVIEWER)
 def model_exports_page(request, name: str):
-    _require_reviewer(request)
     version = get_object_or_404(ModelVersion, name=name)
     artifacts = list(version.artifacts.all())
     return render(request, "training/model_exports.html", {
@@ -40,9 +33,8 @@ def model_exports_page(request, name: str):
     })
 
 
-@login_required
+@role_required(ADMIN, REVIEWER)
 def tfjs_check_page(request, name: str, artifact_id: int):
-    _require_reviewer(request)
     artifact = get_object_or_404(ModelArtifact.objects.select_related("model_version"), pk=artifact_id,
                                  model_version__name=name, format=ModelArtifact.Format.TFJS)
     details = artifact.metadata.get("format_details") or {}

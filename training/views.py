@@ -1,25 +1,18 @@
 """Training pages: runs with their loss and mIoU curves, a form to start one, and the model versions' index."""
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, render
 
+from accounts.decorators import role_required
+from accounts.roles import ADMIN, REVIEWER, role_of
 from curation.models import Snapshot
-from labeling.permissions import ADMIN, REVIEWER, role_of
 
 from .models import ModelVersion, TrainingRun
 from .serializers import TrainingRunSerializer
 
 
-def _require_reviewer(request):
-    if role_of(request.user) not in (ADMIN, REVIEWER):
-        raise PermissionDenied("reviewers and admins only")
-
-
-@login_required
+@role_required(ADMIN, REVIEWER)
 def training_page(request):
     """Runs are drawn by training/static/training/training.js from the API's records (given here for the
     first paint, then polled while one is queued or running)."""
-    _require_reviewer(request)
     runs = TrainingRun.objects.select_related("snapshot", "job__created_by", "created_by", "model_version")[:50]
     return render(request, "training/training.html", {
         "runs_data": TrainingRunSerializer(runs, many=True).data,
@@ -42,10 +35,9 @@ def _weights_size(version: ModelVersion) -> int | None:
         return None  # the file is gone: the page still lists the version
 
 
-@login_required
+@role_required(ADMIN, REVIEWER)
 def models_page(request):
     """Every model version: its metrics, whether it is the active one, its exports, and (admins) promotion."""
-    _require_reviewer(request)
     versions = (ModelVersion.objects.select_related("run__snapshot").prefetch_related("artifacts")
                 .order_by("-is_active", "-created_at"))
     return render(request, "training/models.html", {
@@ -55,9 +47,8 @@ def models_page(request):
     })
 
 
-@login_required
+@role_required(ADMIN, REVIEWER)
 def run_page(request, run_id: int):
-    _require_reviewer(request)
     run = get_object_or_404(TrainingRun.objects.select_related("snapshot", "job__created_by", "created_by", "model_version"), pk=run_id)
     data = TrainingRunSerializer(run).data
     return render(request, "training/run.html", {

@@ -1,19 +1,16 @@
 """The try-on page (the work happens in the API: ``tryon/api.py``)."""
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
 
-from labeling.permissions import ADMIN, REVIEWER, STAFF_ROLES, role_of
+from accounts.decorators import role_required
+from accounts.roles import ADMIN, REVIEWER, STAFF_ROLES, role_of
 from training.models import ModelVersion
 
 from . import rendering
 
 
-@login_required
+@role_required(*STAFF_ROLES)
 def tryon_page(request):
     role = role_of(request.user)
-    if role not in STAFF_ROLES:
-        raise PermissionDenied("annotators, reviewers and admins only")
     config = rendering.page_config(rendering.active_model())
     return render(request, "tryon/tryon.html", {
         "config": config,

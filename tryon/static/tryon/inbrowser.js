@@ -41,7 +41,7 @@ export function inBrowserEngine(config) {
     if (!ready) {
       ready = (async () => {
         if (!window.tf) {
-          await loadScript(new URL("tfjs_globals.js", import.meta.url).href);  // TF.js under the CSP: see there
+          await loadScript(new URL("../training/tfjs_globals.js", import.meta.url).href);  // TF.js under the CSP: see there
           await loadScript(tfjs.tfjs_url);
         }
         if (!(await window.tf.setBackend("webgl"))) await window.tf.setBackend("cpu");

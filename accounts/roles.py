@@ -1,12 +1,13 @@
-"""Roles and the DRF permissions that enforce them.
+"""The roles of the platform and how a user's role is found.
 
 - admin: a superuser, a staff user or a member of the "admin" group: everything.
 - reviewer: reads every image and label, accepts or rejects submitted annotations.
 - annotator: sees and edits only images assigned to them or still unassigned (the open queue).
 - participant: no account; their upload token lets them upload to their own participant only.
-"""
-from rest_framework.permissions import BasePermission
 
+The API enforces roles with the DRF permission classes of ``accounts/permissions.py``, pages with
+``accounts.decorators.role_required``.
+"""
 ADMIN, REVIEWER, ANNOTATOR, PARTICIPANT = "admin", "reviewer", "annotator", "participant"
 STAFF_ROLES = (ADMIN, REVIEWER, ANNOTATOR)
 ROLE_GROUPS = (ADMIN, REVIEWER, ANNOTATOR)
@@ -32,28 +33,8 @@ def role_of(user) -> str | None:
     return role
 
 
-class HasRole(BasePermission):
-    roles: tuple[str, ...] = ()
-
-    def has_permission(self, request, view):
-        return role_of(request.user) in self.roles
-
-
-class IsStaffRole(HasRole):
-    roles = STAFF_ROLES
-    message = "you need an annotator, reviewer or admin account"
-
-
-class IsReviewerOrAdmin(HasRole):
-    roles = (ADMIN, REVIEWER)
-    message = "only reviewers and admins may do this"
-
-
-class IsAdminRole(HasRole):
-    roles = (ADMIN,)
-    message = "only admins may do this"
-
-
-class IsParticipantOrAdmin(HasRole):
-    roles = (PARTICIPANT, ADMIN)
-    message = "upload with your participant upload token, or as an admin"
+def describe_roles(roles) -> str:
+    """"reviewers and admins", "annotators, reviewers and admins": the roles in plain words, weakest first."""
+    order = (PARTICIPANT, ANNOTATOR, REVIEWER, ADMIN)
+    names = [f"{role}s" for role in sorted(set(roles), key=order.index)]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"

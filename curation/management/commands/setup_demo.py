@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 
+from curation.transfer import import_labels
 from labeling.models import Participant
 
 DEMO_USERS = [("admin", "admin"), ("annotator", "annotator"), ("reviewer", "reviewer")]
@@ -54,8 +55,6 @@ class Command(BaseCommand):
 
     def load_photos(self, folder: Path) -> int:
         """Import DEMO_DATA's COCO labels, bringing its photos in through intake. Running again adds nothing."""
-        from curation.transfer import import_labels
-
         coco = folder / "annotations.coco.json"
         if not coco.is_file():
             return 0

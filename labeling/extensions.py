@@ -1,0 +1,43 @@
+"""What other apps add to labeling, by registration from their ``AppConfig.ready()``: labeling itself names
+no app that builds on it (pre-labeling registers here, see prelabel/apps.py).
+
+- after-ingest hooks: ``hook(image_ids, log=...)`` is called with the images an ``ingest_upload`` job made
+  (pre-labeling queues the active model's drafts of them);
+- annotation-page scripts: static paths of JS modules the annotation tool's page loads besides its own
+  (pre-labeling's records when the image was opened and shows the model's draft).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+AfterIngestHook = Callable[..., object]
+
+_after_ingest: list[AfterIngestHook] = []
+_annotate_scripts: list[str] = []
+
+
+def register_after_ingest(hook: AfterIngestHook) -> AfterIngestHook:
+    """Call ``hook(image_ids, log=log)`` after every ingest (once, however often it is registered)."""
+    if hook not in _after_ingest:
+        _after_ingest.append(hook)
+    return hook
+
+
+def after_ingest_hooks() -> tuple[AfterIngestHook, ...]:
+    return tuple(_after_ingest)
+
+
+def after_ingest(image_ids: list[int], log: Callable[[str], None] | None = None) -> None:
+    """Run the registered hooks, in the order they were registered, on the new images."""
+    for hook in list(_after_ingest):
+        hook(image_ids, log=log)
+
+
+def register_annotate_script(static_path: str) -> None:
+    """Load the JS module at this static path (e.g. ``"prelabel/opened.js"``) on the annotation page."""
+    if static_path not in _annotate_scripts:
+        _annotate_scripts.append(static_path)
+
+
+def annotate_scripts() -> list[str]:
+    return list(_annotate_scripts)

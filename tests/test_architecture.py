@@ -1,0 +1,134 @@
+"""The layers hold: no import cycle between the Django apps, and the plain-Python packages (dataset/, ml/)
+import neither Django nor an app. Every import counts, at module level or inside a function (read with ``ast``,
+nothing is imported). annotation_site is the project: it may import every app."""
+import ast
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+APPS = ("accounts", "jobs", "labeling", "curation", "training", "tryon", "prelabel")
+PLAIN_PACKAGES = ("dataset", "ml")
+WEB_FRAMEWORKS = ("django", "rest_framework", "django_filters", "drf_spectacular", "celery")
+SKIPPED_FOLDERS = {".venv", "var", "node_modules", "__pycache__", ".git", ".tfjs"}
+
+# A page of one app that loads another app's static file makes the first depend on the second as surely
+# as an import does. Known exceptions, each with the reason it is still there:
+TEMPLATE_EXCEPTIONS: dict[tuple[str, str], str] = {}
+
+
+def python_files():
+    for path in sorted(ROOT.rglob("*.py")):
+        parts = path.relative_to(ROOT).parts
+        if not SKIPPED_FOLDERS.intersection(parts) and not parts[0].startswith("."):
+            yield path
+
+
+def imports_of(path: Path):
+    """``(imported module, line)`` for every import in the file, relative ones resolved."""
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    package = parts[:-1]  # a module's package; for __init__.py the package itself
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name, node.lineno
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[:len(package) - (node.level - 1)]
+                yield ".".join(base + ([node.module] if node.module else [])), node.lineno
+            else:
+                yield node.module, node.lineno
+
+
+def app_graph() -> dict[tuple[str, str], list[str]]:
+    """``{(app, imported app): ["file:line", ...]}`` over every Python file of the apps."""
+    edges: dict[tuple[str, str], list[str]] = {}
+    for path in python_files():
+        source = path.relative_to(ROOT).parts[0]
+        if source not in APPS:
+            continue
+        for module, line in imports_of(path):
+            target = module.split(".")[0]
+            if target in APPS and target != source:
+                edges.setdefault((source, target), []).append(f"{path.relative_to(ROOT)}:{line}")
+    return edges
+
+
+def find_cycle(edges) -> list[str] | None:
+    """One cycle of the directed graph (``[a, b, ..., a]``), or None when it has none."""
+    graph: dict[str, set[str]] = {}
+    for source, target in edges:
+        graph.setdefault(source, set()).add(target)
+    state: dict[str, str] = {}  # "open" while on the path, "done" once every way out is known to be acyclic
+
+    def visit(node, path):
+        state[node] = "open"
+        for following in sorted(graph.get(node, ())):
+            if state.get(following) == "open":
+                return path[path.index(following):] + [following]
+            if following not in state:
+                cycle = visit(following, path + [following])
+                if cycle:
+                    return cycle
+        state[node] = "done"
+        return None
+
+    for start in sorted(graph):
+        if start not in state:
+            cycle = visit(start, [start])
+            if cycle:
+                return cycle
+    return None
+
+
+def describe(cycle, edges) -> str:
+    steps = [f"  {a} -> {b}: {', '.join(edges[(a, b)][:3])}" for a, b in zip(cycle, cycle[1:])]
+    return "import cycle between apps " + " -> ".join(cycle) + "\n" + "\n".join(steps)
+
+
+def test_no_import_cycle_between_apps():
+    edges = app_graph()
+    cycle = find_cycle(edges)
+    assert cycle is None, describe(cycle, edges)
+
+
+def test_the_walk_sees_module_and_function_level_imports():
+    """The check would see a cycle: it finds the imports that are there, function-level ones included."""
+    edges = app_graph()
+    assert "prelabel/api.py" in " ".join(edges[("prelabel", "labeling")])
+    assert any(where.startswith("labeling/erasure.py") for where in edges[("labeling", "jobs")])  # inside a function
+    assert ("labeling", "accounts") in edges and ("jobs", "accounts") in edges
+    assert not any(source == "accounts" for source, _ in edges), "accounts is the bottom layer: it imports no app"
+
+
+def test_find_cycle_names_the_cycle():
+    edges = {("jobs", "labeling"): ["jobs/api.py:9"], ("labeling", "jobs"): ["labeling/api.py:21"],
+             ("prelabel", "labeling"): ["prelabel/api.py:1"]}
+    cycle = find_cycle(edges)
+    assert cycle == ["jobs", "labeling", "jobs"]
+    assert "jobs -> labeling: jobs/api.py:9" in describe(cycle, edges)
+    assert find_cycle({("a", "b"): [], ("b", "c"): [], ("a", "c"): []}) is None
+
+
+def test_dataset_and_ml_import_neither_django_nor_an_app():
+    forbidden = set(APPS) | {"annotation_site"} | set(WEB_FRAMEWORKS)
+    found = [f"{path.relative_to(ROOT)}:{line} imports {module}"
+             for path in python_files() if path.relative_to(ROOT).parts[0] in PLAIN_PACKAGES
+             for module, line in imports_of(path) if module.split(".")[0] in forbidden]
+    assert not found, "plain-Python packages must stay free of Django and the apps:\n" + "\n".join(found)
+
+
+STATIC_REFERENCE = re.compile(r"""\{%\s*static\s+['"]([a-z_]+)/""")
+
+
+def test_no_page_loads_the_static_files_of_an_app_that_imports_its_app():
+    """A template of app A loading app B's static file makes A depend on B: with B importing A, that is a cycle
+    (the annotation page used to name prelabel's script; prelabel registers it with labeling/extensions.py now)."""
+    edges = app_graph()
+    problems = []
+    for app in APPS:
+        for template in sorted((ROOT / app / "templates").rglob("*.html")):
+            for other in set(STATIC_REFERENCE.findall(template.read_text(encoding="utf-8"))) & set(APPS) - {app}:
+                cycle = find_cycle({**edges, (app, other): [f"{template.relative_to(ROOT)}"]})
+                if cycle and (app, other) not in TEMPLATE_EXCEPTIONS:
+                    problems.append(describe(cycle, {**edges, (app, other): [str(template.relative_to(ROOT))]}))
+    assert not problems, "\n".join(problems)
