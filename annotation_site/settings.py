@@ -240,6 +240,8 @@ SPECTACULAR_SETTINGS = {
 CELERY_QUEUE_DIR = VAR_DIR / "celery"
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    # kombu's filesystem transport with atomic message writes (annotation_site/filesystem_broker.py).
+    CELERY_BROKER_TRANSPORT = "annotation_site.filesystem_broker:Transport"
     for sub in ("queue", "processed", "control", "results"):
         (CELERY_QUEUE_DIR / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {

@@ -24,6 +24,7 @@ def test_healthz_reports_worker_up_then_down(django_db_blocker):
 
 def test_healthz_reports_broker_down(monkeypatch):
     monkeypatch.setattr(app.conf, "broker_write_url", "redis://127.0.0.1:9/0")  # nothing listens on port 9
+    monkeypatch.setitem(app.conf, "broker_transport", None)  # embedded mode names its transport; Redis is named by the URL
     response = Client().get("/healthz")
     assert response.status_code == 503
     body = response.json()
