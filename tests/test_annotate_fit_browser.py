@@ -27,7 +27,7 @@ def assert_fitted(view, width, height):
     assert view["zoom"] == f"{round(view['scale'] * 100)}%", view
 
 
-def test_submit_and_next_show_the_whole_image(browser, live_server, make_image):
+def test_submit_and_next_show_the_whole_image(browser, live_server, make_image, tmp_path):
     annotator = make_user("ann", "annotator")
     first, second = make_image(640, 480), make_image(800, 600)
     save_annotation(first, annotator, geometry=COMPLETE, version=0)  # a draft of ann's, ready to submit
@@ -57,6 +57,6 @@ def test_submit_and_next_show_the_whole_image(browser, live_server, make_image):
     page.wait_for_url(f"{live_server.url}/annotate/{second.pk}/")
     expect(page.locator("#app")).to_have_attribute("data-ready", "1", timeout=15_000)
     assert_fitted(view_of(page), 800, 600)
-    page.screenshot(path="/tmp/nailset-i-fit-next.png")
+    page.screenshot(path=str(tmp_path / "fit-next.png"))
     page.context.close()
     assert not errors, errors

@@ -58,7 +58,7 @@ def test_refused_files_look_refused_and_repeats_update_their_row(browser, live_s
     expect(accepted.locator(".state")).to_have_text("received")
     expect(accepted.locator("progress")).to_have_attribute("value", "100")
     page.screenshot(path=str(tmp_path / "refused.png"))
-    page.screenshot(path="/tmp/nailset-i-refused.png")
+    page.screenshot(path=str(tmp_path / "refused.png"))
 
     page.set_input_files("#files", [str(good)])          # the same file again: its row says so, no new row
     expect(accepted.locator(".state")).to_have_text("already sent")
