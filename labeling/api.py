@@ -25,7 +25,8 @@ from jobs.runner import BrokerUnavailable, enqueue_job
 from . import annotations, queue, raster_overlays
 from .intake import RejectedFile, store_upload
 from .models import Annotation, Image, Participant, Upload
-from .participants import ParticipantImportError, erase_participant, import_participants_csv
+from .erasure import erase_participant
+from .participants import ParticipantImportError, import_participants_csv
 from .serializers import (AnnotationSaveSerializer, AnnotationSerializer, AssignSerializer, CompareSerializer, ImageSerializer,
                           ParticipantCsvSerializer, ParticipantSerializer, QueueCountsSerializer, QueueNextSerializer,
                           RasterRequestSerializer, RevisionSerializer, ReviewSerializer, UploadCreateSerializer, UploadSerializer)

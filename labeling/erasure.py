@@ -249,15 +249,10 @@ class ParticipantMedia:
     def erase(erasure):
         participant = erasure.participant
         counts = ParticipantMedia.plan(participant)
-        for name in Upload.objects.filter(participant=participant).values_list("file", flat=True):
-            if name:
-                erasure.remove_after_commit(name)
-        for file_name, thumbnail in Image.objects.filter(participant=participant).values_list("file", "thumbnail"):
-            for name in (file_name, thumbnail):
-                if name:
-                    erasure.remove_after_commit(name)
         Image.objects.filter(participant=participant).delete()  # annotations and revisions cascade
         Upload.objects.filter(participant=participant).delete()
+        # Every upload, image and thumbnail file lives below these folders (upload_file_path, image_file_path,
+        # thumbnail_file_path name them by participant id), so the folders are all there is to remove.
         for folder in participant_media_folders(participant):
             erasure.remove_after_commit(folder)
         return counts

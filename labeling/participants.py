@@ -1,4 +1,4 @@
-"""Participants: consent, creation from CSV. Plain functions. Erasure lives in ``erasure.py`` (re-exported here)."""
+"""Participants: consent, creation from CSV. Plain functions. Erasure lives in ``erasure.py``."""
 from __future__ import annotations
 
 import csv
@@ -9,7 +9,6 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from .erasure import erase_participant, erasure_plan, participant_media_folders  # noqa: F401  (the one erasure)
 from .models import Participant
 
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")

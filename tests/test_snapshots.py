@@ -100,7 +100,7 @@ def test_near_duplicates_across_splits_are_reported(db):
 
 
 def test_snapshot_marks_erased_participants(db, django_capture_on_commit_callbacks):
-    from labeling.participants import erase_participant
+    from labeling.erasure import erase_participant
 
     people = labelled_dataset(3, 1)
     snapshot = build_snapshot("before-erasure")

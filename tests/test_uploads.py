@@ -211,7 +211,7 @@ def test_upload_needs_consent(participant):
 def test_expired_or_erased_token_is_refused(participant, state):
     from django.utils import timezone
 
-    from labeling.participants import erase_participant
+    from labeling.erasure import erase_participant
 
     token = participant.upload_token
     if state == "expired":
