@@ -40,8 +40,7 @@ DEFAULT_SOURCE = ROOT.parent / "shared" / "data" / "nails-cc0"
 def build_export(source: Path, target: Path, seed: int = 0) -> dict:
     """A masks export of a COCO folder with a participant-grouped split; returns its summary."""
     from dataset.checksums import file_sha256
-    from dataset.formats import get_importer
-    from dataset.formats.base import ExportRecord, FolderTarget
+    from dataset.formats import ExportRecord, FolderTarget, get_importer
     from dataset.formats.masks import export_masks
     from dataset.geometry import validate_geometry
     from dataset.splits import participant_split

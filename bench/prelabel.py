@@ -45,8 +45,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image as PILImage  # noqa: E402
 
-from dataset.formats import FolderTarget, get_exporter, get_importer  # noqa: E402
-from dataset.formats.base import ExportRecord  # noqa: E402
+from dataset.formats import ExportRecord, FolderTarget, get_exporter, get_importer  # noqa: E402
 from dataset.geometry import normalize_geometry, validate_geometry  # noqa: E402
 from dataset.splits import participant_split  # noqa: E402
 

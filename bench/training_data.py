@@ -369,7 +369,7 @@ def phase_zipcost(args) -> None:
     """Memory that a zip being written keeps per entry (the central directory's ZipInfo objects): 100-byte
     entries with masks-like names written through the exporters' own ZipTarget."""
     sys.path.insert(0, str(ROOT))
-    from dataset.formats.base import ZipTarget
+    from dataset.formats import ZipTarget
 
     path = Path(args.out).with_suffix(".zip")
     entries = 25_000

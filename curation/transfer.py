@@ -20,8 +20,9 @@ from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
 
-from dataset.formats import ExportRecord, FolderTarget, NotThisFormat, ZipTarget, get_exporter, get_importer, safe_extract
-from dataset.formats import ExportNames
+from dataset.formats import (
+    ExportNames, ExportRecord, FolderTarget, NotThisFormat, ZipTarget, get_exporter, get_importer, safe_extract,
+)
 from dataset.geometry import validate_geometry
 from labeling.annotations import AnnotationError, InvalidGeometry, import_annotation, split_draft
 from labeling.intake import RejectedFile, ingest_upload, store_upload
@@ -235,7 +236,7 @@ def import_labels(fmt: str, path: str, *, participants_csv: str | None = None, i
     ``skip_invalid`` the rest of such a file comes in and each thing left out is reported ("skipped"); a
     file of which nothing could come in is still refused. An image path leading outside the import folder
     (or zip, or ``images_dir``) always refuses the file. Polygons that touched or crossed themselves and
-    were repaired (``dataset.formats.base.repair_ring``: at least 90 % of the area kept) come in, each
+    were repaired (``dataset.formats.repair.repair_ring``: at least 90 % of the area kept) come in, each
     repair a warning.
     """
     importer = get_importer(fmt)

@@ -21,7 +21,7 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsAdminRole, IsReviewerOrAdmin, IsStaffRole
 from accounts.roles import ANNOTATOR, role_of
-from dataset.formats.base import FINGER_LABELS, UNKNOWN_LABEL
+from dataset.formats import FINGER_LABELS, UNKNOWN_LABEL
 from jobs.api import start_job_response
 from labeling.annotations import visible_images
 from labeling.api import PNGRenderer

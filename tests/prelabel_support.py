@@ -39,8 +39,7 @@ def nail_photo(width=96, height=72, nails=((48, 36, 18, 11, 0.5),), background=S
 
 
 def _masks_export(root: Path, n: int = 12, size: int = 64, seed: int = 0) -> Path:
-    from dataset.formats import FolderTarget, get_exporter
-    from dataset.formats.base import ExportRecord
+    from dataset.formats import ExportRecord, FolderTarget, get_exporter
     from dataset.geometry import normalize_geometry
 
     rng = np.random.default_rng(seed)

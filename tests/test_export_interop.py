@@ -26,7 +26,7 @@ from curation.transfer import export_records, export_snapshot, import_labels
 from dataset.formats import (
     DEFAULT_LABEL_MAP, EXPORTERS, ExportNames, FolderTarget, FormatError, ZipTarget, get_exporter, get_importer,
 )
-from dataset.formats.base import picture_name
+from dataset.formats.naming import picture_name
 from dataset.formats.yolo import read_data_yaml
 from dataset.geometry import normalize_geometry
 from jobs.registry import JobArgumentError

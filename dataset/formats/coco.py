@@ -21,11 +21,13 @@ import numpy as np
 
 from dataset.geometry import FINGER_NAMES
 
-from .base import (
-    FINGER_LABELS, IGNORE, NAIL, SPLITS, UNKNOWN_LABEL, FormatError, ImageFinder, NotThisFormat, ImportedImage, JsonArraySpool,
-    _Collector, check_meta, check_record, exporter, finish_geometry, finite_point, flat_to_points, importer,
-    make_nail, normalize_label, positive_size, read_identity, read_json, resolve_label, shoelace_area, walk_files,
-)
+from .errors import FormatError, NotThisFormat
+from .files import ImageFinder, read_json, walk_files
+from .labels import FINGER_LABELS, IGNORE, NAIL, UNKNOWN_LABEL, normalize_label, resolve_label
+from .records import SPLITS, ImportCollector, ImportedImage, check_meta, check_record, positive_size, read_identity
+from .registry import exporter, importer
+from .repair import finish_geometry, finite_point, flat_to_points, make_nail, shoelace_area
+from .targets import JsonArraySpool
 
 UNKNOWN_CATEGORY_ID = 11
 KEYPOINT_NAMES = ["base", "tip"]
@@ -223,7 +225,7 @@ def _keypoint(values, slot):
     return finite_point([x, y])
 
 
-def _parse_coco_file(path: str, data: dict, label_map: dict, collect: _Collector, finder: ImageFinder,
+def _parse_coco_file(path: str, data: dict, label_map: dict, collect: ImportCollector, finder: ImageFinder,
                      repair: bool) -> None:
     name = os.path.basename(path)
     if not isinstance(data.get("images"), list) or not isinstance(data.get("categories"), list):
@@ -303,7 +305,7 @@ def _parse_coco_file(path: str, data: dict, label_map: dict, collect: _Collector
 @importer("coco", "json")
 def import_coco(path: str, label_map: dict, *, repair: bool = True):
     """COCO instances JSON (a file, or every COCO JSON in a folder): polygons or RLE, optional base/tip keypoints."""
-    collect = _Collector()
+    collect = ImportCollector()
     if os.path.isdir(path):
         root = path
         found = []

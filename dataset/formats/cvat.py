@@ -25,10 +25,12 @@ from __future__ import annotations
 import os
 from xml.parsers import expat
 
-from .base import (
-    IGNORE, NAIL, FormatError, ImageFinder, ImportedImage, NotThisFormat, PendingNail, _Collector, assign_landmarks,
-    finish_geometry, finite_point, importer, landmark_of, nails_to_dicts, resolve_label, walk_files,
-)
+from .errors import FormatError, NotThisFormat
+from .files import ImageFinder, walk_files
+from .labels import IGNORE, NAIL, landmark_of, resolve_label
+from .records import ImportCollector, ImportedImage
+from .registry import importer
+from .repair import PendingNail, assign_landmarks, finish_geometry, finite_point, nails_to_dicts
 
 SHAPES = {"polygon", "points", "box", "polyline", "mask", "ellipse", "cuboid", "skeleton", "tag"}
 
@@ -59,7 +61,7 @@ def _int(value) -> int | None:
 
 
 class _CvatParser:
-    def __init__(self, path: str, label_map: dict, collect: _Collector, finder: ImageFinder, repair: bool = True):
+    def __init__(self, path: str, label_map: dict, collect: ImportCollector, finder: ImageFinder, repair: bool = True):
         self.path, self.label_map, self.collect, self.finder, self.repair = path, label_map, collect, finder, repair
         self.stack: list[str] = []
         self.image = None
@@ -180,7 +182,7 @@ def _refuse(*_args):
     raise _Refused("DTDs and entity declarations are not accepted in CVAT XML")
 
 
-def _parse_file(path: str, label_map: dict, collect: _Collector, finder: ImageFinder, repair: bool = True) -> None:
+def _parse_file(path: str, label_map: dict, collect: ImportCollector, finder: ImageFinder, repair: bool = True) -> None:
     handler = _CvatParser(path, label_map, collect, finder, repair)
     parser = expat.ParserCreate()
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
@@ -209,7 +211,7 @@ def _parse_file(path: str, label_map: dict, collect: _Collector, finder: ImageFi
 @importer("cvat", "xml")
 def import_cvat(path: str, label_map: dict, *, repair: bool = True):
     """"CVAT for images 1.1" XML: an annotations.xml, or every CVAT XML in a folder."""
-    collect = _Collector()
+    collect = ImportCollector()
     if os.path.isdir(path):
         files = walk_files(path, (".xml",))
         preferred = [f for f in files if os.path.basename(f).lower() == "annotations.xml"]
@@ -230,9 +232,10 @@ import shutil  # noqa: E402
 import tempfile  # noqa: E402
 from xml.sax.saxutils import escape, quoteattr  # noqa: E402
 
-from .base import (  # noqa: E402  (the exporter's own names, apart from the importer's above)
-    CHUNK, FINGER_LABELS, SPLITS, UNKNOWN_LABEL, check_meta, check_record, exporter,
-)
+from .labels import FINGER_LABELS, UNKNOWN_LABEL  # noqa: E402  (the exporter's own names, apart from the importer's above)
+from .records import SPLITS, check_meta, check_record  # noqa: E402
+from .registry import exporter  # noqa: E402
+from .targets import CHUNK  # noqa: E402
 
 LANDMARK_NAMES = ("base", "tip")
 IGNORE_LABEL = "ignore"

@@ -22,18 +22,19 @@ import base64
 import binascii
 import os
 
-from .base import (
-    IGNORE, NAIL, FormatError, ImageFinder, ImportedImage, NotThisFormat, PendingNail, _Collector, assign_landmarks,
-    finish_geometry, finite_points, importer, landmark_of, nails_to_dicts, read_json,
-    resolve_label, walk_files,
-)
+from .errors import FormatError, NotThisFormat
+from .files import ImageFinder, read_json, walk_files
+from .labels import IGNORE, NAIL, landmark_of, resolve_label
+from .records import ImportCollector, ImportedImage
+from .registry import importer
+from .repair import PendingNail, assign_landmarks, finish_geometry, finite_points, nails_to_dicts
 
 
 def _is_labelme(data) -> bool:
     return isinstance(data, dict) and isinstance(data.get("shapes"), list)
 
 
-def _parse_one(path: str, data: dict, label_map: dict, collect: _Collector, finder: ImageFinder,
+def _parse_one(path: str, data: dict, label_map: dict, collect: ImportCollector, finder: ImageFinder,
                repair: bool = True) -> None:
     image_path = data.get("imagePath")
     if isinstance(image_path, str) and image_path.strip():
@@ -112,7 +113,7 @@ def _parse_one(path: str, data: dict, label_map: dict, collect: _Collector, find
 @importer("labelme", "json")
 def import_labelme(path: str, label_map: dict, *, repair: bool = True):
     """LabelMe JSON: one file per image, or a folder (searched recursively) of them."""
-    collect = _Collector()
+    collect = ImportCollector()
     if os.path.isdir(path):
         files = walk_files(path, (".json",))
         finder = ImageFinder(path)
@@ -143,9 +144,10 @@ def import_labelme(path: str, label_map: dict, *, repair: bool = True):
 
 import json  # noqa: E402
 
-from .base import (  # noqa: E402  (the exporter's own names, apart from the importer's above)
-    FINGER_LABELS, SPLITS, UNKNOWN_LABEL, check_meta, check_record, exporter, read_identity, stem_of,
-)
+from .labels import FINGER_LABELS, UNKNOWN_LABEL  # noqa: E402  (the exporter's own names, apart from the importer's above)
+from .naming import stem_of  # noqa: E402
+from .records import SPLITS, check_meta, check_record, read_identity  # noqa: E402
+from .registry import exporter  # noqa: E402
 
 LABELME_VERSION = "5.5.0"   # the layout of LabelMe 5.x (shapes with group_id, description, flags, mask)
 IGNORE_SHAPE_LABEL = "ignore"

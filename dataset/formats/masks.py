@@ -31,10 +31,13 @@ import numpy as np
 
 from dataset.raster import BACKGROUND_CLASS, UNKNOWN_CLASS, rasterize
 
-from .base import (
-    FINGER_LABELS, SPLITS, FormatError, ImageFinder, ImportedImage, JsonArraySpool, _Collector, check_meta,
-    check_unique_stem, exporter, finish_geometry, finite_point, finite_points, importer, make_nail, positive_size, read_identity,
-)
+from .errors import FormatError
+from .files import ImageFinder
+from .labels import FINGER_LABELS
+from .records import SPLITS, ImportCollector, ImportedImage, check_meta, check_unique_stem, positive_size, read_identity
+from .registry import exporter, importer
+from .repair import finish_geometry, finite_point, finite_points, make_nail
+from .targets import JsonArraySpool
 
 FORMAT = "nailset-masks"
 FORMAT_VERSION = 1
@@ -319,7 +322,7 @@ def import_masks(path: str, label_map: dict, *, repair: bool = True):
     root = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
     if not os.path.isfile(os.path.join(root, "manifest.json")):
         raise FormatError(f"no manifest.json in {os.path.basename(root) or root}: not a NailSet masks export")
-    collect = _Collector()
+    collect = ImportCollector()
     finder = ImageFinder(root)
     with MasksReader(root) as reader:
         for number, entry in enumerate(reader.entries, start=1):

@@ -26,11 +26,13 @@ import os
 
 from dataset.geometry import FINGER_NAMES
 
-from .base import (
-    FINGER_LABELS, IGNORE, NAIL, SPLITS, UNKNOWN_LABEL, FolderTarget, FormatError, ImportedImage, JsonArraySpool,
-    _Collector, check_meta, check_unique_stem, exporter, finish_geometry, flat_to_points, importer, make_nail, read_identity,
-    read_json, resolve_label, walk_files,
-)
+from .errors import FormatError
+from .files import read_json, walk_files
+from .labels import FINGER_LABELS, IGNORE, NAIL, UNKNOWN_LABEL, resolve_label
+from .records import SPLITS, ImportCollector, ImportedImage, check_meta, check_unique_stem, read_identity
+from .registry import exporter, importer
+from .repair import finish_geometry, flat_to_points, make_nail
+from .targets import FolderTarget, JsonArraySpool
 
 UNKNOWN_YOLO_CLASS = 10
 DECIMALS = 6
@@ -281,7 +283,7 @@ def _image_size(path: str) -> tuple[int, int] | None:
         return None
 
 
-def _label_shapes(text: str, classes: dict, width: int, height: int, collect: _Collector, image: ImportedImage):
+def _label_shapes(text: str, classes: dict, width: int, height: int, collect: ImportCollector, image: ImportedImage):
     nails, ignore = [], []
     for number, line in enumerate(text.splitlines(), start=1):
         values = line.split()
@@ -345,7 +347,7 @@ def import_yolo(path: str, label_map: dict, *, repair: bool = True):
         if isinstance(info, dict) and info.get("format") == FORMAT and isinstance(info.get("images"), list):
             identities = {entry["image"]: entry for entry in info["images"]
                           if isinstance(entry, dict) and isinstance(entry.get("image"), str)}
-    collect = _Collector()
+    collect = ImportCollector()
     real_root = os.path.realpath(root)
     seen: set[str] = set()
     for split in SPLITS:
