@@ -3,7 +3,7 @@
 5000-image snapshot in each format (``curation.transfer.export_snapshot``): time, and peak memory as the
 snapshot grows from 1000 to 5000 images.
 
-    .venv/bin/python bench/training_data.py               # full run (~5-7 min); writes docs/benchmarks.md
+    .venv/bin/python bench/training_data.py               # full run (~5-7 min when it measured 3 formats); writes docs/benchmarks.md
     .venv/bin/python bench/training_data.py --quick --no-docs   # a quick check of the script itself
 
 Labels: the real nail outlines of ``../shared/data/nails-cc0`` (COCO, CC0; 40 photos, 227 nails), each given a
@@ -28,7 +28,8 @@ has neither; NailSet's labels have both, and the exports write them), checked wi
    by the participant of its photo, so a participant's images stay in one split. Snapshots "bench-1000"
    and "bench-5000" are built by the real ``curation.snapshots.build_snapshot`` when the database holds
    1000 and then 5000 such images.
-3. **Exports**: every format (coco, masks, yolo) of both snapshots, each in a fresh child process calling
+3. **Exports**: every format of the registry (``dataset.formats.EXPORTERS``: coco, masks, yolo, labelme, cvat)
+   of both snapshots, each in a fresh child process calling
    ``export_snapshot(snapshot, fmt)`` (the zip kept for download as an ``Export`` row, what the export job
    does): wall and CPU time, the zip's size, and the peak memory of the export itself (``VmHWM`` reset
    through ``/proc/self/clear_refs`` just before it; the RSS sampled every 0.1 s) and of the whole child
@@ -65,10 +66,13 @@ from benchdoc import (  # noqa: E402  (bench/ is on sys.path when run as a scrip
     wait_for_quiet, write_section,
 )
 
+sys.path.insert(0, str(ROOT))
+from dataset.formats import EXPORTERS  # noqa: E402  (plain Python, no Django)
+
 SECTION = "training_data"
 SECTION_START, SECTION_END = markers(SECTION)
 SHARED = ROOT.parent / "shared" / "data" / "nails-cc0"
-FORMATS = ("coco", "masks", "yolo")
+FORMATS = tuple(EXPORTERS)  # every exporter of the registry is measured; a new format is measured by itself
 GOAL_640 = 1000.0
 MB = 1_000_000
 MIB = 1024 * 1024

@@ -7,10 +7,10 @@ from jobs.management.job_command import JobCommand
 
 
 class Command(JobCommand):
-    help = ("Import labels from COCO, LabelMe, 'CVAT for images 1.1' or this platform's own exports (file, folder or "
-            "zip); images that are not in "
-            "the platform yet come in through the intake pipeline. Each annotation file is all or nothing: a malformed "
-            "shape, a dangling reference, an unknown label or an image that cannot come in refuses the whole file with "
+    help = ("Import labels (a file, folder or zip) in one of the formats of dataset.formats: "
+            + "; ".join(f"{name} ({importer.description.rstrip('.')})" for name, importer in IMPORTERS.items())
+            + ". Images that are not in the platform yet come in through the intake pipeline. Each annotation file "
+            "is all or nothing: a malformed shape, a dangling reference, an unknown label or an image that cannot come in refuses the whole file with "
             "its problems (--skip-invalid imports the rest). Images are looked for as the labels write them (LabelMe: "
             "relative to the JSON; CVAT: in images/ beside the XML), then in --images, then (LabelMe) in imageData.")
     job_kind = "import_labels"
