@@ -21,7 +21,6 @@ import argparse
 import csv
 import hashlib
 import json
-import os
 import shlex
 import shutil
 import statistics
@@ -32,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.benchdoc import fmt, loadavg, log, machine_info, markers, write_section  # noqa: E402
+from bench.benchdoc import fmt, git_commit, loadavg, log, machine_info, markers, write_section  # noqa: E402
 
 DEFAULT_SOURCE = ROOT.parent / "shared" / "data" / "nails-cc0"
 
@@ -228,12 +227,10 @@ def main() -> None:
     info = machine_info()
     where = (torch.cuda.get_device_name(device) if device.type == "cuda"
              else f"{info['nproc']} CPUs ({info.get('cpu', 'unknown')}), {torch.get_num_threads()} threads")
-    commit = os.popen(f"git -C {ROOT} rev-parse --short HEAD 2>/dev/null").read().strip() or "unknown"
-    dirty = os.popen(f"git -C {ROOT} status --porcelain -- ml bench 2>/dev/null").read().strip()
     report = {
         "title": args.title, "date": time.strftime("%Y-%m-%d"), "seconds": time.monotonic() - started,
         "command": "python " + shlex.join([Path(sys.argv[0]).as_posix()] + sys.argv[1:]),
-        "commit": commit + (" with uncommitted changes to ml/ or bench/" if dirty else ""),
+        "commit": git_commit(("ml", "bench"), "ml/ or bench/") or "unknown",
         "args": {"preset": args.preset, "crop": AUGMENT_PRESETS[args.preset].crop_size, "epochs": args.epochs,
                  "steps": args.steps, "batch": args.batch, "patience": args.patience, "val_size": args.val_size},
         "export": summary, "results": results,

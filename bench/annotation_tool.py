@@ -66,7 +66,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
-from benchdoc import DOC, fmt, free_port, loadavg, log, machine_info, markers, write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
+from benchdoc import DOC, cpu_snapshot, fmt, free_port, git_commit, loadavg, log, machine_info, markers, write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 SECTION = "annotation_tool"
 SECTION_START, SECTION_END = markers(SECTION)
@@ -106,33 +106,12 @@ def summary(values: list[float]) -> dict:
 # --------------------------------------------------------------------------------------------------
 
 
-def cpu_snapshot() -> dict:
-    """CPU ticks of the whole machine and of every process (comm, ppid, utime + stime)."""
-    snap = {"machine": None, "procs": {}}
-    try:
-        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        snap["machine"] = (sum(values[:8]), values[3] + values[4])
-        for entry in os.scandir("/proc"):
-            if not entry.name.isdigit():
-                continue
-            try:
-                raw = Path(entry.path, "stat").read_text()
-            except OSError:
-                continue
-            comm = raw[raw.index("(") + 1:raw.rindex(")")]
-            fields = raw[raw.rindex(")") + 2:].split()
-            snap["procs"][int(entry.name)] = (comm, int(fields[1]), int(fields[11]) + int(fields[12]))
-    except (OSError, ValueError, IndexError):
-        snap["machine"] = None
-    return snap
-
-
 def cpu_usage(before: dict, after: dict, wall: float, server_pid: int | None = None) -> dict | None:
     """Cores used on average: gunicorn (master + workers), PostgreSQL, this process, and the rest."""
     if not before["machine"] or not after["machine"] or wall <= 0:
         return None
     tick = os.sysconf("SC_CLK_TCK")
-    busy = (after["machine"][0] - before["machine"][0]) - (after["machine"][1] - before["machine"][1])
+    busy = (after["machine"]["total"] - before["machine"]["total"]) - (after["machine"]["idle"] - before["machine"]["idle"])
     groups = {"gunicorn": 0, "postgres": 0, "this script": 0, "chromium": 0}
     for pid, (comm, ppid, ticks) in after["procs"].items():
         used = ticks - before["procs"].get(pid, (comm, ppid, 0))[2]
@@ -644,13 +623,8 @@ def versions(database_url: str) -> dict:
         out["postgresql"] = query_one(database_url, "SHOW server_version")
     except Exception:  # noqa: BLE001
         pass
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "labeling", "annotation_site",
-                                "bench/annotation_tool.py"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        out["commit"] = head + (" with uncommitted changes to labeling/, annotation_site/ or this script" if dirty else "")
-    except OSError:
-        pass
+    out["commit"] = git_commit(("labeling", "annotation_site", "bench/annotation_tool.py"),
+                               "labeling/, annotation_site/ or this script", untracked=False)
     return out
 
 

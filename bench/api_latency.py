@@ -36,7 +36,6 @@ import json
 import logging
 import math
 import os
-import platform
 import random
 import re
 import shlex
@@ -51,7 +50,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
-from benchdoc import DOC, fmt, free_port, log, markers, setup_django, write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
+from benchdoc import DOC, cpu_snapshot, fmt, free_port, git_commit, log, machine_info, markers, setup_django, write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 SECTION_START, SECTION_END = markers("api_latency")
 GOAL_P95_MS = 50.0
@@ -425,27 +424,6 @@ class Worker:
         self.admin.close()
 
 
-def cpu_snapshot() -> dict:
-    """CPU time so far of the whole machine (/proc/stat) and of every process (/proc/PID/stat), in ticks."""
-    snapshot = {"machine": None, "procs": {}}
-    try:
-        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        snapshot["machine"] = {"total": sum(values[:8]), "idle": values[3] + values[4], "steal": values[7] if len(values) > 7 else 0}
-        for entry in os.scandir("/proc"):
-            if not entry.name.isdigit():
-                continue
-            try:
-                raw = Path(entry.path, "stat").read_text()
-            except OSError:
-                continue
-            comm = raw[raw.index("(") + 1:raw.rindex(")")]
-            fields = raw[raw.rindex(")") + 2:].split()
-            snapshot["procs"][int(entry.name)] = (comm, int(fields[1]), int(fields[11]) + int(fields[12]))
-    except (OSError, ValueError, IndexError):
-        snapshot["machine"] = None
-    return snapshot
-
-
 def cpu_usage(before: dict, after: dict, wall: float, server_pid: int | None) -> dict | None:
     """Cores used on average during a phase, by gunicorn, PostgreSQL, this load generator and the rest."""
     if not before["machine"] or not after["machine"] or wall <= 0:
@@ -614,30 +592,6 @@ def wait_until_up(port: int, token: str, process: subprocess.Popen, log_path: Pa
     raise RuntimeError(f"gunicorn did not answer within {timeout:.0f} s:\n{log_path.read_text()[-3000:]}")
 
 
-def machine_info() -> dict:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = None
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                mem = int(line.split()[1]) / 1024 / 1024
-    except OSError:
-        pass
-    try:
-        nproc = len(os.sched_getaffinity(0))
-    except AttributeError:
-        nproc = os.cpu_count()
-    return {"nproc": nproc, "cpu": model, "mem_gib": mem, "python": platform.python_version(),
-            "kernel": platform.release()}
-
-
 def versions(args) -> dict:
     out = {}
     try:
@@ -655,12 +609,7 @@ def versions(args) -> dict:
             out["postgresql"] = conn.execute("SHOW server_version").fetchone()[0]
     except Exception:  # noqa: BLE001 - informational only
         pass
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        out["commit"] = commit + (" + uncommitted changes" if dirty else "") if commit else None
-    except OSError:
-        pass
+    out["commit"] = git_commit(untracked=False) or None
     return out
 
 

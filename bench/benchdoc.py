@@ -55,20 +55,50 @@ def add_timing_arguments(parser, runs: int) -> None:
                         help="wait up to this many seconds for other processes to keep fewer than half the CPUs busy")
 
 
-def machine_info() -> dict:
-    model, mem = "unknown", None
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo, else what ``platform`` knows, else "unknown"."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine_info() -> dict:
+    """What every bench records of the machine it ran on: the CPUs this process may use (``nproc``), the CPU
+    model, RAM in GiB (None when unknown), the kernel, Python, and the load average now (1 / 5 / 15 min).
+    Benches add their own library versions and commit (``git_commit``) beside it."""
+    mem = None
+    try:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemTotal:"):
                 mem = int(line.split()[1]) / 1024 / 1024
     except OSError:
         pass
-    return {"nproc": len(os.sched_getaffinity(0)), "cpu": model, "mem_gib": mem, "kernel": platform.release(),
-            "python": platform.python_version()}
+    try:
+        nproc = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        nproc = os.cpu_count()
+    return {"nproc": nproc, "cpu": cpu_model(), "mem_gib": mem, "kernel": platform.release(),
+            "python": platform.python_version(), "load": loadavg()}
+
+
+def git_commit(paths: tuple[str, ...] = (), changed: str = "", *, untracked: bool = True) -> str:
+    """HEAD's short commit, followed by " with uncommitted changes" (" to CHANGED" when given) when ``git status``
+    shows changes to ``paths`` (the whole work tree when empty; untracked files count unless ``untracked`` is
+    False); "" when git cannot tell."""
+    status = ["git", "status", "--porcelain", *([] if untracked else ["--untracked-files=no"]), "--", *paths]
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+        dirty = subprocess.run(status, cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    if head and dirty:
+        head += " with uncommitted changes" + (f" to {changed}" if changed else "")
+    return head
 
 
 def fmt(value, digits=1) -> str:
@@ -122,13 +152,39 @@ def reset_peak() -> bool:
         return False
 
 
-def machine_ticks() -> tuple[int, int] | None:
-    """(total, idle) jiffies of the whole machine so far."""
+def stat_ticks() -> dict | None:
+    """CPU time of the whole machine so far (first line of /proc/stat), in ticks: total, idle (+ iowait), steal."""
     try:
         values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        return sum(values[:8]), values[3] + values[4]
-    except (OSError, ValueError):
+        return {"total": sum(values[:8]), "idle": values[3] + values[4], "steal": values[7] if len(values) > 7 else 0}
+    except (OSError, ValueError, IndexError):
         return None
+
+
+def machine_ticks() -> tuple[int, int] | None:
+    """(total, idle) jiffies of the whole machine so far."""
+    ticks = stat_ticks()
+    return (ticks["total"], ticks["idle"]) if ticks else None
+
+
+def cpu_snapshot() -> dict:
+    """CPU time so far of the whole machine (``stat_ticks``; None when unreadable) and of every process
+    (``{pid: (comm, ppid, utime + stime)}`` from /proc/PID/stat), in ticks."""
+    snapshot = {"machine": stat_ticks(), "procs": {}}
+    try:
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                raw = Path(entry.path, "stat").read_text()
+            except OSError:
+                continue
+            comm = raw[raw.index("(") + 1:raw.rindex(")")]
+            fields = raw[raw.rindex(")") + 2:].split()
+            snapshot["procs"][int(entry.name)] = (comm, int(fields[1]), int(fields[11]) + int(fields[12]))
+    except (OSError, ValueError, IndexError):
+        snapshot["machine"] = None
+    return snapshot
 
 
 def busy_cores(before, after, wall: float) -> float | None:

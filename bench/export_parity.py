@@ -28,7 +28,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import shlex
 import shutil
 import subprocess
@@ -69,31 +68,16 @@ def stand_in_model(photos, long_side: int):
 
 
 def machine() -> dict:
-    cpu = platform.processor() or "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    commit = ""
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                                timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "ml/export", "bench/export_parity.py"], cwd=ROOT,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-        if commit and dirty:
-            commit += " with uncommitted changes to ml/export or this script"
-    except (OSError, subprocess.SubprocessError):
-        pass
+    """``benchdoc.machine_info`` with what this bench adds: torch, Chromium and the commit."""
+    from benchdoc import git_commit, machine_info
+
     chromium = ""
     try:
         chromium = subprocess.run(["/usr/bin/chromium", "--version"], capture_output=True, text=True, timeout=20).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         pass
-    return {"cpu": cpu, "nproc": os.cpu_count(), "python": platform.python_version(), "commit": commit,
-            "torch": torch.__version__, "chromium": chromium, "load": os.getloadavg()}
+    return {**machine_info(), "commit": git_commit(("ml/export", "bench/export_parity.py"), "ml/export or this script"),
+            "torch": torch.__version__, "chromium": chromium}
 
 
 def fmt_diff(v) -> str:

@@ -54,7 +54,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
 from benchdoc import (  # noqa: E402  (bench/ is on sys.path when run as a script)
-    DOC, child_env, fmt, loadavg, log, machine_info, markers, proc_status, reset_peak,
+    DOC, child_env, fmt, git_commit, loadavg, log, machine_info, markers, proc_status, reset_peak,
     run_measured, setup_django, wait_for_quiet, write_section,
 )
 
@@ -361,13 +361,8 @@ def library_versions() -> dict:
 
 def versions() -> dict:
     out = {}
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "labeling", "bench/intake.py",
-                                "annotation_site", "dataset"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        out["commit"] = commit + (" with uncommitted changes to the intake code or this script" if dirty else "")
-    except OSError:
-        out["commit"] = None
+    out["commit"] = git_commit(("labeling", "bench/intake.py", "annotation_site", "dataset"),
+                               "the intake code or this script", untracked=False) or None
     return out
 
 

@@ -45,7 +45,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchdoc import child_env, log, machine_info, markers, setup_django, write_section  # noqa: E402
+from benchdoc import child_env, git_commit, log, machine_info, markers, setup_django, write_section  # noqa: E402
 
 SECTION = "interop"
 SHARED = ROOT.parent / "shared" / "data" / "nails-cc0"
@@ -383,16 +383,6 @@ def child(phase: str, env: dict, out: Path, *extra: str) -> dict:
     return json.loads(out.read_text())
 
 
-def commit() -> str:
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "dataset", "curation", "labeling"],
-                               cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        return head + (" with uncommitted changes to dataset/, curation/ or labeling/" if dirty else "")
-    except OSError:
-        return "unknown"
-
-
 def orchestrate(args) -> dict:
     if not (SHARED / "annotations.coco.json").exists():
         raise SystemExit(f"{SHARED} is missing: this bench needs the shared nails-cc0 set")
@@ -443,8 +433,9 @@ def render(data: dict, took: float) -> str:
     machine = machine_info()
     start, end = markers(SECTION)
     source = data["source"]
+    commit = git_commit(("dataset", "curation", "labeling"), "dataset/, curation/ or labeling/", untracked=False) or "unknown"
     lines = [start, "## Interoperability: round trips and third-party readers (`bench/interop.py`)", "",
-             f"Run {dt.date.today().isoformat()} at commit {commit()} in {took / 60:.1f} min "
+             f"Run {dt.date.today().isoformat()} at commit {commit} in {took / 60:.1f} min "
              f"({machine['nproc']} CPUs, {machine['cpu']}, Python {machine['python']}). Command: `.venv/bin/python bench/interop.py`.",
              "", "### Set-up", "",
              f"`../shared/data/nails-cc0` imported through `import_labels` (COCO + `participants.csv`): {data['source_images']} photos, "

@@ -34,10 +34,8 @@ import datetime as dt
 import io
 import math
 import os
-import platform
 import shlex
 import statistics
-import subprocess
 import sys
 import time
 import warnings
@@ -53,7 +51,7 @@ from torch import nn  # noqa: E402
 from ml.cascade import ModelConfig, build_model, inference_model  # noqa: E402
 from ml.losses import CascadeLoss  # noqa: E402
 
-from benchdoc import DOC, markers, write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
+from benchdoc import DOC, git_commit, machine_info, markers, write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 SECTION_START, SECTION_END = markers("model_latency")
 GOAL_MS = 40.0
@@ -258,14 +256,7 @@ def train_throughput(config: ModelConfig, size: int, batch: int, steps: int, thr
 
 
 def machine() -> dict:
-    cpu = platform.processor() or "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    """``benchdoc.machine_info`` with what this bench adds: library versions and the commit."""
     versions = {"torch": torch.__version__, "numpy": np.__version__}
     try:
         import onnx
@@ -275,18 +266,8 @@ def machine() -> dict:
         versions["onnx"] = onnx.__version__
     except ImportError:
         pass
-    commit = ""
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                                timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "ml", "bench/model_latency.py"], cwd=ROOT,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-        if commit and dirty:
-            commit += " with uncommitted changes to ml/ or this script"
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return {"cpu": cpu, "nproc": os.cpu_count(), "python": platform.python_version(), "versions": versions,
-            "commit": commit, "load": os.getloadavg()}
+    return {**machine_info(), "versions": versions,
+            "commit": git_commit(("ml", "bench/model_latency.py"), "ml/ or this script")}
 
 
 def fmt_ms(v):
@@ -378,8 +359,6 @@ def build_section(r: dict) -> str:
             lines.append(f"| {name} | {ips['median']:.2f} | {ips['best']:.2f} | {1 / ips['best']:.2f} |")
     lines.append(SECTION_END)
     return "\n".join(lines) + "\n"
-
-
 
 
 def main(argv=None) -> dict:

@@ -26,10 +26,8 @@ import datetime as dt
 import json
 import math
 import os
-import platform
 import shlex
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -45,7 +43,7 @@ from ml.data import simulated_prediction  # noqa: E402
 from ml.postprocess import nail_axis, orient_from_image, postprocess  # noqa: E402
 from ml.render import FINISHES, render  # noqa: E402
 
-from benchdoc import DOC, add_timing_arguments, markers, wait_for_quiet, write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
+from benchdoc import DOC, add_timing_arguments, git_commit, machine_info, markers, wait_for_quiet, write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 SECTION_START, SECTION_END = markers("postprocess_render")
 SHARED = ROOT.parent / "shared" / "data" / "nails-cc0"
@@ -128,33 +126,6 @@ def time_cases(cases: dict, runs: int, warmup: int) -> dict[str, dict]:
             for name, v in times.items()}
 
 
-def machine() -> dict:
-    cpu = platform.processor() or "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    commit = ""
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                                timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "ml/postprocess.py", "ml/render.py",
-                                "bench/postprocess_render.py"], cwd=ROOT, capture_output=True, text=True,
-                               timeout=10).stdout.strip()
-        if commit and dirty:
-            commit += " with uncommitted changes to ml/postprocess.py, ml/render.py or this script"
-    except (OSError, subprocess.SubprocessError):
-        pass
-    import shapely
-
-    return {"cpu": cpu, "nproc": os.cpu_count(), "python": platform.python_version(), "commit": commit,
-            "versions": {"numpy": np.__version__, "opencv": cv2.__version__, "shapely": shapely.__version__},
-            "load": os.getloadavg()}
-
-
 # --------------------------------------------------------------------------------------------------
 # Report
 # --------------------------------------------------------------------------------------------------
@@ -195,8 +166,6 @@ def build_section(r: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-
-
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_timing_arguments(parser, runs=50)
@@ -205,7 +174,12 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     started = time.monotonic()
     wait_for_quiet(args.wait_idle, threshold=0.5 * (os.cpu_count() or 1))
-    info = machine()  # load average before the measurements
+    import shapely
+
+    info = {**machine_info(),  # load average before the measurements
+            "commit": git_commit(("ml/postprocess.py", "ml/render.py", "bench/postprocess_render.py"),
+                                 "ml/postprocess.py, ml/render.py or this script"),
+            "versions": {"numpy": np.__version__, "opencv": cv2.__version__, "shapely": shapely.__version__}}
     default_threads = cv2.getNumThreads()
     threads = args.threads or sorted({default_threads, 1}, reverse=True)
 

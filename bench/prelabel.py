@@ -29,10 +29,8 @@ import datetime as dt
 import hashlib
 import json
 import os
-import platform
 import shlex
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -49,7 +47,7 @@ from dataset.formats import ExportRecord, FolderTarget, get_exporter, get_import
 from dataset.geometry import normalize_geometry, validate_geometry  # noqa: E402
 from dataset.splits import participant_split  # noqa: E402
 
-from benchdoc import markers, write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
+from benchdoc import git_commit, machine_info, markers, write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 SECTION = "prelabel"
 SHARED = ROOT.parent / "shared" / "data" / "nails-cc0"
@@ -153,25 +151,12 @@ def accuracy(drafts: dict[str, dict], items: list[dict]) -> dict:
 
 
 def machine() -> dict:
+    """``benchdoc.machine_info`` with what this bench adds: library versions and the commit."""
     import cv2
     import shapely
 
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        dirty = bool(subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout.strip())
-    except OSError:
-        commit, dirty = "?", False
-    return {"cpus": os.cpu_count(), "cpu": cpu, "load": os.getloadavg()[0], "python": platform.python_version(),
-            "torch": torch.__version__, "numpy": np.__version__, "opencv": cv2.__version__, "shapely": shapely.__version__,
-            "commit": commit + (" with uncommitted changes" if dirty else "")}
+    return {**machine_info(), "torch": torch.__version__, "numpy": np.__version__, "opencv": cv2.__version__,
+            "shapely": shapely.__version__, "commit": git_commit() or "?"}
 
 
 def fmt(value, digits=3, percent=False):
@@ -193,7 +178,7 @@ Measured {r['when']} in {r['wall_s']:.0f} s with `{r['command']}` (commit {m['co
 
 ### Set-up
 
-- **Machine**: {m['cpus']} CPUs ({m['cpu']}), load average {m['load']:.2f} before the run (shared: other processes may have run meanwhile); Python {m['python']}, torch {m['torch']}, numpy {m['numpy']}, opencv {m['opencv']}, shapely {m['shapely']}.
+- **Machine**: {m['nproc']} CPUs ({m['cpu']}), load average {m['load'][0]:.2f} before the run (shared: other processes may have run meanwhile); Python {m['python']}, torch {m['torch']}, numpy {m['numpy']}, opencv {m['opencv']}, shapely {m['shapely']}.
 - **Data**: `../shared/data/nails-cc0` (CC0): {r['data']['images']} photos, {r['data']['nails']} nails, one class "nail" (no finger classes, no landmarks), split by participant with the platform's splitter (0.65 / 0.18 / 0.17, seed 0): {r['data']['splits']}.
 - **Model**: {tr['description']}; trained on the train split only, best val epoch kept (epoch {tr.get('best_epoch', '?')}); training wall time {tr.get('wall_s', 0):.0f} s on this CPU{'' if not tr.get('reused') else ' (the sum of the epochs of an earlier run of this script with the same options and `--out DIR`, whose `DIR/run/best.pt` is reused with `--checkpoint`)'}. Val mIoU during training (480 px): {fmt(tr.get('val_miou'), 4)}.
 
@@ -237,9 +222,7 @@ def main(argv=None) -> dict:
 
     django.setup()  # prelabel.drafts (the draft geometry rules) lives in a Django app; no database is used
     started = time.monotonic()
-    load = os.getloadavg()[0]
-    info = machine()
-    info["load"] = load
+    info = machine()  # load average before the run
     items = load_dataset()
     splits = {s: [it for it in items if it["split"] == s] for s in ("train", "val", "test")}
     work = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="prelabel-bench-"))

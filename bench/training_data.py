@@ -62,7 +62,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
 from benchdoc import (  # noqa: E402  (bench/ is on sys.path when run as a script)
-    DOC, child_env, fmt, loadavg, log, machine_info, markers, proc_status, reset_peak, run_measured, setup_django,
+    DOC, child_env, fmt, git_commit, loadavg, log, machine_info, markers, proc_status, reset_peak, run_measured, setup_django,
     wait_for_quiet, write_section,
 )
 
@@ -415,16 +415,6 @@ def phase_export(args) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
-def commit() -> str | None:
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "dataset", "curation", "labeling",
-                                "bench/training_data.py"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        return head + (" with uncommitted changes to dataset/, curation/, labeling/ or this script" if dirty else "")
-    except OSError:
-        return None
-
-
 def orchestrate(args) -> int:
     started = time.perf_counter()
     scratch = Path(tempfile.mkdtemp(prefix="nailset-bench-training-"))
@@ -432,7 +422,9 @@ def orchestrate(args) -> int:
     var_dir.mkdir()
     me = str(Path(__file__).resolve())
     env = child_env(var_dir)
-    report: dict = {"machine": machine_info(), "commit": commit(), "args": vars(args), "load_start": loadavg(),
+    commit = git_commit(("dataset", "curation", "labeling", "bench/training_data.py"),
+                        "dataset/, curation/, labeling/ or this script", untracked=False) or None
+    report: dict = {"machine": machine_info(), "commit": commit, "args": vars(args), "load_start": loadavg(),
                     "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
     waits = {"budget": args.wait_total}
 

@@ -35,7 +35,6 @@ import os
 import math
 import shlex
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -51,7 +50,7 @@ from ml.postprocess import postprocess  # noqa: E402
 from ml.render import FINISHES, render  # noqa: E402
 from tests.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
-from benchdoc import DOC, add_timing_arguments, fmt, loadavg, log, machine_info, markers, wait_for_quiet, write_section  # noqa: E402  (bench/ is on sys.path)
+from benchdoc import DOC, add_timing_arguments, fmt, git_commit, loadavg, log, machine_info, markers, wait_for_quiet, write_section  # noqa: E402  (bench/ is on sys.path)
 from postprocess_render import H, W, load_photo, prediction, time_cases, with_landmarks  # noqa: E402
 
 SECTION = "tryon_browser"
@@ -249,19 +248,6 @@ def run_browser(frame_list: list[dict], runs: int, warmup: int) -> dict:
 # --------------------------------------------------------------------------------------------------
 
 
-def commit() -> str:
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "tryon/static/tryon", "ml/postprocess.py",
-                                "ml/render.py", "bench/tryon_browser.py"], cwd=ROOT, capture_output=True, text=True,
-                               timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    return head + (" with uncommitted changes to the try-on JavaScript, ml/postprocess.py, ml/render.py or this script"
-                   if head and dirty else "")
-
-
 def build_section(r: dict) -> str:
     info = r["machine"]
     lines = [SECTION_START, "## Post-processing and rendering per 640x480 frame, browser vs Python (`bench/tryon_browser.py`)", ""]
@@ -340,7 +326,9 @@ def main(argv=None) -> dict:
     argv_list = list(argv if argv is not None else sys.argv[1:])
     report = {"date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
               "command": ".venv/bin/python bench/tryon_browser.py" + (" " + shlex.join(argv_list) if argv_list else ""),
-              "commit": commit(), "machine": machine_info(), "load_start": load_start, "load_end": loadavg(),
+              "commit": git_commit(("tryon/static/tryon", "ml/postprocess.py", "ml/render.py", "bench/tryon_browser.py"),
+                                  "the try-on JavaScript, ml/postprocess.py, ml/render.py or this script"),
+              "machine": machine_info(), "load_start": load_start, "load_end": loadavg(),
               "runs": args.runs, "warmup": args.warmup,
               "frames": [{k: f[k] for k in ("key", "title", "short", "description")} for f in frame_list],
               "python": python, "browser": browser, "total_s": time.monotonic() - started}
