@@ -1,3 +1,5 @@
+"""The labeling models in the Django admin: participants (CSV import, upload links, erasure), uploads, images
+and revisions. Nothing that holds a participant's photos can be deleted here, only erased (EraseInsteadOfDelete)."""
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
@@ -12,12 +14,23 @@ from .erasure import describe_counts, erase_participant, erasure_plan
 from .participants import ParticipantImportError, import_participants_csv
 
 
+class EraseInsteadOfDelete:
+    """No delete in the admin, single or bulk (``delete_selected``): deleting a Participant, Upload or Image
+    row there would skip the erasure (labeling/erasure.py) and leave the photo's files (raw upload, stored
+    image, thumbnail) and what was derived from them (snapshot rows, export zips, training data, predictions,
+    job records) behind, with no record that anything was removed. A participant's data goes through the
+    participant's "Erase all data" action (or ``POST /api/participants/CODE/erase/``), which reaches every copy."""
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class ParticipantCsvForm(forms.Form):
     file = forms.FileField(help_text="CSV with a header row: code[,notes]. All or nothing: one bad row imports none.")
 
 
 @admin.register(Participant)
-class ParticipantAdmin(admin.ModelAdmin):
+class ParticipantAdmin(EraseInsteadOfDelete, admin.ModelAdmin):
     list_display = ["code", "upload_count", "image_count", "consent_at", "consent_version", "erased_at", "upload_link"]
     search_fields = ["code", "notes"]
     list_filter = ["consent_version", ("erased_at", admin.EmptyFieldListFilter)]
@@ -66,10 +79,6 @@ class ParticipantAdmin(admin.ModelAdmin):
         self.message_user(request, f"erased {len(participants)} participants: {removed}", messages.WARNING)
         return None
 
-    def has_delete_permission(self, request, obj=None):
-        # Deleting the row would skip the erasure (files, exports...) and lose its record: erase instead.
-        return False
-
     def get_urls(self):
         return [path("import-csv/", self.admin_site.admin_view(self.import_csv), name="labeling_participant_import_csv")] + super().get_urls()
 
@@ -88,7 +97,7 @@ class ParticipantAdmin(admin.ModelAdmin):
 
 
 @admin.register(Upload)
-class UploadAdmin(admin.ModelAdmin):
+class UploadAdmin(EraseInsteadOfDelete, admin.ModelAdmin):
     list_display = ["id", "participant", "original_name", "kind", "content_type", "size", "status", "created_at"]
     list_filter = ["status", "kind", "content_type"]
     search_fields = ["original_name", "sha256", "participant__code"]
@@ -108,7 +117,7 @@ class AnnotationInline(admin.StackedInline):
 
 
 @admin.register(Image)
-class ImageAdmin(admin.ModelAdmin):
+class ImageAdmin(EraseInsteadOfDelete, admin.ModelAdmin):
     list_display = ["id", "preview", "participant", "width", "height", "upload", "frame_index", "timestamp_s", "created_at"]
     list_filter = ["participant"]
     search_fields = ["sha256", "participant__code"]
