@@ -106,11 +106,13 @@ class SuggestionRules:
     thumb_angle_sd: float = 30.0
     thumb_side_sd: float = 1.5       # the thumb lies on the index side
     thumb_prior: float = 0.5         # prior chance that a hand's thumb nail is among the nails
-    photo_full: float = 0.25         # an orient_from_image confidence that means "sure" (p = 0.95)
+    photo_full: float = 0.25         # an orient_from_image confidence that means "as sure as it gets"
+    photo_max: float = 0.85          # ... and that chance of being right (it fails on light backgrounds)
+    max_confidence: float = 0.98     # no suggestion is certain
     model_weight: float = 1.0
     known_direction_penalty: float = 12.0
     two_hands_differ: float = 2.0    # log-odds that two hands in a photo are a left and a right one
-    temperature: float = 0.6         # posterior = softmax(temperature * score)
+    temperature: float = 0.4         # posterior = softmax(temperature * score)
     few_nails_cap: tuple = (0.35, 0.6)    # confidence caps for hands of 1 and 2 nails
 
 
@@ -225,7 +227,7 @@ def _photo_votes(nails: list[_Nail], image: np.ndarray, rules: SuggestionRules) 
         for axis in axes:
             u, conf = orient_from_image(image, mask.astype(bool), (x0, y0), nail.centre, axis, everything)
             if conf > 0:
-                p = 0.5 + 0.45 * min(1.0, conf / rules.photo_full)
+                p = 0.5 + (rules.photo_max - 0.5) * min(1.0, conf / rules.photo_full)
                 nail.votes.append((np.asarray(u, np.float64), p, "photo"))
                 if len(axes) > 1 and conf > best:
                     best, nail.photo_axis = conf, np.asarray(axis, np.float64)
@@ -298,6 +300,36 @@ def _groups(nails: list[_Nail], rules: SuggestionRules) -> tuple[list[list[int]]
     if ambiguous and len(groups) > 1:
         notes.append("hands close together")
     return groups, notes
+
+
+def _two_hands(nails: list[_Nail], rules: SuggestionRules, candidates: int = 12) -> list[list[int]]:
+    """Six to ten nails: the split into two hands (at most five each) whose hypotheses explain the nails
+    best. The ``candidates`` most compact splits (k-means objective) are scored in full."""
+    n = len(nails)
+    centres = np.array([nail.centre for nail in nails])
+    splits = []
+    for size in range(n - 5, n // 2 + 1):
+        for first in itertools.combinations(range(1, n), size - 1) if size * 2 == n else \
+                itertools.combinations(range(n), size):
+            a = sorted(set(first) | ({0} if size * 2 == n else set()))
+            b = [i for i in range(n) if i not in a]
+            if not a or not b or len(a) > 5 or len(b) > 5:
+                continue
+            spread = sum(float(((centres[g] - centres[g].mean(axis=0)) ** 2).sum()) for g in (a, b))
+            splits.append((spread, a, b))
+    splits.sort(key=lambda x: x[0])
+    cache: dict[tuple, float] = {}
+
+    def explained(group) -> float:
+        key = tuple(group)
+        if key not in cache:
+            hyps = _hand_hypotheses([nails[i] for i in group], rules)
+            scores = np.array([h.score for h in hyps]) * rules.temperature if hyps else np.array([-1e9])
+            top = scores.max()
+            cache[key] = float(top + math.log(np.exp(scores - top).sum()))
+        return cache[key]
+    best = max(splits[:candidates], key=lambda x: explained(x[1]) + explained(x[2]))
+    return [best[1], best[2]]
 
 
 def _axial_mean(vectors: list[np.ndarray], weights: list[float]) -> np.ndarray:
@@ -484,6 +516,9 @@ def suggest_labels(polygons: Sequence, image: np.ndarray | None = None, *, known
         _photo_votes(nails, image, rules)
 
     groups, group_notes = _groups(nails, rules)
+    if 6 <= n <= 10 and not any(k and k.get("finger") for k in known):
+        groups = _two_hands(nails, rules)
+        group_notes = [note for note in group_notes if "split" not in note]
     per_group = [_hand_hypotheses([nails[i] for i in g], rules) for g in groups]
     # Two hands: weigh their hands jointly (usually one left and one right).
     hand_weights: list[dict | None] = [None] * len(groups)
@@ -518,8 +553,8 @@ def suggest_labels(polygons: Sequence, image: np.ndarray | None = None, *, known
             cap = rules.few_nails_cap[len(members) - 1] if len(members) <= 2 else 1.0
             if any("split" in note for note in group_notes):
                 cap = min(cap, 0.5)
-            p_finger = min(p_finger, cap, 1.0)
-            p_dir = min(p_dir, 1.0)
+            p_finger = min(p_finger, cap, rules.max_confidence)
+            p_dir = min(p_dir, rules.max_confidence)
             reasons = list(reasons_hand)
             if any(src == "photo" for _, _, src in nail.votes):
                 reasons.append("direction from the photo (the finger continues past the base)")
