@@ -26,9 +26,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-for folder in (ROOT, ROOT / "bench"):
-    if str(folder) not in sys.path:
-        sys.path.insert(0, str(folder))
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
@@ -36,7 +35,7 @@ import numpy as np  # noqa: E402
 from dataset.geometry import FINGER_NAMES  # noqa: E402
 from ml.label_suggestions import hand_and_digit, suggest_labels  # noqa: E402
 
-from benchdoc import fmt, machine_info, markers, write_section  # noqa: E402  (bench/ is on sys.path)
+from bench.benchdoc import fmt, machine_info, markers, write_section  # noqa: E402  (importable from tests too)
 
 SHARED = ROOT.parent / "shared" / "data" / "nails-cc0"
 RESULTS = ROOT / "docs" / "results" / "complete_labels.json"

@@ -213,3 +213,62 @@ def test_rules_are_tunable_and_suggestions_serialise():
     data = json.loads(json.dumps([s.to_dict() for s in out]))
     assert set(data[0]) == {"finger", "hand", "digit", "base", "tip", "confidence", "direction_confidence", "reasons"}
     assert suggest_labels([]) == []
+
+
+# ----------------------------------------------------------------------------------------------------
+# bench/complete_labels.py on a small synthetic COCO file
+# ----------------------------------------------------------------------------------------------------
+
+
+def _synthetic_confirmed(tmp_path, poses):
+    """A data folder (images/, participants.csv) and a confirmed COCO file as the exporter writes it."""
+    from dataset.formats.coco import categories, nail_to_annotation
+
+    (tmp_path / "images").mkdir()
+    coco = {"images": [], "annotations": [], "categories": categories()}
+    rows = ["file_name,participant"]
+    ann_id = 1
+    for k, (angle, mirror) in enumerate(poses):
+        image, nails = render((400, 400), [hand_parts((200, 190), 21, angle, mirror)], seed=k)
+        name = f"hand{k}.png"
+        cv2.imwrite(str(tmp_path / "images" / name), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        coco["images"].append({"id": k + 1, "file_name": name, "width": 400, "height": 400})
+        rows.append(f"{name},person{k}")
+        for nail in nails:
+            geometry_nail = {"polygon": np.round(nail["polygon"], 2).tolist(), "finger": nail["finger"],
+                             "base": nail["base"].tolist(), "tip": nail["tip"].tolist()}
+            coco["annotations"].append(nail_to_annotation(geometry_nail, ann_id, k + 1))
+            ann_id += 1
+    (tmp_path / "participants.csv").write_text("\n".join(rows) + "\n")
+    labels = tmp_path / "confirmed.json"
+    labels.write_text(json.dumps(coco))
+    return labels
+
+
+def test_complete_labels_bench_on_synthetic_coco(tmp_path):
+    from bench.complete_labels import evaluate, load_labels, section
+
+    poses = [(0, False), (90, True), (180, False), (270, True), (33, False), (140, True)]
+    labels = _synthetic_confirmed(tmp_path, poses)
+    loaded = load_labels(labels)
+    assert sorted(loaded) == [f"hand{k}.png" for k in range(6)]
+    assert {n["finger"] for n in loaded["hand1.png"]} == {1, 2, 3, 4, 5}  # mirrored: a left hand
+    result = evaluate(labels, tmp_path, holdout_seed=3)
+    everything = result["all"]
+    assert everything["nails"] == 30 and everything["participants"] == 6
+    assert everything["finger_accuracy"] == 1.0 and everything["hand_accuracy"] == 1.0
+    assert everything["within_30"] == 1.0 and everything["angle_median"] < 15
+    assert len(result["held_out"]) == 2 and result["held_out_metrics"]["nails"] == 10
+    assert sum(b["nails"] for b in everything["finger_by_confidence"]) == 30
+    text = section(result, "python bench/complete_labels.py --labels confirmed.json")
+    assert "<!-- complete_labels:start -->" in text and "| held-out participants | 10 |" in text
+
+    # A confirmed label that disagrees with the suggestion counts as a miss.
+    data = json.loads(labels.read_text())
+    data["annotations"][0]["category_id"] = 10 if data["annotations"][0]["category_id"] != 10 else 9
+    data["annotations"][1]["keypoints"] = [*data["annotations"][1]["keypoints"][3:5], 2,
+                                           *data["annotations"][1]["keypoints"][0:2], 2]  # base <-> tip
+    labels.write_text(json.dumps(data))
+    worse = evaluate(labels, tmp_path, holdout_seed=3)["all"]
+    assert worse["finger_accuracy"] == pytest.approx(29 / 30)
+    assert worse["within_30"] == pytest.approx(29 / 30)
