@@ -53,7 +53,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Sequence
 
 import cv2
 import numpy as np
@@ -598,7 +598,3 @@ def _hand_reasons(best: _Hypothesis, nails: list[_Nail], notes: list[str], n_gro
         reasons.append("no thumb among these nails; order across the hand, sizes and fingertip line")
     reasons.append(f"{best.hand} hand: the thumb/index side relative to the fingers' direction")
     return reasons
-
-
-def suggestions_json(suggestions: list[NailSuggestion]) -> list[dict[str, Any]]:
-    return [s.to_dict() for s in suggestions]
