@@ -49,7 +49,7 @@ LOGIT_SPAN = 10.0
 
 
 def stand_in_model(photos, long_side: int):
-    from ml.cascade import cascade_net
+    from ml.models.cascade import cascade_net
     from ml.export.common import prepare_input
 
     torch.manual_seed(0)
@@ -170,7 +170,7 @@ def main(argv=None) -> dict:
     started = time.perf_counter()
     photos = parity_photos(count=args.photos)
     if args.checkpoint:
-        from ml.train import load_model
+        from ml.checkpoint import load_model
 
         model, meta = load_model(args.checkpoint)
         description = f"checkpoint `{args.checkpoint}` ({json.dumps((meta.get('config') or {}).get('model', {}))})"

@@ -50,7 +50,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from ml.cascade import ModelConfig, build_model, inference_model  # noqa: E402
+from ml.models.config import ModelConfig  # noqa: E402
+from ml.models.inference import inference_model  # noqa: E402
+from ml.models.registry import build_model  # noqa: E402
 from ml.losses import CascadeLoss  # noqa: E402
 
 from benchdoc import DOC, markers, write_section  # noqa: E402  (bench/ is on sys.path when run as a script)

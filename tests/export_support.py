@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from ml.cascade import cascade_net
+from ml.models.cascade import cascade_net
 from ml.export.common import DEFAULT_PHOTOS_DIR, photos_dir
 
 
@@ -37,7 +37,7 @@ def tiny_train_config(val_size: int = 128):
 
 
 def checkpoint_bytes(model, val_size: int = 128) -> bytes:
-    from ml.train import CHECKPOINT_FORMAT, CHECKPOINT_VERSION
+    from ml.checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION
 
     config = tiny_train_config(val_size)
     buffer = io.BytesIO()

@@ -40,7 +40,7 @@ def export_version(version: ModelVersion, fmt: str, *, precision: str | None = N
     """Export ``version`` as ``fmt``, prove its parity, and store it as a new :class:`ModelArtifact`.
     A job that runs again (its worker died) gets the artifact it already made."""
     from ml.export.common import export_model
-    from ml.train import load_model
+    from ml.checkpoint import load_model
 
     if job is not None:
         existing = ModelArtifact.objects.filter(job=job).first()

@@ -59,14 +59,14 @@ class ExportModule(nn.Module):
     """``image`` N x 3 x H x W RGB in [0, 1] -> ``(fg_prob N x 1 x H x W, class_prob N x C x H x W,
     field N x 2 x H x W)``.
 
-    ``fold=True`` (what is exported): :func:`ml.cascade.inference_model` of the model (eval, BN folded,
+    ``fold=True`` (what is exported): :func:`ml.models.inference.inference_model` of the model (eval, BN folded,
     TF "SAME" pads merged into their convs; exact). ``fold=False``: the model as trained, in eval mode:
     the PyTorch reference every artifact is compared with."""
 
     def __init__(self, model: nn.Module, fold: bool = True) -> None:
         super().__init__()
         if fold:
-            from ml.cascade import inference_model
+            from ml.models.inference import inference_model
 
             inner = inference_model(model, channels_last=False)
         else:
