@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from ml.models.cascade import cascade_net
-from ml.export.common import DEFAULT_PHOTOS_DIR, photos_dir
+from ml.export.photos import DEFAULT_PHOTOS_DIR, photos_dir
 
 
 def tiny_model(seed: int = 0, val_size: int = 128):
