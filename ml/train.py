@@ -18,7 +18,9 @@ Design (details in ``docs/model.md``):
   global step, metrics history, early-stopping state and the config. ``best.pt`` holds the weights of the
   best epoch (val mIoU) with config and metrics. ``resume=True`` continues from ``last.pt`` exactly: a
   run killed in epoch e and resumed repeats epoch e from its start and ends with the same weights as an
-  uninterrupted run (tested on CPU with ``torch.equal``).
+  uninterrupted run (tested on CPU with ``torch.equal``). Saving and loading: :mod:`ml.checkpoint`.
+* :func:`train` is made of testable steps: :func:`resume_checkpoint`, :func:`start_run` / :func:`restore_run`,
+  :func:`train_epoch`, :func:`epoch_record`, :func:`track_best`, :func:`training_checkpoint`.
 * Per epoch on val: binary mIoU, nail IoU, per-finger IoU where classes exist, direction error where
   landmarks exist (:mod:`ml.metrics`); early stopping after ``patience`` epochs without a better val
   mIoU (train mIoU is the monitor when the export has no val images).
