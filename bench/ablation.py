@@ -210,7 +210,7 @@ def main() -> None:
 
     from ml.ablation import ABLATION_ROWS, EXTRA_ROWS
     from ml.data import AUGMENT_PRESETS
-    from ml.train import resolve_device
+    from ml.device import resolve_device
 
     started = time.monotonic()
     args.work.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,7 @@ compared with PyTorch on real photos, with file sizes and latencies.
     .venv/bin/python bench/export_parity.py --checkpoint best.pt  # a trained checkpoint instead of the stand-in
     .venv/bin/python bench/export_parity.py --formats onnx --no-docs
 
-Every artifact goes through ``ml.export.common.export_model`` (what the export job runs) into ``--out``
+Every artifact goes through ``ml.export.pipeline.export_model`` (what the export job runs) into ``--out``
 (default ``var/bench/export``): max absolute difference of every output (``fg_prob``, ``class_prob``,
 ``field``) against PyTorch (the model as trained, eval mode, float32) on ``--photos`` photos of
 ``../shared/data/nails-cc0/images``; latency of onnxruntime on the CPU, of the TensorFlow SavedModel that
@@ -48,8 +48,8 @@ LOGIT_SPAN = 10.0
 
 
 def stand_in_model(photos, long_side: int):
-    from ml.cascade import cascade_net
-    from ml.export.common import prepare_input
+    from ml.models.cascade import cascade_net
+    from ml.export.photos import prepare_input
 
     torch.manual_seed(0)
     model = cascade_net("cascade-55").eval()
@@ -149,12 +149,13 @@ def main(argv=None) -> dict:
     parser.add_argument("--no-docs", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = parser.parse_args(argv)
     from ml.data import eval_size_for
-    from ml.export.common import export_model, parity_photos
+    from ml.export.photos import parity_photos
+    from ml.export.pipeline import export_model
 
     started = time.perf_counter()
     photos = parity_photos(count=args.photos)
     if args.checkpoint:
-        from ml.train import load_model
+        from ml.checkpoint import load_model
 
         model, meta = load_model(args.checkpoint)
         description = f"checkpoint `{args.checkpoint}` ({json.dumps((meta.get('config') or {}).get('model', {}))})"

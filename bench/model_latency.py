@@ -48,7 +48,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from ml.cascade import ModelConfig, build_model, inference_model  # noqa: E402
+from ml.models.config import ModelConfig  # noqa: E402
+from ml.models.inference import inference_model  # noqa: E402
+from ml.models.registry import build_model  # noqa: E402
 from ml.losses import CascadeLoss  # noqa: E402
 
 from benchdoc import DOC, git_commit, machine_info, markers, write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
@@ -306,13 +308,13 @@ def build_section(r: dict) -> str:
                  f"{r['load_end'][0]:.1f} at the end (other work on the machine inflates the timings).")
     lines.append("- **Software**: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()) + f", Python {info['python']}.")
     lines.append(f"- **Timing**: batch 1, {a['threads']} threads, median of {a['runs']} runs after {a['warmup']} warm-up "
-                 "runs; random weights; PyTorch eager = `ml.cascade.inference_model` (BN folded, channels_last, "
+                 "runs; random weights; PyTorch eager = `ml.models.inference.inference_model` (BN folded, channels_last, "
                  "`torch.inference_mode`); ONNX Runtime = the folded model exported by `torch.onnx.export(dynamo=False, "
                  "opset_version=17)`, CPU provider, `intra_op_num_threads` = threads, sequential, ORT_ENABLE_ALL.")
     lines.append(f"- **Conv peak**: {peak:.0f} GFLOP/s fp32 ({r['peak']['shape']}, channels_last, best of 5); "
                  "\"/ bound\" = the minimum latency / (FLOPs / peak), 1.0 would be compute-bound at that peak. "
                  "\"PyTorch padding\" = `tf_padding=False` (what torchvision weights use); the inference copy merges "
-                 "TF \"SAME\" pads into their convs exactly (`ml.cascade.remove_tf_padding`), so the padding no longer "
+                 "TF \"SAME\" pads into their convs exactly (`ml.models.inference.remove_tf_padding`), so the padding no longer "
                  "costs time.")
     lines.append("- **MACs**: Conv2d multiply-adds counted with forward hooks (1 MAC = 2 FLOPs); the 1x1 heads of the "
                  "final output run at H/8 before the x8 upsample (exact; see docs/model.md). Upsampling, additions and "

@@ -24,10 +24,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from ml.cascade import inference_model
+from ml.checkpoint import load_model
 from ml.data import MasksDataset
+from ml.device import resolve_device
 from ml.metrics import SegmentationMetrics
-from ml.train import load_model, resolve_device
+from ml.models.inference import inference_model
 
 __all__ = ["EVAL_SIZES", "evaluate"]
 

@@ -152,7 +152,7 @@ class LossConfig:
 
 
 class CascadeLoss(torch.nn.Module):
-    """Total loss over the output scales (a list of :class:`ml.cascade.Outputs`, finest first, or a single
+    """Total loss over the output scales (a list of :class:`ml.models.outputs.Outputs`, finest first, or a single
     one): ``sum_s w_s * (fg_s + class_weight * cls_s + field_weight * field_s)`` with ``w = 1`` for the
     full-resolution output and ``aux_weight`` for the others. ``forward`` returns ``(total, parts)``,
     ``parts`` a dict of detached floats (``fg``, ``cls``, ``field`` summed over scales, and ``total``)."""

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ml.cascade import Outputs
+from ml.models.outputs import Outputs
 
 __all__ = ["SegmentationMetrics", "predictions_at"]
 

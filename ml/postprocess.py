@@ -42,6 +42,10 @@ Steps (our reading of the paper's one paragraph; details in ``docs/rendering.md`
 
 The output :class:`Nail` s convert to the platform's geometry format (``to_geometry``; passes
 ``dataset.geometry.validate_geometry``) for pre-labeling, and feed :mod:`ml.render` directly.
+
+Why this file is over 600 lines: it is one pipeline, steps 1-5 above, whose private helpers (blob
+geometry, orientation, splitting, merging) serve :func:`postprocess` alone; :func:`orient_from_image`,
+:func:`nail_axis` and :class:`Nail` are read from here by the renderer and the apps.
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """One photo -> the model's outputs as NumPy arrays at the photo's own size. Plain PyTorch; no Django.
 
     from ml.predict import Predictor
-    predictor = Predictor.from_checkpoint("best.pt")            # ml.train.load_model under the hood
+    predictor = Predictor.from_checkpoint("best.pt")            # ml.checkpoint.load_model under the hood
     pred = predictor(image_rgb)                                 # uint8 H x W x 3
     pred.fg_prob, pred.class_prob, pred.field                   # H x W, H x W x 10 | None, H x W x 2 | None
     nails = ml.postprocess.postprocess(*pred.arrays, image=image_rgb)
@@ -83,7 +83,7 @@ class Predictor:
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, size: int | None = None, device: str = "cpu",
                         threads: int | None = None) -> Predictor:
-        from ml.train import load_model  # local: keeps importing ml.predict cheap
+        from ml.checkpoint import load_model  # local: keeps importing ml.predict cheap
 
         model, meta = load_model(path, device=device)
         return cls(model, meta, size=size, device=device, threads=threads)

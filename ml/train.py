@@ -18,7 +18,9 @@ Design (details in ``docs/model.md``):
   global step, metrics history, early-stopping state and the config. ``best.pt`` holds the weights of the
   best epoch (val mIoU) with config and metrics. ``resume=True`` continues from ``last.pt`` exactly: a
   run killed in epoch e and resumed repeats epoch e from its start and ends with the same weights as an
-  uninterrupted run (tested on CPU with ``torch.equal``).
+  uninterrupted run (tested on CPU with ``torch.equal``). Saving and loading: :mod:`ml.checkpoint`.
+* :func:`train` is made of testable steps: :func:`resume_checkpoint`, :func:`start_run` / :func:`restore_run`,
+  :func:`train_epoch`, :func:`epoch_record`, :func:`track_best`, :func:`training_checkpoint`.
 * Per epoch on val: binary mIoU, nail IoU, per-finger IoU where classes exist, direction error where
   landmarks exist (:mod:`ml.metrics`); early stopping after ``patience`` epochs without a better val
   mIoU (train mIoU is the monitor when the export has no val images).
@@ -28,7 +30,7 @@ Design (details in ``docs/model.md``):
 * Device "auto": CUDA when available, else CPU. Mixed precision on CUDA (bf16 where supported, else fp16
   with a grad scaler).
 * TFLite-pretrained encoders come with batch norm folded (identity statistics); before the first step
-  their BN statistics are measured on training crops (``ml.mobilenetv2.recalibrate_batchnorm``) so that
+  their BN statistics are measured on training crops (``ml.weights.loading.recalibrate_batchnorm``) so that
   training-mode BN keeps the pretrained function.
 """
 
@@ -38,7 +40,6 @@ import json
 import math
 import os
 import random
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -51,26 +52,41 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ml.cascade import ModelConfig, build_model, model_config
+from ml.checkpoint import (
+    CHECKPOINT_FORMAT,
+    CHECKPOINT_VERSION,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from ml.data import AUGMENT_PRESETS, AugmentConfig, MasksDataset
+from ml.device import resolve_device
 from ml.losses import CascadeLoss, LossConfig
 from ml.metrics import SegmentationMetrics
-from ml.mobilenetv2 import WEIGHT_SOURCES, recalibrate_batchnorm
+from ml.models.config import ModelConfig, model_config
+from ml.models.registry import build_model
+from ml.weights.loading import recalibrate_batchnorm
+from ml.weights.sources import WEIGHT_SOURCES
 
 __all__ = [
-    "CHECKPOINT_FORMAT",
     "TRAIN_PRESETS",
+    "EpochOutcome",
     "TrainConfig",
-    "load_checkpoint",
-    "load_model",
-    "resolve_device",
+    "TrainingRun",
+    "epoch_record",
+    "restore_run",
+    "resume_checkpoint",
+    "save_epoch_checkpoints",
+    "start_run",
+    "track_best",
     "train",
     "train_config",
+    "train_epoch",
+    "training_checkpoint",
     "validate",
 ]
 
-CHECKPOINT_FORMAT = "nailset-cascade-checkpoint"
-CHECKPOINT_VERSION = 1
 LAST, BEST = "last.pt", "best.pt"
 #: Fields that may differ between a run and its resumption (they do not change the computation on CPU).
 RESUMABLE_CHANGES = frozenset({"device", "num_workers"})
@@ -180,88 +196,6 @@ def train_config(config: TrainConfig | Mapping[str, Any] | str = "tiny", **overr
         changes["loss"] = LossConfig(**{**asdict(base.loss), **changes["loss"]})
     return replace(base, **changes) if changes else base
 
-
-def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
-    if device is None or str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
-# ----------------------------------------------------------------------------------------------------
-# Checkpoints
-# ----------------------------------------------------------------------------------------------------
-
-
-def _atomic_save(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    try:
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
-
-
-def _rng_state() -> dict[str, Any]:
-    np_state = np.random.get_state()
-    state = {
-        "python": random.getstate(),
-        "numpy": [np_state[0], torch.from_numpy(np_state[1].copy()), int(np_state[2]), int(np_state[3]),
-                  float(np_state[4])],
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: Mapping[str, Any]) -> None:
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    name, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """A checkpoint dict (``last.pt`` or ``best.pt``), checked for format."""
-    ckpt = torch.load(os.fspath(path), map_location=map_location, weights_only=True)
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a NailSet model checkpoint")
-    if ckpt.get("version") != CHECKPOINT_VERSION:
-        raise ValueError(f"{path}: checkpoint version {ckpt.get('version')!r} is not supported")
-    return ckpt
-
-
-def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
-    """The trained model of a checkpoint (eval mode, on ``device``) and the checkpoint's metadata
-    (``config``, ``metrics``, ``epoch``...). Pretrained weight files are not needed."""
-    ckpt = load_checkpoint(path)
-    config = TrainConfig.from_dict(ckpt["config"])
-    model = build_model(config.model, load_pretrained=False)
-    model.load_state_dict(ckpt["model"])
-    model.to(resolve_device(device)).eval()
-    meta = {k: v for k, v in ckpt.items() if k not in ("model", "optimizer", "scheduler", "scaler", "rng")}
-    return model, meta
-
-
 # ----------------------------------------------------------------------------------------------------
 # Training
 # ----------------------------------------------------------------------------------------------------
@@ -359,6 +293,207 @@ def _amp_dtype(device: torch.device, enabled: bool) -> torch.dtype | None:
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
+@dataclass
+class TrainingRun:
+    """The mutable state of a run: what ``last.pt`` holds beside the config, and what each epoch moves on."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler | None
+    criterion: CascadeLoss
+    history: list[dict] = field(default_factory=list)
+    best: dict[str, Any] = field(default_factory=lambda: {"epoch": None, "monitor": -math.inf, "metrics": None})
+    bad_epochs: int = 0
+    epoch: int = 0  # epochs completed
+    global_step: int = 0
+
+
+@dataclass
+class EpochOutcome:
+    """What one epoch of steps leaves: the summed loss parts, the train metrics, the steps done, and
+    whether ``should_stop`` cancelled it."""
+
+    sums: dict[str, float]
+    metrics: SegmentationMetrics
+    steps: int
+    cancelled: bool
+
+
+def resume_checkpoint(config: TrainConfig, out: Path, resume: bool | str | os.PathLike | None
+                      ) -> tuple[dict[str, Any] | None, Path | None]:
+    """The checkpoint a run continues from, and its path: ``out/last.pt`` for ``resume=True`` when it exists,
+    the given path, or none (``False`` / None / no ``last.pt``). Its config must be ``config`` except for
+    :data:`RESUMABLE_CHANGES`; else ValueError."""
+    resume_path = None
+    if resume is True and (out / LAST).is_file():
+        resume_path = out / LAST
+    elif resume not in (True, False, None):
+        resume_path = Path(resume)
+    if resume_path is None:
+        return None, None
+    ckpt = load_checkpoint(resume_path)
+    saved = TrainConfig.from_dict(ckpt["config"]).to_dict()
+    now = config.to_dict()
+    diff = sorted(k for k in now if k not in RESUMABLE_CHANGES and now[k] != saved.get(k))
+    if diff:
+        raise ValueError(f"cannot resume from {resume_path}: the config differs in {', '.join(diff)}")
+    return ckpt, resume_path
+
+
+def start_run(config: TrainConfig, device: torch.device, amp_dtype: torch.dtype | None, total_steps: int,
+              load_pretrained: bool) -> TrainingRun:
+    """A fresh run: seeded RNGs, the model (with its pretrained encoders unless ``load_pretrained`` is
+    False, for a resume), AdamW, the poly LR schedule, a grad scaler for fp16 on CUDA, the loss."""
+    torch.manual_seed(config.seed)
+    random.seed(config.seed)
+    np.random.seed(config.seed % 2**32)
+    model = build_model(config.model, load_pretrained=load_pretrained).to(device)
+    if device.type == "cpu" or amp_dtype != torch.float16:
+        scaler = None
+    else:
+        scaler = torch.amp.GradScaler("cuda")
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _poly_lambda(config, total_steps))
+    return TrainingRun(model, optimizer, scheduler, scaler, CascadeLoss(config.loss))
+
+
+def restore_run(run: TrainingRun, ckpt: Mapping[str, Any]) -> None:
+    """Put a ``last.pt`` checkpoint's state into ``run``: weights, optimizer, schedule, scaler, history,
+    early-stopping state, counters and the RNG states, so that the run continues exactly."""
+    run.model.load_state_dict(ckpt["model"])
+    run.optimizer.load_state_dict(ckpt["optimizer"])
+    run.scheduler.load_state_dict(ckpt["scheduler"])
+    if run.scaler is not None and ckpt.get("scaler"):
+        run.scaler.load_state_dict(ckpt["scaler"])
+    run.history = list(ckpt["history"])
+    run.best = dict(ckpt["best"])
+    run.best["monitor"] = -math.inf if run.best["monitor"] is None else run.best["monitor"]
+    run.bad_epochs = int(ckpt["bad_epochs"])
+    run.epoch = int(ckpt["epoch"])
+    run.global_step = int(ckpt["global_step"])
+    set_rng_state(ckpt["rng"])
+
+
+def _optimizer_step(run: TrainingRun, loss: torch.Tensor, grad_clip: float | None) -> None:
+    run.optimizer.zero_grad(set_to_none=True)
+    if run.scaler is not None:
+        run.scaler.scale(loss).backward()
+        if grad_clip:
+            run.scaler.unscale_(run.optimizer)
+            nn.utils.clip_grad_norm_(run.model.parameters(), grad_clip)
+        run.scaler.step(run.optimizer)
+        run.scaler.update()
+    else:
+        loss.backward()
+        if grad_clip:
+            nn.utils.clip_grad_norm_(run.model.parameters(), grad_clip)
+        run.optimizer.step()
+    run.scheduler.step()
+
+
+def train_epoch(run: TrainingRun, train_set: MasksDataset, config: TrainConfig, steps: int, device: torch.device,
+                amp_dtype: torch.dtype | None, progress: Callable[[float, str], Any],
+                stop: Callable[[], bool]) -> EpochOutcome:
+    """The steps of epoch ``run.epoch`` (0-based) over its seeded sample order; ``stop()`` is asked before
+    each step. Moves ``run.global_step`` on; does not validate nor save."""
+    epoch = run.epoch
+    total_steps = steps * config.epochs
+    run.model.train()
+    train_set.set_epoch(epoch)
+    order = _order(len(train_set), config.seed, epoch, steps * config.batch_size)
+    loader = DataLoader(train_set, batch_size=config.batch_size, sampler=order,
+                        num_workers=config.num_workers, pin_memory=device.type == "cuda",
+                        drop_last=False, persistent_workers=False)
+    outcome = EpochOutcome({"total": 0.0, "fg": 0.0, "cls": 0.0, "field": 0.0}, SegmentationMetrics(), 0, False)
+    iterator = iter(loader)
+    for step in range(steps):
+        if stop():
+            outcome.cancelled = True
+            break
+        batch = _to(next(iterator), device)
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            outputs = run.model(batch["image"])
+        loss, parts = run.criterion(outputs, batch)
+        _optimizer_step(run, loss, config.grad_clip)
+        run.global_step += 1
+        outcome.steps += 1
+        for k in outcome.sums:
+            outcome.sums[k] += parts[k]
+        with torch.no_grad():
+            final = outputs[0] if isinstance(outputs, list) else outputs
+            outcome.metrics.update(final.fg.argmax(1) == 1, batch["fg"], batch["ignore"])
+        progress(run.global_step / total_steps,
+                 f"epoch {epoch + 1}/{config.epochs} step {step + 1}/{steps} loss {parts['total']:.4f}")
+    del iterator, loader
+    return outcome
+
+
+def epoch_record(run: TrainingRun, outcome: EpochOutcome, train_metrics: dict[str, Any], val: dict | None,
+                 seconds: float) -> dict[str, Any]:
+    """The history record of the epoch just trained (``run.epoch`` 0-based)."""
+    done = outcome.steps
+    return {
+        "epoch": run.epoch + 1,
+        "steps": done,
+        "lr": run.optimizer.param_groups[0]["lr"],
+        "train_loss": outcome.sums["total"] / max(1, done),
+        "train_fg_loss": outcome.sums["fg"] / max(1, done),
+        "train_class_loss": outcome.sums["cls"] / max(1, done),
+        "train_field_loss": outcome.sums["field"] / max(1, done),
+        "train_miou": train_metrics["miou"],
+        "train_nail_iou": train_metrics["nail_iou"],
+        "val": val,
+        "seconds": seconds,
+    }
+
+
+def track_best(run: TrainingRun, train_metrics: dict[str, Any], val: dict | None) -> bool:
+    """Update the best epoch and the early-stopping count with the epoch just trained (monitor: val mIoU,
+    train mIoU without val images); True when it is the best so far."""
+    monitor = (val["miou"] if val and val["miou"] is not None else train_metrics["miou"]) or 0.0
+    improved = monitor > run.best["monitor"]
+    if improved:
+        run.best = {"epoch": run.epoch + 1, "monitor": monitor, "metrics": val if val else train_metrics}
+        run.bad_epochs = 0
+    else:
+        run.bad_epochs += 1
+    return improved
+
+
+def training_checkpoint(run: TrainingRun, config: TrainConfig, status: str, finished: bool,
+                        data: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``last.pt`` checkpoint after ``run.epoch`` completed epochs: everything an exact resume needs."""
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "version": CHECKPOINT_VERSION,
+        "config": config.to_dict(),
+        "model": run.model.state_dict(),
+        "optimizer": run.optimizer.state_dict(),
+        "scheduler": run.scheduler.state_dict(),
+        "scaler": run.scaler.state_dict() if run.scaler is not None else None,
+        "rng": rng_state(),
+        "epoch": run.epoch,
+        "global_step": run.global_step,
+        "history": run.history,
+        "best": run.best,
+        "bad_epochs": run.bad_epochs,
+        "finished": finished,
+        "status": status if finished else "running",
+        "data": dict(data),
+    }
+
+
+def save_epoch_checkpoints(state: Mapping[str, Any], out: Path, improved: bool) -> None:
+    """``best.pt`` (the weights, config and metrics, when the epoch ``improved``), ``last.pt`` and
+    ``history.json`` of a completed epoch."""
+    if improved:
+        save_checkpoint({k: state[k] for k in ("format", "version", "config", "model", "epoch", "data")}
+                        | {"metrics": state["best"]["metrics"], "history": state["history"]}, out / BEST)
+    save_checkpoint(dict(state), out / LAST)
+    (out / "history.json").write_text(json.dumps(state["history"], indent=1))
+
+
 def train(
     config: TrainConfig | Mapping[str, Any] | str = "tiny",
     data_dir: str | os.PathLike = ".",
@@ -400,182 +535,61 @@ def train(
     steps = config.steps_per_epoch or max(1, len(train_set) // config.batch_size)
     total_steps = steps * config.epochs
 
-    # Resume or start.
-    ckpt = None
-    resume_path = None
-    if resume is True and (out / LAST).is_file():
-        resume_path = out / LAST
-    elif resume not in (True, False, None):
-        resume_path = Path(resume)
-    if resume_path is not None:
-        ckpt = load_checkpoint(resume_path)
-        saved = TrainConfig.from_dict(ckpt["config"]).to_dict()
-        now = config.to_dict()
-        diff = sorted(k for k in now if k not in RESUMABLE_CHANGES and now[k] != saved.get(k))
-        if diff:
-            raise ValueError(f"cannot resume from {resume_path}: the config differs in {', '.join(diff)}")
-
-    torch.manual_seed(config.seed)
-    random.seed(config.seed)
-    np.random.seed(config.seed % 2**32)
-    model = build_model(config.model, load_pretrained=ckpt is None).to(device)
-    if device.type == "cpu" or amp_dtype != torch.float16:
-        scaler = None
-    else:
-        scaler = torch.amp.GradScaler("cuda")
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _poly_lambda(config, total_steps))
-    criterion = CascadeLoss(config.loss)
-
-    history: list[dict] = []
-    best = {"epoch": None, "monitor": -math.inf, "metrics": None}
-    bad_epochs = 0
-    start_epoch = 0
-    global_step = 0
+    ckpt, resume_path = resume_checkpoint(config, out, resume)
+    run = start_run(config, device, amp_dtype, total_steps, load_pretrained=ckpt is None)
     if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        if scaler is not None and ckpt.get("scaler"):
-            scaler.load_state_dict(ckpt["scaler"])
-        history = list(ckpt["history"])
-        best = dict(ckpt["best"])
-        best["monitor"] = -math.inf if best["monitor"] is None else best["monitor"]
-        bad_epochs = int(ckpt["bad_epochs"])
-        start_epoch = int(ckpt["epoch"])
-        global_step = int(ckpt["global_step"])
-        _set_rng_state(ckpt["rng"])
-        progress(global_step / total_steps, f"resumed from {resume_path.name} after epoch {start_epoch}")
+        restore_run(run, ckpt)
+        progress(run.global_step / total_steps, f"resumed from {resume_path.name} after epoch {run.epoch}")
         if ckpt.get("finished"):
-            return _result(ckpt.get("status", "completed"), config, out, history, best, device, started)
+            return _result(ckpt.get("status", "completed"), config, out, run, device, started)
     else:
         for name in (LAST, BEST):
             if (out / name).exists():
                 (out / name).unlink()
-        if _recalibrate(model, train_set, config, device):
+        if _recalibrate(run.model, train_set, config, device):
             progress(0.0, "measured batch-norm statistics of the pretrained encoders")
 
     status = "completed"
-    for epoch in range(start_epoch, config.epochs):
+    data = {k: train_set.manifest_info.get(k) for k in ("snapshot", "content_hash")}
+    while run.epoch < config.epochs:
         epoch_started = time.monotonic()
-        model.train()
-        train_set.set_epoch(epoch)
-        order = _order(len(train_set), config.seed, epoch, steps * config.batch_size)
-        loader = DataLoader(train_set, batch_size=config.batch_size, sampler=order,
-                            num_workers=config.num_workers, pin_memory=device.type == "cuda",
-                            drop_last=False, persistent_workers=False)
-        sums = {"total": 0.0, "fg": 0.0, "cls": 0.0, "field": 0.0}
-        train_metrics = SegmentationMetrics()
-        done = 0
-        cancelled = False
-        iterator = iter(loader)
-        for step in range(steps):
-            if stop():
-                cancelled = True
-                break
-            batch = _to(next(iterator), device)
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                outputs = model(batch["image"])
-            loss, parts = criterion(outputs, batch)
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                if config.grad_clip:
-                    scaler.unscale_(optimizer)
-                    nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                loss.backward()
-                if config.grad_clip:
-                    nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                optimizer.step()
-            scheduler.step()
-            global_step += 1
-            done += 1
-            for k in sums:
-                sums[k] += parts[k]
-            with torch.no_grad():
-                final = outputs[0] if isinstance(outputs, list) else outputs
-                train_metrics.update(final.fg.argmax(1) == 1, batch["fg"], batch["ignore"])
-            progress(global_step / total_steps,
-                     f"epoch {epoch + 1}/{config.epochs} step {step + 1}/{steps} loss {parts['total']:.4f}")
-        del iterator, loader
-        if cancelled:
+        outcome = train_epoch(run, train_set, config, steps, device, amp_dtype, progress, stop)
+        if outcome.cancelled:
             status = "cancelled"
-            progress(global_step / total_steps, f"cancelled in epoch {epoch + 1}; last checkpoint kept")
+            progress(run.global_step / total_steps, f"cancelled in epoch {run.epoch + 1}; last checkpoint kept")
             break
-
-        val = validate(model, val_set, device, amp_dtype) if len(val_set) else None
-        train_m = train_metrics.compute()
-        record = {
-            "epoch": epoch + 1,
-            "steps": done,
-            "lr": optimizer.param_groups[0]["lr"],
-            "train_loss": sums["total"] / max(1, done),
-            "train_fg_loss": sums["fg"] / max(1, done),
-            "train_class_loss": sums["cls"] / max(1, done),
-            "train_field_loss": sums["field"] / max(1, done),
-            "train_miou": train_m["miou"],
-            "train_nail_iou": train_m["nail_iou"],
-            "val": val,
-            "seconds": time.monotonic() - epoch_started,
-        }
-        history.append(record)
-        monitor = (val["miou"] if val and val["miou"] is not None else train_m["miou"]) or 0.0
-        improved = monitor > best["monitor"]
-        if improved:
-            best = {"epoch": epoch + 1, "monitor": monitor, "metrics": val if val else train_m}
-            bad_epochs = 0
-        else:
-            bad_epochs += 1
-        stopping = bad_epochs >= config.patience and epoch + 1 < config.epochs
-        finished = stopping or epoch + 1 == config.epochs
+        val = validate(run.model, val_set, device, amp_dtype) if len(val_set) else None
+        train_m = outcome.metrics.compute()
+        record = epoch_record(run, outcome, train_m, val, time.monotonic() - epoch_started)
+        run.history.append(record)
+        improved = track_best(run, train_m, val)
+        stopping = run.bad_epochs >= config.patience and run.epoch + 1 < config.epochs
+        finished = stopping or run.epoch + 1 == config.epochs
         if stopping:
             status = "early_stopped"
-        state = {
-            "format": CHECKPOINT_FORMAT,
-            "version": CHECKPOINT_VERSION,
-            "config": config.to_dict(),
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "scaler": scaler.state_dict() if scaler is not None else None,
-            "rng": _rng_state(),
-            "epoch": epoch + 1,
-            "global_step": global_step,
-            "history": history,
-            "best": best,
-            "bad_epochs": bad_epochs,
-            "finished": finished,
-            "status": status if finished else "running",
-            "data": {k: train_set.manifest_info.get(k) for k in ("snapshot", "content_hash")},
-        }
-        if improved:
-            _atomic_save({k: state[k] for k in ("format", "version", "config", "model", "epoch", "data")}
-                         | {"metrics": best["metrics"], "history": history}, out / BEST)
-        _atomic_save(state, out / LAST)
-        (out / "history.json").write_text(json.dumps(history, indent=1))
+        run.epoch += 1
+        save_epoch_checkpoints(training_checkpoint(run, config, status, finished, data), out, improved)
         if on_epoch is not None:
             on_epoch(record)
         vm = val["miou"] if val else None
-        progress(global_step / total_steps,
-                 f"epoch {epoch + 1}/{config.epochs} done: loss {record['train_loss']:.4f}"
+        progress(run.global_step / total_steps,
+                 f"epoch {run.epoch}/{config.epochs} done: loss {record['train_loss']:.4f}"
                  + (f", val mIoU {vm:.4f}" if vm is not None else "")
                  + (" (best)" if improved else ""))
         if stopping:
-            progress(global_step / total_steps, f"early stop: no better val mIoU for {bad_epochs} epochs")
+            progress(run.global_step / total_steps, f"early stop: no better val mIoU for {run.bad_epochs} epochs")
             break
-    return _result(status, config, out, history, best, device, started)
+    return _result(status, config, out, run, device, started)
 
 
-def _result(status, config, out, history, best, device, started) -> dict[str, Any]:
+def _result(status: str, config: TrainConfig, out: Path, run: TrainingRun, device: torch.device,
+            started: float) -> dict[str, Any]:
     return {
         "status": status,
-        "epochs_completed": len(history),
-        "best_epoch": best["epoch"],
-        "best_metrics": best["metrics"],
-        "history": history,
+        "epochs_completed": len(run.history),
+        "best_epoch": run.best["epoch"],
+        "best_metrics": run.best["metrics"],
+        "history": run.history,
         "checkpoint": str(out / BEST) if (out / BEST).is_file() else None,
         "last_checkpoint": str(out / LAST) if (out / LAST).is_file() else None,
         "config": config.to_dict(),

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import torch
 
-from ml.cascade import cascade_net
-from ml.export.common import DEFAULT_PHOTOS_DIR, photos_dir
+from ml.models.cascade import cascade_net
+from ml.export.photos import DEFAULT_PHOTOS_DIR, photos_dir
 
 
 def tiny_model(seed: int = 0, val_size: int = 128):
@@ -37,7 +37,7 @@ def tiny_train_config(val_size: int = 128):
 
 
 def checkpoint_bytes(model, val_size: int = 128) -> bytes:
-    from ml.train import CHECKPOINT_FORMAT, CHECKPOINT_VERSION
+    from ml.checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION
 
     config = tiny_train_config(val_size)
     buffer = io.BytesIO()

@@ -68,8 +68,8 @@ def _masks_export(root: Path, n: int = 12, size: int = 64, seed: int = 0) -> Pat
 def _key() -> str:
     ml = Path(__file__).resolve().parent.parent / "ml"
     digest = hashlib.sha256(RECIPE.encode())
-    for path in sorted(ml.glob("*.py")):
-        digest.update(path.name.encode() + path.read_bytes())
+    for path in sorted(ml.rglob("*.py")):
+        digest.update(path.relative_to(ml).as_posix().encode() + path.read_bytes())
     return digest.hexdigest()[:16]
 
 

@@ -132,3 +132,74 @@ def test_no_page_loads_the_static_files_of_an_app_that_imports_its_app():
                 if cycle and (app, other) not in TEMPLATE_EXCEPTIONS:
                     problems.append(describe(cycle, {**edges, (app, other): [str(template.relative_to(ROOT))]}))
     assert not problems, "\n".join(problems)
+
+
+# ----------------------------------------------------------------------------------------------------
+# ml/: no import cycle between its files, no oversized file without a reason
+# ----------------------------------------------------------------------------------------------------
+
+ML_MAX_LINES = 600
+
+
+def ml_modules() -> dict[str, Path]:
+    """``{dotted module name: file}`` for every Python file of ml/ (``ml.export`` is ml/export/__init__.py)."""
+    modules = {}
+    for path in python_files():
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        if parts[0] == "ml":
+            modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return modules
+
+
+def imported_files(path: Path, modules: dict[str, Path]):
+    """``(imported ml module, line)`` for every import of the file that reaches a file of ml/, at any level:
+    ``from ml.models import cascade`` reaches ml.models.cascade, and importing ``a.b.c`` runs the
+    ``__init__.py`` of ``a`` and ``a.b`` too, so those count as imported."""
+    names = {}  # line -> names of a `from X import names`
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.ImportFrom):
+            names.setdefault(node.lineno, []).extend(alias.name for alias in node.names)
+    for module, line in imports_of(path):
+        if module is None:
+            continue
+        targets = {f"{module}.{name}" for name in names.get(line, ()) if f"{module}.{name}" in modules}
+        parts = module.split(".")
+        targets |= {".".join(parts[:k]) for k in range(1, len(parts) + 1) if ".".join(parts[:k]) in modules}
+        for target in sorted(targets):
+            yield target, line
+
+
+def ml_graph() -> dict[tuple[str, str], list[str]]:
+    modules = ml_modules()
+    edges: dict[tuple[str, str], list[str]] = {}
+    for name, path in modules.items():
+        for target, line in imported_files(path, modules):
+            if target != name:
+                edges.setdefault((name, target), []).append(f"{path.relative_to(ROOT)}:{line}")
+    return edges
+
+
+def test_no_import_cycle_between_the_files_of_ml():
+    edges = ml_graph()
+    cycle = find_cycle(edges)
+    assert cycle is None, describe(cycle, edges).replace("between apps", "between files of ml/")
+
+
+def test_the_ml_walk_sees_submodule_package_and_function_level_imports():
+    edges = ml_graph()
+    assert ("ml.export.pipeline", "ml.export.onnx") in edges  # `from . import coreml, onnx, tfjs_driver`
+    assert ("ml.models.cascade", "ml.models") in edges  # the package's __init__ runs first
+    assert any(where.startswith("ml/predict.py") for where in edges[("ml.predict", "ml.checkpoint")])  # in a function
+    assert ("ml.predict", "ml.train") not in edges and ("ml.evaluate", "ml.train") not in edges
+
+
+def test_ml_files_stay_under_600_lines_unless_their_docstring_says_why():
+    too_long = []
+    for name, path in sorted(ml_modules().items()):
+        source = path.read_text(encoding="utf-8")
+        lines = source.count("\n") + 1
+        docstring = ast.get_docstring(ast.parse(source)) or ""
+        if lines > ML_MAX_LINES and f"over {ML_MAX_LINES} lines" not in docstring:
+            too_long.append(f"{path.relative_to(ROOT)}: {lines} lines")
+    assert not too_long, (f"ml/ files over {ML_MAX_LINES} lines whose docstring does not say why "
+                          f"(\"over {ML_MAX_LINES} lines: ...\"):\n" + "\n".join(too_long))

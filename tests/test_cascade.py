@@ -1,4 +1,4 @@
-"""Tests of ml/cascade.py and ml/unet.py: shapes and strides of every output, the 55/43-layer readings,
+"""Tests of ml/models (cascade.py, unet.py, config.py, inference.py, registry.py): shapes and strides of every output, the 55/43-layer readings,
 fusion width, the no-cascade baseline, heads before upsampling, BN folding, configs, pretrained loading.
 
 Tiny widths and 64 px inputs keep it fast on CPU."""
@@ -13,25 +13,21 @@ import pytest
 import torch
 from torch import nn
 
-from ml.cascade import (
-    FG_PRIOR,
-    MODEL_PRESETS,
+from ml.models.cascade import (
     CascadeNet,
-    ModelConfig,
-    Outputs,
-    build_model,
     cascade_43,
     cascade_55,
     cascade_baseline,
     cascade_net,
     count_decoder_convs,
     count_low_path_convs,
-    fold_batchnorm,
-    inference_model,
-    model_config,
 )
-from ml.mobilenetv2 import WeightsError, default_weights_dir
-from ml.unet import UNet, unet_mobilenet_v2
+from ml.models.config import ARCHS, MODEL_PRESETS, ModelConfig, model_config
+from ml.models.inference import fold_batchnorm, inference_model
+from ml.models.outputs import FG_PRIOR, Outputs
+from ml.models.registry import ARCHITECTURES, MODEL_BUILDERS, build_model, get_builder
+from ml.models.unet import UNet, unet_mobilenet_v2
+from ml.weights.sources import WeightsError, default_weights_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = {"width_mult": 0.25, "fusion_width": 32, "pretrained": None}
@@ -248,8 +244,19 @@ def test_unet_shapes():
     assert [b.conv2.conv.out_channels for b in full.decoder] == [256, 128, 64, 32, 16]
 
 
+def test_registry_builds_every_architecture_and_names_the_builders():
+    assert set(ARCHITECTURES) == set(ARCHS)
+    for arch in ARCHS:
+        model = build_model("tiny-unet" if arch == "unet" else "tiny", arch=arch)
+        assert isinstance(model, ARCHITECTURES[arch]) and model.config.arch == arch
+    assert get_builder("cascade_43") is cascade_43 and get_builder("unet_mobilenet_v2") is unet_mobilenet_v2
+    assert {"cascade_net", "cascade_55", "cascade_baseline", "mobilenet_v2"} <= set(MODEL_BUILDERS)
+    with pytest.raises(ValueError, match="unknown model builder"):
+        get_builder("resnet50")
+
+
 def test_ml_core_does_not_import_django():
-    code = ("import sys; import ml.cascade, ml.unet, ml.losses, ml.data, ml.metrics, ml.train, ml.evaluate; "
+    code = ("import sys; import ml.models.registry, ml.losses, ml.data, ml.metrics, ml.train, ml.evaluate; "
             "bad = [m for m in sys.modules if m == 'django' or m.startswith('django.')]; "
             "assert not bad, bad; print('ok')")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -280,8 +287,8 @@ def test_onnx_export_matches_eager():
 
 
 def test_tf_same_padding_merged_into_the_conv_is_exact():
-    from ml.cascade import SameStride2Conv, remove_tf_padding
-    from ml.mobilenetv2 import TFSamePad2d
+    from ml.models.inference import SameStride2Conv, remove_tf_padding
+    from ml.models.mobilenetv2 import TFSamePad2d
 
     for groups, channels in ((1, 3), (8, 8)):
         conv = nn.Conv2d(channels, 8, 3, stride=2, padding=0, groups=groups, bias=True)

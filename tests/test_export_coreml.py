@@ -10,7 +10,9 @@ import pytest
 import torch
 from django.core.management import call_command
 
-from ml.export.common import ExportModule, export_model, prepare_input, synthetic_photos
+from ml.export.module import ExportModule
+from ml.export.photos import prepare_input, synthetic_photos
+from ml.export.pipeline import export_model
 from ml.export.coreml_interpreter import CoreMLInterpreter
 from tests.export_support import expect_real_photos, make_model_version, tiny_model
 

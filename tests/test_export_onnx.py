@@ -10,9 +10,12 @@ import pytest
 import torch
 from django.core.management import call_command
 
-from ml.export.common import METADATA_FILE, ExportModule, export_model
 from ml.export.metadata import FINGER_NAMES
+from ml.export.module import ExportModule
 from ml.export.onnx import OnnxRunner
+from ml.export.pipeline import export_model
+from ml.export.registry import EXPORT_FORMATS, export_format, get_export_format
+from ml.export.spec import METADATA_FILE, ExportError
 from tests.export_support import expect_real_photos, make_model_version, tiny_model
 
 
@@ -140,3 +143,27 @@ def test_model_exports_page_shows_the_parity_report(client, users):
     assert "Apple's runtime does not run here" in html
     client.force_login(users["annotator"])
     assert client.get(f"/models/{version.name}/exports/").status_code == 403
+
+
+def test_every_export_format_is_registered_and_the_names_read_without_torch(tmp_path):
+    """export_model looks the format up in the registry; EXPORT_FORMATS (what apps offer) names exactly
+    the registered formats and reads without importing PyTorch."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    assert [get_export_format(name).name for name in EXPORT_FORMATS] == list(EXPORT_FORMATS)
+    assert get_export_format("onnx").run.__module__ == "ml.export.onnx"
+    with pytest.raises(ExportError, match="format must be one of onnx, coreml, tfjs"):
+        get_export_format("tflite")
+    with pytest.raises(ExportError, match="format must be one of"):
+        export_model(tiny_model()[0], "tflite", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(ValueError, match="not one of EXPORT_FORMATS"):
+        export_format("tflite", title="TensorFlow Lite")
+    code = ("import sys; from ml.export.registry import EXPORT_FORMATS; from ml.export.spec import parse_size; "
+            "assert 'torch' not in sys.modules; print(','.join(EXPORT_FORMATS))")
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "onnx,coreml,tfjs"

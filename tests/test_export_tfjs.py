@@ -111,7 +111,8 @@ def test_tfjs_export_runs_in_chromium_with_pytorchs_outputs(browser, live_server
 
 
 def test_without_the_export_environment_the_export_says_how_to_get_it(monkeypatch, tmp_path):
-    from ml.export.common import ExportError, export_model
+    from ml.export.pipeline import export_model
+    from ml.export.spec import ExportError
     from tests.export_support import tiny_model
 
     monkeypatch.setenv("NAILSET_EXPORT_PYTHON", str(tmp_path / "missing" / "python"))

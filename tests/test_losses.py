@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from ml.cascade import Outputs
+from ml.models.outputs import Outputs
 from ml.losses import (
     CascadeLoss,
     LossConfig,

@@ -1,4 +1,5 @@
-"""Tests of ml/mobilenetv2.py: stage geometry, options, torchvision key mapping, TFLite conversion.
+"""Tests of ml/models/mobilenetv2.py and ml/weights/: stage geometry, options, torchvision key mapping,
+TFLite conversion.
 
 Plain PyTorch, no Django: run with
 ``.venv/bin/python -m pytest tests/test_mobilenetv2.py -q -p no:django``.
@@ -14,29 +15,28 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ml.mobilenetv2 import (
+from ml.models.backbones import mobilenet_v2, mobilenet_v2_classifier
+from ml.models.mobilenetv2 import (
     OS16_STAGE_DILATIONS,
     OS16_STAGE_STRIDES,
     STAGE_SETTINGS,
-    WEIGHT_SOURCES,
     ConvBNAct,
     MobileNetV2,
     MobileNetV2Classifier,
     TFSamePad2d,
+    make_divisible,
+    tf_same_padding,
+)
+from ml.weights.loading import load_pretrained, recalibrate_batchnorm
+from ml.weights.sources import (
+    WEIGHT_SOURCES,
     WeightsError,
-    _make_divisible,
     default_weights_dir,
     load_imagenet_labels,
-    load_pretrained,
-    mobilenet_v2,
-    mobilenet_v2_classifier,
     normalize_input,
-    recalibrate_batchnorm,
     resolve_weights_path,
-    tf_same_padding,
-    torchvision_key_map,
-    torchvision_state_dict,
 )
+from ml.weights.torchvision import torchvision_key_map, torchvision_state_dict
 
 WIDTH1_CHANNELS = [32, 16, 24, 32, 64, 96, 160, 320]
 SIZES_224 = [112, 112, 56, 28, 14, 14, 7, 7]
@@ -135,7 +135,7 @@ def test_num_stages_builds_a_prefix():
 def test_tiny_width_builds_and_trains(width, channels):
     model = mobilenet_v2(width_mult=width, stage_strides=OS16_STAGE_STRIDES, stage_dilations=OS16_STAGE_DILATIONS)
     assert model.stage_channels == channels
-    assert channels == [_make_divisible(32 * width)] + [_make_divisible(c * width) for _, c, _, _ in STAGE_SETTINGS]
+    assert channels == [make_divisible(32 * width)] + [make_divisible(c * width) for _, c, _, _ in STAGE_SETTINGS]
     outs = model.forward_stages(torch.randn(2, 3, 64, 64))
     assert [o.shape[1] for o in outs] == channels
     assert outs[-1].shape[-1] == 4
@@ -241,11 +241,11 @@ class TorchvisionLayoutMobileNetV2(nn.Module):
 
     def __init__(self, width_mult=1.0, num_classes=1000):
         super().__init__()
-        inp = _make_divisible(32 * width_mult)
-        last = _make_divisible(1280 * max(1.0, width_mult))
+        inp = make_divisible(32 * width_mult)
+        last = make_divisible(1280 * max(1.0, width_mult))
         features = [_TVConvBNReLU(3, inp, stride=2)]
         for t, c, n, s in STAGE_SETTINGS:
-            oup = _make_divisible(c * width_mult)
+            oup = make_divisible(c * width_mult)
             for i in range(n):
                 features.append(_TVInvertedResidual(inp, oup, s if i == 0 else 1, t))
                 inp = oup
@@ -529,13 +529,14 @@ def test_corrupt_or_truncated_tflite_raises(weights_dir, tmp_path):
     with pytest.raises(WeightsError, match="truncated.tflite"):
         mobilenet_v2(weights="imagenet-tflite", weights_path=truncated)
     # The layer-by-layer check refuses a graph that is not MobileNetV2 1.0 rather than loading part of it.
-    import ml.mobilenetv2 as mnv2
+    import ml.weights.tflite as tflite_weights
 
-    layers = mnv2._canonical_convs()
+    layers = tflite_weights.canonical_convs()
     monkey = pytest.MonkeyPatch()
-    monkey.setattr(mnv2, "_canonical_convs", lambda: layers[:1] + [(layers[1][0], "conv", 1, True)] + layers[2:])
+    monkey.setattr(tflite_weights, "canonical_convs",
+                   lambda: layers[:1] + [(layers[1][0], "conv", 1, True)] + layers[2:])
     try:
         with pytest.raises(WeightsError, match=r"operator 1 \(our features.stages.1.0.dw\): is a dw convolution"):
-            mnv2.tflite_state_dict(src)
+            tflite_weights.tflite_state_dict(src)
     finally:
         monkey.undo()

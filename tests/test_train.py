@@ -6,18 +6,32 @@ from __future__ import annotations
 
 import copy
 import json
+import random
 
 import numpy as np
 import pytest
 import torch
 
 import ml.train as train_module
-from ml.cascade import CascadeNet
+from ml.checkpoint import load_checkpoint, load_model, rng_state, save_checkpoint, set_rng_state
 from ml.data import MasksDataset, make_synthetic_export
 from ml.evaluate import evaluate
 from ml.predict import predict
 from ml.losses import CascadeLoss
-from ml.train import TRAIN_PRESETS, TrainConfig, load_checkpoint, load_model, train, train_config
+from ml.models.cascade import CascadeNet
+from ml.train import (
+    TRAIN_PRESETS,
+    EpochOutcome,
+    TrainConfig,
+    epoch_record,
+    resume_checkpoint,
+    start_run,
+    track_best,
+    train,
+    train_config,
+    train_epoch,
+    training_checkpoint,
+)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -173,7 +187,7 @@ def test_checkpoint_evaluate_and_predict(export, tmp_path):
 
 
 def test_pretrained_encoders_get_measured_bn_statistics_before_training(export):
-    from ml.mobilenetv2 import default_weights_dir
+    from ml.weights.sources import default_weights_dir
 
     if not (default_weights_dir() / "mobilenet_v2_1.0_224_quant.tflite").is_file():
         pytest.skip("TFLite weights not present")
@@ -194,3 +208,39 @@ def test_pretrained_encoders_get_measured_bn_statistics_before_training(export):
     for key, value in model.fusion0.dilated.bn.state_dict().items():
         assert torch.equal(value, decoder_before[key]), key  # the decoder is not touched
     assert not train_module._recalibrate(CascadeNet(train_config("tiny").model), data, config, torch.device("cpu"))
+
+
+def test_one_epoch_moves_the_run_and_its_checkpoint_resumes_the_config(export, tmp_path):
+    """The pieces of train(): a fresh run, one epoch of steps, its record, the best-epoch tracking, the
+    checkpoint it saves, and the resume check of that checkpoint's config."""
+    config = train_config("tiny", epochs=2, steps_per_epoch=2, batch_size=4, device="cpu")
+    device = torch.device("cpu")
+    run = start_run(config, device, None, total_steps=4, load_pretrained=True)
+    data = MasksDataset(export, "train", train=True, augment=config.augment, seed=config.seed)
+    messages = []
+    outcome = train_epoch(run, data, config, 2, device, None, lambda f, m: messages.append(m), lambda: False)
+    assert isinstance(outcome, EpochOutcome) and outcome.steps == 2 and not outcome.cancelled
+    assert run.global_step == 2 and run.epoch == 0 and len(messages) == 2
+    train_metrics = outcome.metrics.compute()
+    record = epoch_record(run, outcome, train_metrics, None, 1.0)
+    assert record["epoch"] == 1 and record["train_loss"] == pytest.approx(outcome.sums["total"] / 2)
+    assert track_best(run, {"miou": 0.5}, None) and run.best["epoch"] == 1 and run.bad_epochs == 0
+    assert not track_best(run, {"miou": 0.4}, {"miou": None}) and run.bad_epochs == 1
+    run.epoch = 1
+    save_checkpoint(training_checkpoint(run, config, "running", False, {"snapshot": None}), tmp_path / "last.pt")
+    ckpt, path = resume_checkpoint(config, tmp_path, True)
+    assert path == tmp_path / "last.pt" and ckpt["epoch"] == 1 and ckpt["global_step"] == 2
+    assert resume_checkpoint(config, tmp_path, False) == (None, None)
+    assert resume_checkpoint(train_config(config, device="cuda"), tmp_path, True)[0]  # device may change
+    with pytest.raises(ValueError, match="config differs in lr"):
+        resume_checkpoint(train_config(config, lr=0.5), tmp_path, True)
+    stopped = train_epoch(run, data, config, 2, device, None, lambda f, m: None, lambda: True)
+    assert stopped.cancelled and stopped.steps == 0 and run.global_step == 2
+
+
+def test_rng_state_round_trip():
+    state = rng_state()
+    first = (torch.rand(3), np.random.rand(), random.random())
+    set_rng_state(state)
+    again = (torch.rand(3), np.random.rand(), random.random())
+    assert torch.equal(first[0], again[0]) and first[1:] == again[1:]

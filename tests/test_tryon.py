@@ -36,9 +36,10 @@ def hand_picture(width=240, height=180) -> PILImage.Image:
 
 
 def tiny_checkpoint_bytes() -> bytes:
-    """An untrained tiny cascade saved as ml.train saves checkpoints (the tests are about plumbing)."""
-    from ml.cascade import build_model
-    from ml.train import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, train_config
+    """An untrained tiny cascade saved as ml.checkpoint saves checkpoints (the tests are about plumbing)."""
+    from ml.checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION
+    from ml.models.registry import build_model
+    from ml.train import train_config
 
     config = train_config("tiny")
     torch.manual_seed(0)

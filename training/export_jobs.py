@@ -24,7 +24,7 @@ def _export_arguments(arguments: dict) -> dict:
             raise JobArgumentError("precision is fp16 or fp32, for the coreml format only")
         clean["precision"] = precision
     if size is not None:
-        from ml.export.common import ExportError, parse_size
+        from ml.export.spec import ExportError, parse_size
 
         if fmt != "coreml":
             raise JobArgumentError("size (a fixed input size) is for the coreml format only: onnx and tfjs take any "

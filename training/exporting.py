@@ -1,7 +1,7 @@
 """Exports of model versions (the Django side of ``ml/export``): run an export, store the artifact with
 the model version (a zip to download, the unpacked folder for browsers), record browser parity runs.
 
-The export itself is ``ml.export.common.export_model`` (plain PyTorch). Only its TF.js step leaves this
+The export itself is ``ml.export.pipeline.export_model`` (plain PyTorch). Only its TF.js step leaves this
 process: ``python -m ml.export.tfjs`` in the export environment (``.venv-export``, ``make export-env``), so
 TensorFlow is never imported by the web or a worker. See docs/export.md.
 """
@@ -39,8 +39,8 @@ def export_version(version: ModelVersion, fmt: str, *, precision: str | None = N
                    log: Callable[[str], None] | None = None) -> ModelArtifact:
     """Export ``version`` as ``fmt``, prove its parity, and store it as a new :class:`ModelArtifact`.
     A job that runs again (its worker died) gets the artifact it already made."""
-    from ml.export.common import export_model
-    from ml.train import load_model
+    from ml.export.pipeline import export_model
+    from ml.checkpoint import load_model
 
     if job is not None:
         existing = ModelArtifact.objects.filter(job=job).first()

@@ -4,8 +4,8 @@ Plain PyTorch and NumPy; never imports Django, and the main environment never im
 (``ml.export.tfjs`` runs in the export environment, ``.venv-export``, as a subprocess). See
 ``docs/export.md`` for the design; in short::
 
-    trained model (ml.train.load_model)
-      -> ExportModule: eval, BN folded, TF "SAME" pads merged (ml.cascade.inference_model), outputs turned
+    trained model (ml.checkpoint.load_model)
+      -> ExportModule: eval, BN folded, TF "SAME" pads merged (ml.models.inference.inference_model), outputs turned
          into what an app consumes: fg_prob (nail probability), class_prob (finger-class softmax), field
       -> ONNX      torch.onnx (TorchScript exporter), dynamic N/H/W (H, W multiples of 32); onnxruntime
       -> Core ML   coremltools from the traced model: ML program (iOS 15+), image input (RGB 0..255,
@@ -17,19 +17,12 @@ Plain PyTorch and NumPy; never imports Django, and the main environment never im
                    Chromium (tfjs cpu and webgl backends, ml.export.browser)
 
 Every artifact folder holds ``nailset-export.json``: the metadata block (ml.export.metadata) and the
-parity report (ml.export.parity). Entry point: :func:`ml.export.common.export_model`.
+parity report (ml.export.parity). Entry point: :func:`ml.export.pipeline.export_model`, which looks the
+format up in ml.export.registry (``@export_format(name)``; each format module registers itself;
+``EXPORT_FORMATS`` lists the names). Shared parts, by concern: ml.export.spec (names, sizes, ExportError; no
+torch), ml.export.module (ExportModule), ml.export.photos (parity photos and inputs), ml.export.files.
 
-This package's ``__init__`` imports nothing heavy: ``python -m ml.export.tfjs`` runs in the export
-environment, which has TensorFlow but not PyTorch.
+This package's ``__init__`` imports nothing: ``python -m ml.export.tfjs`` runs in the export environment,
+which has TensorFlow but not PyTorch.
 """
-from __future__ import annotations
 
-_LAZY = {"FORMATS", "METADATA_FILE", "OUTPUT_NAMES", "ExportError", "ExportModule", "export_model"}
-
-
-def __getattr__(name):  # lazy re-exports of ml.export.common (PEP 562)
-    if name in _LAZY:
-        from . import common
-
-        return getattr(common, name)
-    raise AttributeError(f"module 'ml.export' has no attribute {name!r}")

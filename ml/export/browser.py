@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .common import PROJECT_ROOT, ExportError
+from .spec import PROJECT_ROOT, ExportError
 
 CHROMIUM = os.environ.get("NAILSET_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

@@ -1,5 +1,5 @@
 """Core ML export: an ``.mlpackage`` holding an ML program (iOS 15+), converted with coremltools from the
-traced :class:`~ml.export.common.ExportModule`.
+traced :class:`~ml.export.module.ExportModule`.
 
 Input ``image``: an RGB image of a fixed size (default: landscape 3:4 at the checkpoint's evaluation size;
 ``--size HxW``, multiples of 32). Core ML hands the program the pixels as 0..255 floats; the program
@@ -20,7 +20,6 @@ sigmoid, softmax, cast), and the interpreter's check covers exactly what was con
 from __future__ import annotations
 
 import json
-import logging
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -30,25 +29,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from .common import INPUT_NAME, OUTPUT_NAMES, ExportError, ExportModule, check_size
+from . import metadata as md
+from .coreml_interpreter import CoreMLInterpreter, import_coremltools
+from .module import ExportModule, reference_outputs
 from .parity import combine, goal_for, run_result
+from .photos import default_fixed_size, prepare_input
+from .registry import ExportRequest, ExportResult, export_format
+from .spec import INPUT_NAME, OUTPUT_NAMES, ExportError, check_size, parse_size
 
 PRECISIONS = ("fp16", "fp32")
 MINIMUM_TARGET = "iOS15"
-
-
-def _quiet_coremltools():
-    """coremltools logs one line per missing native runtime proxy on Linux; those are expected here."""
-    for name in ("coremltools", "root"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-
-
-def import_coremltools():
-    _quiet_coremltools()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import coremltools as ct
-    return ct
 
 
 def export_coreml(model: nn.Module, package: str | Path, size: tuple[int, int], precision: str = "fp16",
@@ -99,8 +89,6 @@ def coreml_parity(package: str | Path, inputs: Sequence[np.ndarray], references:
                   photos: Sequence[Any], precision: str) -> dict[str, Any]:
     import time
 
-    from .coreml_interpreter import CoreMLInterpreter
-
     interpreter = CoreMLInterpreter(package)
     outputs, seconds = [], []
     for x in inputs:
@@ -118,3 +106,22 @@ def coreml_parity(package: str | Path, inputs: Sequence[np.ndarray], references:
                    precision=precision, apple_runtime_run=False,
                    note="Apple's Core ML runtime was not run: coremltools cannot execute models on Linux. "
                         "Parity is that of the saved ML program, interpreted with PyTorch kernels.")
+
+
+@export_format("coreml", title="Core ML")
+def coreml_artifact(request: ExportRequest) -> ExportResult:
+    """``model.mlpackage`` at a fixed input size (``request.size``, default landscape 3:4 at the checkpoint's
+    evaluation size) in ``request.precision`` (fp16 default), proven by interpreting the saved ML program."""
+    model, meta, progress = request.model, request.meta, request.progress
+    precision = request.precision or "fp16"
+    fixed = parse_size(request.size) or default_fixed_size(meta)
+    package = request.out / "model.mlpackage"
+    progress(0.1, f"converting to Core ML ({precision}, {fixed[0]}x{fixed[1]})")
+    info = export_coreml(model, package, size=fixed, precision=precision,
+                         description=md.short_description(request.model_version, meta),
+                         metadata=request.metadata({"input_size": list(fixed), "precision": precision}))
+    metadata = request.metadata(info)
+    progress(0.6, "checking parity: the ML program run op by op with PyTorch kernels")
+    inputs = [prepare_input(p, fixed) for p in request.photos]
+    report = coreml_parity(package, inputs, reference_outputs(model, inputs), request.photos, precision)
+    return ExportResult(metadata, report, ["model.mlpackage"])

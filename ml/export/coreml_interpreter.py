@@ -17,7 +17,9 @@ accumulation order and precision). Apple's runtime is not run.
 """
 from __future__ import annotations
 
+import logging
 import math
+import warnings
 from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -31,6 +33,21 @@ from torch import Tensor
 
 class UnsupportedOp(NotImplementedError):
     pass
+
+
+def _quiet_coremltools():
+    """coremltools logs one line per missing native runtime proxy on Linux; those are expected here."""
+    for name in ("coremltools", "root"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def import_coremltools():
+    """coremltools, imported quietly (the converter of ml.export.coreml and this interpreter both read it)."""
+    _quiet_coremltools()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import coremltools as ct
+    return ct
 
 
 _TORCH_DTYPES = {
@@ -300,8 +317,6 @@ class CoreMLInterpreter:
 
     def __init__(self, package: str | Path, function: str = "main"):
         from coremltools.converters.mil.frontend.milproto.load import load as load_milproto
-
-        from .coreml import import_coremltools
 
         ct = import_coremltools()
         package = Path(package)

@@ -9,7 +9,7 @@ from typing import Any
 
 from torch import nn
 
-from .common import INPUT_NAME, SIZE_MULTIPLE
+from .spec import INPUT_NAME, SIZE_MULTIPLE
 
 SCHEMA = "nailset-export/1"
 FINGER_NAMES = {

@@ -22,8 +22,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from .common import INPUT_NAME, OUTPUT_NAMES, ExportModule, median_ms
-from .parity import combine, goal_for, run_result
+from .module import ExportModule, reference_outputs
+from .parity import combine, goal_for, median_ms, run_result
+from .photos import default_long_side, prepare_input, sample_size
+from .registry import ExportRequest, ExportResult, export_format
+from .spec import INPUT_NAME, OUTPUT_NAMES
 
 OPSET = 17
 
@@ -96,3 +99,19 @@ def onnx_parity(path: str | Path, inputs: Sequence[np.ndarray], references: Sequ
     run = run_result(f"onnxruntime {runner.version} (CPUExecutionProvider)",
                      outputs, references, photos, latency)
     return combine("onnx", goal_for("onnx"), {"onnxruntime-cpu": run}, photos, references)
+
+
+@export_format("onnx", title="ONNX")
+def onnx_artifact(request: ExportRequest) -> ExportResult:
+    """``model.onnx`` (dynamic N/H/W, the metadata block in its ``metadata_props``), proven with onnxruntime
+    at the checkpoint's evaluation size."""
+    model, out, progress = request.model, request.out, request.progress
+    long_side = request.parity_long_side or default_long_side(request.meta)
+    progress(0.1, "exporting ONNX")
+    info = export_onnx(model, out / "model.onnx", sample_size=sample_size(long_side))
+    metadata = request.metadata(info)
+    embed_metadata(out / "model.onnx", metadata)
+    progress(0.5, "checking parity with onnxruntime")
+    inputs = [prepare_input(p, long_side) for p in request.photos]
+    report = onnx_parity(out / "model.onnx", inputs, reference_outputs(model, inputs), request.photos)
+    return ExportResult(metadata, report, ["model.onnx"])

@@ -15,7 +15,8 @@ quantised weights 1e-2 / 1e-1, our goals: quantised weights differ from the trai
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -147,3 +148,16 @@ def read_reference(folder: Path) -> tuple[list[np.ndarray], list[dict[str, np.nd
     inputs = [get(item["input"]) for item in index["items"]]
     refs = [{k: get(v) for k, v in item["outputs"].items()} for item in index["items"]]
     return inputs, refs, index["items"]
+
+
+def median_ms(func: Callable[[], Any], repeats: int = 5, warmup: int = 1) -> float:
+    """The median wall time of ``func`` in milliseconds over ``repeats`` runs after ``warmup`` ones: the
+    latency a parity run reports."""
+    for _ in range(warmup):
+        func()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        func()
+        times.append((time.perf_counter() - t0) * 1000)
+    return round(float(np.median(times)), 2)

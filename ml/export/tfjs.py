@@ -7,7 +7,7 @@ onnx; no PyTorch, no Django). The main environment calls it as a subprocess (``m
 What it does:
 1. Rebuilds the network from the ONNX graph (exported from PyTorch and already proven against it by
    onnxruntime) with TensorFlow ops in NHWC: conv kernels transposed to HWIO (depthwise: H W C 1),
-   batch norm already folded into the convs (PyTorch's epsilon, by ``ml.cascade.fold_batchnorm``), every
+   batch norm already folded into the convs (PyTorch's epsilon, by ``ml.models.inference.fold_batchnorm``), every
    padding that is not plain symmetric "SAME" made explicit (``tf.pad`` then a VALID conv; TensorFlow's
    "SAME" puts the odd pixel at the other side than PyTorch), bilinear resizes as ``ResizeBilinear``
    with half-pixel centres (= PyTorch's ``align_corners=False``), the shape arithmetic of the resize

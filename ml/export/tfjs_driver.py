@@ -21,8 +21,13 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from .common import OUTPUT_NAMES, PROJECT_ROOT, ExportError, Log, Progress, temp_dir
+from .files import temp_dir
+from .module import reference_outputs
+from .onnx import export_onnx
 from .parity import REFERENCE_DIR, combine, goal_for, write_reference
+from .photos import default_long_side, prepare_input, sample_size
+from .registry import ExportRequest, ExportResult, export_format
+from .spec import OUTPUT_NAMES, PROJECT_ROOT, ExportError, Log, Progress
 
 EXPORT_PYTHON_ENV = "NAILSET_EXPORT_PYTHON"
 DEFAULT_EXPORT_PYTHON = PROJECT_ROOT / ".venv-export" / "bin" / "python"
@@ -45,8 +50,6 @@ def export_tfjs(model: nn.Module, out: Path, inputs: Sequence[np.ndarray], refer
                 photos: Sequence[Any], *, quantize: str | None = None, browser: bool | None = None,
                 backends: Sequence[str] = ("cpu", "webgl"), repeats: int = 1, sample_size: tuple[int, int] = (256, 320),
                 progress: Progress, log: Log) -> tuple[dict[str, Any], dict[str, Any]]:
-    from .onnx import export_onnx
-
     if quantize not in (None, "float16", "uint8"):
         raise ExportError(f"quantize must be float16 or uint8, not {quantize!r}")
     python = export_python()
@@ -133,3 +136,19 @@ def tfjs_npm_version() -> str | None:
         return TFJS_VERSION_FILE.read_text().strip()
     except OSError:
         return None
+
+
+@export_format("tfjs", title="TensorFlow.js")
+def tfjs_artifact(request: ExportRequest) -> ExportResult:
+    """A TF.js graph model (the ONNX graph rebuilt in TensorFlow by the export environment), proven in
+    TensorFlow and, when Chromium is there, in the browser; parity at the evaluation size capped at 320."""
+    model, out = request.model, request.out
+    long_side = request.parity_long_side or default_long_side(request.meta, cap=320)
+    inputs = [prepare_input(p, long_side) for p in request.photos]
+    info, report = export_tfjs(model, out, inputs, reference_outputs(model, inputs), request.photos,
+                               quantize=request.quantize, browser=request.browser, backends=request.backends,
+                               repeats=request.browser_repeats, sample_size=sample_size(long_side),
+                               progress=request.progress, log=request.log)
+    metadata = request.metadata(info)
+    files = sorted(p.name for p in out.iterdir() if p.name != REFERENCE_DIR)
+    return ExportResult(metadata, report, files)

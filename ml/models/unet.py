@@ -9,10 +9,10 @@ not import beside this project's CPU torch wheel, so the architecture is written
              (16, 24, 32, 96 ch after stages 2, 3, 4, 6) and 1280 ch at stride 32
     decoder: 5 blocks (256, 128, 64, 32, 16 ch): nearest x2 upsample -> concat skip ->
              [3x3 conv + BN + ReLU] x 2; the last block has no skip (full resolution)
-    head:    3x3 conv 16 -> 2 + 10 + 2 channels, split into the same :class:`ml.cascade.Outputs`
+    head:    3x3 conv 16 -> 2 + 10 + 2 channels, split into the same :class:`ml.models.outputs.Outputs`
              (fg/bg logits, finger-class logits, direction field) as the cascade.
 
-Same interface as :class:`ml.cascade.CascadeNet`: RGB in [0, 1] in, normalisation inside; eval mode
+Same interface as :class:`ml.models.cascade.CascadeNet`: RGB in [0, 1] in, normalisation inside; eval mode
 returns :class:`Outputs`, training mode a one-element list (no deep supervision).
 """
 
@@ -25,8 +25,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ml.cascade import FG_PRIOR, ModelConfig, Outputs, model_config
-from ml.mobilenetv2 import ConvBNAct, mobilenet_v2_classifier
+from ml.models.backbones import mobilenet_v2_classifier
+from ml.models.config import ModelConfig, model_config
+from ml.models.mobilenetv2 import ConvBNAct
+from ml.models.outputs import FG_PRIOR, Outputs
 
 __all__ = ["ConvBNReLU", "DecoderBlock", "UNet", "unet_mobilenet_v2"]
 

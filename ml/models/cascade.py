@@ -1,0 +1,265 @@
+"""The NailSet cascade network (Duke et al., CVPRW 2019, "Nail Polish Try-On"), plain PyTorch.
+
+Never imports Django. Our reading of the paper is in ``docs/model.md`` and ``../shared/paper-notes.md``;
+in short (H x W = input size, both multiples of 32 for exact strides)::
+
+    x (RGB in [0, 1]) -> normalisation of the pretrained source (inside the model)
+      high branch: MobileNetV2 stages 1..4 on x                      -> stage_high4: 32 ch  at H/8
+      low branch:  MobileNetV2 stages 1..8 on x downsampled x2 (bilinear), output stride 16
+                   (stage 7 stride 2 -> 1, dilation 2 in stages 7, 8) -> stage_low4:  32 ch  at H/16
+                                                                     -> stage_low8: 320 ch  at H/32
+      Fusion0: F1 = up2(stage_low8), F2 = stage_low4  -> C ch at H/16     (C = fusion width, 320)
+      Fusion1: F1 = up2(Fusion0),    F2 = stage_high4 -> C ch at H/8
+      output:  up8(Fusion1) -> three 1x1 heads: fg/bg (2 logits), finger class (10 logits),
+               direction field (2 values)
+      Fusion block: F1 -> 3x3 conv, dilation 2 + BN; F2 -> 1x1 conv + BN; sum; ReLU.
+      Deep supervision (training only): an output branch on the upsampled F1 of each fusion block,
+      at H/16 (Fusion0) and H/8 (Fusion1).
+
+The 1x1 heads commute with bilinear upsampling (its weights sum to 1), so every output branch runs its
+heads on the small map and upsamples the 14 head channels (``heads_before_upsample=True``, default): the
+result equals upsample-then-heads to float rounding (tested < 1e-5) and avoids a C x H x W feature map
+(~400 MB at 480x640 with C = 320) and ~1.4 GMAC.
+
+Variants (:class:`ml.models.config.ModelConfig`):
+    ``depth=55``  the full low branch (stem + 17 bottlenecks = 51 convs) + 4 decoder convs;
+    ``depth=43``  the low branch without the 160- and 320-ch groups (-12 convs); Fusion0 takes the
+                  96-ch stage 6 map (at H/32) as F1;
+    ``arch="baseline"``  no cascade: the low branch alone, Fusion0, heads, upsample x16;
+    ``arch="unet"``      the U-Net of :mod:`ml.models.unet` on the same encoder (latency comparison).
+
+Builders, torchvision style: :func:`cascade_net` (from a preset name, a config or keyword overrides),
+:func:`cascade_55`, :func:`cascade_43`, :func:`cascade_baseline`; any ``arch``:
+:func:`ml.models.registry.build_model`. Inference copies (BN folded, TF "SAME" pads merged, channels_last):
+:mod:`ml.models.inference`.
+
+Forward: ``model(images)`` with images N x 3 x H x W, RGB in [0, 1]. In training mode it returns a
+list of :class:`Outputs`, finest first (``[final, fusion1_aux, fusion0_aux]``; the baseline
+``[final, fusion0_aux]``); in eval mode the final :class:`Outputs` alone. ``all_scales=`` overrides.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ml.models.backbones import mobilenet_v2
+from ml.models.config import ModelConfig, model_config
+from ml.models.mobilenetv2 import (
+    BN_EPS,
+    BN_MOMENTUM,
+    OS16_STAGE_DILATIONS,
+    OS16_STAGE_STRIDES,
+    ConvBNAct,
+    MobileNetV2,
+)
+from ml.models.outputs import FG_PRIOR, NUM_FINGER_CLASSES, Outputs
+
+__all__ = [
+    "CascadeNet",
+    "FusionBlock",
+    "OutputBranch",
+    "cascade_43",
+    "cascade_55",
+    "cascade_baseline",
+    "cascade_net",
+    "count_decoder_convs",
+    "count_low_path_convs",
+]
+
+
+# ----------------------------------------------------------------------------------------------------
+# Blocks
+# ----------------------------------------------------------------------------------------------------
+
+
+def _up(x: Tensor, size: tuple[int, int]) -> Tensor:
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+
+
+class OutputBranch(nn.Module):
+    """Three 1x1 conv heads on shared features: fg/bg (2), finger class (``num_classes``), field (2).
+
+    ``forward(features, size)`` returns :class:`Outputs` at ``size``: the features are upsampled
+    bilinearly to ``size`` before the heads, or (``heads_before_upsample``) the 14 head outputs are
+    upsampled instead, which is the same function (1x1 convs and bilinear interpolation commute).
+    """
+
+    def __init__(self, in_channels: int, num_classes: int = NUM_FINGER_CLASSES, heads_before_upsample: bool = True):
+        super().__init__()
+        self.fg = nn.Conv2d(in_channels, 2, 1)
+        self.cls = nn.Conv2d(in_channels, num_classes, 1)
+        self.field = nn.Conv2d(in_channels, 2, 1)
+        self.heads_before_upsample = heads_before_upsample
+        for conv in (self.fg, self.cls, self.field):
+            nn.init.normal_(conv.weight, 0.0, 0.01)
+            nn.init.zeros_(conv.bias)
+        with torch.no_grad():
+            self.fg.bias[1] = math.log(FG_PRIOR / (1 - FG_PRIOR))
+
+    def forward(self, features: Tensor, size: tuple[int, int]) -> Outputs:
+        if self.heads_before_upsample:
+            # the three heads as one 1x1 conv, so that one interpolation upsamples all 14 channels
+            weight = torch.cat([self.fg.weight, self.cls.weight, self.field.weight])
+            bias = torch.cat([self.fg.bias, self.cls.bias, self.field.bias])
+            # NCHW for the interpolation: faster than channels_last with 14 channels, and callers get
+            # plain contiguous outputs
+            y = _up(F.conv2d(features, weight, bias).contiguous(), size)
+            c = self.cls.out_channels
+            return Outputs(y[:, :2], y[:, 2:2 + c], y[:, 2 + c:])
+        features = _up(features, size)
+        return Outputs(self.fg(features), self.cls(features), self.field(features))
+
+
+class FusionBlock(nn.Module):
+    """The paper's Figure 2 (left): F1 (already upsampled x2) -> 3x3 conv, dilation 2 + BN;
+    F2 -> 1x1 projection + BN; sum; ReLU."""
+
+    def __init__(self, f1_channels: int, f2_channels: int, out_channels: int,
+                 bn_eps: float = BN_EPS, bn_momentum: float = BN_MOMENTUM) -> None:
+        super().__init__()
+        bn = {"bn_eps": bn_eps, "bn_momentum": bn_momentum}
+        self.dilated = ConvBNAct(f1_channels, out_channels, 3, dilation=2, activation=False, **bn)
+        self.projection = ConvBNAct(f2_channels, out_channels, 1, activation=False, **bn)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, f1_up: Tensor, f2: Tensor) -> Tensor:
+        return F.relu(self.dilated(f1_up) + self.projection(f2))
+
+
+# ----------------------------------------------------------------------------------------------------
+# The network
+# ----------------------------------------------------------------------------------------------------
+
+
+def _encoder(config: ModelConfig, num_stages: int, os16: bool, load_pretrained: bool) -> MobileNetV2:
+    return mobilenet_v2(
+        width_mult=config.width_mult,
+        weights=config.pretrained if load_pretrained else None,
+        weights_path=config.weights_path,
+        num_stages=num_stages,
+        stage_strides=OS16_STAGE_STRIDES if os16 else None,
+        stage_dilations=OS16_STAGE_DILATIONS if os16 else None,
+        tf_padding=config.resolved_tf_padding,
+        bn_eps=config.bn_eps,
+        bn_momentum=config.bn_momentum,
+    )
+
+
+class CascadeNet(nn.Module):
+    """The cascade (``arch="cascade"``) or the no-cascade baseline (``arch="baseline"``); see the module
+    docstring. Build it with :func:`cascade_net`. ``config`` is kept as ``model.config``.
+
+    ``load_pretrained=False`` builds the architecture of a pretrained config (its padding and input
+    normalisation) without reading the weight files: for loading a trained checkpoint."""
+
+    def __init__(self, config: ModelConfig | None = None, load_pretrained: bool = True) -> None:
+        super().__init__()
+        config = config or ModelConfig()
+        if config.arch not in ("cascade", "baseline"):
+            raise ValueError(f"CascadeNet builds arch 'cascade' or 'baseline', not {config.arch!r}")
+        self.config = config
+        self.cascade = config.arch == "cascade"
+        low_stages = 8 if config.depth == 55 else 6
+        self.low = _encoder(config, low_stages, os16=low_stages == 8, load_pretrained=load_pretrained)
+        self.high = _encoder(config, 4, os16=False, load_pretrained=load_pretrained) if self.cascade else None
+        c = config.fusion_width
+        bn = {"bn_eps": config.bn_eps, "bn_momentum": config.bn_momentum}
+        hb = config.heads_before_upsample
+        self.fusion0 = FusionBlock(self.low.out_channels, self.low.stage_channels[3], c, **bn)
+        self.aux0 = OutputBranch(self.low.out_channels, config.num_classes, hb)
+        if self.cascade:
+            self.fusion1 = FusionBlock(c, self.high.stage_channels[3], c, **bn)
+            self.aux1 = OutputBranch(c, config.num_classes, hb)
+        else:
+            self.fusion1 = None
+            self.aux1 = None
+        self.head = OutputBranch(c, config.num_classes, hb)
+        self.register_buffer("input_mean", torch.tensor(config.input_mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("input_std", torch.tensor(config.input_std).view(1, 3, 1, 1), persistent=False)
+
+    def normalize(self, images: Tensor) -> Tensor:
+        return (images - self.input_mean.to(images.dtype)) / self.input_std.to(images.dtype)
+
+    def forward(self, images: Tensor, all_scales: bool | None = None) -> Outputs | list[Outputs]:
+        """``images``: N x 3 x H x W RGB in [0, 1]. Training mode (or ``all_scales=True``): the list of
+        :class:`Outputs`, finest first; eval mode: the final :class:`Outputs` at H x W."""
+        all_scales = self.training if all_scales is None else all_scales
+        size = tuple(images.shape[-2:])
+        x = self.normalize(images)
+        x_low = F.interpolate(x, scale_factor=0.5, mode="bilinear", align_corners=False,
+                              recompute_scale_factor=False)
+        low = self.low.forward_stages(x_low)
+        low4, low_last = low[3], low[-1]
+        size16 = tuple(low4.shape[-2:])
+        f1 = _up(low_last, size16)
+        fused = self.fusion0(f1, low4)
+        aux = []
+        if all_scales:
+            aux.append(self.aux0(low_last, size16))  # = heads on the upsampled F1 (see OutputBranch)
+        if self.cascade:
+            high4 = self.high(x)
+            size8 = tuple(high4.shape[-2:])
+            f1 = _up(fused, size8)
+            if all_scales:
+                aux.insert(0, self.aux1(fused, size8))
+            fused = self.fusion1(f1, high4)
+        final = self.head(fused, size)
+        return [final, *aux] if all_scales else final
+
+    @property
+    def output_strides(self) -> list[int]:
+        """Stride of each training-mode output w.r.t. the input (finest first)."""
+        return [1, 8, 16] if self.cascade else [1, 16]
+
+
+def count_low_path_convs(model: CascadeNet) -> int:
+    """Convolutions on the low-resolution path (the low encoder), the paper's layer count minus the
+    decoder's."""
+    return sum(1 for m in model.low.modules() if isinstance(m, nn.Conv2d))
+
+
+def count_decoder_convs(model: CascadeNet) -> int:
+    """Convolutions of the fusion blocks (2 each; the 1x1 heads are not counted)."""
+    blocks = [b for b in (model.fusion0, model.fusion1) if b is not None]
+    return sum(1 for b in blocks for m in b.modules() if isinstance(m, nn.Conv2d))
+
+
+# ----------------------------------------------------------------------------------------------------
+# Builders
+# ----------------------------------------------------------------------------------------------------
+
+
+def cascade_net(config: ModelConfig | Mapping[str, Any] | str | None = None, **overrides: Any) -> CascadeNet:
+    """The cascade (or baseline) from a preset name ("cascade-55", "cascade-43", "tiny", ...), a
+    :class:`ModelConfig`, a dict, or None (the paper's model: depth 55, fusion 320, width 1.0,
+    "imagenet-tflite" weights), with keyword overrides, e.g. ``cascade_net(fusion_width=128)``."""
+    config = model_config(config, **overrides)
+    if config.arch == "unet":
+        raise ValueError("cascade_net builds the cascade or the baseline; use ml.models.unet.unet_mobilenet_v2")
+    return CascadeNet(config)
+
+
+def cascade_55(**overrides: Any) -> CascadeNet:
+    """The paper's "55-layer" cascade (full low branch)."""
+    return cascade_net(ModelConfig(depth=55), **overrides)
+
+
+def cascade_43(**overrides: Any) -> CascadeNet:
+    """The "43-layer" cascade (low branch without the 160- and 320-ch groups)."""
+    return cascade_net(ModelConfig(depth=43), **overrides)
+
+
+def cascade_baseline(**overrides: Any) -> CascadeNet:
+    """The no-cascade baseline of the ablation: low branch, Fusion0 and the output branch only."""
+    return cascade_net(ModelConfig(arch="baseline"), **overrides)
+

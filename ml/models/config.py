@@ -1,0 +1,151 @@
+"""The model configuration: :class:`ModelConfig` (everything needed to rebuild a model, stored with every
+checkpoint), the named presets :data:`MODEL_PRESETS` and :func:`model_config`. Plain Python; never imports
+Django nor an architecture (the architectures read their config; :mod:`ml.models.registry` builds one)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+from ml.models.mobilenetv2 import BN_EPS, BN_MOMENTUM
+from ml.models.outputs import NUM_FINGER_CLASSES
+from ml.weights.sources import WEIGHT_SOURCES, WeightsError
+
+__all__ = ["ARCHS", "DEPTHS", "MODEL_PRESETS", "ModelConfig", "model_config"]
+
+ARCHS = ("cascade", "baseline", "unet")
+DEPTHS = (55, 43)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild a model; JSON-serialisable (stored with every checkpoint).
+
+    Attributes:
+        arch: "cascade" (the paper's model), "baseline" (no cascade: low branch only) or "unet".
+        depth: 55 (full low branch) or 43 (without the 160/320-ch groups); cascade and baseline only.
+        fusion_width: channels of the fused features (the paper's figure: 320; 256 / 128 are cheaper).
+        width_mult: MobileNetV2 width multiplier of both encoders (pretrained weights need 1.0).
+        pretrained: weight source for the encoder(s) (a name of ``ml.weights.sources.WEIGHT_SOURCES``, e.g.
+            "imagenet-tflite"), or None for random initialisation. Both encoders load the same source
+            into separate parameters (two backbones, not shared).
+        weights_path: file or directory of the pretrained weights (default: ``default_weights_dir()``);
+            not needed to rebuild a trained model from a checkpoint.
+        tf_padding: TensorFlow "SAME" padding in stride-2 convs; None = what the source needs.
+        heads_before_upsample: run the 1x1 heads before bilinear upsampling (exact, cheaper).
+        unet_decoder_channels: decoder widths of the U-Net (smp's defaults).
+        bn_eps, bn_momentum: batch-norm settings of the encoders and the decoder.
+    """
+
+    arch: str = "cascade"
+    depth: int = 55
+    fusion_width: int = 320
+    width_mult: float = 1.0
+    pretrained: str | None = "imagenet-tflite"
+    weights_path: str | None = None
+    tf_padding: bool | None = None
+    heads_before_upsample: bool = True
+    num_classes: int = NUM_FINGER_CLASSES
+    unet_decoder_channels: tuple[int, ...] = (256, 128, 64, 32, 16)
+    bn_eps: float = BN_EPS
+    bn_momentum: float = BN_MOMENTUM
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHS:
+            raise ValueError(f"arch must be one of {', '.join(ARCHS)}, got {self.arch!r}")
+        if self.depth not in DEPTHS:
+            raise ValueError(f"depth must be 55 or 43, got {self.depth!r}")
+        if not isinstance(self.fusion_width, int) or self.fusion_width < 1:
+            raise ValueError(f"fusion_width must be a positive int, got {self.fusion_width!r}")
+        if not self.width_mult > 0:
+            raise ValueError(f"width_mult must be positive, got {self.width_mult!r}")
+        if self.pretrained is not None:
+            if self.pretrained not in WEIGHT_SOURCES:
+                raise WeightsError(
+                    f"unknown weights {self.pretrained!r}; known sources: {', '.join(sorted(WEIGHT_SOURCES))}"
+                )
+            if self.width_mult != 1.0:
+                raise WeightsError(
+                    f"weights {self.pretrained!r} are for width_mult 1.0, not {self.width_mult}"
+                )
+        object.__setattr__(self, "unet_decoder_channels", tuple(int(c) for c in self.unet_decoder_channels))
+        object.__setattr__(self, "width_mult", float(self.width_mult))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["unet_decoder_channels"] = list(self.unet_decoder_channels)
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown model config keys: {', '.join(sorted(unknown))}")
+        return cls(**dict(data))
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelConfig:
+        return cls.from_dict(json.loads(text))
+
+    def replace(self, **changes: Any) -> ModelConfig:
+        return replace(self, **changes)
+
+    @property
+    def resolved_tf_padding(self) -> bool:
+        if self.tf_padding is not None:
+            return bool(self.tf_padding)
+        return WEIGHT_SOURCES[self.pretrained].tf_padding if self.pretrained else False
+
+    @property
+    def input_mean(self) -> tuple[float, float, float]:
+        """Normalisation of the pretrained source (torchvision's ImageNet mean/std without weights, as
+        ``ml.weights.sources.normalize_input``)."""
+        return WEIGHT_SOURCES[self.pretrained or "imagenet-torchvision"].mean
+
+    @property
+    def input_std(self) -> tuple[float, float, float]:
+        return WEIGHT_SOURCES[self.pretrained or "imagenet-torchvision"].std
+
+
+#: Named model configurations (``cascade_net(preset)``); tiny ones are for tests.
+MODEL_PRESETS: dict[str, ModelConfig] = {
+    "cascade-55": ModelConfig(),
+    "cascade-43": ModelConfig(depth=43),
+    "cascade-55-f256": ModelConfig(fusion_width=256),
+    "cascade-55-f128": ModelConfig(fusion_width=128),
+    "baseline-55": ModelConfig(arch="baseline"),
+    "unet": ModelConfig(arch="unet"),
+    "tiny": ModelConfig(width_mult=0.25, fusion_width=32, pretrained=None),
+    "tiny-baseline": ModelConfig(arch="baseline", width_mult=0.25, fusion_width=32, pretrained=None),
+    "tiny-unet": ModelConfig(
+        arch="unet", width_mult=0.25, pretrained=None, unet_decoder_channels=(32, 16, 16, 8, 8)
+    ),
+}
+
+
+def model_config(config: ModelConfig | Mapping[str, Any] | str | None = None, **overrides: Any) -> ModelConfig:
+    """A :class:`ModelConfig` from a preset name, a config, a dict (e.g. from JSON) or None (the
+    paper's cascade-55), with keyword overrides."""
+    if config is None:
+        base = ModelConfig()
+    elif isinstance(config, ModelConfig):
+        base = config
+    elif isinstance(config, str):
+        try:
+            base = MODEL_PRESETS[config]
+        except KeyError:
+            raise ValueError(
+                f"unknown model preset {config!r}; known: {', '.join(sorted(MODEL_PRESETS))}"
+            ) from None
+    elif isinstance(config, Mapping):
+        base = ModelConfig.from_dict(config)
+    else:
+        raise TypeError(f"expected a ModelConfig, dict, preset name or None, got {type(config).__name__}")
+    return base.replace(**overrides) if overrides else base
+
