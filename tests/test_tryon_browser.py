@@ -17,7 +17,7 @@ from tests.browser import login, watched_page
 from tests.conftest import jpeg_bytes, make_user
 from tests.test_tryon import hand_picture, make_model_version
 from tests.test_tryon_postprocess_js import compare
-from tryon import rendering
+from training import serving
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -88,7 +88,7 @@ def tfjs_model():
     assert artifact.passed, artifact.parity
     version.is_active = True
     version.save()
-    rendering.clear_cache()
+    serving.clear_cache()
     return version
 
 

@@ -32,6 +32,13 @@ def weights_path(version, filename):
     return f"models/{version.name}/{filename}"
 
 
+class ModelVersionQuerySet(models.QuerySet):
+    def active(self) -> "ModelVersion | None":
+        """The active model version (the one pre-labeling and the try-on use), or None. The database
+        allows one at most (constraint ``one_active_model``)."""
+        return self.filter(is_active=True).first()
+
+
 class ModelVersion(models.Model):
     """Trained weights with everything needed to use and trust them."""
 
@@ -44,6 +51,8 @@ class ModelVersion(models.Model):
     is_active = models.BooleanField(default=False, help_text="the model pre-labeling and the try-on use")
     activation_note = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ModelVersionQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
