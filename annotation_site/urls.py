@@ -13,7 +13,7 @@ from jobs.api import JobViewSet
 from labeling.api import ImageViewSet, ParticipantViewSet, UploadViewSet
 from prelabel.api import CorrectionViewSet, PredictionViewSet, PromotionViewSet
 from training.api import ModelVersionViewSet, TrainingRunViewSet
-from training.export_api import ModelArtifactViewSet
+from training.exports.api import ModelArtifactViewSet
 
 from . import views
 
@@ -43,7 +43,7 @@ urlpatterns = [
     path("", include("labeling.urls")),
     path("", include("curation.urls")),
     path("", include("training.urls")),  # before the router: /api/model-versions/<id>/predict
-    path("", include("training.export_urls")),
+    path("", include("training.exports.urls")),
     path("", include("tryon.urls")),
     path("", include("jobs.urls")),
     path("", include("prelabel.urls")),  # before the router: /api/prelabel/...

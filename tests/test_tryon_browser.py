@@ -77,7 +77,7 @@ def tfjs_model():
     and made the active model."""
     from ml.export.tfjs_driver import export_python
     from tests.export_support import make_model_version as make_export_version
-    from training.exporting import export_version
+    from training.exports.core import export_version
 
     try:
         export_python()

@@ -68,7 +68,7 @@ def artifact_path(artifact, filename):
 
 class ModelArtifact(models.Model):
     """One export of a model version (ONNX, Core ML or TF.js), with its metadata block and parity report
-    (training/exporting.py; ml/export/). ``file`` is the artifact as a zip archive (the download);
+    (training/exports/; ml/export/). ``file`` is the artifact as a zip archive (the download);
     ``folder`` (below MEDIA_ROOT) holds it unpacked, with its parity reference, for the browser to load."""
 
     class Format(models.TextChoices):

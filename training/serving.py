@@ -1,7 +1,7 @@
 """The served model: a ModelVersion's checkpoint loaded into an ``ml.predict.Predictor``, once per process,
 and one picture run through it (network -> post-processing -> uncertainty).
 
-Pre-labeling (prelabel/job_kinds.py), the predict endpoint (training/predict_api.py) and the try-on
+Pre-labeling (prelabel/job_kinds.py), the predict endpoint (training/api.py) and the try-on
 (tryon/rendering.py) all take their predictor from here, so a model version loaded for one serves the
 others. The cache is a small LRU keyed by the version's id and its weights file's name (Django's storage
 never overwrites a stored file: new weights get a new name). It is thread-safe, and a version is loaded
