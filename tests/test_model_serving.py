@@ -3,8 +3,11 @@ at /api/model-versions/<ref>/predict (and its old address's redirect), and the o
 pre-labeling, the endpoint and the try-on share."""
 import io
 import math
+import subprocess
+import sys
 import threading
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -17,6 +20,8 @@ from prelabel.models import Prediction
 from tests.prelabel_support import nail_photo, register_model, tiny_checkpoint
 from training import serving
 from training.models import ModelVersion
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
@@ -167,3 +172,13 @@ def test_the_cache_loads_a_version_once_under_concurrency_and_keeps_the_newest_t
     serving.predictor_for(versions[1])
     assert len(loads) == 4
     assert serving.cache_key(versions[0]) not in serving.cached_keys()
+
+
+def test_torch_is_imported_on_first_use_only():
+    """The site's URLs, the serving module and its users load without torch (a fresh process: this one has it)."""
+    code = ("import os, sys; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'annotation_site.settings'); "
+            "import django; django.setup(); "
+            "import annotation_site.urls, training.serving, tryon.rendering, prelabel.job_kinds, training.job_kinds; "
+            "sys.exit(3 if 'torch' in sys.modules else 0)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr or "torch was imported"
