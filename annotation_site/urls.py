@@ -13,7 +13,7 @@ from jobs.api import JobViewSet
 from labeling.api import ImageViewSet, ParticipantViewSet, UploadViewSet
 from prelabel.api import CorrectionViewSet, PredictionViewSet, PromotionViewSet
 from training.api import ModelVersionViewSet, TrainingRunViewSet
-from training.export_api import ModelArtifactViewSet
+from training.exports.api import ModelArtifactViewSet
 
 from . import views
 
@@ -42,11 +42,11 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("labeling.urls")),
     path("", include("curation.urls")),
-    path("", include("training.urls")),
-    path("", include("training.export_urls")),
+    path("", include("training.urls")),  # before the router: /api/model-versions/<id>/predict
+    path("", include("training.exports.urls")),
     path("", include("tryon.urls")),
     path("", include("jobs.urls")),
-    path("", include("prelabel.urls")),  # before the router: /api/models/<id>/predict, /api/prelabel/...
+    path("", include("prelabel.urls")),  # before the router: /api/prelabel/...
     path("api/dataset/stats/", DatasetStatsView.as_view(), name="dataset-stats"),
     path("api/", include(router.urls)),
     path("api/auth/token/", ApiTokenView.as_view(), name="api-token"),

@@ -121,7 +121,8 @@ def train_model(data: Path, out: Path, args) -> tuple[Path, dict]:
 def per_image(predictor, item: dict) -> tuple[float, dict, list]:
     """The prelabel job's per-image work without the database; returns (seconds, geometry, kept nails)."""
     from prelabel.drafts import nails_to_geometry
-    from prelabel.inference import predict_picture, probability_png
+    from prelabel.inference import probability_png
+    from training.serving import predict_picture
 
     started = time.perf_counter()
     with PILImage.open(item["path"]) as picture:

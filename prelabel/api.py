@@ -1,10 +1,8 @@
 """REST API of pre-labeling: predictions and reviewers' decisions on them, correction metrics, promotions,
-open events from the annotation page, the queue order, and the model endpoint for other tools
-(``POST /api/models/<id or name>/predict``)."""
+open events from the annotation page and the queue order. (The model endpoint for other tools,
+``POST /api/model-versions/<id or name>/predict``, is training's: training/api.py.)"""
 from __future__ import annotations
 
-import numpy as np
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import F
 from django.http import HttpResponse
@@ -14,27 +12,22 @@ from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import FileUploadParser, FormParser, MultiPartParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsAdminRole, IsReviewerOrAdmin, IsStaffRole
 from accounts.roles import ANNOTATOR, role_of
-from dataset.formats import FINGER_LABELS, UNKNOWN_LABEL
 from jobs.api import start_job_response
 from labeling.annotations import visible_images
 from labeling.api import PNGRenderer
-from labeling.intake import RejectedFile, normalized_photo
-from training.models import ModelVersion
 
 from . import drafts, metrics, uncertainty
-from .inference import overlay_rgba_png, predict_picture, predictor_for
+from .inference import overlay_rgba_png
 from .models import CorrectionRecord, OpenEvent, Prediction, PromotionDecision
-from .serializers import (CorrectionSerializer, OpenSerializer, PredictionSerializer, PredictRequestSerializer,
-                          PredictResponseSerializer, PromotionRequestSerializer, PromotionSerializer, QueueOrderSerializer,
-                          QueueOrderStateSerializer,
-                          RejectSerializer, RunSerializer, SendSerializer)
+from .serializers import (CorrectionSerializer, OpenSerializer, PredictionSerializer, PromotionRequestSerializer,
+                          PromotionSerializer, QueueOrderSerializer, QueueOrderStateSerializer, RejectSerializer,
+                          RunSerializer, SendSerializer)
 
 ORDERINGS = {"confidence": ("confidence", "id"), "-confidence": ("-confidence", "-id"),
              "uncertainty": ("uncertainty", "id"), "-uncertainty": ("-uncertainty", "-id"),
@@ -279,50 +272,3 @@ class RunView(APIView):
         model = arguments.get("model", "active")
         arguments["model"] = int(model) if isinstance(model, str) and model.isdigit() else model
         return start_job_response("prelabel", arguments, request.user)
-
-
-def model_version_for(ref: str) -> ModelVersion:
-    lookup = {"pk": int(ref)} if ref.isdigit() else {"name": ref}
-    return get_object_or_404(ModelVersion, **lookup)
-
-
-class ModelPredictView(APIView):
-    """``POST /api/models/<id or name>/predict`` with a photo (multipart field ``image``, or the raw bytes):
-    the model's nails as JSON, at the photo's own pixel coordinates (EXIF orientation applied). Nothing is
-    stored. ``?size=`` sets the network's input (longer side; default: the model's evaluation size)."""
-
-    permission_classes = [IsStaffRole]
-    parser_classes = [MultiPartParser, FormParser, FileUploadParser]
-
-    @extend_schema(request={"multipart/form-data": PredictRequestSerializer},
-                   parameters=[OpenApiParameter("size", int, required=False, description="network input, longer side (64..2048)")],
-                   responses={200: PredictResponseSerializer, 400: OpenApiResponse(description="not a usable photo"),
-                              404: OpenApiResponse(description="no such model version")})
-    def post(self, request, ref):
-        version = model_version_for(ref)
-        upload = request.FILES.get("image") or request.FILES.get("file")
-        if upload is None:
-            return Response({"image": ["send the photo as the multipart field 'image'"]}, status=400)
-        if upload.size > settings.NAILSET_MAX_PHOTO_BYTES:
-            return Response({"image": [f"the photo is larger than {settings.NAILSET_MAX_PHOTO_BYTES // (1024 * 1024)} MB"]}, status=400)
-        size = request.query_params.get("size")
-        if size is not None:
-            if not size.isdigit() or not 64 <= int(size) <= 2048:
-                return Response({"size": ["size must be a whole number from 64 to 2048"]}, status=400)
-            size = int(size)
-        try:
-            picture, _ = normalized_photo(upload)
-        except RejectedFile as exc:
-            return Response({"image": [str(exc)]}, status=400)
-        rgb = np.asarray(picture.convert("RGB"))
-        result = predict_picture(predictor_for(version), rgb, size)
-        nails = []
-        for nail in result.nails:
-            d = nail.to_dict()
-            nails.append({"polygon": d["polygon"], "class": nail.finger,
-                          "class_name": FINGER_LABELS.get(nail.finger, UNKNOWN_LABEL) if nail.finger else UNKNOWN_LABEL,
-                          "base": d["base"], "tip": d["tip"], "confidence": d["confidence"],
-                          "class_confidence": d["class_confidence"], "direction_source": nail.direction_source})
-        return Response({"model": version.name, "model_id": version.pk, "width": rgb.shape[1], "height": rgb.shape[0],
-                         "nails": nails, "uncertainty": round(result.uncertainty, 5), "input_size": list(result.input_size),
-                         "seconds": round(result.seconds, 4)})

@@ -7,23 +7,18 @@ import logging
 logger = logging.getLogger("nailset.prelabel")
 
 
-def active_model():
-    from training.models import ModelVersion
-
-    return ModelVersion.objects.filter(is_active=True).first()
-
-
 def prelabel_new_images(image_ids, log=None):
     """Queue one batched ``prelabel`` job (queue "prelabel") for these new images when a model is active.
 
     Returns the Job, or None (no images, no active model, or the job could not be queued: intake never
     fails because of pre-labeling; the images can be pre-labeled later with ``manage.py prelabel``)."""
     from jobs.runner import enqueue_job
+    from training.models import ModelVersion
 
     ids = sorted({int(i) for i in image_ids})
     if not ids:
         return None
-    model = active_model()
+    model = ModelVersion.objects.active()
     if model is None:
         return None
     try:

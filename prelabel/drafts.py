@@ -112,7 +112,7 @@ def write_draft(image: Image, geometry: dict, model_name: str, note: str = "") -
 
 
 def save_prediction(image: Image, model_version, result, *, job=None, write: bool = True) -> Prediction:
-    """Keep ``result`` (an ``inference.ImagePrediction``) as the image's prediction by ``model_version``
+    """Keep ``result`` (a ``training.serving.ImagePrediction``) as the image's prediction by ``model_version``
     and write its draft (unless ``write`` is False or the rules forbid it)."""
     from .inference import probability_png
 

@@ -1,75 +1,15 @@
-"""A model version's predictions for one picture: nails with confidence, uncertainty, the probability map.
-
-Models are loaded once per process (a small cache keyed by model version and weights file) and run with
-``NAILSET_PRELABEL_THREADS`` torch threads (default 1: one image at a time per CPU worker process; more
-threads per process only fight each other when several workers share the cores).
+"""Pre-labeling's pictures: a stored image as RGB, the probability map as a grey PNG (kept with the
+prediction) and as a transparent overlay for the review pages. The model itself is served by
+training/serving.py (``predictor_for``, ``predict_picture``).
 """
 from __future__ import annotations
 
 import io
-import threading
-import time
-from collections import OrderedDict
-from dataclasses import dataclass, field
 
 import numpy as np
-from django.conf import settings
 from PIL import Image as PILImage
 
-from ml.postprocess import Nail, postprocess
-from ml.uncertainty import edge_entropy
-
 OVERLAY_MAX_SIDE = 512
-_CACHE: OrderedDict = OrderedDict()
-_CACHE_SIZE = 2
-_LOCK = threading.Lock()
-
-
-def predictor_for(version):
-    """The ``ml.predict.Predictor`` of a ModelVersion, loaded once per process."""
-    from ml.predict import Predictor
-
-    key = (version.pk, version.weights.name)
-    with _LOCK:
-        if key in _CACHE:
-            _CACHE.move_to_end(key)
-            return _CACHE[key]
-    threads = int(getattr(settings, "NAILSET_PRELABEL_THREADS", 1)) or None
-    predictor = Predictor.from_checkpoint(version.weights.path, threads=threads)  # local media storage
-    with _LOCK:
-        _CACHE[key] = predictor
-        while len(_CACHE) > _CACHE_SIZE:
-            _CACHE.popitem(last=False)
-    return predictor
-
-
-def clear_cache() -> None:
-    with _LOCK:
-        _CACHE.clear()
-
-
-@dataclass
-class ImagePrediction:
-    nails: list[Nail]
-    fg_prob: np.ndarray
-    uncertainty: float
-    input_size: tuple[int, int]
-    seconds: float
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def confidences(self) -> list[float]:
-        return [float(n.confidence) for n in self.nails]
-
-
-def predict_picture(predictor, rgb: np.ndarray, size: int | None = None) -> ImagePrediction:
-    """Network -> post-processing -> uncertainty for one uint8 RGB picture."""
-    started = time.perf_counter()
-    prediction = predictor(rgb, size)
-    nails = postprocess(*prediction.arrays, image=rgb)
-    uncertainty = edge_entropy(prediction.fg_prob)
-    return ImagePrediction(nails, prediction.fg_prob, uncertainty, tuple(prediction.input_size),
-                           time.perf_counter() - started)
 
 
 def read_rgb(image) -> np.ndarray:

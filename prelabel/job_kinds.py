@@ -10,7 +10,7 @@ def _model_name(value) -> str:
     from training.models import ModelVersion
 
     if value == ACTIVE:
-        active = ModelVersion.objects.filter(is_active=True).first()
+        active = ModelVersion.objects.active()
         if active is None:
             raise JobArgumentError("no model is active: name a model version")
         return active.name
@@ -85,9 +85,10 @@ def select_images(model_version, image_ids=None, participant=None, unlabeled=Fal
 def prelabel_job(ctx, model: str, image_ids=None, participant=None, unlabeled=False, force=False) -> dict:
     """Predict, post-process and write drafts for a batch of images with one model (loaded once)."""
     from training.models import ModelVersion
+    from training.serving import predict_picture, predictor_for
 
     from .drafts import save_prediction
-    from .inference import predict_picture, predictor_for, read_rgb
+    from .inference import read_rgb
     from .metrics import collect_corrections
 
     version = ModelVersion.objects.get(name=model)

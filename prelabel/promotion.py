@@ -92,7 +92,7 @@ def promote(candidate: ModelVersion, user, *, override_reason: str = "", evaluat
     candidate.refresh_from_db()
     if candidate.is_active:
         raise PromotionError(f"{candidate.name} is already the active model")
-    active = ModelVersion.objects.filter(is_active=True).first()
+    active = ModelVersion.objects.active()
     snapshot = current_snapshot()
     passes, candidate_miou, active_miou, reason = gate(candidate, active, snapshot, evaluate=evaluate)
     promoted, override = passes, False

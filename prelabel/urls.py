@@ -1,6 +1,6 @@
 """Pages under /prelabel/ and the API paths that are not router viewsets (the router registrations are
 in annotation_site/urls.py: prelabel/predictions, prelabel/corrections, prelabel/promotions)."""
-from django.urls import path, re_path
+from django.urls import path
 
 from . import api, views
 
@@ -16,6 +16,4 @@ urlpatterns = [
     path("api/prelabel/open/", api.OpenView.as_view(), name="api-prelabel-open"),
     path("api/prelabel/queue-order/", api.QueueOrderView.as_view(), name="api-prelabel-queue-order"),
     path("api/prelabel/run/", api.RunView.as_view(), name="api-prelabel-run"),
-    # The model endpoint for other tools, as the issue spells it (no trailing slash; one is accepted too).
-    re_path(r"^api/models/(?P<ref>[^/]+)/predict/?$", api.ModelPredictView.as_view(), name="api-model-predict"),
 ]

@@ -75,7 +75,7 @@ def test_the_interpreter_reads_the_saved_weights_and_is_not_vacuous(fp32_export)
 @pytest.mark.django_db
 def test_export_command_coreml_fp16_by_default_under_1e_2():
     from ml.export.coreml_interpreter import _var_dtype
-    from training.exporting import artifact_folder
+    from training.exports.core import artifact_folder
     from training.models import ModelArtifact
 
     version = make_model_version()

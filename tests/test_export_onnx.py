@@ -132,7 +132,7 @@ def test_export_command_stores_the_artifact_with_the_model(tmp_path, client_for)
 
 @pytest.mark.django_db
 def test_model_exports_page_shows_the_parity_report(client, users):
-    from training.exporting import export_version
+    from training.exports.core import export_version
 
     version = make_model_version("page-model")
     artifact = export_version(version, "onnx")

@@ -33,7 +33,7 @@ def require_export_tools():
 
 
 def test_tfjs_export_runs_in_chromium_with_pytorchs_outputs(browser, live_server, tmp_path):
-    from training.exporting import artifact_folder
+    from training.exports.core import artifact_folder
     from training.models import ModelArtifact
     from tryon.rendering import tfjs_export
 

@@ -1,7 +1,6 @@
 """Pre-labeling: drafts never overwrite human edits, correction metrics, uncertainty-first queue, the
-promotion gate, reviewers' decisions on drafts, the prelabel command and the model endpoint."""
+promotion gate, reviewers' decisions on drafts, the prelabel command (the model endpoint: tests/test_model_serving.py)."""
 import io
-import math
 from datetime import timedelta
 from io import StringIO
 
@@ -347,7 +346,7 @@ def test_promotion_without_a_snapshot_needs_an_override(users, client_for):
     assert forced.promoted and forced.override and forced.previous_active == current
 
 
-# --- the prelabel command and the model endpoint (a real tiny model) ----------------------------------------------
+# --- the prelabel command (a real tiny model; the model endpoint: tests/test_model_serving.py) --------------------
 
 @pytest.mark.django_db
 def test_prelabel_command_drafts_open_images_and_leaves_human_labels(checkpoint, participant, users, client_for):
@@ -372,35 +371,3 @@ def test_prelabel_command_drafts_open_images_and_leaves_human_labels(checkpoint,
     out = StringIO()
     call_command("prelabel", "tiny-1", "--images", f"{labelled.pk}", stdout=out)
     assert Prediction.objects.get(image=labelled).draft_state == "skipped_human" and "1 left alone" in out.getvalue()
-
-
-@pytest.mark.django_db
-def test_predict_endpoint_returns_nails_and_checks_permissions(checkpoint, participant, client_for):
-    version = register_model("tiny-2", checkpoint)
-    buffer = io.BytesIO()
-    nail_photo().save(buffer, "PNG")
-    data = buffer.getvalue()
-
-    def post(client, ref=version.pk, payload=None, suffix=""):
-        upload = io.BytesIO(payload if payload is not None else data)
-        upload.name = "hand.png"
-        return client.post(f"/api/models/{ref}/predict{suffix}", {"image": upload}, format="multipart")
-
-    anonymous = post(client_for(None))
-    assert anonymous.status_code == 401
-    from rest_framework.test import APIClient
-
-    participant_client = APIClient(HTTP_X_UPLOAD_TOKEN=participant.upload_token)
-    assert post(participant_client).status_code == 403
-    answer = post(client_for("annotator"))
-    assert answer.status_code == 200, answer.content
-    body = answer.json()
-    assert body["model"] == "tiny-2" and (body["width"], body["height"]) == (96, 72) and body["nails"]
-    first = body["nails"][0]
-    assert {"polygon", "class", "base", "tip", "confidence"} <= set(first) and len(first["polygon"]) >= 3
-    assert first["class"] in range(1, 11) and 0 < first["confidence"] <= 1
-    assert post(client_for("reviewer"), ref="tiny-2", suffix="/").status_code == 200   # by name, with a slash
-    assert post(client_for("annotator"), ref="ghost").status_code == 404
-    assert post(client_for("annotator"), payload=b"not a photo").status_code == 400
-    assert post(client_for("nobody")).status_code == 403
-    assert math.isfinite(body["uncertainty"])

@@ -13,7 +13,7 @@ from labeling.intake import create_image
 from labeling.models import Annotation
 from tests.conftest import jpeg_bytes
 from training.models import ModelVersion
-from tryon import rendering
+from training import serving
 
 NAILS = [  # two nails on two fingers of a synthetic 240 x 180 photo
     {"polygon": [[60 + 14 * math.cos(a), 70 + 20 * math.sin(a)] for a in np.linspace(0, 2 * math.pi, 24, endpoint=False)],
@@ -54,7 +54,7 @@ def make_model_version(name="tiny-tryon", active=True) -> ModelVersion:
     version = ModelVersion(name=name, config={}, metrics={"miou": 0.5}, snapshot_content_hash="0" * 64, is_active=active)
     version.weights.save("model.pt", ContentFile(tiny_checkpoint_bytes()), save=False)
     version.save()
-    rendering.clear_cache()
+    serving.clear_cache()
     return version
 
 

@@ -17,7 +17,7 @@ from tests.browser import login, watched_page
 from tests.conftest import jpeg_bytes, make_user
 from tests.test_tryon import hand_picture, make_model_version
 from tests.test_tryon_postprocess_js import compare
-from tryon import rendering
+from training import serving
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -77,7 +77,7 @@ def tfjs_model():
     and made the active model."""
     from ml.export.tfjs_driver import export_python
     from tests.export_support import make_model_version as make_export_version
-    from training.exporting import export_version
+    from training.exports.core import export_version
 
     try:
         export_python()
@@ -88,7 +88,7 @@ def tfjs_model():
     assert artifact.passed, artifact.parity
     version.is_active = True
     version.save()
-    rendering.clear_cache()
+    serving.clear_cache()
     return version
 
 

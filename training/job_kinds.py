@@ -62,4 +62,4 @@ def train_job(ctx, snapshot: str, preset: str, overrides: dict) -> dict:
             "epochs_completed": result.get("epochs_completed"), "best_epoch": result.get("best_epoch"),
             "seconds": result.get("seconds")}
 
-from . import export_jobs  # noqa: E402,F401  (the export_model job kind, training/export_jobs.py)
+from .exports import jobs as export_jobs  # noqa: E402,F401  (the export_model job kind, training/exports/jobs.py)

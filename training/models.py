@@ -32,6 +32,13 @@ def weights_path(version, filename):
     return f"models/{version.name}/{filename}"
 
 
+class ModelVersionQuerySet(models.QuerySet):
+    def active(self) -> "ModelVersion | None":
+        """The active model version (the one pre-labeling and the try-on use), or None. The database
+        allows one at most (constraint ``one_active_model``)."""
+        return self.filter(is_active=True).first()
+
+
 class ModelVersion(models.Model):
     """Trained weights with everything needed to use and trust them."""
 
@@ -44,6 +51,8 @@ class ModelVersion(models.Model):
     is_active = models.BooleanField(default=False, help_text="the model pre-labeling and the try-on use")
     activation_note = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ModelVersionQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -59,7 +68,7 @@ def artifact_path(artifact, filename):
 
 class ModelArtifact(models.Model):
     """One export of a model version (ONNX, Core ML or TF.js), with its metadata block and parity report
-    (training/exporting.py; ml/export/). ``file`` is the artifact as a zip archive (the download);
+    (training/exports/; ml/export/). ``file`` is the artifact as a zip archive (the download);
     ``folder`` (below MEDIA_ROOT) holds it unpacked, with its parity reference, for the browser to load."""
 
     class Format(models.TextChoices):

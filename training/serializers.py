@@ -45,3 +45,30 @@ class TrainingStartSerializer(serializers.Serializer):
     preset = serializers.ChoiceField(choices=["tiny", "web-336", "native-448"], default="tiny")
     epochs = serializers.IntegerField(min_value=1, required=False)
     overrides = serializers.JSONField(required=False, default=dict)
+
+
+class PredictRequestSerializer(serializers.Serializer):
+    image = serializers.FileField(help_text="a photo (JPEG, PNG, WebP, HEIC)")
+
+
+class PredictedNailSerializer(serializers.Serializer):
+    polygon = serializers.ListField(child=serializers.ListField(child=serializers.FloatField()))
+    locals()["class"] = serializers.IntegerField(  # "class" is a keyword: declared through the class namespace
+        allow_null=True, help_text="finger 1..10 (1-5 left thumb..little, 6-10 right thumb..little), null: unknown")
+    class_name = serializers.CharField()
+    base = serializers.ListField(child=serializers.FloatField(), allow_null=True)
+    tip = serializers.ListField(child=serializers.FloatField(), allow_null=True)
+    confidence = serializers.FloatField(help_text="mean nail probability over the nail")
+    class_confidence = serializers.FloatField(allow_null=True)
+    direction_source = serializers.CharField(help_text="field (the model's direction field), image (photo), shape (no sign)")
+
+
+class PredictResponseSerializer(serializers.Serializer):
+    model = serializers.CharField()
+    model_id = serializers.IntegerField()
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+    nails = PredictedNailSerializer(many=True)
+    uncertainty = serializers.FloatField()
+    input_size = serializers.ListField(child=serializers.IntegerField())
+    seconds = serializers.FloatField()

@@ -13,6 +13,7 @@ from annotation_site.json_parsing import JSONParser
 from labeling.annotations import visible_images
 from labeling.intake import RejectedFile
 from ml.render import FINISHES
+from training.models import ModelVersion
 
 from . import rendering
 
@@ -50,7 +51,7 @@ class TryOnConfigView(APIView):
     def get(self, request):
         """What the try-on page needs: the active model (or null), whether it can run in the browser (not
         until the model has a TensorFlow.js export), the finishes and the colour palette."""
-        return Response(rendering.page_config(rendering.active_model()))
+        return Response(rendering.page_config(ModelVersion.objects.active()))
 
 
 class TryOnRenderView(APIView):

@@ -1,17 +1,16 @@
 """The try-on pipeline behind the API and ``manage.py render``: photo in, painted photo out.
 
-Model path: the active (or a named) ``training.ModelVersion`` -> ``ml.predict.Predictor`` (cached per
-process) -> ``ml.postprocess.postprocess`` -> ``ml.render.render``. Labels path: a platform image's current
-geometry -> ``ml.render.render``. Uploaded photos are decoded in memory through the intake's checks
+Model path: the active (or a named) ``training.ModelVersion`` -> its ``ml.predict.Predictor`` (from
+training/serving.py, the process's one predictor cache, shared with pre-labeling) ->
+``ml.postprocess.postprocess`` -> ``ml.render.render``. Labels path: a platform image's current geometry ->
+``ml.render.render``. Uploaded photos are decoded in memory through the intake's checks
 (content sniffed, size limits, EXIF orientation, sRGB) and never stored.
 """
 from __future__ import annotations
 
 import base64
 import io
-import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,12 +21,10 @@ from labeling.intake import PHOTO_TYPES, RejectedFile, normalized_photo, sniff_c
 from ml.postprocess import config_dict, postprocess, to_dicts
 from ml.render import FINISHES, PALETTE, parse_color, render
 from training.models import ModelVersion
+from training.serving import predictor_for
 
 #: Photos are rendered at most this large (longer side, px); larger ones are shrunk first.
 MAX_SIDE = 1600
-_CACHE_SIZE = 2
-_cache: OrderedDict = OrderedDict()
-_cache_lock = threading.Lock()
 
 
 class NoActiveModel(Exception):
@@ -45,10 +42,6 @@ class TryOnResult:
     model: str | None
     nails: list[dict]
     timings_ms: dict = field(default_factory=dict)
-
-
-def active_model() -> ModelVersion | None:
-    return ModelVersion.objects.filter(is_active=True).first()
 
 
 def model_named(name: str) -> ModelVersion:
@@ -88,28 +81,6 @@ def tfjs_export(version: ModelVersion | None) -> dict | None:
             "tfjs_url": static("tfjs/tf.min.js"), "max_abs_diff": artifact.parity.get("max_abs_diff"),
             # heads the training never supervised are ignored, as ml.predict.Predictor does (binary mode)
             "heads": {"classes": bool(heads.get("classes", True)), "field": bool(heads.get("field", True))}}
-
-
-def predictor_for(version: ModelVersion):
-    """A cached ``ml.predict.Predictor`` of a model version (keyed by its id and weights file)."""
-    from ml.predict import Predictor  # torch is imported on first use only
-
-    key = (version.pk, version.weights.name)
-    with _cache_lock:
-        if key in _cache:
-            _cache.move_to_end(key)
-            return _cache[key]
-    predictor = Predictor.from_checkpoint(version.weights.path)
-    with _cache_lock:
-        _cache[key] = predictor
-        while len(_cache) > _CACHE_SIZE:
-            _cache.popitem(last=False)
-    return predictor
-
-
-def clear_cache() -> None:
-    with _cache_lock:
-        _cache.clear()
 
 
 def load_photo(fileobj, max_side: int = MAX_SIDE) -> np.ndarray:
@@ -164,7 +135,7 @@ def render_with_labels(rgb: np.ndarray, geometry: dict, color: str, finish: str,
 
 def render_with_model(rgb: np.ndarray, version: ModelVersion | None, color: str, finish: str) -> TryOnResult:
     """Predict, post-process and paint; ``version`` None: the active model (NoActiveModel when none)."""
-    version = version or active_model()
+    version = version or ModelVersion.objects.active()
     if version is None:
         raise NoActiveModel("no active model: activate a trained model version (training) first, "
                             "or render a platform image with its labels")

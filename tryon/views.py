@@ -11,7 +11,7 @@ from . import rendering
 @role_required(*STAFF_ROLES)
 def tryon_page(request):
     role = role_of(request.user)
-    config = rendering.page_config(rendering.active_model())
+    config = rendering.page_config(ModelVersion.objects.active())
     return render(request, "tryon/tryon.html", {
         "config": config,
         # without an active model the page says how to get one, with links to the pages this user may open

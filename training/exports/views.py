@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404, render
 from accounts.decorators import role_required
 from accounts.roles import ADMIN, REVIEWER, role_of
 
-from .models import ModelArtifact, ModelVersion
+from ..models import ModelArtifact, ModelVersion
 
 
 def _rows(artifact: ModelArtifact) -> list[dict]:

@@ -26,8 +26,8 @@ from accounts.permissions import IsAdminRole, IsReviewerOrAdmin, IsStaffRole
 from jobs.api import start_job_response
 from jobs.serializers import JobSerializer
 
-from .exporting import artifact_folder, clean_browser_runs, record_browser_runs
-from .models import ModelArtifact
+from ..models import ModelArtifact
+from .core import artifact_folder, clean_browser_runs, record_browser_runs
 
 
 class ModelArtifactSerializer(serializers.ModelSerializer):
@@ -121,7 +121,7 @@ class ModelArtifactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vie
 class ArtifactFileView(APIView):
     """``GET /api/model-artifacts/{id}/files/{path}``: one file of the unpacked artifact (TF.js model.json and
     weight shards, the parity reference) for browsers; no listing, nothing outside the artifact's folder.
-    A plain path (training/export_urls.py), not a router action: the router's format suffixes would eat
+    A plain path (training/exports/urls.py), not a router action: the router's format suffixes would eat
     the file extensions."""
 
     permission_classes = [IsStaffRole]

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core.files import File
 from django.db import transaction
 
-from .models import ModelArtifact, ModelVersion
+from ..models import ModelArtifact, ModelVersion
 
 FORMATS = ("onnx", "coreml", "tfjs")
 #: Runs a browser may add to a TF.js artifact's parity report (POST .../browser-parity/).

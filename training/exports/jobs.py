@@ -1,16 +1,16 @@
 """The ``export_model`` job (queue "export"): a model version -> an ONNX, Core ML or TF.js artifact with
-its parity report (training/exporting.py, ml/export/). Registered through training/job_kinds.py.
+its parity report (training/exports/core.py, ml/export/). Registered through training/job_kinds.py.
 
 The worker that consumes the "export" queue runs in the main environment like every other; the TF.js
 step starts ``.venv-export/bin/python -m ml.export.tfjs`` as a subprocess, so that machine needs
 ``make export-env`` (docs/export.md)."""
 from jobs.registry import JobArgumentError, job_kind
 
-from .exporting import FORMATS
+from .core import FORMATS
 
 
 def _export_arguments(arguments: dict) -> dict:
-    from .models import ModelVersion
+    from ..models import ModelVersion
 
     name, fmt = arguments.get("model"), arguments.get("format")
     if not ModelVersion.objects.filter(name=name).exists():
@@ -48,8 +48,8 @@ def _export_arguments(arguments: dict) -> dict:
 
 @job_kind("export_model", queue="export", title="Export a model", validate=_export_arguments)
 def export_model_job(ctx, model: str, format: str, precision=None, size=None, quantize=None, browser=None) -> dict:
-    from .exporting import artifact_folder, export_version
-    from .models import ModelVersion
+    from ..models import ModelVersion
+    from .core import artifact_folder, export_version
 
     version = ModelVersion.objects.get(name=model)
     ctx.progress(0.01, f"exporting {model} as {format}")
