@@ -232,6 +232,7 @@ SPECTACULAR_SETTINGS = {
         "JobStatusEnum": "jobs.models.Job.Status",
         "AnnotationStatusEnum": "labeling.models.Annotation.Status",
         "UploadStatusEnum": "labeling.models.Upload.Status",
+        "ModelExportFormatEnum": "training.models.EXPORT_FORMAT_CHOICES",
     },
 }
 

@@ -160,7 +160,7 @@ def test_every_export_format_is_registered_and_the_names_read_without_torch(tmp_
         export_model(tiny_model()[0], "tflite", tmp_path / "out")
     assert not (tmp_path / "out").exists()
     with pytest.raises(ValueError, match="not one of EXPORT_FORMATS"):
-        export_format("tflite", title="TensorFlow Lite")
+        export_format("tflite")
     code = ("import sys; from ml.export.registry import EXPORT_FORMATS; from ml.export.spec import parse_size; "
             "assert 'torch' not in sys.modules; print(','.join(EXPORT_FORMATS))")
     root = Path(__file__).resolve().parent.parent

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsAdminRole, IsReviewerOrAdmin, IsStaffRole
-from dataset.formats.base import FINGER_LABELS, UNKNOWN_LABEL
+from dataset.formats import FINGER_LABELS, UNKNOWN_LABEL
 from jobs.api import start_job_response
 from jobs.models import Job
 from jobs.runner import BrokerUnavailable

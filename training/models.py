@@ -3,6 +3,11 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from ml.export.registry import EXPORT_FORMATS
+
+#: (name, title) of every model export format, from the registry of ml.export (choices of the model and the API)
+EXPORT_FORMAT_CHOICES = list(EXPORT_FORMATS.items())
+
 
 class TrainingRun(models.Model):
     """One training of one model configuration on one snapshot, through a Job on the training queue."""
@@ -71,13 +76,8 @@ class ModelArtifact(models.Model):
     (training/exports/; ml/export/). ``file`` is the artifact as a zip archive (the download);
     ``folder`` (below MEDIA_ROOT) holds it unpacked, with its parity reference, for the browser to load."""
 
-    class Format(models.TextChoices):
-        ONNX = "onnx", "ONNX"
-        COREML = "coreml", "Core ML"
-        TFJS = "tfjs", "TensorFlow.js"
-
     model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="artifacts")
-    format = models.CharField(max_length=16, choices=Format.choices)
+    format = models.CharField(max_length=16, choices=EXPORT_FORMAT_CHOICES)
     options = models.JSONField(default=dict, blank=True, help_text="precision, size, quantize... as asked for")
     file = models.FileField(upload_to=artifact_path, max_length=255, help_text="the artifact as a zip archive")
     folder = models.CharField(max_length=255, blank=True, help_text="the unpacked artifact, relative to MEDIA_ROOT")

@@ -108,7 +108,7 @@ def coreml_parity(package: str | Path, inputs: Sequence[np.ndarray], references:
                         "Parity is that of the saved ML program, interpreted with PyTorch kernels.")
 
 
-@export_format("coreml", title="Core ML")
+@export_format("coreml")
 def coreml_artifact(request: ExportRequest) -> ExportResult:
     """``model.mlpackage`` at a fixed input size (``request.size``, default landscape 3:4 at the checkpoint's
     evaluation size) in ``request.precision`` (fp16 default), proven by interpreting the saved ML program."""

@@ -101,7 +101,7 @@ def onnx_parity(path: str | Path, inputs: Sequence[np.ndarray], references: Sequ
     return combine("onnx", goal_for("onnx"), {"onnxruntime-cpu": run}, photos, references)
 
 
-@export_format("onnx", title="ONNX")
+@export_format("onnx")
 def onnx_artifact(request: ExportRequest) -> ExportResult:
     """``model.onnx`` (dynamic N/H/W, the metadata block in its ``metadata_props``), proven with onnxruntime
     at the checkpoint's evaluation size."""

@@ -22,8 +22,8 @@ from .spec import ExportError, Log, Progress, noop
 
 __all__ = ["EXPORT_FORMATS", "ExportFormat", "ExportRequest", "ExportResult", "export_format", "get_export_format"]
 
-#: Every export format, in the order apps list them.
-EXPORT_FORMATS: tuple[str, ...] = ("onnx", "coreml", "tfjs")
+#: Every export format, name -> title, in the order apps list them (choices, commands, pages).
+EXPORT_FORMATS: dict[str, str] = {"onnx": "ONNX", "coreml": "Core ML", "tfjs": "TensorFlow.js"}
 
 
 @dataclass
@@ -69,18 +69,21 @@ class ExportResult(NamedTuple):
 
 @dataclass(frozen=True)
 class ExportFormat:
-    """A registered format: its ``name`` (one of :data:`EXPORT_FORMATS`), a ``title`` and the function that
-    makes its artifact."""
+    """A registered format: its ``name`` (one of :data:`EXPORT_FORMATS`) and the function that makes its
+    artifact."""
 
     name: str
-    title: str
     run: Callable[[ExportRequest], ExportResult]
+
+    @property
+    def title(self) -> str:
+        return EXPORT_FORMATS[self.name]
 
 
 _REGISTRY: dict[str, ExportFormat] = {}
 
 
-def export_format(name: str, *, title: str) -> Callable[[Callable[[ExportRequest], ExportResult]],
+def export_format(name: str) -> Callable[[Callable[[ExportRequest], ExportResult]],
                                                          Callable[[ExportRequest], ExportResult]]:
     """Register the decorated function as the maker of format ``name``'s artifacts."""
     if name not in EXPORT_FORMATS:
@@ -89,7 +92,7 @@ def export_format(name: str, *, title: str) -> Callable[[Callable[[ExportRequest
     def register(func: Callable[[ExportRequest], ExportResult]) -> Callable[[ExportRequest], ExportResult]:
         if name in _REGISTRY and _REGISTRY[name].run is not func:
             raise ValueError(f"export format {name!r} is registered twice")
-        _REGISTRY[name] = ExportFormat(name, title, func)
+        _REGISTRY[name] = ExportFormat(name, func)
         return func
 
     return register

@@ -138,7 +138,7 @@ def tfjs_npm_version() -> str | None:
         return None
 
 
-@export_format("tfjs", title="TensorFlow.js")
+@export_format("tfjs")
 def tfjs_artifact(request: ExportRequest) -> ExportResult:
     """A TF.js graph model (the ONNX graph rebuilt in TensorFlow by the export environment), proven in
     TensorFlow and, when Chromium is there, in the browser; parity at the evaluation size capped at 320."""

@@ -26,7 +26,7 @@ from accounts.permissions import IsAdminRole, IsReviewerOrAdmin, IsStaffRole
 from jobs.api import start_job_response
 from jobs.serializers import JobSerializer
 
-from ..models import ModelArtifact
+from ..models import EXPORT_FORMAT_CHOICES, ModelArtifact
 from .core import artifact_folder, clean_browser_runs, record_browser_runs
 
 
@@ -53,7 +53,7 @@ class ModelArtifactSerializer(serializers.ModelSerializer):
 
 class ExportStartSerializer(serializers.Serializer):
     model_version = serializers.CharField()
-    format = serializers.ChoiceField(choices=["onnx", "coreml", "tfjs"])
+    format = serializers.ChoiceField(choices=EXPORT_FORMAT_CHOICES)
     precision = serializers.ChoiceField(choices=["fp16", "fp32"], required=False)
     size = serializers.CharField(required=False, help_text="Core ML fixed input size HxW (multiples of 32)")
     quantize = serializers.ChoiceField(choices=["float16", "uint8"], required=False)
@@ -108,7 +108,7 @@ class ModelArtifactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vie
     def browser_parity(self, request, pk=None):
         """Record a browser's runs of a TF.js artifact (what the artifact's TF.js page measures)."""
         artifact = self.get_object()
-        if artifact.format != ModelArtifact.Format.TFJS:
+        if artifact.format != "tfjs":
             return Response({"detail": "browser parity is for TF.js artifacts"}, status=400)
         try:
             runs = clean_browser_runs(request.data.get("runs"))

@@ -19,7 +19,6 @@ from django.db import transaction
 
 from ..models import ModelArtifact, ModelVersion
 
-FORMATS = ("onnx", "coreml", "tfjs")
 #: Runs a browser may add to a TF.js artifact's parity report (POST .../browser-parity/).
 BROWSER_RUN_KEYS = ("chromium-cpu", "chromium-webgl", "browser-cpu", "browser-webgl", "browser-wasm")
 OUTPUT_NAMES = ("fg_prob", "class_prob", "field")

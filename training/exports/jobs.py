@@ -6,7 +6,7 @@ step starts ``.venv-export/bin/python -m ml.export.tfjs`` as a subprocess, so th
 ``make export-env`` (docs/export.md)."""
 from jobs.registry import JobArgumentError, job_kind
 
-from .core import FORMATS
+from ml.export.registry import EXPORT_FORMATS
 
 
 def _export_arguments(arguments: dict) -> dict:
@@ -15,8 +15,8 @@ def _export_arguments(arguments: dict) -> dict:
     name, fmt = arguments.get("model"), arguments.get("format")
     if not ModelVersion.objects.filter(name=name).exists():
         raise JobArgumentError(f"there is no model version named {name!r}")
-    if fmt not in FORMATS:
-        raise JobArgumentError(f"format must be one of {', '.join(FORMATS)}")
+    if fmt not in EXPORT_FORMATS:
+        raise JobArgumentError(f"format must be one of {', '.join(EXPORT_FORMATS)}")
     clean = {"model": name, "format": fmt}
     precision, size, quantize = arguments.get("precision"), arguments.get("size"), arguments.get("quantize")
     if precision is not None:

@@ -5,6 +5,7 @@ import json
 from django.shortcuts import get_object_or_404, render
 
 from accounts.decorators import role_required
+from ml.export.registry import EXPORT_FORMATS
 from accounts.roles import ADMIN, REVIEWER, role_of
 
 from ..models import ModelArtifact, ModelVersion
@@ -27,7 +28,7 @@ def model_exports_page(request, name: str):
     version = get_object_or_404(ModelVersion, name=name)
     artifacts = list(version.artifacts.all())
     return render(request, "training/model_exports.html", {
-        "version": version, "is_admin": role_of(request.user) == ADMIN,
+        "version": version, "is_admin": role_of(request.user) == ADMIN, "formats": EXPORT_FORMATS.items(),
         "artifacts": [{"artifact": a, "runs": _rows(a), "metadata_json": json.dumps(a.metadata, indent=1)}
                       for a in artifacts],
     })
@@ -36,7 +37,7 @@ def model_exports_page(request, name: str):
 @role_required(ADMIN, REVIEWER)
 def tfjs_check_page(request, name: str, artifact_id: int):
     artifact = get_object_or_404(ModelArtifact.objects.select_related("model_version"), pk=artifact_id,
-                                 model_version__name=name, format=ModelArtifact.Format.TFJS)
+                                 model_version__name=name, format="tfjs")
     details = artifact.metadata.get("format_details") or {}
     config = {
         "artifact": artifact.pk,

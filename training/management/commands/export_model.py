@@ -4,6 +4,7 @@ from pathlib import Path
 from django.core.management.base import CommandError
 
 from jobs.management.job_command import JobCommand
+from ml.export.registry import EXPORT_FORMATS
 
 
 class Command(JobCommand):
@@ -13,7 +14,7 @@ class Command(JobCommand):
 
     def add_job_arguments(self, parser):
         parser.add_argument("model", help="the model version's name")
-        parser.add_argument("--format", required=True, choices=["onnx", "coreml", "tfjs"])
+        parser.add_argument("--format", required=True, choices=list(EXPORT_FORMATS))
         parser.add_argument("--out", help="also copy the artifact folder (with nailset-export.json) here")
         parser.add_argument("--precision", choices=["fp16", "fp32"], help="Core ML compute precision (default fp16)")
         parser.add_argument("--size", help="Core ML fixed input size HxW, multiples of 32 (default: landscape 3:4 at "
