@@ -1,0 +1,569 @@
+"""Label suggestions for polygon-only nails: which finger (hand + digit) each nail is, and its base/tip.
+
+Plain Python + NumPy + OpenCV + Shapely (issue #16); never imports Django or an app.
+
+    from ml.label_suggestions import suggest_labels
+    suggestions = suggest_labels(polygons, image)          # one NailSuggestion per polygon, same order
+    [s.to_dict() for s in suggestions]
+
+How it decides (every number below lives in :class:`SuggestionRules`):
+
+1. Per nail: area centroid, principal axis, length (extent along the axis), width (across), area. A nail
+   about as wide as long (aspect < ``round_aspect``) takes whichever of its two axes is closer to its
+   hand's direction. With a photo, :func:`ml.postprocess.orient_from_image` says which end of the axis is
+   the tip (the finger goes on beyond the base, ends soon after the tip) with a confidence.
+2. Hands: nails closer than ``hand_gap`` nail widths (single linkage) are one hand; a lone nail within
+   ``thumb_reach`` widths of a hand of fewer than five joins it (a thumb far from the fingers); a group of
+   more than five is cut at its longest link until no group has more than five.
+3. Within a hand every hypothesis is scored: (direction sign of the hand) x (left / right) x (which nail
+   is the thumb, or none) x (which of little, ring, middle, index the other nails are, in their order
+   across the hand). Hand and direction fix the side the index is on: with ``D`` the fingers'
+   base -> tip direction and ``A`` the little -> index direction across the hand, the 2-D cross product
+   ``D.x * A.y - D.y * A.x`` is negative for a right hand and positive for a left hand (back of a right
+   hand, fingers up: ``D = (0, -1)``, thumb on the image's left, ``A = (-1, 0)``, cross = -1). Curled
+   fingers seen from the palm side mirror the view *and* reverse the nails' direction, so the same rule
+   holds. The score (a log-likelihood, Gaussian penalties in nail widths) adds:
+   - spacing: neighbouring fingers are ``finger_spacing`` nail widths apart (twice that across a skipped
+     finger);
+   - widths: thumb > middle ~ index > ring > little (``digit_widths``, one free scale per hand);
+   - fingertip line: along ``D`` the middle nail is furthest, the little one well behind (``digit_reach``,
+     one free offset), the thumb behind them all;
+   - the thumb: apart from the other nails (``thumb_gap``), turned away from their direction, on the
+     index side; the other four point along ``D``;
+   - the photo's vote on each nail's direction (``orient_from_image``) and, when given, the model's
+     per-nail votes (below);
+   - ``known`` labels as constraints (a hypothesis that contradicts a known finger is dropped; one that
+     contradicts a known base/tip is all but excluded).
+   The hypotheses' scores, times ``temperature``, give a posterior; the best one assigns the fingers
+   (one-to-one within a hand) and each nail's ``confidence`` is the posterior mass of its suggested
+   finger, ``direction_confidence`` that of its suggested direction. Two groups in one photo are weighed
+   jointly with a prior that they are a left and a right hand (``two_hands_differ``).
+
+Model votes (``model_votes[i] = {"finger_probs": [10 floats], "direction": [dx, dy],
+"direction_confidence": c}``, any key optional): each hypothesis adds ``model_weight * log(p[finger])``
+for every nail (so a confident, trained class head dominates the weak geometric cues, an unsure one
+barely moves them), and the model's direction is a vote on the nail's direction like the photo's, with
+probability ``0.5 + 0.5 * c`` (capped at 0.98) of being right.
+
+Known labels (``known[i] = {"finger": f|None, "base": [x, y]|None, "tip": [x, y]|None}``) are returned
+unchanged (confidence 1) and constrain the others.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Sequence
+
+import cv2
+import numpy as np
+from shapely.geometry import LineString, Polygon
+
+from ml.postprocess import nail_axis, orient_from_image
+
+__all__ = ["DIGIT_NAMES", "NailSuggestion", "SuggestionRules", "finger_of", "hand_and_digit", "short_name",
+           "suggest_labels"]
+
+DIGIT_NAMES = ("thumb", "index", "middle", "ring", "little")  # digit 1..5
+
+
+def finger_of(hand: str, digit: int) -> int:
+    """Finger class (1..10) of a hand ("left"/"right") and digit (1 thumb .. 5 little)."""
+    return digit + (5 if hand == "right" else 0)
+
+
+def hand_and_digit(finger: int) -> tuple[str, int]:
+    return ("left" if finger <= 5 else "right"), (finger - 1) % 5 + 1
+
+
+def short_name(finger: int | None) -> str:
+    """"R index", "L thumb", or "?" for None."""
+    if finger is None:
+        return "?"
+    hand, digit = hand_and_digit(finger)
+    return f"{hand[0].upper()} {DIGIT_NAMES[digit - 1]}"
+
+
+@dataclass(frozen=True)
+class SuggestionRules:
+    """The numbers of the rules (lengths in nail widths: the hand's median nail width)."""
+
+    round_aspect: float = 1.25       # below this length/width a nail's axis may be its minor one
+    hand_gap: float = 4.0            # single-linkage distance between nails of one hand
+    thumb_reach: float = 9.0         # a lone nail this close to a hand of < 5 nails joins it
+    finger_spacing: float = 1.6      # between neighbouring fingers' nails, across the hand
+    spacing_log_sd: float = 0.45
+    digit_widths: tuple = (1.25, 1.0, 1.03, 0.95, 0.8)    # thumb..little, relative
+    width_log_sd: float = 0.13
+    digit_reach: tuple = (0.0, 0.0, 0.7, 0.35, -1.0)      # index..little along D (thumb unused)
+    reach_sd: float = 0.8
+    thumb_behind: float = -0.5       # the thumb's reach relative to the others' offset: at most this
+    thumb_behind_sd: float = 1.0
+    thumb_gap: float = 2.2           # the thumb's distance to its nearest other nail: at least this
+    thumb_gap_sd: float = 0.8
+    finger_angle_sd: float = 22.0    # degrees between a finger's axis and D
+    thumb_angle: float = 35.0        # typical angle between the thumb's axis and D
+    thumb_angle_sd: float = 30.0
+    thumb_side_sd: float = 1.5       # the thumb lies on the index side
+    thumb_prior: float = 0.5         # prior chance that a hand's thumb nail is among the nails
+    photo_full: float = 0.25         # an orient_from_image confidence that means "sure" (p = 0.95)
+    model_weight: float = 1.0
+    known_direction_penalty: float = 12.0
+    two_hands_differ: float = 2.0    # log-odds that two hands in a photo are a left and a right one
+    temperature: float = 0.6         # posterior = softmax(temperature * score)
+    few_nails_cap: tuple = (0.35, 0.6)    # confidence caps for hands of 1 and 2 nails
+
+
+@dataclass
+class NailSuggestion:
+    """The suggestion for one nail. ``finger`` 1..10 (None: no basis at all), ``hand`` "left"/"right",
+    ``digit`` 1 (thumb) .. 5 (little); ``base``/``tip`` [x, y] where the nail's axis leaves its polygon;
+    ``confidence``: the chance the finger is right; ``direction_confidence``: the chance base -> tip is
+    right (within 30 degrees); ``reasons``: short strings for the UI."""
+
+    finger: int | None
+    hand: str | None
+    digit: int | None
+    base: list[float]
+    tip: list[float]
+    confidence: float
+    direction_confidence: float
+    reasons: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["confidence"] = round(self.confidence, 3)
+        out["direction_confidence"] = round(self.direction_confidence, 3)
+        out["base"] = [round(float(v), 2) for v in self.base]
+        out["tip"] = [round(float(v), 2) for v in self.tip]
+        return out
+
+
+# ----------------------------------------------------------------------------------------------------
+# One nail
+# ----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Nail:
+    index: int
+    polygon: np.ndarray
+    centre: np.ndarray
+    major: np.ndarray        # unit, pointing up in the image
+    length: float
+    width: float
+    area: float
+    axis: np.ndarray = None  # the axis used (major, or minor for a round nail); sign arbitrary
+    votes: list = field(default_factory=list)   # (unit direction, p_right, source)
+    known_dir: np.ndarray | None = None
+    known_finger: int | None = None
+    finger_probs: np.ndarray | None = None
+    photo_axis: np.ndarray | None = None  # a round nail's axis that the photo reads most clearly
+
+    @property
+    def aspect(self) -> float:
+        return self.length / max(self.width, 1e-6)
+
+
+def _measure(index: int, polygon) -> _Nail:
+    pts = np.asarray(polygon, np.float64)
+    centre, major = nail_axis(pts)
+    minor = np.array([-major[1], major[0]])
+    rel = pts - centre
+    along, across = rel @ major, rel @ minor
+    length = float(along.max() - along.min())
+    width = float(across.max() - across.min())
+    area = float(abs(Polygon(pts).area))
+    return _Nail(index, pts, np.asarray(centre, np.float64), major, max(length, 1e-3), max(width, 1e-3), area,
+                 axis=major.copy())
+
+
+def axis_ends(polygon, centre, u) -> tuple[np.ndarray, np.ndarray]:
+    """(base, tip): where the line through ``centre`` along ``u`` leaves the polygon (its extremes along
+    ``u``; the extreme vertices when the line misses it)."""
+    poly = Polygon(np.asarray(polygon, np.float64))
+    if not poly.is_valid:
+        poly = poly.buffer(0)
+    centre, u = np.asarray(centre, np.float64), np.asarray(u, np.float64)
+    minx, miny, maxx, maxy = poly.bounds
+    reach = 2.0 * math.hypot(maxx - minx, maxy - miny) + 10.0
+    hit = LineString([centre - u * reach, centre + u * reach]).intersection(poly)
+    coords = []
+    for geom in getattr(hit, "geoms", [hit]):
+        if not geom.is_empty and hasattr(geom, "coords"):
+            coords.extend(geom.coords)
+    if len(coords) < 2:
+        coords = list(np.asarray(polygon, np.float64))
+    pts = np.asarray(coords, np.float64)
+    t = (pts - centre) @ u
+    return pts[int(np.argmin(t))], pts[int(np.argmax(t))]
+
+
+def _photo_votes(nails: list[_Nail], image: np.ndarray, rules: SuggestionRules) -> None:
+    """Each nail's direction from the photo (both axes of a round nail are tried later, so vote on both)."""
+    image = np.asarray(image)
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=2)
+    height, width = image.shape[:2]
+    everything = np.zeros((height, width), np.uint8)
+    for nail in nails:
+        cv2.fillPoly(everything, [np.round(nail.polygon - 0.5).astype(np.int32)], 1)
+    everything = everything.astype(bool)
+    for nail in nails:
+        x0, y0 = np.floor(nail.polygon.min(axis=0)).astype(int)
+        x1, y1 = np.ceil(nail.polygon.max(axis=0)).astype(int)
+        x0, y0 = max(0, x0), max(0, y0)
+        x1, y1 = min(width, x1 + 1), min(height, y1 + 1)
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            continue
+        mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        cv2.fillPoly(mask, [np.round(nail.polygon - 0.5 - [x0, y0]).astype(np.int32)], 1)
+        axes = [nail.major]
+        if nail.aspect < rules.round_aspect:
+            axes.append(np.array([-nail.major[1], nail.major[0]]))
+        best = 0.0
+        for axis in axes:
+            u, conf = orient_from_image(image, mask.astype(bool), (x0, y0), nail.centre, axis, everything)
+            if conf > 0:
+                p = 0.5 + 0.45 * min(1.0, conf / rules.photo_full)
+                nail.votes.append((np.asarray(u, np.float64), p, "photo"))
+                if len(axes) > 1 and conf > best:
+                    best, nail.photo_axis = conf, np.asarray(axis, np.float64)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Hands
+# ----------------------------------------------------------------------------------------------------
+
+
+def _groups(nails: list[_Nail], rules: SuggestionRules) -> tuple[list[list[int]], list[str]]:
+    """Indices (into ``nails``) of each hand, and notes on how sure the grouping is."""
+    n = len(nails)
+    if n == 0:
+        return [], []
+    unit = float(np.median([nail.width for nail in nails]))
+    centres = np.array([nail.centre for nail in nails])
+    dist = np.linalg.norm(centres[:, None] - centres[None], axis=2) / max(unit, 1e-6)
+    # Minimum spanning tree (Prim), then cut the links longer than hand_gap.
+    in_tree, edges = [0], []
+    best = {j: (dist[0, j], 0) for j in range(1, n)}
+    while best:
+        j = min(best, key=lambda k: best[k][0])
+        d, i = best.pop(j)
+        edges.append((d, i, j))
+        in_tree.append(j)
+        for k in best:
+            if dist[j, k] < best[k][0]:
+                best[k] = (dist[j, k], j)
+    notes = []
+
+    def components(kept):
+        parent = list(range(n))
+
+        def find(a):
+            while parent[a] != a:
+                parent[a] = parent[parent[a]]
+                a = parent[a]
+            return a
+        for _, i, j in kept:
+            parent[find(i)] = find(j)
+        comps: dict[int, list[int]] = {}
+        for i in range(n):
+            comps.setdefault(find(i), []).append(i)
+        return list(comps.values())
+
+    kept = [e for e in edges if e[0] <= rules.hand_gap]
+    groups = components(kept)
+    # A lone nail near a hand of fewer than five joins it (a thumb held apart).
+    for i in [g[0] for g in groups if len(g) == 1]:
+        if not any(i in g and len(g) == 1 for g in groups):
+            continue
+        others = [g for g in groups if i not in g and 2 <= len(g) < 5]
+        if not others:
+            continue
+        near = min(others, key=lambda g: dist[i, g].min())
+        j = near[int(np.argmin(dist[i, near]))]
+        if dist[i, j] <= rules.thumb_reach:
+            kept.append((float(dist[i, j]), i, j))
+            groups = components(kept)
+            notes.append("a nail apart from the others taken as this hand's thumb side")
+    # Groups of more than five: cut at the longest link inside until none is left.
+    while any(len(g) > 5 for g in groups):
+        big = set(max(groups, key=len))
+        longest = max((e for e in kept if e[1] in big), key=lambda e: e[0])
+        kept.remove(longest)
+        groups = components(kept)
+        notes.append("more than five nails close together: split into two hands")
+    ambiguous = any(rules.hand_gap * 0.8 < d < rules.hand_gap * 1.5 for d, _, _ in edges)
+    if ambiguous and len(groups) > 1:
+        notes.append("hands close together")
+    return groups, notes
+
+
+def _axial_mean(vectors: list[np.ndarray], weights: list[float]) -> np.ndarray:
+    """Mean of axes (sign-free) by doubled angles."""
+    c = s = 0.0
+    for v, w in zip(vectors, weights):
+        a = 2 * math.atan2(v[1], v[0])
+        c, s = c + w * math.cos(a), s + w * math.sin(a)
+    a = math.atan2(s, c) / 2
+    return np.array([math.cos(a), math.sin(a)])
+
+
+def _angle(u: np.ndarray, v: np.ndarray, axial: bool = True) -> float:
+    c = float(np.clip(np.dot(u, v), -1, 1))
+    return math.degrees(math.acos(abs(c) if axial else c))
+
+
+def _gauss(z: float) -> float:
+    return -0.5 * z * z
+
+
+@dataclass
+class _Hypothesis:
+    score: float
+    hand: str
+    fingers: dict          # nail index -> finger
+    directions: dict       # nail index -> unit base -> tip
+    thumb: int | None
+
+
+def _hand_hypotheses(nails: list[_Nail], rules: SuggestionRules) -> list[_Hypothesis]:
+    """Every hypothesis for one hand's nails, scored (see the module docstring)."""
+    n = len(nails)
+    unit = float(np.median([nail.width for nail in nails]))
+    out: list[_Hypothesis] = []
+    thumb_choices = [None] + list(range(n))
+    for thumb in thumb_choices:
+        fingers_idx = [i for i in range(n) if i != thumb]
+        if len(fingers_idx) > 4:
+            continue
+        basis = fingers_idx or [thumb]
+        d_axis = _axial_mean([nails[i].major for i in basis],
+                             [min(nails[i].aspect, 3.0) - 0.9 for i in basis])
+        # Round nails take the axis closer to the hand's direction.
+        axes = {}
+        for i, nail in enumerate(nails):
+            axis = nail.major
+            if nail.aspect < rules.round_aspect and nail.known_dir is None:
+                minor = np.array([-axis[1], axis[0]])
+                if i == thumb or not fingers_idx:  # the thumb: the axis the photo reads best
+                    axis = nail.photo_axis if nail.photo_axis is not None else axis
+                elif abs(minor @ d_axis) > abs(axis @ d_axis):
+                    axis = minor
+            axes[i] = axis
+        prior = math.log(rules.thumb_prior if thumb is not None else 1 - rules.thumb_prior)
+        for sign in (1.0, -1.0):
+            d = d_axis * sign
+            directions = {}
+            direction_score = 0.0
+            for i, nail in enumerate(nails):
+                u = axes[i] if axes[i] @ d >= 0 else -axes[i]
+                directions[i] = u
+                for vote, p, _ in nail.votes:
+                    if abs(vote @ u) > 0.7:  # a vote on this axis
+                        direction_score += math.log(p if vote @ u > 0 else 1 - p)
+                if nail.known_dir is not None and nail.known_dir @ u < 0.5:
+                    direction_score -= rules.known_direction_penalty
+            shape_score = 0.0
+            for i in fingers_idx:
+                shape_score += _gauss(_angle(axes[i], d) / rules.finger_angle_sd)
+            if thumb is not None and fingers_idx:
+                shape_score += _gauss((_angle(axes[thumb], d) - rules.thumb_angle) / rules.thumb_angle_sd)
+                gap = min(np.linalg.norm(nails[thumb].centre - nails[i].centre) for i in fingers_idx) / unit
+                if gap < rules.thumb_gap:
+                    shape_score += _gauss((rules.thumb_gap - gap) / rules.thumb_gap_sd)
+            for hand in ("left", "right"):
+                a = np.array([-d[1], d[0]]) if hand == "left" else np.array([d[1], -d[0]])
+                s = {i: float(nails[i].centre @ a) / unit for i in range(n)}
+                t = {i: float(nails[i].centre @ d) / unit for i in range(n)}
+                order = sorted(fingers_idx, key=lambda i: s[i])
+                for positions in itertools.combinations(range(4), len(order)):
+                    digits = {i: 5 - p for i, p in zip(order, positions)}  # position 0 = little
+                    if thumb is not None:
+                        digits[thumb] = 1
+                    fingers = {i: finger_of(hand, k) for i, k in digits.items()}
+                    if any(nails[i].known_finger is not None and nails[i].known_finger != f
+                           for i, f in fingers.items()):
+                        continue
+                    score = prior + direction_score + shape_score
+                    score += _layout_score(nails, order, positions, digits, thumb, s, t, unit, rules)
+                    for i, f in fingers.items():
+                        if nails[i].finger_probs is not None:
+                            score += rules.model_weight * math.log(max(float(nails[i].finger_probs[f - 1]), 1e-4))
+                    out.append(_Hypothesis(score, hand, fingers, directions, thumb))
+    return out
+
+
+def _layout_score(nails, order, positions, digits, thumb, s, t, unit, rules) -> float:
+    score = 0.0
+    # Spacing across the hand.
+    for (i, p), (j, q) in zip(zip(order, positions), zip(order[1:], positions[1:])):
+        gap = max(s[j] - s[i], 0.05)
+        score += _gauss(math.log(gap / ((q - p) * rules.finger_spacing)) / rules.spacing_log_sd)
+    # Widths: one free scale.
+    if len(digits) > 1:
+        logs = {i: math.log(nails[i].width / unit) - math.log(rules.digit_widths[k - 1]) for i, k in digits.items()}
+        mean = sum(logs.values()) / len(logs)
+        score += sum(_gauss((v - mean) / rules.width_log_sd) for v in logs.values())
+    # Fingertip line along D: one free offset.
+    if order:
+        rel = {i: t[i] - rules.digit_reach[digits[i] - 1] for i in order}
+        offset = sum(rel.values()) / len(rel)
+        score += sum(_gauss((v - offset) / rules.reach_sd) for v in rel.values())
+        if thumb is not None:
+            ahead = t[thumb] - offset - rules.thumb_behind
+            if ahead > 0:
+                score += _gauss(ahead / rules.thumb_behind_sd)
+            beside = max(s[i] for i in order) - s[thumb]
+            if beside > 0:
+                score += _gauss(beside / rules.thumb_side_sd)
+    return score
+
+
+# ----------------------------------------------------------------------------------------------------
+# The entry point
+# ----------------------------------------------------------------------------------------------------
+
+
+def _posterior(hypotheses: list[_Hypothesis], rules: SuggestionRules, hand_weight: dict | None = None):
+    scores = np.array([h.score for h in hypotheses]) * rules.temperature
+    if hand_weight:
+        scores = scores + np.array([hand_weight[h.hand] for h in hypotheses])
+    scores = scores - scores.max()
+    weights = np.exp(scores)
+    return weights / weights.sum()
+
+
+def _hand_log_mass(hypotheses, rules) -> dict:
+    scores = np.array([h.score for h in hypotheses]) * rules.temperature
+    top = scores.max()
+    out = {}
+    for hand in ("left", "right"):
+        sel = [sc for sc, h in zip(scores, hypotheses) if h.hand == hand]
+        out[hand] = top + math.log(sum(math.exp(v - top) for v in sel)) if sel else -math.inf
+    return out
+
+
+def suggest_labels(polygons: Sequence, image: np.ndarray | None = None, *, known: Sequence | None = None,
+                   model_votes: Sequence | None = None, rules: SuggestionRules | None = None
+                   ) -> list[NailSuggestion]:
+    """Suggestions for the nails of one image (see the module docstring), one per polygon, same order.
+
+    ``polygons``: lists of [x, y] (image px); ``image``: uint8 RGB array of the photo, or None;
+    ``known``: per nail None or ``{"finger", "base", "tip"}`` (each optional / None); ``model_votes``: per
+    nail None or ``{"finger_probs", "direction", "direction_confidence"}``."""
+    rules = rules or SuggestionRules()
+    nails = [_measure(i, p) for i, p in enumerate(polygons)]
+    n = len(nails)
+    known = list(known) if known is not None else [None] * n
+    model_votes = list(model_votes) if model_votes is not None else [None] * n
+    if len(known) != n or len(model_votes) != n:
+        raise ValueError("known and model_votes need one entry per polygon")
+    for nail, k, v in zip(nails, known, model_votes):
+        if k:
+            if k.get("finger") is not None:
+                nail.known_finger = int(k["finger"])
+            if k.get("base") is not None and k.get("tip") is not None:
+                vec = np.asarray(k["tip"], np.float64) - np.asarray(k["base"], np.float64)
+                if np.hypot(*vec) > 0:
+                    nail.known_dir = vec / np.hypot(*vec)
+                    nail.major = nail.known_dir.copy()
+                    nail.length = max(nail.length, nail.width)
+        if v:
+            if v.get("finger_probs") is not None:
+                probs = np.clip(np.asarray(v["finger_probs"], np.float64), 0, None)
+                if probs.shape == (10,) and probs.sum() > 0:
+                    nail.finger_probs = probs / probs.sum()
+            if v.get("direction") is not None:
+                vec = np.asarray(v["direction"], np.float64)
+                if np.hypot(*vec) > 0:
+                    c = float(v.get("direction_confidence", 0.5) or 0.0)
+                    nail.votes.append((vec / np.hypot(*vec), min(0.98, 0.5 + 0.5 * c), "model"))
+    if image is not None:
+        _photo_votes(nails, image, rules)
+
+    groups, group_notes = _groups(nails, rules)
+    per_group = [_hand_hypotheses([nails[i] for i in g], rules) for g in groups]
+    # Two hands: weigh their hands jointly (usually one left and one right).
+    hand_weights: list[dict | None] = [None] * len(groups)
+    if len(groups) == 2 and all(per_group):
+        masses = [_hand_log_mass(h, rules) for h in per_group]
+        joint = {(a, b): masses[0][a] + masses[1][b] + (rules.two_hands_differ if a != b else 0.0)
+                 for a in ("left", "right") for b in ("left", "right")}
+        top = max(joint.values())
+        for g in range(2):
+            for_hand = {}
+            for hand in ("left", "right"):
+                sel = [v for key, v in joint.items() if key[g] == hand]
+                marginal = top + math.log(sum(math.exp(v - top) for v in sel))
+                for_hand[hand] = marginal - masses[g][hand] if masses[g][hand] > -math.inf else 0.0
+            hand_weights[g] = for_hand
+
+    results: list[NailSuggestion | None] = [None] * n
+    for g, (members, hyps) in enumerate(zip(groups, per_group)):
+        if not hyps:  # known fingers contradict each other: no basis
+            for i in members:
+                results[i] = _fallback(nails[i], known[i], ["known labels of this hand contradict each other"])
+            continue
+        post = _posterior(hyps, rules, hand_weights[g])
+        best = hyps[int(np.argmax(post))]
+        reasons_hand = _hand_reasons(best, [nails[i] for i in members], group_notes, len(groups))
+        for local, i in enumerate(members):
+            nail = nails[i]
+            finger = best.fingers[local]
+            u = best.directions[local]
+            p_finger = float(sum(w for w, h in zip(post, hyps) if h.fingers[local] == finger))
+            p_dir = float(sum(w for w, h in zip(post, hyps) if h.directions[local] @ u > 0.5))
+            cap = rules.few_nails_cap[len(members) - 1] if len(members) <= 2 else 1.0
+            if any("split" in note for note in group_notes):
+                cap = min(cap, 0.5)
+            p_finger = min(p_finger, cap, 1.0)
+            p_dir = min(p_dir, 1.0)
+            reasons = list(reasons_hand)
+            if any(src == "photo" for _, _, src in nail.votes):
+                reasons.append("direction from the photo (the finger continues past the base)")
+            if any(src == "model" for _, _, src in nail.votes) or nail.finger_probs is not None:
+                reasons.append("model votes")
+            if not nail.votes and nail.known_dir is None:
+                reasons.append("direction from the hand's layout only")
+            k = known[i] or {}
+            if k.get("finger") is not None:
+                finger, p_finger = int(k["finger"]), 1.0
+                reasons = ["finger given"]
+            if nail.known_dir is not None:
+                base, tip = list(map(float, k["base"])), list(map(float, k["tip"]))
+                p_dir = 1.0
+            else:
+                base, tip = (list(map(float, v)) for v in axis_ends(nail.polygon, nail.centre, u))
+            hand, digit = hand_and_digit(finger)
+            results[i] = NailSuggestion(finger, hand, digit, base, tip, p_finger, p_dir, reasons)
+    return results
+
+
+def _fallback(nail: _Nail, known: dict | None, reasons: list[str]) -> NailSuggestion:
+    base, tip = axis_ends(nail.polygon, nail.centre, nail.major)
+    known = known or {}
+    finger = known.get("finger")
+    hand, digit = hand_and_digit(finger) if finger else (None, None)
+    return NailSuggestion(finger, hand, digit, list(map(float, base)), list(map(float, tip)),
+                          1.0 if finger else 0.0, 0.0, reasons)
+
+
+def _hand_reasons(best: _Hypothesis, nails: list[_Nail], notes: list[str], n_groups: int) -> list[str]:
+    reasons = []
+    if n_groups > 1:
+        reasons.append(f"one of {n_groups} hands in the photo")
+    reasons.extend(notes)
+    if len(nails) <= 2:
+        reasons.append(f"only {len(nails)} nail{'s' if len(nails) > 1 else ''} of this hand: a guess")
+    if best.thumb is not None and len(nails) > 1:
+        reasons.append("thumb: the nail apart from the others, turned away, on the index side")
+    elif len(nails) > 1:
+        reasons.append("no thumb among these nails; order across the hand, sizes and fingertip line")
+    reasons.append(f"{best.hand} hand: the thumb/index side relative to the fingers' direction")
+    return reasons
+
+
+def suggestions_json(suggestions: list[NailSuggestion]) -> list[dict[str, Any]]:
+    return [s.to_dict() for s in suggestions]
