@@ -349,6 +349,14 @@ def confirmed_labels(nail: dict) -> dict:
             "tip": nail.get("tip") if landmarks_confirmed else None}
 
 
+def confirmed_geometry(geometry: dict) -> dict:
+    """A copy of (valid) geometry with every suggested field set to None and no marks: what formats that
+    cannot carry the marks export (YOLO, LabelMe, CVAT; see docs/formats.md)."""
+    nails = [{**{k: v for k, v in nail.items() if k != "suggested"}, **confirmed_labels(nail)}
+             for nail in geometry.get("nails") or []]
+    return {**geometry, "nails": nails}
+
+
 def confirm_field(nail: dict, field: str) -> dict:
     """A copy of ``nail`` with the ``suggested`` mark of ``field`` ("finger" / "landmarks") removed."""
     marks = {k: v for k, v in suggested_marks(nail).items() if k != field}
