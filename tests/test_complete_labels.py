@@ -136,3 +136,18 @@ def test_endpoint_answers_per_nail_with_the_readers_permissions(hand, client_for
     assert client_for(None).get(url).status_code in (401, 403)
     assert client_for("admin").get("/api/images/999999/label-suggestions/").status_code == 404
     assert Annotation.objects.get(image=image).version == 1                    # nothing saved
+
+
+def test_dataset_stats_tell_suggested_from_confirmed(hand, client, users):
+    from curation.stats import dataset_stats
+    image, truth = hand
+    labels = outlines(truth)
+    labels["nails"][0].update(finger=truth[0]["finger"], base=truth[0]["base"], tip=truth[0]["tip"])   # a human's
+    import_annotation(image, labels, status="accepted", note="import")
+    run("--all")
+    completeness = dataset_stats()["completeness"]
+    assert completeness == {"complete": 1, "missing_finger": 4, "missing_landmarks": 4,
+                            "suggested_finger": 4, "suggested_landmarks": 4}
+    client.force_login(users["admin"])
+    html = client.get("/dataset/").content.decode()
+    assert 'id="suggested-counts" data-finger="4" data-landmarks="4"' in html
