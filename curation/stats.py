@@ -8,7 +8,7 @@ from collections import Counter, defaultdict
 import numpy as np
 from shapely.geometry import Polygon
 
-from dataset.geometry import FINGER_NAMES, nail_is_complete
+from dataset.geometry import FINGER_NAMES, confirmed_labels, nail_is_complete, suggested_marks
 from labeling.models import Annotation
 from labeling.queue import is_incomplete
 
@@ -25,6 +25,7 @@ def dataset_stats() -> dict:
     classes = Counter()
     shares = []
     nails = complete = missing_finger = missing_landmarks = 0
+    suggested = Counter()   # fields whose value is an unconfirmed suggestion (counted as missing above)
     incomplete = Counter()
     statuses = Counter()
     rows = Annotation.objects.values_list("status", "geometry", "image__participant_id", "image__width", "image__height").iterator(chunk_size=1000)
@@ -38,9 +39,11 @@ def dataset_stats() -> dict:
             incomplete["nails"] += sum(not nail_is_complete(nail) for nail in geometry["nails"])
         for nail in geometry.get("nails", []):
             nails += 1
-            finger = nail.get("finger")
+            confirmed = confirmed_labels(nail)
+            suggested.update(suggested_marks(nail).keys())
+            finger = confirmed["finger"]
             classes[FINGER_NAMES.get(finger, "unknown finger")] += 1
-            has_landmarks = nail.get("base") is not None and nail.get("tip") is not None
+            has_landmarks = confirmed["base"] is not None and confirmed["tip"] is not None
             missing_finger += finger is None
             missing_landmarks += not has_landmarks
             complete += finger is not None and has_landmarks
@@ -52,7 +55,8 @@ def dataset_stats() -> dict:
         "splits": {split: {"images": images[split], "participants": len(participants[split])} for split in sorted(images)},
         "classes": dict(classes.most_common()),
         "nails": nails,
-        "completeness": {"complete": complete, "missing_finger": missing_finger, "missing_landmarks": missing_landmarks},
+        "completeness": {"complete": complete, "missing_finger": missing_finger, "missing_landmarks": missing_landmarks,
+                         "suggested_finger": suggested["finger"], "suggested_landmarks": suggested["landmarks"]},
         # finished (submitted or accepted) labels with a nail lacking its finger or landmarks: the incomplete-labels
         # queue; the other incomplete nails are in drafts, still being labelled
         "incomplete": {"images": incomplete["images"], "nails": incomplete["nails"]},

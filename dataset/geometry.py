@@ -5,8 +5,17 @@ Plain Python + Shapely; this module must never import Django.
 Geometry of one image is a JSON-like dict::
 
     {"nails": [{"id": "client id (optional)", "polygon": [[x, y], ...],
-                "finger": 1..10 | None, "base": [x, y] | None, "tip": [x, y] | None}],
+                "finger": 1..10 | None, "base": [x, y] | None, "tip": [x, y] | None,
+                "suggested": {"finger": c, "landmarks": c}}],   # optional
      "ignore": [[[x, y], ...], ...]}            # "ignore" is optional
+
+``suggested`` marks the fields of a nail whose current values are unconfirmed suggestions (written by
+``labeling/suggestions.py`` from ``ml.label_suggestions``), each with its confidence ``c`` in [0, 1]:
+``finger`` for the finger class, ``landmarks`` for base and tip together. A field not in it is confirmed
+(drawn or accepted by a human, or imported). A human edit of a field, or accepting its suggestion, removes
+its entry; an empty ``{}`` is normalised away. Whatever trains or counts as done reads
+``confirmed_labels`` (suggested fields count as missing); ``nail_is_complete`` is False while a field is
+only suggested.
 
 Coordinates are image pixels (x right, y down). Finger classes: 1-5 left
 thumb..little, 6-10 right thumb..little (0 is background, never valid).
@@ -26,7 +35,11 @@ with a stable ``rule`` string:
 * nails: too_many_nails (> 500), bad_finger (None or int 1..10),
   landmarks_incomplete (base and tip both given or both None),
   landmark_outside_nail (further than ``landmark_tolerance`` from the polygon),
-  landmarks_equal; with ``require_complete``: finger_missing, landmarks_missing.
+  landmarks_equal; with ``require_complete``: finger_missing, landmarks_missing, and
+  finger_unconfirmed / landmarks_unconfirmed (the field is only a suggestion: accept or edit it first).
+* suggestions: suggested_not_an_object (``suggested`` is not an object), suggested_unknown_field (a key
+  other than finger / landmarks), bad_confidence (not a finite number in [0, 1]; bools are not numbers),
+  suggested_unset (the marked field is not set: finger None, or base / tip None).
 * warnings: duplicate_finger (two nails of one image share a finger class).
 
 ``DRAWING_RULES`` are the rules a shape can break while an annotator is still drawing it (its outline or
@@ -56,7 +69,8 @@ MAX_IGNORE = 500
 MAX_ID_LENGTH = 100
 DECIMALS = 2
 TOP_KEYS = ("nails", "ignore")
-NAIL_KEYS = ("id", "polygon", "finger", "base", "tip")
+NAIL_KEYS = ("id", "polygon", "finger", "base", "tip", "suggested")
+SUGGESTED_FIELDS = ("finger", "landmarks")      # the keys of a nail's "suggested" marks
 DRAWING_RULES = frozenset({"too_few_vertices", "zero_area", "self_intersecting", "outside_image",
                            "landmarks_incomplete", "landmark_outside_nail", "landmarks_equal"})
 
@@ -213,6 +227,37 @@ def _check_nail(nail, index, width, height, opts, report) -> None:
                 add("landmark_outside_nail", f"{key} {_fmt(*p)} is outside the nail polygon", key)
     if len(points) == 2 and math.dist(points["base"], points["tip"]) < 1e-6:
         add("landmarks_equal", f"base and tip are the same point {_fmt(*points['base'])}", "tip")
+    _check_suggested(nail, opts, add)
+
+
+def _is_confidence(value) -> bool:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    return 0 <= value <= 1 and math.isfinite(float(value))
+
+
+def _check_suggested(nail: dict, opts, add) -> None:
+    """The ``suggested`` marks of one nail (rules in the module docstring)."""
+    marks = nail.get("suggested")
+    if marks is None:
+        return
+    if not isinstance(marks, dict):
+        add("suggested_not_an_object", f"suggested must be an object like {{\"finger\": 0.8}}, got {_short(marks)}",
+            "suggested")
+        return
+    for key, confidence in marks.items():
+        if key not in SUGGESTED_FIELDS:
+            add("suggested_unknown_field", f"suggested: unknown field {key!r} (only finger, landmarks)", "suggested")
+            continue
+        if not _is_confidence(confidence):
+            add("bad_confidence", f"suggested {key}: confidence must be a number in [0, 1], got {_short(confidence)}",
+                "suggested")
+        is_set = nail.get("finger") is not None if key == "finger" else (
+            nail.get("base") is not None and nail.get("tip") is not None)
+        if not is_set:
+            add("suggested_unset", f"{key} is marked suggested but not set", "suggested")
+        elif opts["require_complete"]:
+            add(f"{key}_unconfirmed", f"{key} is only a suggestion: accept or edit it", key if key == "finger" else None)
 
 
 def validate_geometry(geometry, width, height, *, require_complete: bool = False,
@@ -272,6 +317,9 @@ def normalize_geometry(geometry: dict) -> dict:
         finger = nail.get("finger")
         out.update(polygon=ring(nail["polygon"]), finger=None if finger is None else int(finger),
                    base=landmark(nail.get("base")), tip=landmark(nail.get("tip")))
+        marks = nail.get("suggested") or {}
+        if marks:
+            out["suggested"] = {key: round(float(marks[key]), 3) + 0.0 for key in SUGGESTED_FIELDS if key in marks}
         nails.append(out)
     return {"nails": nails, "ignore": [ring(r) for r in geometry.get("ignore") or []]}
 
@@ -281,5 +329,38 @@ def empty_geometry() -> dict:
 
 
 def nail_is_complete(nail: dict) -> bool:
-    """True when the nail has a finger class and both landmarks."""
-    return isinstance(nail, dict) and all(nail.get(k) is not None for k in ("finger", "base", "tip"))
+    """True when the nail has a confirmed finger class and both landmarks confirmed (not suggested)."""
+    return isinstance(nail, dict) and all(v is not None for v in confirmed_labels(nail).values())
+
+
+def suggested_marks(nail: dict) -> dict:
+    """The nail's ``suggested`` marks, ``{}`` when it has none."""
+    marks = nail.get("suggested") if isinstance(nail, dict) else None
+    return marks if isinstance(marks, dict) else {}
+
+
+def confirmed_labels(nail: dict) -> dict:
+    """``{"finger", "base", "tip"}`` of a nail with every suggested field as None: what training data and
+    completeness read (a suggestion is not a label until a human confirms it)."""
+    marks = suggested_marks(nail)
+    landmarks_confirmed = "landmarks" not in marks
+    return {"finger": None if "finger" in marks else nail.get("finger"),
+            "base": nail.get("base") if landmarks_confirmed else None,
+            "tip": nail.get("tip") if landmarks_confirmed else None}
+
+
+def confirmed_geometry(geometry: dict) -> dict:
+    """A copy of (valid) geometry with every suggested field set to None and no marks: what formats that
+    cannot carry the marks export (YOLO, LabelMe, CVAT; see docs/formats.md)."""
+    nails = [{**{k: v for k, v in nail.items() if k != "suggested"}, **confirmed_labels(nail)}
+             for nail in geometry.get("nails") or []]
+    return {**geometry, "nails": nails}
+
+
+def confirm_field(nail: dict, field: str) -> dict:
+    """A copy of ``nail`` with the ``suggested`` mark of ``field`` ("finger" / "landmarks") removed."""
+    marks = {k: v for k, v in suggested_marks(nail).items() if k != field}
+    out = {k: v for k, v in nail.items() if k != "suggested"}
+    if marks:
+        out["suggested"] = marks
+    return out

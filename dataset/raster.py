@@ -54,6 +54,8 @@ from dataclasses import dataclass, field as dataclass_field
 
 import numpy as np
 
+from dataset.geometry import confirmed_labels
+
 UNKNOWN_CLASS = 255
 BACKGROUND_CLASS = 0
 MAX_COORD = 1e9  # polygons with larger |coordinates| are treated as unusable
@@ -179,8 +181,12 @@ def scale_geometry(geometry: dict, sx: float, sy: float) -> dict:
     return result
 
 
-def rasterize(geometry: dict, width: int, height: int, out_size: tuple[int, int] | None = None) -> Rasters:
-    """All training rasters of one image at ``out_size = (out_w, out_h)`` (default: image size)."""
+def rasterize(geometry: dict, width: int, height: int, out_size: tuple[int, int] | None = None, *,
+              use_suggested: bool = False) -> Rasters:
+    """All training rasters of one image at ``out_size = (out_w, out_h)`` (default: image size).
+
+    Fingers and landmarks marked ``suggested`` (``dataset.geometry``) count as missing (unknown class, no
+    direction) unless ``use_suggested``: training learns only from confirmed labels by default."""
     width, height = _size((width, height), "image size")
     out_w, out_h = _size(out_size or (width, height), "out_size")
     sx, sy = out_w / width, out_h / height
@@ -197,9 +203,10 @@ def rasterize(geometry: dict, width: int, height: int, out_size: tuple[int, int]
             continue
         polygons.append(pts)
         index.append(i)
-        finger = nail.get("finger")
+        labels = nail if use_suggested else confirmed_labels(nail)
+        finger = labels.get("finger")
         classes_of.append(finger if type(finger) is int and 1 <= finger <= 10 else UNKNOWN_CLASS)
-        base, tip = _landmark(nail.get("base")), _landmark(nail.get("tip"))
+        base, tip = _landmark(labels.get("base")), _landmark(labels.get("tip"))
         dx, dy = ((tip[0] - base[0]) * sx, (tip[1] - base[1]) * sy) if base and tip else (0.0, 0.0)
         norm = math.hypot(dx, dy)
         vectors.append((dx / norm, dy / norm) if norm > 1e-9 else (0.0, 0.0))

@@ -22,7 +22,7 @@ from accounts.roles import PARTICIPANT, role_of
 from dataset.geometry import empty_geometry, normalize_geometry, validate_geometry
 from jobs.runner import BrokerUnavailable, enqueue_job
 
-from . import annotations, queue, raster_overlays
+from . import annotations, queue, raster_overlays, suggestions
 from .intake import RejectedFile, store_upload
 from .models import Annotation, Image, Participant, Upload
 from .erasure import erase_participant
@@ -276,6 +276,17 @@ class ImageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         body = AssignSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         return Response(AnnotationSerializer(annotations.assign_annotation(image, body.validated_data["assignee"])).data)
+
+    @extend_schema(responses={200: OpenApiResponse(description=(
+        "{image, version, nails: [{index, id, missing, suggested, suggestion}]}: per nail of the current labels, "
+        "the fields not confirmed, its suggested marks and the suggestion (finger, hand, digit, base, tip, "
+        "confidence, direction_confidence, reasons)")), 404: OpenApiResponse(description="no such image, or not yours to see")})
+    @action(detail=True, methods=["get"], url_path="label-suggestions")
+    def label_suggestions(self, request, pk=None):
+        """Suggested finger and base/tip for each nail of the image's labels (``labeling/suggestions.py``),
+        computed from the photo and the confirmed fields; nothing is saved."""
+        image = self.get_object()
+        return Response(suggestions.suggestions_for(image))
 
     @extend_schema(request=RasterRequestSerializer,
                    responses={(200, "image/png"): bytes, 400: OpenApiResponse(description="invalid geometry: per-nail errors")})

@@ -7,6 +7,7 @@ from jobs.registry import JobArgumentError, job_kind
 from .extensions import after_ingest
 from .intake import RejectedFile, ingest_upload, store_upload
 from .models import Image, Participant, Upload
+from .suggestions import complete_annotation
 
 
 def _upload_arguments(arguments: dict) -> dict:
@@ -113,3 +114,59 @@ def verify_media(ctx, participant: str | None = None) -> dict:
         checked += 1
         ctx.progress(index / total, f"checked {index} of {total} images")
     return {"checked": checked, "missing": missing, "corrupted": corrupted, "ok": not missing and not corrupted}
+
+
+def _complete_arguments(arguments: dict) -> dict:
+    unknown = set(arguments) - {"all", "participant", "image_ids", "accept_above"}
+    if unknown:
+        raise JobArgumentError(f"unknown arguments: {', '.join(sorted(unknown))}")
+    chosen = [key for key in ("all", "participant", "image_ids") if arguments.get(key) not in (None, False, [])]
+    if len(chosen) != 1:
+        raise JobArgumentError("give exactly one of all (true), participant (a code) or image_ids (a list of ids)")
+    out: dict = {}
+    if chosen == ["all"]:
+        if arguments["all"] is not True:
+            raise JobArgumentError("all must be true")
+        out["all"] = True
+    elif chosen == ["participant"]:
+        code = arguments["participant"]
+        if not isinstance(code, str) or not Participant.objects.filter(code=code).exists():
+            raise JobArgumentError(f"participant must be the code of an existing participant, not {code!r}")
+        out["participant"] = code
+    else:
+        ids = arguments["image_ids"]
+        if not isinstance(ids, list) or not all(type(i) is int for i in ids):
+            raise JobArgumentError("image_ids must be a list of image ids")
+        missing = sorted(set(ids) - set(Image.objects.filter(pk__in=ids).values_list("pk", flat=True)))
+        if missing:
+            raise JobArgumentError(f"there is no image {', '.join(map(str, missing))}")
+        out["image_ids"] = sorted(set(ids))
+    threshold = arguments.get("accept_above")
+    if threshold is not None:
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
+            raise JobArgumentError("accept_above must be a number in [0, 1]")
+        out["accept_above"] = float(threshold)
+    return out
+
+
+@job_kind("complete_labels", title="Complete labels with suggestions", validate=_complete_arguments)
+def complete_labels(ctx, accept_above: float | None = None, **scope) -> dict:
+    """Suggest (or, at ``accept_above``, accept) the finger and base/tip of every nail that lacks them
+    (``labeling/suggestions.py``): never over a confirmed field. ``scope``: all, participant or image_ids."""
+    images = Image.objects.order_by("pk")
+    if scope.get("participant"):
+        images = images.filter(participant__code=scope["participant"])
+    elif scope.get("image_ids"):
+        images = images.filter(pk__in=scope["image_ids"])
+    total = images.count()
+    counts = {"images": total, "changed": 0, "suggested": {}, "accepted": {}, "skipped": {}}
+    for number, image in enumerate(images.iterator(chunk_size=200), start=1):
+        done = complete_annotation(image, accept_above=accept_above)
+        counts["changed"] += done.changed
+        for key in ("suggested", "accepted", "skipped"):
+            for name, n in getattr(done, key).items():
+                counts[key][name] = counts[key].get(name, 0) + n
+        if done.changed:
+            ctx.log(f"image {image.pk}: v{done.version}: {done.note}")
+        ctx.progress(number / total, f"{number} of {total} images: {counts['changed']} changed")
+    return counts

@@ -159,14 +159,15 @@ class AnnotationRevision(models.Model):
 
     class Source(models.TextChoices):
         HUMAN = "human"
-        MODEL = "model"
+        MODEL = "model"            # a model's pre-label draft (prelabel/drafts.py), names its model
+        SUGGESTION = "suggestion"  # fields filled by labeling/suggestions.py (complete_labels), marked suggested
 
     annotation = models.ForeignKey(Annotation, on_delete=models.CASCADE, related_name="revisions")
     version = models.PositiveIntegerField()
     geometry = models.JSONField()
     invalid_shapes = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=16, choices=Annotation.Status.choices)
-    source = models.CharField(max_length=8, choices=Source.choices, default=Source.HUMAN)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.HUMAN)
     author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     model_version = models.CharField(max_length=64, blank=True, help_text="the model that drafted it, when source=model")
     note = models.CharField(max_length=500, blank=True)
@@ -176,7 +177,7 @@ class AnnotationRevision(models.Model):
         ordering = ["annotation", "version"]
         constraints = [
             models.UniqueConstraint(fields=["annotation", "version"], name="one_revision_per_version"),
-            models.CheckConstraint(condition=Q(source="human") | ~Q(model_version=""), name="model_revision_names_its_model"),
+            models.CheckConstraint(condition=~Q(source="model") | ~Q(model_version=""), name="model_revision_names_its_model"),
         ]
 
     def __str__(self):

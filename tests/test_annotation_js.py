@@ -65,6 +65,13 @@ def _geometry(rng, width, height):
             nail["base"], nail["tip"] = _point(rng, width, height), _point(rng, width, height)
         elif landmarks < 0.6:
             nail["base"] = _point(rng, width, height)
+        marks = rng.random()  # the "suggested" marks (dataset/geometry.py), good and bad
+        if marks < 0.25:
+            nail["suggested"] = {"finger": rng.choice([0.5, 1, 0, 1.5, -0.1, True, "0.5"])}
+        elif marks < 0.4:
+            nail["suggested"] = {"landmarks": rng.random(), **({"finger": 0.9} if rng.random() < 0.5 else {})}
+        elif marks < 0.45:
+            nail["suggested"] = rng.choice([{}, [], "finger", {"hand": 0.5}, None])
         nails.append(nail)
     ignore = [_polygon(rng, width, height) for _ in range(rng.randint(0, 2))]
     return {"nails": nails, "ignore": ignore}

@@ -7,6 +7,9 @@ Export layout (one COCO file per split, images alongside)::
 
 Categories 1..10 are the fingers ("left_thumb" .. "right_little"), 11 is "nail"
 (finger unknown); all have ``keypoints: ["base", "tip"]`` and ``skeleton: [[1, 2]]``.
+A nail whose finger or base/tip is an unconfirmed suggestion (``dataset/geometry.py``) says so in
+``attributes: {"suggested": ["finger", "landmarks"], "suggestion_confidence": {"finger": 0.8, ...}}``;
+the importer reads it back.
 Ignore regions are ``iscrowd: 1`` annotations of category 11 with
 ``attributes: {"ignore": true}`` (COCO's own "ignore this area" convention); the
 importer turns every crowd annotation back into an ignore region.
@@ -19,7 +22,7 @@ import re
 
 import numpy as np
 
-from dataset.geometry import FINGER_NAMES
+from dataset.geometry import FINGER_NAMES, SUGGESTED_FIELDS, suggested_marks
 
 from .errors import FormatError, NotThisFormat
 from .files import ImageFinder, read_json, walk_files
@@ -64,9 +67,39 @@ def nail_to_annotation(nail: dict, ann_id: int, image_id: int) -> dict:
     ann = {"id": ann_id, "image_id": image_id, "category_id": finger if finger in FINGER_NAMES else UNKNOWN_CATEGORY_ID,
            "segmentation": [[c for p in polygon for c in p]], "area": _area(polygon), "bbox": _bbox(polygon),
            "iscrowd": 0, "keypoints": keypoints, "num_keypoints": visible}
-    if isinstance(nail.get("id"), str):
-        ann["attributes"] = {"nail_id": nail["id"]}
+    attributes = {"nail_id": nail["id"]} if isinstance(nail.get("id"), str) else {}
+    marks = suggested_marks(nail)
+    if marks:  # unconfirmed suggestions (dataset/geometry.py): which fields, and their confidence
+        attributes["suggested"] = [f for f in SUGGESTED_FIELDS if f in marks]
+        attributes["suggestion_confidence"] = {f: marks[f] for f in SUGGESTED_FIELDS if f in marks}
+    if attributes:
+        ann["attributes"] = attributes
     return ann
+
+
+def _suggested(attributes: dict, finger, base, ref: str, problem) -> dict | None | bool:
+    """The nail's ``suggested`` marks from an annotation's ``attributes`` (as ``nail_to_annotation`` writes
+    them): None when it has none, False (a problem: the nail is left out, never imported as confirmed) when
+    a mark is not a known field with a confidence in [0, 1] on a set field."""
+    names = attributes.get("suggested")
+    if names is None:
+        return None
+    confidence = attributes.get("suggestion_confidence")
+    confidence = confidence if isinstance(confidence, dict) else {}
+    if not isinstance(names, list):
+        problem(f"{ref}: attributes.suggested must be a list of field names (finger, landmarks); nail left out")
+        return False
+    marks = {}
+    for name in names:
+        value = confidence.get(name) if isinstance(name, str) else None
+        is_set = finger is not None if name == "finger" else base is not None
+        if name not in SUGGESTED_FIELDS or isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not 0 <= value <= 1 or not is_set:
+            problem(f"{ref}: suggested {name!r} needs a set field and a confidence in [0, 1] in "
+                    f"attributes.suggestion_confidence, got {value!r}; nail left out")
+            return False
+        marks[name] = float(value)
+    return marks
 
 
 def ignore_to_annotation(region, ann_id: int, image_id: int) -> dict:
@@ -297,7 +330,10 @@ def _parse_coco_file(path: str, data: dict, label_map: dict, collect: ImportColl
                 problem(f"{ref}: only the {'base' if tip is None else 'tip'} keypoint is visible (a nail has both "
                         f"or neither); dropped")
                 base = tip = None
-            nails.append(make_nail(polygons[0], finger, base, tip, attributes.get("nail_id")))
+            marks = _suggested(attributes, finger, base, ref, problem)
+            if marks is False:
+                continue
+            nails.append(make_nail(polygons[0], finger, base, tip, attributes.get("nail_id"), marks))
         image.geometry = finish_geometry(nails, ignore, warn, repair)
         collect.add(image)
 

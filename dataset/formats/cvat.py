@@ -25,6 +25,8 @@ from __future__ import annotations
 import os
 from xml.parsers import expat
 
+from dataset.geometry import confirmed_geometry
+
 from .errors import FormatError, NotThisFormat
 from .files import ImageFinder, walk_files
 from .labels import IGNORE, NAIL, landmark_of, resolve_label
@@ -287,7 +289,7 @@ def image_xml(record, frame: int) -> str:
     lines = [f"  <image id=\"{frame}\" name={quoteattr(record.file_name)} "
              f"width=\"{record.width}\" height=\"{record.height}\">"]
     shape = '    <{tag} label={label} source="manual" occluded="0" points="{points}" z_order="0"{group}>{body}</{tag}>'
-    for number, nail in enumerate(record.geometry.get("nails") or [], start=1):
+    for number, nail in enumerate(confirmed_geometry(record.geometry)["nails"], start=1):
         label = quoteattr(FINGER_LABELS.get(nail.get("finger"), UNKNOWN_LABEL))
         group = f' group_id="{number}"'
         body = (f"\n      <attribute name=\"nail_id\">{escape(nail['id'])}</attribute>\n    "

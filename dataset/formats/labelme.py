@@ -22,6 +22,8 @@ import base64
 import binascii
 import os
 
+from dataset.geometry import confirmed_geometry
+
 from .errors import FormatError, NotThisFormat
 from .files import ImageFinder, read_json, walk_files
 from .labels import IGNORE, NAIL, landmark_of, resolve_label
@@ -163,7 +165,7 @@ def labelme_document(record, image_path: str, meta: dict) -> dict:
     unknown) and, with landmarks, "base" and "tip" points, all three with the nail's group_id; ignore regions as
     "ignore" polygons. ``nailset`` (kept by LabelMe as extra data) says whose image it is."""
     shapes = []
-    for number, nail in enumerate(record.geometry.get("nails") or [], start=1):
+    for number, nail in enumerate(confirmed_geometry(record.geometry)["nails"], start=1):
         label = FINGER_LABELS.get(nail.get("finger"), UNKNOWN_LABEL)
         extra = {"nail_id": nail["id"]} if isinstance(nail.get("id"), str) else {}
         shapes.append(_shape(label, nail["polygon"], "polygon", number, **extra))

@@ -29,6 +29,7 @@ import zipfile
 
 import numpy as np
 
+from dataset.geometry import confirmed_labels
 from dataset.raster import BACKGROUND_CLASS, UNKNOWN_CLASS, rasterize
 
 from .errors import FormatError
@@ -100,8 +101,9 @@ def export_masks(records, target, meta) -> dict:
             target.write_bytes(paths["foreground"], _png(rasters.foreground * np.uint8(255)))
             target.write_bytes(paths["ignore"], _png(rasters.ignore * np.uint8(255)))
             target.write_bytes(paths["instances"], _png(rasters.instance.astype(np.uint8 if len(nails) < 256 else np.uint16)))
-            with_class = sum(1 for n in nails if n.get("finger") is not None)
-            with_landmarks = sum(1 for n in nails if n.get("base") is not None and n.get("tip") is not None)
+            confirmed = [confirmed_labels(n) for n in nails]  # suggested fields are not training labels
+            with_class = sum(1 for n in confirmed if n["finger"] is not None)
+            with_landmarks = sum(1 for n in confirmed if n["base"] is not None and n["tip"] is not None)
             entries.append({"image_id": record.image_id, "split": split, **record.identity(),
                             "file_name": record.file_name, "sha256": record.sha256, **paths,
                             "width": record.width, "height": record.height,

@@ -50,8 +50,10 @@ def shoelace_area(points) -> float:
                    for i in range(n))) / 2.0
 
 
-def make_nail(polygon, finger, base=None, tip=None, nail_id=None) -> dict:
+def make_nail(polygon, finger, base=None, tip=None, nail_id=None, suggested=None) -> dict:
     nail = {"polygon": polygon, "finger": finger, "base": base, "tip": tip}
+    if suggested:
+        nail["suggested"] = suggested
     if isinstance(nail_id, str) and nail_id and len(nail_id) <= MAX_ID_LENGTH:
         nail = {"id": nail_id, **nail}
     return nail

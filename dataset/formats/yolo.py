@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import os
 
-from dataset.geometry import FINGER_NAMES
+from dataset.geometry import FINGER_NAMES, confirmed_geometry
 
 from .errors import FormatError
 from .files import read_json, walk_files
@@ -112,7 +112,7 @@ def export_yolo(records, target, meta) -> dict:
             stem, split = check_unique_stem(record, seen, stems), record.split
             paths = {"image": f"images/{split}/{record.file_name}", "label": f"labels/{split}/{stem}.txt"}
             target.copy_file(paths["image"], record.source_path)
-            lines = label_lines(record.geometry, record.width, record.height)
+            lines = label_lines(confirmed_geometry(record.geometry), record.width, record.height)
             target.write_text(paths["label"], "".join(line + "\n" for line in lines))
             entries.append({"image_id": record.image_id, "split": split, "file_name": record.file_name, **paths,
                             **record.identity(), "width": record.width, "height": record.height, "sha256": record.sha256})

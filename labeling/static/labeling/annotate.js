@@ -11,6 +11,7 @@ import { OVERLAY_NAMES, RasterOverlay } from "./overlay.js";
 import { HandsPanel, IssueList, NailList, classifyIssues, el, issuesByShape } from "./panels.js";
 import { Stage } from "./render.js";
 import { Scene, geometryKey, normalizeIn, shapeOf, withInvalidShapes } from "./scene.js";
+import { Suggestions, describeGhost, paintGhosts } from "./suggestions.js";
 import { Editor, TOOL_NAMES } from "./tools.js";
 import { View } from "./view.js";
 
@@ -62,6 +63,7 @@ const autosaver = new Autosaver({
   onSaved: (annotation) => {
     state.annotation = { ...state.annotation, ...annotation };
     showStatus();
+    refreshSuggestions();
   },
   onConflict: (current) => showConflict(current),
   onInvalid: (data) => {
@@ -73,6 +75,29 @@ const autosaver = new Autosaver({
   onForbidden: (data) => setReadOnly(true, `${(data && data.detail) || "You may not change these labels"}: read-only. ` +
     "Your last changes were not saved; this browser keeps a copy."),
 });
+
+const suggestions = new Suggestions(config.apiBase);
+stage.painters.scene = (ctx) => {
+  editor.paintScene(ctx);
+  paintGhosts(ctx, view, scene.geometry, suggestions);
+};
+
+async function refreshSuggestions() {
+  if (await suggestions.refresh()) {
+    stage.request("scene");
+    refreshPanels();
+  }
+}
+
+function acceptSuggestions(all) {
+  const g = scene.geometry;
+  const selected = scene.selection && scene.selection.kind === "nail" ? scene.selection.index : null;
+  if (!all && selected === null) return message("Select a nail first (Tab), or Shift+G for every nail.");
+  const accepted = suggestions.accept(g, all ? g.nails.map((_, i) => i) : [selected]);
+  if (!accepted) return message("Nothing suggested to accept here.");
+  scene.commit(accepted, all ? "Accept every suggestion" : "Accept suggestion");
+  return message(all ? "Accepted the suggestions of every nail." : "Accepted the suggestion.");
+}
 
 const overlay = new RasterOverlay({
   client, stage, getGeometry: () => scene.geometry,
@@ -101,7 +126,9 @@ function refreshPanels() {
   const nail = scene.selectedNail;
   const used = new Map();
   for (const n of g.nails) if (n.finger) used.set(n.finger, (used.get(n.finger) || 0) + 1);
-  hands.update({ finger: nail ? nail.finger : null, used, hand: editor.hand, enabled: Boolean(nail) && !state.readOnly });
+  const ghost = nail ? suggestions.ghost(g, scene.selection.index) : null;
+  hands.update({ finger: nail ? nail.finger : null, used, hand: editor.hand, enabled: Boolean(nail) && !state.readOnly,
+    ghost: ghost ? { finger: ghost.finger, text: describeGhost(ghost) } : null });
   nailList.update(g, scene.selection, editor.issues);
   issueList.update(state.issues);
   $("nail-count").textContent = `${g.nails.length}${g.ignore.length ? ` + ${g.ignore.length} ignore` : ""}`;
@@ -354,6 +381,8 @@ const ACTIONS = {
   "clear-finger": () => editor.setFinger(null),
   landmark: (key) => editor.landmarkAtCursor(key),
   swap: () => editor.swapLandmarks(),
+  "accept-suggestion": () => acceptSuggestions(false),
+  "accept-all-suggestions": () => acceptSuggestions(true),
   undo: () => (editor.drawing.length ? editor.undoDrawPoint() : scene.undo() || message("Nothing to undo.")),
   redo: () => scene.redo() || message("Nothing to redo."),
   delete: () => editor.deleteSelection(),
@@ -382,7 +411,7 @@ const ACTIONS = {
   space: () => editor.setSpace(true),
 };
 const EDITING = new Set(["tool-nail", "tool-ignore", "tool-landmarks", "close", "drop-point", "digit", "clear-finger", "landmark",
-  "swap", "undo", "redo", "delete", "save", "submit", "hand"]);
+  "swap", "undo", "redo", "delete", "save", "submit", "hand", "accept-suggestion", "accept-all-suggestions"]);
 
 window.addEventListener("keydown", (e) => {
   if (state.helpOpen && (e.key === "Escape" || e.key === "?")) {
@@ -475,7 +504,8 @@ async function start() {
   else if (role !== "admin" && annotation.assignee && annotation.assignee !== config.username) {
     setReadOnly(true, `This image is assigned to ${annotation.assignee}: read-only.`);
   } else if (config.incompleteLabels) {
-    banner("incomplete-banner", "info", "Some nails have no finger or no base/tip: give each one its finger and landmarks, then submit. " +
+    banner("incomplete-banner", "info", "Some nails have no finger or no base/tip, or only suggested ones (dashed): give each one its finger and landmarks " +
+      "(G accepts the selected nail's suggestion, Shift+G all of them), then submit. " +
       "The labels then go back to review.");
   }
   refreshPanels();
@@ -485,8 +515,10 @@ async function start() {
   stage.request("image");
   message(scene.geometry.nails.length ? "Tab selects the nails one by one; ? lists every shortcut."
     : "Press N and click around a nail to draw it (? lists every shortcut).");
+  await refreshSuggestions();
   $("app").dataset.ready = "1";
 }
 
-window.annotator = { config, view, stage, scene, editor, autosaver, overlay, shortcuts: SHORTCUTS, shapeOf, bbox, fingerCode };
+window.annotator = { config, view, stage, scene, editor, autosaver, overlay, suggestions, shortcuts: SHORTCUTS, shapeOf, bbox,
+  fingerCode };
 window.annotator.ready = start();

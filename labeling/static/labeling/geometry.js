@@ -13,7 +13,9 @@ export const LANDMARK_TOLERANCE = 4.0;  // base and tip may lie this far outside
 export const MAX_VERTICES = 10000;
 export const MAX_NAILS = 500;
 export const MAX_IGNORE = 500;
-export const COMPLETENESS_RULES = new Set(["finger_missing", "landmarks_missing"]);
+export const COMPLETENESS_RULES = new Set(["finger_missing", "landmarks_missing", "finger_unconfirmed",
+  "landmarks_unconfirmed"]);
+export const SUGGESTED_FIELDS = ["finger", "landmarks"];  // the keys of a nail's "suggested" marks
 
 /** Round like the server (2 decimals) and turn -0 into 0. */
 export function round2(v) {
@@ -274,7 +276,50 @@ export function checkPolygon(raw, width, height, tolerance, add) {
   return points;
 }
 
-const NAIL_KEYS = new Set(["id", "polygon", "finger", "base", "tip"]);
+const NAIL_KEYS = new Set(["id", "polygon", "finger", "base", "tip", "suggested"]);
+
+function isConfidence(v) {
+  return typeof v === "number" && Number.isFinite(v) && v >= 0 && v <= 1;
+}
+
+/** The "suggested" marks of one nail (dataset/geometry.py's _check_suggested, same rules). */
+function checkSuggested(nail, opts, add) {
+  const marks = nail.suggested;
+  if (marks === undefined || marks === null) return;
+  if (typeof marks !== "object" || Array.isArray(marks)) {
+    add("suggested_not_an_object", `suggested must be an object like {"finger": 0.8}, got ${short(marks)}`, "suggested");
+    return;
+  }
+  for (const [key, confidence] of Object.entries(marks)) {
+    if (!SUGGESTED_FIELDS.includes(key)) {
+      add("suggested_unknown_field", `suggested: unknown field '${key}' (only finger, landmarks)`, "suggested");
+      continue;
+    }
+    if (!isConfidence(confidence)) {
+      add("bad_confidence", `suggested ${key}: confidence must be a number in [0, 1], got ${short(confidence)}`, "suggested");
+    }
+    const set = key === "finger" ? (nail.finger ?? null) !== null
+      : (nail.base ?? null) !== null && (nail.tip ?? null) !== null;
+    if (!set) add("suggested_unset", `${key} is marked suggested but not set`, "suggested");
+    else if (opts.requireComplete) {
+      add(`${key}_unconfirmed`, `${key} is only a suggestion: accept or edit it`, key === "finger" ? "finger" : null);
+    }
+  }
+}
+
+/** The nail's suggested marks, {} when none. */
+export function suggestedMarks(nail) {
+  const marks = nail && nail.suggested;
+  return marks && typeof marks === "object" && !Array.isArray(marks) ? marks : {};
+}
+
+/** A copy of `nail` without the suggested mark of `field` ("finger" | "landmarks"); no "suggested" key when none is left. */
+export function confirmField(nail, field) {
+  const { suggested, ...rest } = nail;
+  const marks = { ...suggestedMarks(nail) };
+  delete marks[field];
+  return Object.keys(marks).length ? { ...rest, suggested: marks } : rest;
+}
 
 function checkNail(nail, index, width, height, opts, report) {
   const add = reporter(report.errors, `nail ${index + 1}`, { nail: index });
@@ -324,6 +369,7 @@ function checkNail(nail, index, width, height, opts, report) {
   if (points.base && points.tip && Math.hypot(points.base[0] - points.tip[0], points.base[1] - points.tip[1]) < 1e-6) {
     add("landmarks_equal", `base and tip are the same point ${fmt(points.base)}`, "tip");
   }
+  checkSuggested(nail, opts, add);
 }
 
 /**
@@ -376,7 +422,8 @@ export const RULE_SHORT = {
   self_intersecting: "crosses itself", too_few_vertices: "fewer than 3 vertices", zero_area: "zero area",
   outside_image: "outside the image", landmark_outside_nail: "landmark outside the nail",
   landmarks_equal: "base = tip", landmarks_incomplete: "base or tip missing", finger_missing: "no finger class",
-  landmarks_missing: "no base/tip", duplicate_finger: "finger used twice", bad_finger: "bad finger class",
+  landmarks_missing: "no base/tip", finger_unconfirmed: "finger only suggested",
+  landmarks_unconfirmed: "base/tip only suggested", suggested_unset: "suggestion of nothing", duplicate_finger: "finger used twice", bad_finger: "bad finger class",
   not_finite: "bad coordinates", bad_point: "bad coordinates", too_many_vertices: "too many vertices",
 };
 

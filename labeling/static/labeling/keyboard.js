@@ -14,6 +14,8 @@ export const SHORTCUTS = [
   { group: "Finger & landmarks", keys: ["0"], action: "clear-finger", help: "Clear the selected nail's finger" },
   { group: "Finger & landmarks", keys: ["B", "T"], action: "landmark", help: "Put the base / tip of the pointed (or selected) nail at the mouse" },
   { group: "Finger & landmarks", keys: ["X"], action: "swap", help: "Swap base and tip (arrow pointing the wrong way)" },
+  { group: "Finger & landmarks", keys: ["G"], action: "accept-suggestion", help: "Accept the selected nail's suggested finger and base/tip (shown dashed)" },
+  { group: "Finger & landmarks", keys: ["Shift+G"], action: "accept-all-suggestions", help: "Accept the suggestions of every nail of the image" },
 
   { group: "Edit", keys: ["Mod+Z"], action: "undo", help: "Undo (every edit, including drags)" },
   { group: "Edit", keys: ["Mod+Shift+Z", "Mod+Y"], action: "redo", help: "Redo" },
@@ -92,6 +94,7 @@ export function actionFor(event, { drawing = false } = {}) {
     t: { action: "landmark", arg: "tip" }, x: { action: "swap" }, f: { action: "fit" }, z: { action: "zoom-selection" },
     o: { action: "overlay" }, h: { action: "hide" },
   };
+  if (lower === "g") return { action: event.shiftKey ? "accept-all-suggestions" : "accept-suggestion" };
   if (event.shiftKey) return null;
   return letters[lower] || null;
 }

@@ -43,9 +43,11 @@ export class HandsPanel {
     container.replaceChildren(el("div", { class: "hands" }, this.hands.L, this.hands.R), this.hint);
   }
 
-  update({ finger = null, used = new Map(), hand = null, enabled = true }) {
+  update({ finger = null, used = new Map(), hand = null, enabled = true, ghost = null }) {
+    // ghost: {finger, text} of the selected nail's suggestion (suggestions.js), drawn dashed until accepted (G)
     for (const [f, button] of this.buttons) {
-      button.classList.toggle("current", f === finger);
+      button.classList.toggle("current", f === finger && !(ghost && ghost.finger === f));
+      button.classList.toggle("ghost", Boolean(ghost) && ghost.finger === f);
       button.classList.toggle("used", (used.get(f) || 0) > 0);
       button.classList.toggle("twice", (used.get(f) || 0) > 1);
       button.disabled = !enabled;
@@ -54,6 +56,7 @@ export class HandsPanel {
     this.hands.R.classList.toggle("armed", hand === "R");
     this.hint.textContent = !enabled ? "Select a nail to set its finger." :
       hand ? `${hand === "L" ? "Left" : "Right"} hand chosen: press 1-5.` : "Keyboard: L or R, then 1-5.";
+    if (enabled && ghost) this.hint.textContent += ` ${ghost.text}: G accepts.`;
   }
 }
 

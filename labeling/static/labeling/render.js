@@ -275,7 +275,9 @@ export function drawNail(ctx, view, nail, style = {}) {
       } else drawHandle(ctx, x, y, { radius: 2.5, fill: color, stroke: "rgba(0,0,0,0.6)", width: 1 });
     });
   }
-  if (nail.base && nail.tip) drawArrow(ctx, view, nail.base, nail.tip, { color: "#fff", dashed: style.dashed });
+  // landmarks that are only a suggestion (dataset/geometry.py "suggested") are drawn dashed, like a ghost
+  const suggested = nail.suggested && typeof nail.suggested === "object" ? nail.suggested : {};
+  if (nail.base && nail.tip) drawArrow(ctx, view, nail.base, nail.tip, { color: "#fff", dashed: style.dashed || "landmarks" in suggested });
   else for (const key of ["base", "tip"]) {
     if (nail[key]) {
       const [x, y] = view.toScreen(nail[key][0], nail[key][1]);
@@ -357,7 +359,7 @@ export function drawLabels(ctx, view, geometry, options = {}) {
     drawNail(ctx, view, nail, {
       selected, selectedVertex: selected ? selection.vertex : null, reasons,
       invalid: reasons.some((r) => r.level === "error"), vertices: options.vertices || "all",
-      label: options.labels === false ? null : `${index + 1} ${fingerCode(nail.finger)}`,
+      label: options.labels === false ? null : `${index + 1} ${fingerCode(nail.finger)}${nail.suggested ? " (suggested)" : ""}`,
     });
   }
 }

@@ -81,7 +81,7 @@ function renderRevisions() {
     return el("tr", { dataset: { version: String(r.version) }, class: r.source === "model" ? "model" : "" },
       el("td", {}, radio("a")), el("td", {}, radio("b")), el("td", {}, String(r.version)),
       el("td", {}, el("span", { class: "status-chip", dataset: { status: r.status } }, r.status)),
-      el("td", {}, r.source === "model" ? `model ${r.model_version}` : r.author || "—"),
+      el("td", {}, r.source === "model" ? `model ${r.model_version}` : r.source === "suggestion" ? "suggestions" : r.author || "—"),
       el("td", { title: r.note || "" }, when), el("td", {}, String(r.geometry.nails.length)));
   });
   body.replaceChildren(...rows);

@@ -1,12 +1,13 @@
 // The labels being edited: geometry + selection over an undo/redo history, and the pure edit operations.
 // No DOM: tested with Node (tests/js/scene.test.mjs).
 //
-// Geometry is the API's form: {nails: [{id, polygon: [[x, y]...], finger, base, tip}], ignore: [[[x, y]...]]}
+// Geometry is the API's form: {nails: [{id, polygon: [[x, y]...], finger, base, tip, suggested?}], ignore: [[[x, y]...]]}
+// (`suggested`: the fields that are unconfirmed suggestions, dataset/geometry.py; a human edit of a field confirms it)
 // in image pixels rounded to 2 decimals. Nails carry a client id (kept by the server) so that revisions can
 // be compared nail by nail. States are immutable: an edit builds new arrays/objects along the changed path.
 
 import { History } from "./history.js";
-import { roundPoint } from "./geometry.js";
+import { confirmField, roundPoint, suggestedMarks } from "./geometry.js";
 
 export function newId() {
   const bytes = new Uint8Array(6);
@@ -26,6 +27,7 @@ export function normalizeIn(geometry) {
     finger: Number.isInteger(nail.finger) ? nail.finger : null,
     base: point(nail.base),
     tip: point(nail.tip),
+    ...(Object.keys(suggestedMarks(nail)).length ? { suggested: { ...suggestedMarks(nail) } } : {}),
   }));
   const ignore = ((geometry && geometry.ignore) || []).map((ring) => ring.map(roundPoint));
   return { nails, ignore };
@@ -57,9 +59,10 @@ export function shapeOf(geometry, kind, index) {
   return geometry.ignore[index] || null;
 }
 
-function replaceNail(geometry, index, changes) {
+function replaceNail(geometry, index, changes, confirms = null) {
   const nails = geometry.nails.slice();
-  nails[index] = { ...nails[index], ...changes };
+  const nail = { ...nails[index], ...changes };
+  nails[index] = confirms ? confirmField(nail, confirms) : nail;  // a human edit of a field confirms it
   return { ...geometry, nails };
 }
 
@@ -115,20 +118,41 @@ export function translateShape(geometry, kind, index, dx, dy) {
 }
 
 export function setFinger(geometry, index, finger) {
-  return replaceNail(geometry, index, { finger });
+  return replaceNail(geometry, index, { finger }, "finger");
 }
 
 export function setLandmark(geometry, index, key, p) {
-  return replaceNail(geometry, index, { [key]: point(p) });
+  return replaceNail(geometry, index, { [key]: point(p) }, "landmarks");
 }
 
 export function swapLandmarks(geometry, index) {
   const nail = geometry.nails[index];
-  return replaceNail(geometry, index, { base: nail.tip, tip: nail.base });
+  return replaceNail(geometry, index, { base: nail.tip, tip: nail.base }, "landmarks");
 }
 
 export function clearLandmarks(geometry, index) {
-  return replaceNail(geometry, index, { base: null, tip: null });
+  return replaceNail(geometry, index, { base: null, tip: null }, "landmarks");
+}
+
+/**
+ * Accept the suggestions of one nail: a field marked suggested keeps its value and loses the mark; a missing
+ * field takes the value of `suggestion` ({finger, base, tip} from /label-suggestions/). Null when nothing changes.
+ */
+export function acceptSuggestion(geometry, index, suggestion) {
+  const nail = geometry.nails[index];
+  const marks = suggestedMarks(nail);
+  const changes = {};
+  if (marks.finger !== undefined) changes.finger = nail.finger;
+  else if (nail.finger === null && suggestion && Number.isInteger(suggestion.finger)) changes.finger = suggestion.finger;
+  if (marks.landmarks !== undefined) Object.assign(changes, { base: nail.base, tip: nail.tip });
+  else if (nail.base === null && nail.tip === null && suggestion && suggestion.base && suggestion.tip) {
+    Object.assign(changes, { base: point(suggestion.base), tip: point(suggestion.tip) });
+  }
+  if (!Object.keys(changes).length) return null;
+  const { suggested, ...rest } = nail;
+  const nails = geometry.nails.slice();
+  nails[index] = { ...rest, ...changes };
+  return { ...geometry, nails };
 }
 
 function validSelection(geometry, selection) {

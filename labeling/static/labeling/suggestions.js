@@ -1,0 +1,95 @@
+// Label suggestions in the annotation tool (issue #16): nails whose finger or base/tip is missing, or only
+// suggested (the nail's `suggested` marks, dataset/geometry.py), show the suggestion ghosted: the finger in
+// the two-hands panel (dashed), base -> tip as a dashed arrow, with its confidence. G accepts the selected
+// nail's suggestions, Shift+G every nail's (scene.js acceptSuggestion: one undoable edit each time).
+// The suggestions come from GET /api/images/<id>/label-suggestions/ (labeling/suggestions.py), computed from
+// the saved labels: they are fetched at start and after each save, and matched to nails by id (by index for
+// nails the server has no id for yet).
+
+import { request } from "./api.js";
+import { fingerCode } from "./fingers.js";
+import { suggestedMarks } from "./geometry.js";
+import { drawArrow } from "./render.js";
+import { acceptSuggestion } from "./scene.js";
+
+export class Suggestions {
+  constructor(apiBase) {
+    this.url = `${apiBase}label-suggestions/`;
+    this.byId = new Map();
+    this.byIndex = new Map();
+  }
+
+  async refresh() {
+    const answer = await request("GET", this.url);
+    if (!answer.ok || !answer.data) return false;
+    this.byId = new Map(answer.data.nails.filter((n) => n.id).map((n) => [n.id, n.suggestion]));
+    this.byIndex = new Map(answer.data.nails.filter((n) => !n.id).map((n) => [n.index, n.suggestion]));
+    return true;
+  }
+
+  /** The suggestion for the nail at `index` of `geometry`, or null. */
+  forNail(geometry, index) {
+    const nail = geometry.nails[index];
+    if (!nail) return null;
+    return this.byId.get(nail.id) || this.byIndex.get(index) || null;
+  }
+
+  /**
+   * What to show ghosted for one nail: {finger, fingerConfidence, base, tip, directionConfidence}, each field
+   * only when the nail's own value is missing (from the server's suggestion) or marked suggested (its own value
+   * and mark); null when the nail is complete and confirmed.
+   */
+  ghost(geometry, index) {
+    const nail = geometry.nails[index];
+    if (!nail) return null;
+    const marks = suggestedMarks(nail);
+    const suggestion = this.forNail(geometry, index);
+    const out = {};
+    if (marks.finger !== undefined) Object.assign(out, { finger: nail.finger, fingerConfidence: marks.finger });
+    else if (nail.finger === null && suggestion && Number.isInteger(suggestion.finger)) {
+      Object.assign(out, { finger: suggestion.finger, fingerConfidence: suggestion.confidence });
+    }
+    if (marks.landmarks !== undefined) {
+      Object.assign(out, { base: nail.base, tip: nail.tip, directionConfidence: marks.landmarks });
+    } else if (nail.base === null && nail.tip === null && suggestion && suggestion.base && suggestion.tip) {
+      Object.assign(out, { base: suggestion.base, tip: suggestion.tip, directionConfidence: suggestion.direction_confidence });
+    }
+    return Object.keys(out).length ? out : null;
+  }
+
+  /** Geometry with the suggestions of the nails at `indices` accepted, or null when nothing changes. */
+  accept(geometry, indices) {
+    let out = geometry;
+    for (const index of indices) out = acceptSuggestion(out, index, this.forNail(out, index)) || out;
+    return out === geometry ? null : out;
+  }
+}
+
+const percent = (c) => `${Math.round(c * 100)}%`;
+
+/** A few words on one nail's ghost, for the panel and the tags: "suggested R2 (84%), base→tip (97%)". */
+export function describeGhost(ghost) {
+  const parts = [];
+  if (ghost.finger !== undefined) parts.push(`${fingerCode(ghost.finger)} (${percent(ghost.fingerConfidence)})`);
+  if (ghost.base) parts.push(`base→tip (${percent(ghost.directionConfidence)})`);
+  return `suggested ${parts.join(", ")}`;
+}
+
+/** Paint every nail's ghost: a dashed arrow for base -> tip and a tag with the suggested finger and confidence. */
+export function paintGhosts(ctx, view, geometry, suggestions) {
+  geometry.nails.forEach((nail, index) => {
+    const ghost = suggestions.ghost(geometry, index);
+    if (!ghost) return;
+    if (ghost.base && ghost.tip) drawArrow(ctx, view, ghost.base, ghost.tip, { color: "rgba(255,255,255,0.8)", dashed: true });
+    const [x, y] = view.toScreen(...nail.polygon.reduce((a, p) => [a[0] + p[0] / nail.polygon.length, a[1] + p[1] / nail.polygon.length], [0, 0]));
+    ctx.save();
+    ctx.font = "italic 600 11px system-ui, sans-serif";
+    const text = describeGhost(ghost).replace("suggested ", "? ");
+    const width = ctx.measureText(text).width + 8;
+    ctx.fillStyle = "rgba(30,30,60,0.65)";
+    ctx.fillRect(x - width / 2, y + 10, width, 16);
+    ctx.fillStyle = "#ffe9a8";
+    ctx.fillText(text, x - width / 2 + 4, y + 22);
+    ctx.restore();
+  });
+}

@@ -1,0 +1,170 @@
+"""Label suggestions in the product (issue #16): the tool's ghosts and the bulk ``complete_labels`` job.
+
+``ml.label_suggestions.suggest_labels`` does the work (plain Python); this module feeds it an image's photo
+and the human's known fields, and writes what it says into annotations:
+
+* ``suggestions_for(image)``: per nail of the image's current labels, the suggestion (what
+  ``GET /api/images/{id}/label-suggestions/`` answers and the annotation tool draws ghosted).
+* ``complete_annotation(image, accept_above=P)``: fills the fields of each nail that are not set, or set
+  only as a suggestion, and marks them ``suggested`` with their confidence (``dataset/geometry.py``); with
+  ``accept_above`` a field whose confidence is >= P is written confirmed instead. A confirmed field (a
+  human's, or imported) is never changed and is given to the suggester as a constraint. The change is the
+  annotation's next version (a conditional UPDATE on the version read, like ``annotations.save_annotation``)
+  with an ``AnnotationRevision`` of source ``suggestion`` whose note says what was suggested or accepted and
+  by which rule. The status stays, except that accepted labels that got fields accepted by the rule go
+  back to ``submitted`` for a reviewer; labels with suggested fields count as incomplete
+  (``labeling.queue``), so annotators find them in the incomplete-labels queue.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from PIL import Image as PILImage
+
+from dataset.geometry import (confirm_field, confirmed_labels, normalize_geometry, suggested_marks,
+                              validate_geometry)
+from ml.label_suggestions import suggest_labels
+
+from .models import Annotation, AnnotationRevision, Image
+
+RULE = "ml.label_suggestions"       # named in revision notes: which rule wrote the fields
+MAX_TRIES = 3                       # a human saving meanwhile: compute again from their version
+
+
+def read_rgb(image: Image) -> np.ndarray | None:
+    """The stored (normalized) photo as a uint8 RGB array, or None when its file is missing."""
+    try:
+        with image.file.open("rb") as handle:
+            picture = PILImage.open(handle)
+            picture.load()
+    except (FileNotFoundError, ValueError):
+        return None
+    return np.asarray(picture.convert("RGB"))
+
+
+def _suggest(image: Image, geometry: dict, photo=None):
+    nails = geometry.get("nails") or []
+    if not nails:
+        return []
+    photo = read_rgb(image) if photo is None else photo
+    return suggest_labels([n["polygon"] for n in nails], photo, known=[confirmed_labels(n) for n in nails])
+
+
+def suggestions_for(image: Image) -> dict:
+    """``{"image", "version", "nails": [{"index", "id", "missing", "suggested", "suggestion"}]}`` for the
+    image's current labels: ``missing`` lists the fields not confirmed (finger, landmarks), ``suggested``
+    the nail's marks, ``suggestion`` the suggester's dict (``NailSuggestion.to_dict``)."""
+    annotation = Annotation.objects.get(image=image)
+    geometry = annotation.geometry or {}
+    nails = geometry.get("nails") or []
+    out = []
+    for index, (nail, suggestion) in enumerate(zip(nails, _suggest(image, geometry))):
+        known = confirmed_labels(nail)
+        missing = [f for f, unset in (("finger", known["finger"] is None), ("landmarks", known["base"] is None)) if unset]
+        out.append({"index": index, "id": nail.get("id"), "missing": missing, "suggested": suggested_marks(nail),
+                    "suggestion": suggestion.to_dict()})
+    return {"image": image.pk, "version": annotation.version, "nails": out}
+
+
+@dataclass
+class Completion:
+    """What ``complete_annotation`` did to one image. Counts are of nail fields (finger, landmarks)."""
+
+    image: int
+    changed: bool = False
+    version: int | None = None
+    suggested: Counter = field(default_factory=Counter)   # field -> written as suggestions
+    accepted: Counter = field(default_factory=Counter)    # field -> written confirmed (>= accept_above)
+    skipped: Counter = field(default_factory=Counter)     # reason -> fields left alone
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        return {"image": self.image, "changed": self.changed, "version": self.version, "suggested": dict(self.suggested),
+                "accepted": dict(self.accepted), "skipped": dict(self.skipped), "note": self.note}
+
+
+def _fill(nail: dict, suggestion, accept_above: float | None, width: int, height: int, done: Completion) -> dict:
+    """The nail with its unconfirmed fields filled from ``suggestion`` (a NailSuggestion)."""
+    marks = suggested_marks(nail)
+    out = dict(nail)
+    for name in ("finger", "landmarks"):
+        is_set = nail.get("finger") is not None if name == "finger" else nail.get("base") is not None
+        if is_set and name not in marks:
+            done.skipped[f"{name} confirmed"] += 1
+            continue
+        if name == "finger":
+            value, confidence = {"finger": suggestion.finger}, suggestion.confidence
+            if suggestion.finger is None:
+                done.skipped["finger: no suggestion"] += 1
+                continue
+        else:
+            value, confidence = {"base": list(suggestion.base), "tip": list(suggestion.tip)}, suggestion.direction_confidence
+        confidence = round(min(1.0, max(0.0, float(confidence))), 3)  # as stored and shown: the rule compares this
+        candidate = {**out, **value, "suggested": {**suggested_marks(out), name: confidence}}
+        if accept_above is not None and confidence >= accept_above:
+            candidate = confirm_field(candidate, name)
+        report = validate_geometry({"nails": [candidate]}, width, height)
+        if not report.ok:
+            done.skipped[f"{name}: {report.errors[0].rule}"] += 1
+            continue
+        candidate = normalize_geometry({"nails": [candidate]})["nails"][0]
+        before = normalize_geometry({"nails": [out]})["nails"][0]
+        if candidate == before:
+            done.skipped[f"{name}: suggestion unchanged"] += 1
+            continue
+        (done.accepted if name not in suggested_marks(candidate) else done.suggested)[name] += 1
+        out = candidate
+    return out
+
+
+def _note(done: Completion, accept_above: float | None) -> str:
+    def fields(counter):
+        return ", ".join(f"{name} on {n} nail(s)" for name, n in sorted(counter.items()))
+    parts = []
+    if done.suggested:
+        parts.append(f"suggested {fields(done.suggested)}")
+    if done.accepted:
+        parts.append(f"accepted {fields(done.accepted)} with confidence >= {accept_above} (--accept-above)")
+    return f"complete_labels by {RULE}: " + "; ".join(parts)
+
+
+def complete_annotation(image: Image, *, accept_above: float | None = None) -> Completion:
+    """Fill the image's unconfirmed nail fields from the suggester (see the module docstring)."""
+    photo = None
+    for _ in range(MAX_TRIES):
+        done = Completion(image.pk)
+        annotation = Annotation.objects.get(image=image)
+        geometry = annotation.geometry or {}
+        nails = geometry.get("nails") or []
+        if not nails:
+            done.skipped["no nails"] += 1
+            return done
+        photo = read_rgb(image) if photo is None else photo
+        filled = [_fill(nail, s, accept_above, image.width, image.height, done)
+                  for nail, s in zip(nails, _suggest(image, geometry, photo))]
+        if not (done.suggested or done.accepted):
+            return done
+        clean = normalize_geometry({"nails": filled, "ignore": geometry.get("ignore") or []})
+        status = annotation.status
+        if status == Annotation.Status.ACCEPTED and done.accepted:
+            status = Annotation.Status.SUBMITTED  # machine-confirmed fields: a reviewer looks again
+        done.note = _note(done, accept_above)
+        now = timezone.now()
+        with transaction.atomic():
+            if not Annotation.objects.filter(pk=annotation.pk, version=annotation.version).update(
+                    geometry=clean, version=F("version") + 1, status=status, updated_by=None, updated_at=now):
+                continue  # saved meanwhile: start again from the new version
+            AnnotationRevision.objects.create(
+                annotation=annotation, version=annotation.version + 1, geometry=clean,
+                invalid_shapes=annotation.invalid_shapes, status=status, source=AnnotationRevision.Source.SUGGESTION,
+                author=None, note=done.note[:500], created_at=now)
+        done.changed, done.version = True, annotation.version + 1
+        return done
+    done = Completion(image.pk)
+    done.skipped["changed while computing"] += 1
+    return done

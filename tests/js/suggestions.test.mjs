@@ -1,0 +1,41 @@
+// The "suggested" marks in the tool (issue #16): edits confirm the field they touch, accepting a suggestion
+// fills missing fields and drops the marks, and the page's keys reach the accept actions.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { actionFor } from "../../labeling/static/labeling/keyboard.js";
+import { acceptSuggestion, clearLandmarks, normalizeIn, setFinger, setLandmark, swapLandmarks, translateShape }
+  from "../../labeling/static/labeling/scene.js";
+
+const SQUARE = [[10, 10], [30, 10], [30, 30], [10, 30]];
+const marked = () => normalizeIn({ nails: [{ id: "a", polygon: SQUARE, finger: 7, base: [20, 29], tip: [20, 11],
+  suggested: { finger: 0.8, landmarks: 0.6 } }], ignore: [] });
+
+test("loading keeps the marks; an edit confirms only the field it touches", () => {
+  const g = marked();
+  assert.deepEqual(g.nails[0].suggested, { finger: 0.8, landmarks: 0.6 });
+  assert.deepEqual(setFinger(g, 0, 8).nails[0].suggested, { landmarks: 0.6 });
+  assert.deepEqual(setLandmark(g, 0, "base", [21, 29]).nails[0].suggested, { finger: 0.8 });
+  assert.deepEqual(swapLandmarks(g, 0).nails[0].suggested, { finger: 0.8 });
+  assert.deepEqual(clearLandmarks(g, 0).nails[0].suggested, { finger: 0.8 });
+  assert.deepEqual(translateShape(g, "nail", 0, 1, 1).nails[0].suggested, { finger: 0.8, landmarks: 0.6 });
+  assert.equal("suggested" in setFinger(setLandmark(g, 0, "tip", [20, 12]), 0, null).nails[0], false);
+});
+
+test("accepting fills missing fields from the suggestion and confirms marked ones", () => {
+  const outline = normalizeIn({ nails: [{ id: "b", polygon: SQUARE }], ignore: [] });
+  const suggestion = { finger: 6, base: [20, 29.004], tip: [20, 11] };
+  const filled = acceptSuggestion(outline, 0, suggestion).nails[0];
+  assert.deepEqual([filled.finger, filled.base, filled.tip, "suggested" in filled], [6, [20, 29], [20, 11], false]);
+  const confirmed = acceptSuggestion(marked(), 0, suggestion).nails[0];
+  assert.deepEqual([confirmed.finger, confirmed.base, "suggested" in confirmed], [7, [20, 29], false]);
+  assert.equal(acceptSuggestion(normalizeIn({ nails: [{ polygon: SQUARE, finger: 2, base: [20, 29], tip: [20, 11] }] }), 0,
+    suggestion), null);   // complete and confirmed: nothing to accept
+  assert.equal(acceptSuggestion(outline, 0, null), null);
+});
+
+test("G accepts the selected nail's suggestion, Shift+G every nail's", () => {
+  assert.deepEqual(actionFor({ key: "g", shiftKey: false }), { action: "accept-suggestion" });
+  assert.deepEqual(actionFor({ key: "G", shiftKey: true }), { action: "accept-all-suggestions" });
+  assert.deepEqual(actionFor({ key: "a", shiftKey: false }), { action: "tool-landmarks" });   // A keeps its tool
+});

@@ -1,0 +1,153 @@
+"""Label suggestions in the product (issue #16): ``GET /api/images/{id}/label-suggestions/`` and the bulk
+``complete_labels`` command / job (labeling/suggestions.py). The photos are synthetic hands drawn by
+tests/test_label_suggestions.py, with their true fingers and landmarks."""
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from PIL import Image as PILImage
+
+from dataset.geometry import normalize_geometry, validate_geometry
+from jobs.models import Job
+from labeling import queue
+from labeling.annotations import import_annotation
+from labeling.intake import create_image
+from labeling.models import Annotation, AnnotationRevision
+from tests.test_label_suggestions import hand_parts, render
+
+
+def hand_image(participant, digits=(1, 2, 3, 4, 5)):
+    """A photo of a right hand (fingers up) and its nails' true labels."""
+    pixels, nails = render((360, 360), [hand_parts((180, 200), 20, 0, False, digits=digits)])
+    image, _ = create_image(participant, PILImage.fromarray(pixels), "PNG")
+    truth = [{"polygon": [[round(float(x), 2), round(float(y), 2)] for x, y in n["polygon"]], "finger": n["finger"],
+              "base": [round(float(v), 2) for v in n["base"]], "tip": [round(float(v), 2) for v in n["tip"]]}
+             for n in nails]
+    return image, truth
+
+
+@pytest.fixture
+def hand(participant):
+    return hand_image(participant)
+
+
+def outlines(truth):
+    return {"nails": [{"polygon": n["polygon"]} for n in truth]}
+
+
+def run(*args) -> str:
+    out = StringIO()
+    call_command("complete_labels", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_command_marks_what_it_wrote_and_never_overwrites_a_human(hand):
+    image, truth = hand
+    labels = outlines(truth)
+    labels["nails"][0].update(finger=truth[1]["finger"])                   # a human's (wrong) finger: stays
+    labels["nails"][1].update(base=truth[1]["tip"], tip=truth[1]["base"])  # a human's (reversed) landmarks: stay
+    import_annotation(image, labels, status="accepted", note="import")
+    text = run("--image", str(image.pk))
+    annotation = Annotation.objects.get(image=image)
+    nails = annotation.geometry["nails"]
+    assert annotation.version == 2 and annotation.status == "accepted"
+    assert nails[0]["finger"] == truth[1]["finger"] and "finger" not in nails[0].get("suggested", {})
+    assert nails[0]["base"] is not None and set(nails[0]["suggested"]) == {"landmarks"}
+    assert (nails[1]["base"], nails[1]["tip"]) == (truth[1]["tip"], truth[1]["base"])
+    assert set(nails[1]["suggested"]) == {"finger"}
+    for nail in nails[2:]:
+        assert set(nail["suggested"]) == {"finger", "landmarks"}
+        assert all(0 <= c <= 1 for c in nail["suggested"].values())
+    assert validate_geometry(annotation.geometry, image.width, image.height).ok
+    assert normalize_geometry(annotation.geometry) == annotation.geometry
+    revision = annotation.revisions.get(version=2)
+    assert revision.source == AnnotationRevision.Source.SUGGESTION and revision.author is None
+    assert "suggested finger on 4 nail(s), landmarks on 4 nail(s)" in revision.note and "ml.label_suggestions" in revision.note
+    assert "images: 1, changed: 1" in text and "finger confirmed 1" in text and "landmarks confirmed 1" in text
+    # suggestions are not labels: the image stays in the incomplete queue, training reads them as missing
+    assert queue.is_incomplete(annotation.status, annotation.geometry)
+    # a second run changes nothing the human set, and leaves unchanged suggestions alone
+    run("--image", str(image.pk))
+    again = Annotation.objects.get(image=image)
+    assert again.geometry["nails"][0]["finger"] == truth[1]["finger"] and again.geometry["nails"][1]["tip"] == truth[1]["base"]
+    assert again.version == 2
+
+
+def test_accept_above_writes_confident_fields_confirmed(participant):
+    image, truth = hand_image(participant, digits=(2, 3, 4))   # no thumb: the fingers are less sure than the directions
+    import_annotation(image, outlines(truth), status="accepted", note="import")
+    run("--participant", image.participant.code)
+    suggested = Annotation.objects.get(image=image).geometry["nails"]
+    confidences = sorted(c for n in suggested for c in n["suggested"].values())
+    threshold = confidences[len(confidences) // 2]            # about half are at or above it
+    text = run("--all", "--accept-above", str(threshold))
+    annotation = Annotation.objects.get(image=image)
+    accepted = suggested_after = 0
+    for before, nail in zip(suggested, annotation.geometry["nails"]):
+        for field, confidence in before["suggested"].items():
+            if confidence >= threshold:
+                assert field not in nail.get("suggested", {}), (field, confidence)
+                accepted += 1
+            else:
+                assert nail["suggested"][field] == confidence
+                suggested_after += 1
+    assert accepted and suggested_after
+    assert annotation.status == "submitted"                  # machine-confirmed fields go back to a reviewer
+    assert f"with confidence >= {threshold} (--accept-above)" in annotation.revisions.get(version=annotation.version).note
+    assert f"accepted (nail fields): " in text and "changed: 1" in text
+    # the accepted landmarks point the true way on this clear photo
+    for nail, true in zip(annotation.geometry["nails"], truth):
+        if "landmarks" not in nail.get("suggested", {}):
+            assert (nail["tip"][1] < nail["base"][1]) == (true["tip"][1] < true["base"][1])
+
+
+def test_command_arguments_and_enqueue(hand):
+    image, truth = hand
+    import_annotation(image, outlines(truth), status="accepted", note="import")
+    with pytest.raises(CommandError):
+        call_command("complete_labels", "--all", "--image", str(image.pk), stdout=StringIO(), stderr=StringIO())
+    with pytest.raises(CommandError, match="there is no image 999999"):
+        run("--image", "999999")
+    with pytest.raises(CommandError, match="existing participant"):
+        run("--participant", "ghost")
+    out = run("--all", "--enqueue")
+    job = Job.objects.get(kind="complete_labels", status="queued")
+    assert f"queued job {job.pk}" in out and job.arguments == {"all": True}
+    assert Annotation.objects.get(image=image).version == 1   # queued, not run
+
+
+def test_endpoint_answers_per_nail_with_the_readers_permissions(hand, client_for, users):
+    image, truth = hand
+    labels = outlines(truth)
+    labels["nails"][2].update(id="n3", finger=truth[2]["finger"])
+    import_annotation(image, labels, status="accepted", note="import")
+    url = f"/api/images/{image.pk}/label-suggestions/"
+    body = client_for("reviewer").get(url).json()
+    assert body["image"] == image.pk and body["version"] == 1 and len(body["nails"]) == 5
+    third = body["nails"][2]
+    assert third["index"] == 2 and third["id"] == "n3" and third["missing"] == ["landmarks"]
+    assert third["suggestion"]["finger"] == truth[2]["finger"] and third["suggestion"]["confidence"] == 1.0
+    assert body["nails"][0]["missing"] == ["finger", "landmarks"]
+    assert set(body["nails"][0]["suggestion"]) >= {"finger", "hand", "digit", "base", "tip", "confidence",
+                                                   "direction_confidence", "reasons"}
+    assert client_for("annotator").get(url).status_code == 200                 # the open queue: unassigned
+    Annotation.objects.filter(image=image).update(assignee=users["annotator2"])
+    assert client_for("annotator").get(url).status_code == 404                 # someone else's image
+    assert client_for(None).get(url).status_code in (401, 403)
+    assert client_for("admin").get("/api/images/999999/label-suggestions/").status_code == 404
+    assert Annotation.objects.get(image=image).version == 1                    # nothing saved
+
+
+def test_dataset_stats_tell_suggested_from_confirmed(hand, client, users):
+    from curation.stats import dataset_stats
+    image, truth = hand
+    labels = outlines(truth)
+    labels["nails"][0].update(finger=truth[0]["finger"], base=truth[0]["base"], tip=truth[0]["tip"])   # a human's
+    import_annotation(image, labels, status="accepted", note="import")
+    run("--all")
+    completeness = dataset_stats()["completeness"]
+    assert completeness == {"complete": 1, "missing_finger": 4, "missing_landmarks": 4,
+                            "suggested_finger": 4, "suggested_landmarks": 4}
+    client.force_login(users["admin"])
+    html = client.get("/dataset/").content.decode()
+    assert 'id="suggested-counts" data-finger="4" data-landmarks="4"' in html

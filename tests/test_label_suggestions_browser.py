@@ -1,0 +1,60 @@
+"""In Chromium (issue #16): an annotator opens an accepted image whose imported nails are outlines only
+(the incomplete-labels queue), sees the suggestion ghosted (the finger dashed in the two-hands panel, with
+its confidence), presses G to accept the selected nail's suggestion and Shift+G for the rest, submits, and the
+fingers and base/tip are stored confirmed (no "suggested" marks), the right fingers for the drawn hand."""
+import pytest
+from playwright.sync_api import expect
+
+from labeling.annotations import import_annotation
+from labeling.models import Annotation
+from tests.browser import login, watched_page
+from tests.conftest import make_user, wait_for
+from tests.test_complete_labels import hand_image, outlines
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+
+def test_accept_suggestions_with_the_keyboard(browser, live_server, participant):
+    make_user("ann", "annotator")
+    image, truth = hand_image(participant)
+    import_annotation(image, outlines(truth), status="accepted", note="imported outlines")
+    url = live_server.url
+    page, errors, _ = watched_page(browser, viewport={"width": 1400, "height": 900})
+    console = []
+    page.on("console", lambda message: console.append(message.text) if message.type == "error" else None)
+    login(page, url, "ann", "ann-password-123")
+    page.goto(f"{url}/annotate/{image.pk}/?queue=incomplete")
+    expect(page.locator("#app")).to_have_attribute("data-ready", "1", timeout=15_000)
+    expect(page.locator("#readonly-banner")).to_have_count(0)
+
+    page.keyboard.press("Tab")                                   # selects nail 1
+    first = truth[0]["finger"]
+    ghost = page.locator(f"#hands .finger.ghost[data-finger='{first}']")
+    expect(ghost).to_have_count(1)                                # the suggested finger, dashed
+    expect(page.locator("#hands .finger.ghost")).to_have_count(1)
+    expect(page.locator("#hands .hands-hint")).to_contain_text("suggested")
+    expect(page.locator("#hands .hands-hint")).to_contain_text("G accepts")
+    expect(page.locator("#nails .nail-row .code").first).to_have_text("?")  # not set until accepted
+
+    page.keyboard.press("g")
+    expect(page.locator("#nails .nail-row .code").first).not_to_have_text("?")
+    expect(page.locator("#hands .finger.ghost")).to_have_count(0)
+    saved = wait_for(lambda: (a := Annotation.objects.get(image=image)).geometry["nails"][0]["finger"] is not None and a,
+                     timeout=20, message="the accepted suggestion to be saved")
+    nail = saved.geometry["nails"][0]
+    assert nail["finger"] == first and nail["base"] and nail["tip"] and "suggested" not in nail
+    assert all(n["finger"] is None for n in saved.geometry["nails"][1:])   # G touched the selected nail only
+    assert saved.revisions.latest("version").author.username == "ann"
+
+    page.keyboard.press("Control+z")                              # undoable like any edit
+    expect(page.locator("#nails .nail-row .code").first).to_have_text("?")
+    page.keyboard.press("Shift+G")                                # every nail
+    expect(page.locator("#issues .issue.ok")).to_have_count(1, timeout=10_000)   # complete: ready to submit
+    page.keyboard.press("Control+Enter")
+    done = wait_for(lambda: (a := Annotation.objects.get(image=image)).status == "submitted" and a, timeout=20,
+                    message="the labels to be submitted")
+    for nail, true in zip(done.geometry["nails"], truth):
+        assert nail["finger"] == true["finger"] and "suggested" not in nail
+        assert (nail["tip"][1] < nail["base"][1]) == (true["tip"][1] < true["base"][1])
+    assert errors == [] and console == []
+    page.context.close()
