@@ -1,10 +1,12 @@
 """Participants, what they upload, the images made from it, and the labels of each image."""
 import secrets
 
+import numpy as np
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from PIL import Image as PILImage
 
 from dataset.geometry import empty_geometry
 
@@ -120,6 +122,13 @@ class Image(models.Model):
 
     def __str__(self):
         return f"image {self.pk} ({self.participant.code})"
+
+    def read_rgb(self) -> np.ndarray:
+        """The stored (normalized) picture as a uint8 RGB array (FileNotFoundError when its file is gone)."""
+        with self.file.open("rb") as handle:
+            picture = PILImage.open(handle)
+            picture.load()
+        return np.asarray(picture.convert("RGB"))
 
 
 class Annotation(models.Model):

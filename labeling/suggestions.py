@@ -24,7 +24,6 @@ import numpy as np
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
-from PIL import Image as PILImage
 
 from dataset.geometry import (confirm_field, confirmed_labels, normalize_geometry, suggested_marks,
                               validate_geometry)
@@ -37,14 +36,12 @@ MAX_TRIES = 3                       # a human saving meanwhile: compute again fr
 
 
 def read_rgb(image: Image) -> np.ndarray | None:
-    """The stored (normalized) photo as a uint8 RGB array, or None when its file is missing."""
+    """The stored photo as a uint8 RGB array, or None when its file is missing (suggestions then use the
+    polygons alone)."""
     try:
-        with image.file.open("rb") as handle:
-            picture = PILImage.open(handle)
-            picture.load()
+        return image.read_rgb()
     except (FileNotFoundError, ValueError):
         return None
-    return np.asarray(picture.convert("RGB"))
 
 
 def _suggest(image: Image, geometry: dict, photo=None):

@@ -1,4 +1,4 @@
-"""Pre-labeling's pictures: a stored image as RGB, the probability map as a grey PNG (kept with the
+"""Pre-labeling's pictures: the probability map as a grey PNG (kept with the
 prediction) and as a transparent overlay for the review pages. The model itself is served by
 training/serving.py (``predictor_for``, ``predict_picture``).
 """
@@ -10,14 +10,6 @@ import numpy as np
 from PIL import Image as PILImage
 
 OVERLAY_MAX_SIDE = 512
-
-
-def read_rgb(image) -> np.ndarray:
-    """A stored (normalized) Image as a uint8 RGB array."""
-    with image.file.open("rb") as handle:
-        picture = PILImage.open(handle)
-        picture.load()
-    return np.asarray(picture.convert("RGB"))
 
 
 def probability_png(fg_prob: np.ndarray, max_side: int = OVERLAY_MAX_SIDE) -> tuple[bytes, int, int]:

@@ -88,7 +88,6 @@ def prelabel_job(ctx, model: str, image_ids=None, participant=None, unlabeled=Fa
     from training.serving import predict_picture, predictor_for
 
     from .drafts import save_prediction
-    from .inference import read_rgb
     from .metrics import collect_corrections
 
     version = ModelVersion.objects.get(name=model)
@@ -101,7 +100,7 @@ def prelabel_job(ctx, model: str, image_ids=None, participant=None, unlabeled=Fa
     seconds = 0.0
     for number, image in enumerate(images, start=1):
         try:
-            result = predict_picture(predictor, read_rgb(image))
+            result = predict_picture(predictor, image.read_rgb())
             prediction = save_prediction(image, version, result, job=ctx.job)
         except Exception as exc:  # one unreadable image must not stop the batch
             counts["failed"] += 1
