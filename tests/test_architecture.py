@@ -203,3 +203,12 @@ def test_ml_files_stay_under_600_lines_unless_their_docstring_says_why():
             too_long.append(f"{path.relative_to(ROOT)}: {lines} lines")
     assert not too_long, (f"ml/ files over {ML_MAX_LINES} lines whose docstring does not say why "
                           f"(\"over {ML_MAX_LINES} lines: ...\"):\n" + "\n".join(too_long))
+
+
+def test_dataset_does_not_import_ml():
+    """dataset/ (labels, rasters, formats) sits below ml/ (docs/architecture.md): ml may read labels, never
+    the other way round."""
+    found = [f"{path.relative_to(ROOT)}:{line} imports {module}"
+             for path in python_files() if path.relative_to(ROOT).parts[0] == "dataset"
+             for module, line in imports_of(path) if module and module.split(".")[0] == "ml"]
+    assert not found, "\n".join(found)
