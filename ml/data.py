@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import cv2
@@ -43,6 +43,7 @@ from torch.utils.data import Dataset
 
 from dataset.formats.masks import MasksReader
 from dataset.raster import rasterize
+from ml.dataclass_dicts import from_known_keys
 
 __all__ = [
     "AUGMENT_PRESETS",
@@ -111,11 +112,7 @@ class AugmentConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AugmentConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown augment config keys: {', '.join(sorted(unknown))}")
-        return cls(**dict(data))
+        return from_known_keys(cls, data, "augment")
 
 
 AUGMENT_PRESETS: dict[str, AugmentConfig] = {

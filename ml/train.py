@@ -61,6 +61,7 @@ from ml.checkpoint import (
     set_rng_state,
 )
 from ml.data import AUGMENT_PRESETS, AugmentConfig, MasksDataset
+from ml.dataclass_dicts import from_known_keys
 from ml.device import resolve_device
 from ml.losses import CascadeLoss, LossConfig
 from ml.metrics import SegmentationMetrics
@@ -145,11 +146,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown train config keys: {', '.join(sorted(unknown))}")
-        return cls(**dict(data))
+        return from_known_keys(cls, data, "train")
 
     @property
     def eval_size(self) -> int:

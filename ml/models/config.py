@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from ml.dataclass_dicts import from_known_keys
 from ml.models.mobilenetv2 import BN_EPS, BN_MOMENTUM
 from ml.models.outputs import NUM_FINGER_CLASSES
 from ml.weights.sources import WEIGHT_SOURCES, WeightsError
@@ -83,11 +84,7 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ModelConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown model config keys: {', '.join(sorted(unknown))}")
-        return cls(**dict(data))
+        return from_known_keys(cls, data, "model")
 
     @classmethod
     def from_json(cls, text: str) -> ModelConfig:
