@@ -1,9 +1,10 @@
 """How well ml.label_suggestions completes polygon-only labels (issue #16), measured on confirmed labels.
 
-    python bench/complete_labels.py --labels confirmed.coco.json [--data ../shared/data/nails-cc0]
+    python bench/complete_labels.py [--labels curation/demo/nails-cc0-labels.json] [--data ../shared/data/nails-cc0]
                                     [--holdout-seed 16] [--no-docs]
 
-``--labels``: a COCO file of the shared photos in which every annotation carries its finger as its category
+``--labels``: the project's confirmed labels of the shared photos (default; ``curation/demo_labels.py``), or a
+COCO file of the shared photos in which every annotation carries its finger as its category
 (``left_thumb`` .. ``right_little``, or ids 1..10 as ``dataset/formats/coco.py`` writes them) and
 ``keypoints`` ``[base_x, base_y, 2, tip_x, tip_y, 2]``. Each photo's polygons and the photo alone go into
 :func:`ml.label_suggestions.suggest_labels`; the suggestions are compared with the confirmed labels: hand,
@@ -33,6 +34,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from dataset.geometry import FINGER_NAMES  # noqa: E402
+from curation.demo_labels import DEMO_LABELS, merge_into_coco  # noqa: E402
 from ml.label_suggestions import hand_and_digit, suggest_labels  # noqa: E402
 
 from bench.benchdoc import fmt, machine_info, markers, write_section  # noqa: E402  (importable from tests too)
@@ -47,10 +49,14 @@ BANDS = ((0.0, 0.5), (0.5, 0.8), (0.8, 1.01))
 LABEL_TO_FINGER = {name.replace(" ", "_"): k for k, name in FINGER_NAMES.items()}
 
 
-def load_labels(path) -> dict[str, list[dict]]:
+def load_labels(path, data_dir=SHARED) -> dict[str, list[dict]]:
     """``{file_name: [{"polygon", "finger", "base", "tip"}, ...]}`` from a COCO file (crowd annotations,
-    i.e. ignore regions, are skipped; a category that is no finger gives ``finger: None``)."""
+    i.e. ignore regions, are skipped; a category that is no finger gives ``finger: None``), or from the
+    project's demo label file (``curation/demo_labels.py``: fingers and base/tip by annotation id of
+    ``data_dir``'s COCO file, merged into it)."""
     data = json.loads(Path(path).read_text())
+    if isinstance(data.get("images"), dict):  # the demo label file: no polygons of its own
+        data = merge_into_coco(json.loads((Path(data_dir) / "annotations.coco.json").read_text()), data)
     fingers = {}
     for cat in data.get("categories", []):
         name = str(cat.get("name", ""))
@@ -157,14 +163,15 @@ def metrics(records: list[dict]) -> dict:
 
 def evaluate(labels_path, data_dir=SHARED, holdout_seed: int = 16) -> dict:
     """The bench's figures (no files written)."""
-    labels = load_labels(labels_path)
+    labels = load_labels(labels_path, data_dir)
     participants = load_participants(data_dir)
     started = time.perf_counter()
     records = compare(labels, data_dir, participants)
     seconds = time.perf_counter() - started
     everyone = sorted({r["participant"] for r in records})
     held = held_out(everyone, holdout_seed)
-    return {"labels": str(labels_path), "data": str(data_dir), "holdout_seed": holdout_seed,
+    checked = json.loads(Path(labels_path).read_text()).get("checked_by_eye")
+    return {"labels": str(labels_path), "data": str(data_dir), "holdout_seed": holdout_seed, "checked_by_eye": checked,
             "tuned_on": list(TUNED_ON), "held_out": held, "seconds": seconds,
             "all": metrics(records), "held_out_metrics": metrics([r for r in records if r["participant"] in held]),
             "records": records}
@@ -188,6 +195,12 @@ def section(result: dict, command: str) -> str:
         lines.append(f"| {name} | {m['nails']} | {_pct(m.get('hand_accuracy'))} | {_pct(m.get('digit_accuracy'))} | "
                      f"{_pct(m.get('finger_accuracy'))} | {fmt(m.get('angle_median'))} | {fmt(m.get('angle_p95'))} | "
                      f"{_pct(m.get('within_30'))} |")
+    checked = result.get("checked_by_eye")
+    if checked:
+        lines += ["", f"When the labels were checked by eye against every photo (the first accuracy figure, before any "
+                      f"tuning on them), {checked['finger_changed']} of {checked['nails']} suggested fingers and "
+                      f"{checked['direction_changed']} of {checked['nails']} suggested directions were changed; "
+                      f"{checked['both_ok']} nails kept both finger and direction (within 30 deg)."]
     lines += ["", "Accuracy by confidence band (finger: `confidence`; direction within 30 deg: "
               "`direction_confidence`), nails in the band in brackets:", "",
               "| set | what | " + " | ".join(f"{lo:g}-{min(hi, 1):g}" for lo, hi in BANDS) + " |",
@@ -205,7 +218,9 @@ def section(result: dict, command: str) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--labels", required=True, help="confirmed COCO file (finger categories + base/tip keypoints)")
+    parser.add_argument("--labels", default=str(DEMO_LABELS.relative_to(ROOT)),
+                        help="confirmed labels: the demo label file (default) or a COCO file (finger categories + "
+                             "base/tip keypoints)")
     parser.add_argument("--data", default=str(SHARED), help="folder with images/ and participants.csv")
     parser.add_argument("--holdout-seed", type=int, default=16)
     parser.add_argument("--no-docs", action="store_true", help="print only; write neither the JSON nor the doc")

@@ -6,6 +6,7 @@ Safe to run again: existing users keep their passwords (kept in var/demo-credent
 import json
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 from django.conf import settings
@@ -13,6 +14,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 
+from curation.demo_labels import DEMO_LABELS, DemoLabelsError, merge_into_coco, read_demo_labels
 from curation.transfer import import_labels
 from labeling.models import Participant
 
@@ -54,13 +56,28 @@ class Command(BaseCommand):
             self.stdout.write(f"Demo data: {loaded} labelled photos imported from {options['demo_data']}")
 
     def load_photos(self, folder: Path) -> int:
-        """Import DEMO_DATA's COCO labels, bringing its photos in through intake. Running again adds nothing."""
+        """Import DEMO_DATA's COCO labels, bringing its photos in through intake. Running again adds nothing.
+
+        The shared COCO file has polygons only; the project's own fingers and base/tip landmarks of those
+        nails (curation/demo/nails-cc0-labels.json, see curation/demo_labels.py) are merged in when they fit
+        the file. When they do not (another version of the data), the polygons come in alone, with a warning."""
         coco = folder / "annotations.coco.json"
         if not coco.is_file():
             return 0
         participants = folder / "participants.csv"
-        report = import_labels("coco", str(coco), participants_csv=str(participants) if participants.is_file() else None,
-                               default_participant=DEMO_PARTICIPANT, images_dir=str(folder / "images"))
+        with tempfile.TemporaryDirectory() as scratch:
+            source = coco
+            if DEMO_LABELS.is_file():
+                try:
+                    merged = merge_into_coco(json.loads(coco.read_text(encoding="utf-8")), read_demo_labels())
+                except DemoLabelsError as error:
+                    self.stderr.write(f"demo data: fingers and landmarks not added ({error})")
+                else:
+                    source = Path(scratch) / "annotations.coco.json"
+                    source.write_text(json.dumps(merged), encoding="utf-8")
+            report = import_labels("coco", str(source),
+                                   participants_csv=str(participants) if participants.is_file() else None,
+                                   default_participant=DEMO_PARTICIPANT, images_dir=str(folder / "images"))
         for failure in report.failed_files:
             self.stderr.write(f"demo data: nothing imported from {failure['file']}: {failure['reason']}")
         return report.labelled
