@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Post-processing and rendering time per 640x480 frame in the browser (the try-on page's
-tryon/static/tryon/postprocess.js and render.js in headless Chromium), with Python's (ml.postprocess,
-ml.render) measured in the same run on the same frames as the baseline.
+tryon/static/tryon/postprocess.js with the modules it imports, and render.js, in headless Chromium), with
+Python's (ml.postprocess, ml.render) measured in the same run on the same frames as the baseline.
 
     .venv/bin/python bench/tryon_browser.py              # ~2 min; writes docs/benchmarks.md
     .venv/bin/python bench/tryon_browser.py --runs 10 --no-docs
@@ -259,8 +259,9 @@ def build_section(r: dict) -> str:
                  "other processes may have run meanwhile).")
     lines.append(f"- **Browser**: Chromium {r['browser']['chromium']} (`{CHROMIUM}`, headless, `{' '.join(CHROMIUM_ARGS)}`: "
                  "no GPU; post-processing and rendering are plain JavaScript on the CPU, one thread, and a 2D canvas), "
-                 "driven by Playwright's Python package; the modules are `tryon/static/tryon/postprocess.js` and "
-                 "`render.js`, as the try-on page loads them.")
+                 "driven by Playwright's Python package; the modules are `tryon/static/tryon/postprocess.js` (with "
+                 "the `components.js`, `outline.js` and `orientation.js` it imports) and `render.js`, as the try-on "
+                 "page loads them.")
     lines.append(f"- **Python**: {info['python']}, NumPy {np.__version__}, OpenCV {cv2.__version__} with its default "
                  f"threads ({cv2.getNumThreads()}), in the bench's own process, before the browser.")
     lines.append("- **Frames**: " + "; ".join(f"*{f['title']}*: {f['description']}" for f in r["frames"]) + ". The model "

@@ -12,7 +12,8 @@
 //   defaults     -> {postprocess: DEFAULTS, finishes: FINISHES, render: RENDER_DEFAULTS}
 import { readFileSync } from "node:fs";
 
-import { chamferDistance, connectedComponents, DEFAULTS, postprocess, toDicts } from "../../tryon/static/tryon/postprocess.js";
+import { chamferDistance, connectedComponents } from "../../tryon/static/tryon/components.js";
+import { DEFAULTS, postprocess, toDicts } from "../../tryon/static/tryon/postprocess.js";
 import { FINISHES, render, RENDER_DEFAULTS } from "../../tryon/static/tryon/render.js";
 
 function decode(text, Type) {

@@ -5,9 +5,9 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { fpsMeter } from "../../tryon/static/tryon/frame_pipeline.js";
-import {
-  connectedComponents, isSimpleRing, pixelOutline, polygonOf, postprocess, roundHalfEven, simplifyRing,
-} from "../../tryon/static/tryon/postprocess.js";
+import { connectedComponents } from "../../tryon/static/tryon/components.js";
+import { isSimpleRing, pixelOutline, polygonOf, simplifyRing } from "../../tryon/static/tryon/outline.js";
+import { postprocess, roundHalfEven } from "../../tryon/static/tryon/postprocess.js";
 import { fillPolygon, labToRgb, parseColor, render, rgbToLab } from "../../tryon/static/tryon/render.js";
 
 function grid(rows) {
