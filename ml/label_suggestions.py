@@ -59,10 +59,11 @@ import cv2
 import numpy as np
 from shapely.geometry import LineString, Polygon
 
-from ml.postprocess import nail_axis, orient_from_image
+from ml.nail_direction import direction_features, tip_probability
+from ml.postprocess import nail_axis
 
 __all__ = ["DIGIT_NAMES", "NailSuggestion", "SuggestionRules", "finger_of", "hand_and_digit", "short_name",
-           "suggest_labels"]
+           "suggest_labels", "tip_feature_table"]
 
 DIGIT_NAMES = ("thumb", "index", "middle", "ring", "little")  # digit 1..5
 
@@ -106,8 +107,7 @@ class SuggestionRules:
     thumb_angle_sd: float = 30.0
     thumb_side_sd: float = 1.5       # the thumb lies on the index side
     thumb_prior: float = 0.5         # prior chance that a hand's thumb nail is among the nails
-    photo_full: float = 0.25         # an orient_from_image confidence that means "as sure as it gets"
-    photo_max: float = 0.85          # ... and that chance of being right (it fails on light backgrounds)
+    tip_weights: tuple | None = None  # ml.nail_direction's weights (None: its fitted TIP_WEIGHTS)
     max_confidence: float = 0.98     # no suggestion is certain
     model_weight: float = 1.0
     known_direction_penalty: float = 12.0
@@ -201,36 +201,46 @@ def axis_ends(polygon, centre, u) -> tuple[np.ndarray, np.ndarray]:
     return pts[int(np.argmin(t))], pts[int(np.argmax(t))]
 
 
-def _photo_votes(nails: list[_Nail], image: np.ndarray, rules: SuggestionRules) -> None:
-    """Each nail's direction from the photo (both axes of a round nail are tried later, so vote on both)."""
-    image = np.asarray(image)
-    if image.ndim == 2:
-        image = np.repeat(image[..., None], 3, axis=2)
-    height, width = image.shape[:2]
-    everything = np.zeros((height, width), np.uint8)
-    for nail in nails:
-        cv2.fillPoly(everything, [np.round(nail.polygon - 0.5).astype(np.int32)], 1)
-    everything = everything.astype(bool)
-    for nail in nails:
-        x0, y0 = np.floor(nail.polygon.min(axis=0)).astype(int)
-        x1, y1 = np.ceil(nail.polygon.max(axis=0)).astype(int)
-        x0, y0 = max(0, x0), max(0, y0)
-        x1, y1 = min(width, x1 + 1), min(height, y1 + 1)
-        if x1 - x0 < 2 or y1 - y0 < 2:
-            continue
-        mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
-        cv2.fillPoly(mask, [np.round(nail.polygon - 0.5 - [x0, y0]).astype(np.int32)], 1)
-        axes = [nail.major]
-        if nail.aspect < rules.round_aspect:
-            axes.append(np.array([-nail.major[1], nail.major[0]]))
+def _axes_to_read(nail: _Nail, rules: SuggestionRules) -> list[np.ndarray]:
+    """The axes whose ends a nail's direction is read on: its major axis, and its minor one when round."""
+    axes = [nail.major]
+    if nail.aspect < rules.round_aspect:
+        axes.append(np.array([-nail.major[1], nail.major[0]]))
+    return axes
+
+
+def _direction_table(nails: list[_Nail], image: np.ndarray | None, rules: SuggestionRules) -> list[list[tuple[np.ndarray, np.ndarray]]]:
+    """Per nail, ``(axis, features)`` for each axis of :func:`_axes_to_read` (``ml.nail_direction``)."""
+    lab = None
+    if image is not None:
+        image = np.asarray(image)
+        if image.ndim == 2:
+            image = np.repeat(image[..., None], 3, axis=2)
+        lab = cv2.cvtColor(np.ascontiguousarray(image[..., :3]).astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+    return [[(axis, direction_features(nail.polygon, nail.centre, axis, image, lab)) for axis in _axes_to_read(nail, rules)]
+            for nail in nails]
+
+
+def tip_feature_table(polygons: Sequence, image: np.ndarray | None = None, rules: SuggestionRules | None = None
+                      ) -> list[list[tuple[np.ndarray, np.ndarray]]]:
+    """What the direction votes of :func:`suggest_labels` are computed from, per nail: ``(axis, features)``
+    for each axis read (``bench/fit_nail_direction.py`` refits ``ml.nail_direction.TIP_WEIGHTS`` on it)."""
+    rules = rules or SuggestionRules()
+    return _direction_table([_measure(i, p) for i, p in enumerate(polygons)], image, rules)
+
+
+def _direction_votes(nails: list[_Nail], image: np.ndarray | None, rules: SuggestionRules) -> None:
+    """Each nail's vote on its direction (both axes of a round nail are tried later, so vote on both)."""
+    for nail, rows in zip(nails, _direction_table(nails, image, rules)):
         best = 0.0
-        for axis in axes:
-            u, conf = orient_from_image(image, mask.astype(bool), (x0, y0), nail.centre, axis, everything)
-            if conf > 0:
-                p = 0.5 + (rules.photo_max - 0.5) * min(1.0, conf / rules.photo_full)
-                nail.votes.append((np.asarray(u, np.float64), p, "photo"))
-                if len(axes) > 1 and conf > best:
-                    best, nail.photo_axis = conf, np.asarray(axis, np.float64)
+        for axis, features in rows:
+            if not features.any():
+                continue
+            p = tip_probability(features, rules.tip_weights)
+            p = min(max(p, 1 - rules.max_confidence), rules.max_confidence)
+            nail.votes.append((np.asarray(axis, np.float64), p, "photo"))
+            if len(rows) > 1 and abs(p - 0.5) > best:
+                best, nail.photo_axis = abs(p - 0.5), np.asarray(axis, np.float64)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -512,9 +522,7 @@ def suggest_labels(polygons: Sequence, image: np.ndarray | None = None, *, known
                 if np.hypot(*vec) > 0:
                     c = float(v.get("direction_confidence", 0.5) or 0.0)
                     nail.votes.append((vec / np.hypot(*vec), min(0.98, 0.5 + 0.5 * c), "model"))
-    if image is not None:
-        _photo_votes(nails, image, rules)
-
+    _direction_votes(nails, image, rules)
     groups, group_notes = _groups(nails, rules)
     if 6 <= n <= 10 and not any(k and k.get("finger") for k in known):
         groups = _two_hands(nails, rules)

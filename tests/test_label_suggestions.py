@@ -246,22 +246,27 @@ def _synthetic_confirmed(tmp_path, poses):
 
 
 def test_complete_labels_bench_on_synthetic_coco(tmp_path):
-    from bench.complete_labels import evaluate, load_labels, section
+    from bench.complete_labels import evaluate, held_out, load_labels, section
 
     poses = [(0, False), (90, True), (180, False), (270, True), (33, False), (140, True)]
     labels = _synthetic_confirmed(tmp_path, poses)
     loaded = load_labels(labels)
     assert sorted(loaded) == [f"hand{k}.png" for k in range(6)]
     assert {n["finger"] for n in loaded["hand1.png"]} == {1, 2, 3, 4, 5}  # mirrored: a left hand
-    result = evaluate(labels, tmp_path, holdout_seed=3)
+    held = held_out([f"person{k}" for k in range(6)], 3, tuned_on=())
+    assert evaluate(labels, tmp_path, held, cross_validation=False)["all"] is None   # held out: not even read
+    result = evaluate(labels, tmp_path, held, show_held_out=True)
     everything = result["all"]
     assert everything["nails"] == 30 and everything["participants"] == 6
+    assert result["tuning"]["nails"] == 20 and result["cross_validation"]["nails"] == 20
+    assert result["tuned_on"] == sorted(set(f"person{k}" for k in range(6)) - set(held))
     assert everything["finger_accuracy"] == 1.0 and everything["hand_accuracy"] == 1.0
     assert everything["within_30"] == 1.0 and everything["angle_median"] < 15
     assert len(result["held_out"]) == 2 and result["held_out_metrics"]["nails"] == 10
     assert sum(b["nails"] for b in everything["finger_by_confidence"]) == 30
     text = section(result, "python bench/complete_labels.py --labels confirmed.json")
     assert "<!-- complete_labels:start -->" in text and "| held-out participants | 10 |" in text
+    assert "| tuning, leave-one-participant-out | 20 |" in text
 
     # A confirmed label that disagrees with the suggestion counts as a miss.
     data = json.loads(labels.read_text())
@@ -269,6 +274,6 @@ def test_complete_labels_bench_on_synthetic_coco(tmp_path):
     data["annotations"][1]["keypoints"] = [*data["annotations"][1]["keypoints"][3:5], 2,
                                            *data["annotations"][1]["keypoints"][0:2], 2]  # base <-> tip
     labels.write_text(json.dumps(data))
-    worse = evaluate(labels, tmp_path, holdout_seed=3)["all"]
+    worse = evaluate(labels, tmp_path, held, show_held_out=True, cross_validation=False)["all"]
     assert worse["finger_accuracy"] == pytest.approx(29 / 30)
     assert worse["within_30"] == pytest.approx(29 / 30)
