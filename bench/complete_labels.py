@@ -13,7 +13,7 @@ and accuracy per confidence band.
 
 Honest measurement: ``HELD_OUT`` is a fixed set of participants whose photos, sheets and per-nail results are
 never looked at while tuning; every other participant is a tuning participant (``tuned_on``): the rules were
-tuned, and the learned weights (``ml/nail_direction.py``, ``bench/fit_nail_direction.py``) fit, on these
+tuned, and the learned weights (``ml/nail_direction.py``, ``bench/fit_label_suggestions.py``) fit, on these
 only. The bench reports the tuning participants with the fitted weights, a leave-one-participant-out
 cross-validation over them (the weights refit without the participant being scored), and only with
 ``--held-out`` the held-out participants (for the final figures: ``HELD_OUT_RUNS`` says how often that
@@ -152,16 +152,18 @@ def compare(labels: dict[str, list[dict]], data_dir, participants: dict[str, str
 
 def cross_validate(labels: dict[str, list[dict]], data_dir, participants: dict[str, str], tuning) -> list[dict]:
     """Leave-one-participant-out over the tuning participants: each one's photos are suggested with the
-    learned weights (``ml.nail_direction.TIP_WEIGHTS``) refit on the other tuning participants only."""
-    from bench.fit_nail_direction import fit_weights, training_rows  # it imports this module
+    learned parameters (``ml.nail_direction.TIP_WEIGHTS``, ``ml.label_suggestions.LEFT_LOG_ODDS``) refit on
+    the other tuning participants only."""
+    from bench.fit_label_suggestions import fit_weights, left_log_odds, training_rows  # it imports this module
 
     x, y, groups = training_rows(labels, data_dir, participants, only=set(tuning))
-    weights = {}
+    rules = {}
     for who in tuning:
         rest = np.array([g != who for g in groups], bool)
-        weights[who] = fit_weights(x[rest], y[rest])
-    return compare(labels, data_dir, participants, only=set(tuning),
-                   rules_for=lambda who: SuggestionRules(tip_weights=tuple(weights[who])))
+        others = set(tuning) - {who}
+        rules[who] = SuggestionRules(tip_weights=tuple(fit_weights(x[rest], y[rest])),
+                                     left_log_odds=left_log_odds(labels, participants, others))
+    return compare(labels, data_dir, participants, only=set(tuning), rules_for=rules.get)
 
 
 def _bands(pairs) -> list[dict]:
@@ -230,7 +232,7 @@ def section(result: dict, command: str) -> str:
              f"Command: `{command}`. Machine: {machine_info()['cpu']}. Suggestions from polygons + photo only "
              f"(`ml.label_suggestions.suggest_labels`), compared with the confirmed labels in `{result['labels']}`.",
              f"Held out (fixed; never looked at while tuning): {', '.join(result['held_out']) or '-'}. Tuned on "
-             f"(rules and the learned weights of `ml/nail_direction.py`, refit by `bench/fit_nail_direction.py`): "
+             f"(rules and the learned weights of `ml/nail_direction.py`, refit by `bench/fit_label_suggestions.py`): "
              f"every other participant ({len(result['tuned_on'])}). The held-out figures were computed "
              f"{HELD_OUT_RUNS} time(s) in all during the tuning (at most 3).", "",
              "| set | nails | hand | digit | finger | angle median | angle p95 | within 30 deg |",

@@ -85,6 +85,11 @@ def short_name(finger: int | None) -> str:
     return f"{hand[0].upper()} {DIGIT_NAMES[digit - 1]}"
 
 
+# Fit by bench/fit_label_suggestions.py on the tuning participants' confirmed labels only (every participant
+# bench/complete_labels.py does not hold out): log((left + 1) / (right + 1)) over the photos with one hand.
+LEFT_LOG_ODDS = 1.153
+
+
 @dataclass(frozen=True)
 class SuggestionRules:
     """The numbers of the rules (lengths in nail widths: the hand's median nail width)."""
@@ -112,6 +117,8 @@ class SuggestionRules:
     model_weight: float = 1.0
     known_direction_penalty: float = 12.0
     two_hands_differ: float = 2.0    # log-odds that two hands in a photo are a left and a right one
+    one_hand_up_to: int = 5          # a photo with at most this many nails shows one hand
+    left_log_odds: float = LEFT_LOG_ODDS  # a photo's only hand is a left one (the right one holds the phone)
     temperature: float = 0.4         # posterior = softmax(temperature * score)
     few_nails_cap: tuple = (0.35, 0.6)    # confidence caps for hands of 1 and 2 nails
 
@@ -224,7 +231,7 @@ def _direction_table(nails: list[_Nail], image: np.ndarray | None, rules: Sugges
 def tip_feature_table(polygons: Sequence, image: np.ndarray | None = None, rules: SuggestionRules | None = None
                       ) -> list[list[tuple[np.ndarray, np.ndarray]]]:
     """What the direction votes of :func:`suggest_labels` are computed from, per nail: ``(axis, features)``
-    for each axis read (``bench/fit_nail_direction.py`` refits ``ml.nail_direction.TIP_WEIGHTS`` on it)."""
+    for each axis read (``bench/fit_label_suggestions.py`` refits ``ml.nail_direction.TIP_WEIGHTS`` on it)."""
     rules = rules or SuggestionRules()
     return _direction_table([_measure(i, p) for i, p in enumerate(polygons)], image, rules)
 
@@ -284,6 +291,8 @@ def _groups(nails: list[_Nail], rules: SuggestionRules) -> tuple[list[list[int]]
             comps.setdefault(find(i), []).append(i)
         return list(comps.values())
 
+    if n <= rules.one_hand_up_to:  # few nails: one hand (a thumb held apart is still its thumb)
+        return [list(range(n))], []
     kept = [e for e in edges if e[0] <= rules.hand_gap]
     groups = components(kept)
     # A lone nail near a hand of fewer than five joins it (a thumb held apart).
@@ -443,9 +452,10 @@ def _layout_score(nails, order, positions, digits, thumb, s, t, unit, rules) -> 
     for (i, p), (j, q) in zip(zip(order, positions), zip(order[1:], positions[1:])):
         gap = max(s[j] - s[i], 0.05)
         score += _gauss(math.log(gap / ((q - p) * rules.finger_spacing)) / rules.spacing_log_sd)
-    # Widths: one free scale.
-    if len(digits) > 1:
-        logs = {i: math.log(nails[i].width / unit) - math.log(rules.digit_widths[k - 1]) for i, k in digits.items()}
+    # Widths: one free scale; the thumb's is free too (it is often seen edge-on: narrow and long).
+    fingers = {i: k for i, k in digits.items() if k != 1}
+    if len(fingers) > 1:
+        logs = {i: math.log(nails[i].width / unit) - math.log(rules.digit_widths[k - 1]) for i, k in fingers.items()}
         mean = sum(logs.values()) / len(logs)
         score += sum(_gauss((v - mean) / rules.width_log_sd) for v in logs.values())
     # Fingertip line along D: one free offset.
@@ -530,6 +540,8 @@ def suggest_labels(polygons: Sequence, image: np.ndarray | None = None, *, known
     per_group = [_hand_hypotheses([nails[i] for i in g], rules) for g in groups]
     # Two hands: weigh their hands jointly (usually one left and one right).
     hand_weights: list[dict | None] = [None] * len(groups)
+    if len(groups) == 1:
+        hand_weights[0] = {"left": rules.left_log_odds, "right": 0.0}
     if len(groups) == 2 and all(per_group):
         masses = [_hand_log_mass(h, rules) for h in per_group]
         joint = {(a, b): masses[0][a] + masses[1][b] + (rules.two_hands_differ if a != b else 0.0)

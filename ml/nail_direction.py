@@ -2,7 +2,7 @@
 
 Plain Python + NumPy + OpenCV (issue #16); never imports Django or an app. Used by
 :mod:`ml.label_suggestions` as each nail's vote on its direction; refit from confirmed labels with
-``bench/fit_nail_direction.py`` (tuning participants only).
+``bench/fit_label_suggestions.py`` (tuning participants only).
 
 Every feature is antisymmetric: it is computed for the axis ``u`` and flips its sign for ``-u``, so the
 model needs no intercept and ``P(tip at the +u end) = sigmoid(w . x)`` (and ``1 - that`` for ``-u``).
@@ -30,7 +30,7 @@ import numpy as np
 __all__ = ["FEATURES", "TIP_WEIGHTS", "direction_features", "fit_logistic", "tip_probability"]
 
 FEATURES = ("light", "light_end", "chroma")
-# Fit by bench/fit_nail_direction.py (L2-regularised logistic regression, no intercept) on the confirmed
+# Fit by bench/fit_label_suggestions.py (L2-regularised logistic regression, no intercept) on the confirmed
 # labels of the tuning participants only (every participant bench/complete_labels.py does not hold out;
 # l2 = 10, 184 nails of 20 participants; leave-one-participant-out per-nail accuracy 0.72).
 TIP_WEIGHTS = np.array([0.526, 0.584, -0.602])
