@@ -152,17 +152,14 @@ def compare(labels: dict[str, list[dict]], data_dir, participants: dict[str, str
 
 def cross_validate(labels: dict[str, list[dict]], data_dir, participants: dict[str, str], tuning) -> list[dict]:
     """Leave-one-participant-out over the tuning participants: each one's photos are suggested with the
-    learned parameters (``ml.nail_direction.TIP_WEIGHTS``, ``ml.label_suggestions.LEFT_LOG_ODDS``) refit on
-    the other tuning participants only."""
-    from bench.fit_label_suggestions import fit_weights, left_log_odds, training_rows  # it imports this module
+    learned weights (``ml.nail_direction.TIP_WEIGHTS``) refit on the other tuning participants only."""
+    from bench.fit_label_suggestions import fit_weights, training_rows  # it imports this module
 
     x, y, groups = training_rows(labels, data_dir, participants, only=set(tuning))
     rules = {}
     for who in tuning:
         rest = np.array([g != who for g in groups], bool)
-        others = set(tuning) - {who}
-        rules[who] = SuggestionRules(tip_weights=tuple(fit_weights(x[rest], y[rest])),
-                                     left_log_odds=left_log_odds(labels, participants, others))
+        rules[who] = SuggestionRules(tip_weights=tuple(fit_weights(x[rest], y[rest])))
     return compare(labels, data_dir, participants, only=set(tuning), rules_for=rules.get)
 
 

@@ -1,6 +1,5 @@
 """Refit the learned parameters of the label suggestions from confirmed labels (issue #16): the weights of
-``ml.nail_direction.TIP_WEIGHTS`` (which end of a nail is its tip) and ``ml.label_suggestions.LEFT_LOG_ODDS``
-(a photo's only hand is a left one).
+``ml.nail_direction.TIP_WEIGHTS`` (which end of a nail is its tip).
 
     python bench/fit_label_suggestions.py [--labels curation/demo/nails-cc0-labels.json] [--data ../shared/data/nails-cc0]
                                        [--l2 1.0]
@@ -10,15 +9,14 @@ participants only (every participant not in ``bench.complete_labels.HELD_OUT``; 
 even read), computes each nail's features with :func:`ml.label_suggestions.tip_feature_table` (the axis
 read that is closest to the confirmed direction; nails whose axes are all over 45 degrees off are left
 out), and prints the leave-one-participant-out accuracy of the per-nail vote and the weights fit on all
-tuning participants, to paste into ``ml/nail_direction.py``; and counts the photos whose nails are all
-of one hand (at most ``one_hand_up_to`` nails) by hand: ``log((left + 1) / (right + 1))``, to paste into
-``ml/label_suggestions.py``.
+tuning participants, to paste into ``ml/nail_direction.py``. (A prior that a photo's only hand is a left one,
+``log((left + 1) / (right + 1))`` = 1.15 on the tuning photos, was tried and left out: it moved the tuning
+finger accuracy by one nail and made a thumbless right hand come out left.)
 """
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 
@@ -30,7 +28,7 @@ import numpy as np  # noqa: E402
 
 from bench.complete_labels import SHARED, load_labels, load_participants, read_photo, tuning_participants  # noqa: E402
 from curation.demo_labels import DEMO_LABELS  # noqa: E402
-from ml.label_suggestions import SuggestionRules, hand_and_digit, tip_feature_table  # noqa: E402
+from ml.label_suggestions import tip_feature_table  # noqa: E402
 from ml.nail_direction import FEATURES, fit_logistic  # noqa: E402
 
 L2 = 10.0  # the ridge penalty (chosen by the leave-one-participant-out accuracy on the tuning participants)
@@ -59,22 +57,6 @@ def training_rows(labels: dict[str, list[dict]], data_dir, participants: dict[st
     return np.array(xs).reshape(-1, len(FEATURES)), np.array(ys), groups
 
 
-def left_log_odds(labels: dict[str, list[dict]], participants: dict[str, str], only,
-                  one_hand_up_to: int = SuggestionRules.one_hand_up_to) -> float:
-    """log((left + 1) / (right + 1)) over the photos of ``only`` with one hand (every finger known, all of
-    one hand, at most ``one_hand_up_to`` nails)."""
-    counts = {"left": 0, "right": 0}
-    for file_name, nails in labels.items():
-        fingers = [n["finger"] for n in nails]
-        if (participants.get(file_name, file_name) not in only or not nails or len(nails) > one_hand_up_to
-                or None in fingers):
-            continue
-        hands = {hand_and_digit(f)[0] for f in fingers}
-        if len(hands) == 1:
-            counts[hands.pop()] += 1
-    return math.log((counts["left"] + 1) / (counts["right"] + 1))
-
-
 def fit_weights(x, y, l2: float = L2) -> np.ndarray:
     """``TIP_WEIGHTS`` fit on these rows (none: all zero, i.e. no vote)."""
     return fit_logistic(x, y, l2) if len(y) else np.zeros(len(FEATURES))
@@ -100,7 +82,6 @@ def main(argv=None) -> int:
     tuning = tuning_participants(participants.get(name, name) for name in labels)
     x, y, groups = training_rows(labels, args.data, participants, only=set(tuning))
     w = fit_weights(x, y, args.l2)
-    left = left_log_odds(labels, participants, set(tuning))
     single = {name: float(np.mean((x[:, k] * (2 * y - 1)) > 0) + 0.5 * np.mean(x[:, k] == 0))
               for k, name in enumerate(FEATURES)}
     print(json.dumps({"nails": len(y), "participants": len(set(groups)), "tip_at_plus": float(y.mean()),
@@ -109,7 +90,6 @@ def main(argv=None) -> int:
                       "train_accuracy": float(np.mean((x @ w > 0) == (y > 0.5))),
                       "weights": dict(zip(FEATURES, np.round(w, 3).tolist()))}, indent=2))
     print("TIP_WEIGHTS = np.array([" + ", ".join(f"{v:.3f}" for v in w) + "])")
-    print(f"LEFT_LOG_ODDS = {left:.3f}")
     return 0
 
 

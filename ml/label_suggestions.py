@@ -85,16 +85,12 @@ def short_name(finger: int | None) -> str:
     return f"{hand[0].upper()} {DIGIT_NAMES[digit - 1]}"
 
 
-# Fit by bench/fit_label_suggestions.py on the tuning participants' confirmed labels only (every participant
-# bench/complete_labels.py does not hold out): log((left + 1) / (right + 1)) over the photos with one hand.
-LEFT_LOG_ODDS = 1.153
-
-
 @dataclass(frozen=True)
 class SuggestionRules:
     """The numbers of the rules (lengths in nail widths: the hand's median nail width)."""
 
-    round_aspect: float = 1.25       # below this length/width a nail's axis may be its minor one
+    round_aspect: float = 1.25       # below this length/width a nail's own axis says little
+    line_weight: float = 0.5         # per finger: the weight of the fingertip line's normal in the hand's axis
     hand_gap: float = 4.0            # single-linkage distance between nails of one hand
     thumb_reach: float = 9.0         # a lone nail this close to a hand of < 5 nails joins it
     finger_spacing: float = 1.6      # between neighbouring fingers' nails, across the hand
@@ -111,6 +107,10 @@ class SuggestionRules:
     thumb_angle: float = 35.0        # typical angle between the thumb's axis and D
     thumb_angle_sd: float = 30.0
     thumb_side_sd: float = 1.5       # the thumb lies on the index side
+    # A thumb's log(aspect / the fingers' median) and log(width / the fingers' median): seen from above
+    # (weight, r mean, r sd, w mean, w sd), edge-on (the same), and a finger's (r sd, w mean, w sd); read
+    # off the tuning participants' confirmed labels (28 thumbs, 159 fingers).
+    thumb_shape: tuple = ((0.6, 0.1, 0.2, 0.05, 0.25), (0.4, 1.2, 0.35, -1.3, 0.4), (0.24, -0.03, 0.3))
     thumb_prior: float = 0.5         # prior chance that a hand's thumb nail is among the nails
     tip_weights: tuple | None = None  # ml.nail_direction's weights (None: its fitted TIP_WEIGHTS)
     max_confidence: float = 0.98     # no suggestion is certain
@@ -118,7 +118,6 @@ class SuggestionRules:
     known_direction_penalty: float = 12.0
     two_hands_differ: float = 2.0    # log-odds that two hands in a photo are a left and a right one
     one_hand_up_to: int = 5          # a photo with at most this many nails shows one hand
-    left_log_odds: float = LEFT_LOG_ODDS  # a photo's only hand is a left one (the right one holds the phone)
     temperature: float = 0.4         # posterior = softmax(temperature * score)
     few_nails_cap: tuple = (0.35, 0.6)    # confidence caps for hands of 1 and 2 nails
 
@@ -389,19 +388,16 @@ def _hand_hypotheses(nails: list[_Nail], rules: SuggestionRules) -> list[_Hypoth
         fingers_idx = [i for i in range(n) if i != thumb]
         if len(fingers_idx) > 4:
             continue
-        basis = fingers_idx or [thumb]
-        d_axis = _axial_mean([nails[i].major for i in basis],
-                             [min(nails[i].aspect, 3.0) - 0.9 for i in basis])
-        # Round nails take the axis closer to the hand's direction.
+        d_axis = _hand_axis(nails, fingers_idx or [thumb], rules)
+        # Round nails take the hand's direction (their own axes say little).
         axes = {}
         for i, nail in enumerate(nails):
             axis = nail.major
             if nail.aspect < rules.round_aspect and nail.known_dir is None:
-                minor = np.array([-axis[1], axis[0]])
                 if i == thumb or not fingers_idx:  # the thumb: the axis the photo reads best
                     axis = nail.photo_axis if nail.photo_axis is not None else axis
-                elif abs(minor @ d_axis) > abs(axis @ d_axis):
-                    axis = minor
+                else:
+                    axis = d_axis
             axes[i] = axis
         prior = math.log(rules.thumb_prior if thumb is not None else 1 - rules.thumb_prior)
         for sign in (1.0, -1.0):
@@ -421,6 +417,7 @@ def _hand_hypotheses(nails: list[_Nail], rules: SuggestionRules) -> list[_Hypoth
                 shape_score += _gauss(_angle(axes[i], d) / rules.finger_angle_sd)
             if thumb is not None and fingers_idx:
                 shape_score += _gauss((_angle(axes[thumb], d) - rules.thumb_angle) / rules.thumb_angle_sd)
+                shape_score += _thumb_shape(nails[thumb], [nails[i] for i in fingers_idx], rules)
                 gap = min(np.linalg.norm(nails[thumb].centre - nails[i].centre) for i in fingers_idx) / unit
                 if gap < rules.thumb_gap:
                     shape_score += _gauss((rules.thumb_gap - gap) / rules.thumb_gap_sd)
@@ -444,6 +441,38 @@ def _hand_hypotheses(nails: list[_Nail], rules: SuggestionRules) -> list[_Hypoth
                             score += rules.model_weight * math.log(max(float(nails[i].finger_probs[f - 1]), 1e-4))
                     out.append(_Hypothesis(score, hand, fingers, directions, thumb))
     return out
+
+
+def _hand_axis(nails: list[_Nail], basis: list[int], rules: SuggestionRules) -> np.ndarray:
+    """The fingers' axis (sign-free): the mean of the nails' own axes, weighted by how elongated they are,
+    and, with three or more fingers, the normal of the line through their centres (the fingertips lie
+    across the hand), weighted by how straight that line is (``line_weight``)."""
+    vectors = [nails[i].major for i in basis]
+    weights = [min(nails[i].aspect, 3.0) - 0.9 for i in basis]
+    if len(basis) >= 3:
+        centres = np.array([nails[i].centre for i in basis])
+        values, vectors_ = np.linalg.eigh(np.cov((centres - centres.mean(axis=0)).T))
+        line = vectors_[:, 1]
+        vectors.append(np.array([-line[1], line[0]]))
+        weights.append(rules.line_weight * (1 - values[0] / max(values[1], 1e-9)) * len(basis))
+    return _axial_mean(vectors, weights)
+
+
+def _thumb_shape(thumb: _Nail, fingers: list[_Nail], rules: SuggestionRules) -> float:
+    """Log-likelihood ratio (over the temperature) of the thumb's shape relative to the fingers':
+    ``r = log(aspect / the fingers' median aspect)``, ``w = log(width / the fingers' median width)``; a thumb
+    is seen from above (about a finger's elongation, a little wider) or edge-on (narrow and long); a
+    finger's ``r`` and ``w`` are near 0 (``thumb_shape``: (weight, r mean, r sd, w mean, w sd) of the
+    two thumb views, then (r sd, w mean, w sd) of a finger)."""
+    r = math.log(thumb.aspect / float(np.median([f.aspect for f in fingers])))
+    w = math.log(thumb.width / float(np.median([f.width for f in fingers])))
+    top, edge, finger = rules.thumb_shape
+
+    def density(x, m, sd):
+        return math.exp(-0.5 * ((x - m) / sd) ** 2) / sd
+    thumb_p = sum(weight * density(r, rm, rs) * density(w, wm, ws) for weight, rm, rs, wm, ws in (top, edge))
+    finger_p = density(r, 0.0, finger[0]) * density(w, finger[1], finger[2])
+    return math.log(max(thumb_p, 1e-12) / max(finger_p, 1e-12)) / rules.temperature
 
 
 def _layout_score(nails, order, positions, digits, thumb, s, t, unit, rules) -> float:
@@ -540,8 +569,6 @@ def suggest_labels(polygons: Sequence, image: np.ndarray | None = None, *, known
     per_group = [_hand_hypotheses([nails[i] for i in g], rules) for g in groups]
     # Two hands: weigh their hands jointly (usually one left and one right).
     hand_weights: list[dict | None] = [None] * len(groups)
-    if len(groups) == 1:
-        hand_weights[0] = {"left": rules.left_log_odds, "right": 0.0}
     if len(groups) == 2 and all(per_group):
         masses = [_hand_log_mass(h, rules) for h in per_group]
         joint = {(a, b): masses[0][a] + masses[1][b] + (rules.two_hands_differ if a != b else 0.0)
