@@ -8,11 +8,12 @@ Plain Python + NumPy + OpenCV + Shapely (issue #16); never imports Django or an 
 
 How it decides (every number below lives in :class:`SuggestionRules`):
 
-1. Per nail: area centroid, principal axis, length (extent along the axis), width (across), area. A nail
-   about as wide as long (aspect < ``round_aspect``) takes whichever of its two axes is closer to its
-   hand's direction. With a photo, :func:`ml.postprocess.orient_from_image` says which end of the axis is
-   the tip (the finger goes on beyond the base, ends soon after the tip) with a confidence.
-2. Hands: nails closer than ``hand_gap`` nail widths (single linkage) are one hand; a lone nail within
+1. Per nail: area centroid, principal axis, length (extent along the axis), width (across), area. With a
+   photo, :mod:`ml.nail_direction` (a logistic regression on colour cues that hold in every pose: the
+   free edge is lighter and less saturated than the nail at the cuticle) votes on which end of the axis
+   is the tip; a nail about as wide as long (aspect < ``round_aspect``) is read on both its axes, and in
+   a hand it takes the hand's axis (the fingers' own axes and the normal of the fingertip line).
+2. Hands: a photo of at most ``one_hand_up_to`` nails shows one hand; otherwise nails closer than ``hand_gap`` nail widths (single linkage) are one hand; a lone nail within
    ``thumb_reach`` widths of a hand of fewer than five joins it (a thumb far from the fingers); a group of
    more than five is cut at its longest link until no group has more than five.
 3. Within a hand every hypothesis is scored: (direction sign of the hand) x (left / right) x (which nail
@@ -25,12 +26,13 @@ How it decides (every number below lives in :class:`SuggestionRules`):
    holds. The score (a log-likelihood, Gaussian penalties in nail widths) adds:
    - spacing: neighbouring fingers are ``finger_spacing`` nail widths apart (twice that across a skipped
      finger);
-   - widths: thumb > middle ~ index > ring > little (``digit_widths``, one free scale per hand);
+   - widths: middle ~ index > ring > little (``digit_widths``, one free scale per hand; the thumb's free);
    - fingertip line: along ``D`` the middle nail is furthest, the little one well behind (``digit_reach``,
      one free offset), the thumb behind them all;
    - the thumb: apart from the other nails (``thumb_gap``), turned away from their direction, on the
      index side; the other four point along ``D``;
-   - the photo's vote on each nail's direction (``orient_from_image``) and, when given, the model's
+   - the thumb's shape (``thumb_shape``: seen from above, or edge-on: narrow and long);
+   - the photo's vote on each nail's direction (``ml.nail_direction``) and, when given, the model's
      per-nail votes (below);
    - ``known`` labels as constraints (a hypothesis that contradicts a known finger is dropped; one that
      contradicts a known base/tip is all but excluded).
@@ -59,6 +61,7 @@ import cv2
 import numpy as np
 from shapely.geometry import LineString, Polygon
 
+from ml.hand_groups import group_hands
 from ml.nail_direction import direction_features, tip_probability
 from ml.postprocess import nail_axis
 
@@ -252,72 +255,6 @@ def _direction_votes(nails: list[_Nail], image: np.ndarray | None, rules: Sugges
 # ----------------------------------------------------------------------------------------------------
 # Hands
 # ----------------------------------------------------------------------------------------------------
-
-
-def _groups(nails: list[_Nail], rules: SuggestionRules) -> tuple[list[list[int]], list[str]]:
-    """Indices (into ``nails``) of each hand, and notes on how sure the grouping is."""
-    n = len(nails)
-    if n == 0:
-        return [], []
-    unit = float(np.median([nail.width for nail in nails]))
-    centres = np.array([nail.centre for nail in nails])
-    dist = np.linalg.norm(centres[:, None] - centres[None], axis=2) / max(unit, 1e-6)
-    # Minimum spanning tree (Prim), then cut the links longer than hand_gap.
-    in_tree, edges = [0], []
-    best = {j: (dist[0, j], 0) for j in range(1, n)}
-    while best:
-        j = min(best, key=lambda k: best[k][0])
-        d, i = best.pop(j)
-        edges.append((d, i, j))
-        in_tree.append(j)
-        for k in best:
-            if dist[j, k] < best[k][0]:
-                best[k] = (dist[j, k], j)
-    notes = []
-
-    def components(kept):
-        parent = list(range(n))
-
-        def find(a):
-            while parent[a] != a:
-                parent[a] = parent[parent[a]]
-                a = parent[a]
-            return a
-        for _, i, j in kept:
-            parent[find(i)] = find(j)
-        comps: dict[int, list[int]] = {}
-        for i in range(n):
-            comps.setdefault(find(i), []).append(i)
-        return list(comps.values())
-
-    if n <= rules.one_hand_up_to:  # few nails: one hand (a thumb held apart is still its thumb)
-        return [list(range(n))], []
-    kept = [e for e in edges if e[0] <= rules.hand_gap]
-    groups = components(kept)
-    # A lone nail near a hand of fewer than five joins it (a thumb held apart).
-    for i in [g[0] for g in groups if len(g) == 1]:
-        if not any(i in g and len(g) == 1 for g in groups):
-            continue
-        others = [g for g in groups if i not in g and 2 <= len(g) < 5]
-        if not others:
-            continue
-        near = min(others, key=lambda g: dist[i, g].min())
-        j = near[int(np.argmin(dist[i, near]))]
-        if dist[i, j] <= rules.thumb_reach:
-            kept.append((float(dist[i, j]), i, j))
-            groups = components(kept)
-            notes.append("a nail apart from the others taken as this hand's thumb side")
-    # Groups of more than five: cut at the longest link inside until none is left.
-    while any(len(g) > 5 for g in groups):
-        big = set(max(groups, key=len))
-        longest = max((e for e in kept if e[1] in big), key=lambda e: e[0])
-        kept.remove(longest)
-        groups = components(kept)
-        notes.append("more than five nails close together: split into two hands")
-    ambiguous = any(rules.hand_gap * 0.8 < d < rules.hand_gap * 1.5 for d, _, _ in edges)
-    if ambiguous and len(groups) > 1:
-        notes.append("hands close together")
-    return groups, notes
 
 
 def _two_hands(nails: list[_Nail], rules: SuggestionRules, candidates: int = 12) -> list[list[int]]:
@@ -562,7 +499,7 @@ def suggest_labels(polygons: Sequence, image: np.ndarray | None = None, *, known
                     c = float(v.get("direction_confidence", 0.5) or 0.0)
                     nail.votes.append((vec / np.hypot(*vec), min(0.98, 0.5 + 0.5 * c), "model"))
     _direction_votes(nails, image, rules)
-    groups, group_notes = _groups(nails, rules)
+    groups, group_notes = group_hands([n.centre for n in nails], [n.width for n in nails], rules)
     if 6 <= n <= 10 and not any(k and k.get("finger") for k in known):
         groups = _two_hands(nails, rules)
         group_notes = [note for note in group_notes if "split" not in note]
