@@ -8,11 +8,12 @@ Plain Python + NumPy + OpenCV + Shapely (issue #16); never imports Django or an 
 
 How it decides (every number below lives in :class:`SuggestionRules`):
 
-1. Per nail: area centroid, principal axis, length (extent along the axis), width (across), area. A nail
-   about as wide as long (aspect < ``round_aspect``) takes whichever of its two axes is closer to its
-   hand's direction. With a photo, :func:`ml.postprocess.orient_from_image` says which end of the axis is
-   the tip (the finger goes on beyond the base, ends soon after the tip) with a confidence.
-2. Hands: nails closer than ``hand_gap`` nail widths (single linkage) are one hand; a lone nail within
+1. Per nail: area centroid, principal axis, length (extent along the axis), width (across), area. With a
+   photo, :mod:`ml.nail_direction` (a logistic regression on colour cues that hold in every pose: the
+   free edge is lighter and less saturated than the nail at the cuticle) votes on which end of the axis
+   is the tip; a nail about as wide as long (aspect < ``round_aspect``) is read on both its axes, and in
+   a hand it takes the hand's axis (the fingers' own axes and the normal of the fingertip line).
+2. Hands: a photo of at most ``one_hand_up_to`` nails shows one hand; otherwise nails closer than ``hand_gap`` nail widths (single linkage) are one hand; a lone nail within
    ``thumb_reach`` widths of a hand of fewer than five joins it (a thumb far from the fingers); a group of
    more than five is cut at its longest link until no group has more than five.
 3. Within a hand every hypothesis is scored: (direction sign of the hand) x (left / right) x (which nail
@@ -25,12 +26,13 @@ How it decides (every number below lives in :class:`SuggestionRules`):
    holds. The score (a log-likelihood, Gaussian penalties in nail widths) adds:
    - spacing: neighbouring fingers are ``finger_spacing`` nail widths apart (twice that across a skipped
      finger);
-   - widths: thumb > middle ~ index > ring > little (``digit_widths``, one free scale per hand);
+   - widths: middle ~ index > ring > little (``digit_widths``, one free scale per hand; the thumb's free);
    - fingertip line: along ``D`` the middle nail is furthest, the little one well behind (``digit_reach``,
      one free offset), the thumb behind them all;
    - the thumb: apart from the other nails (``thumb_gap``), turned away from their direction, on the
      index side; the other four point along ``D``;
-   - the photo's vote on each nail's direction (``orient_from_image``) and, when given, the model's
+   - the thumb's shape (``thumb_shape``: seen from above, or edge-on: narrow and long);
+   - the photo's vote on each nail's direction (``ml.nail_direction``) and, when given, the model's
      per-nail votes (below);
    - ``known`` labels as constraints (a hypothesis that contradicts a known finger is dropped; one that
      contradicts a known base/tip is all but excluded).
@@ -59,10 +61,12 @@ import cv2
 import numpy as np
 from shapely.geometry import LineString, Polygon
 
-from ml.postprocess import nail_axis, orient_from_image
+from ml.hand_groups import group_hands
+from ml.nail_direction import direction_features, tip_probability
+from ml.postprocess import nail_axis
 
 __all__ = ["DIGIT_NAMES", "NailSuggestion", "SuggestionRules", "finger_of", "hand_and_digit", "short_name",
-           "suggest_labels"]
+           "suggest_labels", "tip_feature_table"]
 
 DIGIT_NAMES = ("thumb", "index", "middle", "ring", "little")  # digit 1..5
 
@@ -88,7 +92,8 @@ def short_name(finger: int | None) -> str:
 class SuggestionRules:
     """The numbers of the rules (lengths in nail widths: the hand's median nail width)."""
 
-    round_aspect: float = 1.25       # below this length/width a nail's axis may be its minor one
+    round_aspect: float = 1.25       # below this length/width a nail's own axis says little
+    line_weight: float = 0.5         # per finger: the weight of the fingertip line's normal in the hand's axis
     hand_gap: float = 4.0            # single-linkage distance between nails of one hand
     thumb_reach: float = 9.0         # a lone nail this close to a hand of < 5 nails joins it
     finger_spacing: float = 1.6      # between neighbouring fingers' nails, across the hand
@@ -105,13 +110,17 @@ class SuggestionRules:
     thumb_angle: float = 35.0        # typical angle between the thumb's axis and D
     thumb_angle_sd: float = 30.0
     thumb_side_sd: float = 1.5       # the thumb lies on the index side
+    # A thumb's log(aspect / the fingers' median) and log(width / the fingers' median): seen from above
+    # (weight, r mean, r sd, w mean, w sd), edge-on (the same), and a finger's (r sd, w mean, w sd); read
+    # off the tuning participants' confirmed labels (28 thumbs, 159 fingers).
+    thumb_shape: tuple = ((0.6, 0.1, 0.2, 0.05, 0.25), (0.4, 1.2, 0.35, -1.3, 0.4), (0.24, -0.03, 0.3))
     thumb_prior: float = 0.5         # prior chance that a hand's thumb nail is among the nails
-    photo_full: float = 0.25         # an orient_from_image confidence that means "as sure as it gets"
-    photo_max: float = 0.85          # ... and that chance of being right (it fails on light backgrounds)
+    tip_weights: tuple | None = None  # ml.nail_direction's weights (None: its fitted TIP_WEIGHTS)
     max_confidence: float = 0.98     # no suggestion is certain
     model_weight: float = 1.0
     known_direction_penalty: float = 12.0
     two_hands_differ: float = 2.0    # log-odds that two hands in a photo are a left and a right one
+    one_hand_up_to: int = 5          # a photo with at most this many nails shows one hand
     temperature: float = 0.4         # posterior = softmax(temperature * score)
     few_nails_cap: tuple = (0.35, 0.6)    # confidence caps for hands of 1 and 2 nails
 
@@ -201,105 +210,51 @@ def axis_ends(polygon, centre, u) -> tuple[np.ndarray, np.ndarray]:
     return pts[int(np.argmin(t))], pts[int(np.argmax(t))]
 
 
-def _photo_votes(nails: list[_Nail], image: np.ndarray, rules: SuggestionRules) -> None:
-    """Each nail's direction from the photo (both axes of a round nail are tried later, so vote on both)."""
-    image = np.asarray(image)
-    if image.ndim == 2:
-        image = np.repeat(image[..., None], 3, axis=2)
-    height, width = image.shape[:2]
-    everything = np.zeros((height, width), np.uint8)
-    for nail in nails:
-        cv2.fillPoly(everything, [np.round(nail.polygon - 0.5).astype(np.int32)], 1)
-    everything = everything.astype(bool)
-    for nail in nails:
-        x0, y0 = np.floor(nail.polygon.min(axis=0)).astype(int)
-        x1, y1 = np.ceil(nail.polygon.max(axis=0)).astype(int)
-        x0, y0 = max(0, x0), max(0, y0)
-        x1, y1 = min(width, x1 + 1), min(height, y1 + 1)
-        if x1 - x0 < 2 or y1 - y0 < 2:
-            continue
-        mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
-        cv2.fillPoly(mask, [np.round(nail.polygon - 0.5 - [x0, y0]).astype(np.int32)], 1)
-        axes = [nail.major]
-        if nail.aspect < rules.round_aspect:
-            axes.append(np.array([-nail.major[1], nail.major[0]]))
+def _axes_to_read(nail: _Nail, rules: SuggestionRules) -> list[np.ndarray]:
+    """The axes whose ends a nail's direction is read on: its major axis, and its minor one when round."""
+    axes = [nail.major]
+    if nail.aspect < rules.round_aspect:
+        axes.append(np.array([-nail.major[1], nail.major[0]]))
+    return axes
+
+
+def _direction_table(nails: list[_Nail], image: np.ndarray | None, rules: SuggestionRules) -> list[list[tuple[np.ndarray, np.ndarray]]]:
+    """Per nail, ``(axis, features)`` for each axis of :func:`_axes_to_read` (``ml.nail_direction``)."""
+    lab = None
+    if image is not None:
+        image = np.asarray(image)
+        if image.ndim == 2:
+            image = np.repeat(image[..., None], 3, axis=2)
+        lab = cv2.cvtColor(np.ascontiguousarray(image[..., :3]).astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+    return [[(axis, direction_features(nail.polygon, nail.centre, axis, image, lab)) for axis in _axes_to_read(nail, rules)]
+            for nail in nails]
+
+
+def tip_feature_table(polygons: Sequence, image: np.ndarray | None = None, rules: SuggestionRules | None = None
+                      ) -> list[list[tuple[np.ndarray, np.ndarray]]]:
+    """What the direction votes of :func:`suggest_labels` are computed from, per nail: ``(axis, features)``
+    for each axis read (``bench/fit_label_suggestions.py`` refits ``ml.nail_direction.TIP_WEIGHTS`` on it)."""
+    rules = rules or SuggestionRules()
+    return _direction_table([_measure(i, p) for i, p in enumerate(polygons)], image, rules)
+
+
+def _direction_votes(nails: list[_Nail], image: np.ndarray | None, rules: SuggestionRules) -> None:
+    """Each nail's vote on its direction (both axes of a round nail are tried later, so vote on both)."""
+    for nail, rows in zip(nails, _direction_table(nails, image, rules)):
         best = 0.0
-        for axis in axes:
-            u, conf = orient_from_image(image, mask.astype(bool), (x0, y0), nail.centre, axis, everything)
-            if conf > 0:
-                p = 0.5 + (rules.photo_max - 0.5) * min(1.0, conf / rules.photo_full)
-                nail.votes.append((np.asarray(u, np.float64), p, "photo"))
-                if len(axes) > 1 and conf > best:
-                    best, nail.photo_axis = conf, np.asarray(axis, np.float64)
+        for axis, features in rows:
+            if not features.any():
+                continue
+            p = tip_probability(features, rules.tip_weights)
+            p = min(max(p, 1 - rules.max_confidence), rules.max_confidence)
+            nail.votes.append((np.asarray(axis, np.float64), p, "photo"))
+            if len(rows) > 1 and abs(p - 0.5) > best:
+                best, nail.photo_axis = abs(p - 0.5), np.asarray(axis, np.float64)
 
 
 # ----------------------------------------------------------------------------------------------------
 # Hands
 # ----------------------------------------------------------------------------------------------------
-
-
-def _groups(nails: list[_Nail], rules: SuggestionRules) -> tuple[list[list[int]], list[str]]:
-    """Indices (into ``nails``) of each hand, and notes on how sure the grouping is."""
-    n = len(nails)
-    if n == 0:
-        return [], []
-    unit = float(np.median([nail.width for nail in nails]))
-    centres = np.array([nail.centre for nail in nails])
-    dist = np.linalg.norm(centres[:, None] - centres[None], axis=2) / max(unit, 1e-6)
-    # Minimum spanning tree (Prim), then cut the links longer than hand_gap.
-    in_tree, edges = [0], []
-    best = {j: (dist[0, j], 0) for j in range(1, n)}
-    while best:
-        j = min(best, key=lambda k: best[k][0])
-        d, i = best.pop(j)
-        edges.append((d, i, j))
-        in_tree.append(j)
-        for k in best:
-            if dist[j, k] < best[k][0]:
-                best[k] = (dist[j, k], j)
-    notes = []
-
-    def components(kept):
-        parent = list(range(n))
-
-        def find(a):
-            while parent[a] != a:
-                parent[a] = parent[parent[a]]
-                a = parent[a]
-            return a
-        for _, i, j in kept:
-            parent[find(i)] = find(j)
-        comps: dict[int, list[int]] = {}
-        for i in range(n):
-            comps.setdefault(find(i), []).append(i)
-        return list(comps.values())
-
-    kept = [e for e in edges if e[0] <= rules.hand_gap]
-    groups = components(kept)
-    # A lone nail near a hand of fewer than five joins it (a thumb held apart).
-    for i in [g[0] for g in groups if len(g) == 1]:
-        if not any(i in g and len(g) == 1 for g in groups):
-            continue
-        others = [g for g in groups if i not in g and 2 <= len(g) < 5]
-        if not others:
-            continue
-        near = min(others, key=lambda g: dist[i, g].min())
-        j = near[int(np.argmin(dist[i, near]))]
-        if dist[i, j] <= rules.thumb_reach:
-            kept.append((float(dist[i, j]), i, j))
-            groups = components(kept)
-            notes.append("a nail apart from the others taken as this hand's thumb side")
-    # Groups of more than five: cut at the longest link inside until none is left.
-    while any(len(g) > 5 for g in groups):
-        big = set(max(groups, key=len))
-        longest = max((e for e in kept if e[1] in big), key=lambda e: e[0])
-        kept.remove(longest)
-        groups = components(kept)
-        notes.append("more than five nails close together: split into two hands")
-    ambiguous = any(rules.hand_gap * 0.8 < d < rules.hand_gap * 1.5 for d, _, _ in edges)
-    if ambiguous and len(groups) > 1:
-        notes.append("hands close together")
-    return groups, notes
 
 
 def _two_hands(nails: list[_Nail], rules: SuggestionRules, candidates: int = 12) -> list[list[int]]:
@@ -370,19 +325,16 @@ def _hand_hypotheses(nails: list[_Nail], rules: SuggestionRules) -> list[_Hypoth
         fingers_idx = [i for i in range(n) if i != thumb]
         if len(fingers_idx) > 4:
             continue
-        basis = fingers_idx or [thumb]
-        d_axis = _axial_mean([nails[i].major for i in basis],
-                             [min(nails[i].aspect, 3.0) - 0.9 for i in basis])
-        # Round nails take the axis closer to the hand's direction.
+        d_axis = _hand_axis(nails, fingers_idx or [thumb], rules)
+        # Round nails take the hand's direction (their own axes say little).
         axes = {}
         for i, nail in enumerate(nails):
             axis = nail.major
             if nail.aspect < rules.round_aspect and nail.known_dir is None:
-                minor = np.array([-axis[1], axis[0]])
                 if i == thumb or not fingers_idx:  # the thumb: the axis the photo reads best
                     axis = nail.photo_axis if nail.photo_axis is not None else axis
-                elif abs(minor @ d_axis) > abs(axis @ d_axis):
-                    axis = minor
+                else:
+                    axis = d_axis
             axes[i] = axis
         prior = math.log(rules.thumb_prior if thumb is not None else 1 - rules.thumb_prior)
         for sign in (1.0, -1.0):
@@ -402,6 +354,7 @@ def _hand_hypotheses(nails: list[_Nail], rules: SuggestionRules) -> list[_Hypoth
                 shape_score += _gauss(_angle(axes[i], d) / rules.finger_angle_sd)
             if thumb is not None and fingers_idx:
                 shape_score += _gauss((_angle(axes[thumb], d) - rules.thumb_angle) / rules.thumb_angle_sd)
+                shape_score += _thumb_shape(nails[thumb], [nails[i] for i in fingers_idx], rules)
                 gap = min(np.linalg.norm(nails[thumb].centre - nails[i].centre) for i in fingers_idx) / unit
                 if gap < rules.thumb_gap:
                     shape_score += _gauss((rules.thumb_gap - gap) / rules.thumb_gap_sd)
@@ -427,15 +380,48 @@ def _hand_hypotheses(nails: list[_Nail], rules: SuggestionRules) -> list[_Hypoth
     return out
 
 
+def _hand_axis(nails: list[_Nail], basis: list[int], rules: SuggestionRules) -> np.ndarray:
+    """The fingers' axis (sign-free): the mean of the nails' own axes, weighted by how elongated they are,
+    and, with three or more fingers, the normal of the line through their centres (the fingertips lie
+    across the hand), weighted by how straight that line is (``line_weight``)."""
+    vectors = [nails[i].major for i in basis]
+    weights = [min(nails[i].aspect, 3.0) - 0.9 for i in basis]
+    if len(basis) >= 3:
+        centres = np.array([nails[i].centre for i in basis])
+        values, vectors_ = np.linalg.eigh(np.cov((centres - centres.mean(axis=0)).T))
+        line = vectors_[:, 1]
+        vectors.append(np.array([-line[1], line[0]]))
+        weights.append(rules.line_weight * (1 - values[0] / max(values[1], 1e-9)) * len(basis))
+    return _axial_mean(vectors, weights)
+
+
+def _thumb_shape(thumb: _Nail, fingers: list[_Nail], rules: SuggestionRules) -> float:
+    """Log-likelihood ratio (over the temperature) of the thumb's shape relative to the fingers':
+    ``r = log(aspect / the fingers' median aspect)``, ``w = log(width / the fingers' median width)``; a thumb
+    is seen from above (about a finger's elongation, a little wider) or edge-on (narrow and long); a
+    finger's ``r`` and ``w`` are near 0 (``thumb_shape``: (weight, r mean, r sd, w mean, w sd) of the
+    two thumb views, then (r sd, w mean, w sd) of a finger)."""
+    r = math.log(thumb.aspect / float(np.median([f.aspect for f in fingers])))
+    w = math.log(thumb.width / float(np.median([f.width for f in fingers])))
+    top, edge, finger = rules.thumb_shape
+
+    def density(x, m, sd):
+        return math.exp(-0.5 * ((x - m) / sd) ** 2) / sd
+    thumb_p = sum(weight * density(r, rm, rs) * density(w, wm, ws) for weight, rm, rs, wm, ws in (top, edge))
+    finger_p = density(r, 0.0, finger[0]) * density(w, finger[1], finger[2])
+    return math.log(max(thumb_p, 1e-12) / max(finger_p, 1e-12)) / rules.temperature
+
+
 def _layout_score(nails, order, positions, digits, thumb, s, t, unit, rules) -> float:
     score = 0.0
     # Spacing across the hand.
     for (i, p), (j, q) in zip(zip(order, positions), zip(order[1:], positions[1:])):
         gap = max(s[j] - s[i], 0.05)
         score += _gauss(math.log(gap / ((q - p) * rules.finger_spacing)) / rules.spacing_log_sd)
-    # Widths: one free scale.
-    if len(digits) > 1:
-        logs = {i: math.log(nails[i].width / unit) - math.log(rules.digit_widths[k - 1]) for i, k in digits.items()}
+    # Widths: one free scale; the thumb's is free too (it is often seen edge-on: narrow and long).
+    fingers = {i: k for i, k in digits.items() if k != 1}
+    if len(fingers) > 1:
+        logs = {i: math.log(nails[i].width / unit) - math.log(rules.digit_widths[k - 1]) for i, k in fingers.items()}
         mean = sum(logs.values()) / len(logs)
         score += sum(_gauss((v - mean) / rules.width_log_sd) for v in logs.values())
     # Fingertip line along D: one free offset.
@@ -512,10 +498,8 @@ def suggest_labels(polygons: Sequence, image: np.ndarray | None = None, *, known
                 if np.hypot(*vec) > 0:
                     c = float(v.get("direction_confidence", 0.5) or 0.0)
                     nail.votes.append((vec / np.hypot(*vec), min(0.98, 0.5 + 0.5 * c), "model"))
-    if image is not None:
-        _photo_votes(nails, image, rules)
-
-    groups, group_notes = _groups(nails, rules)
+    _direction_votes(nails, image, rules)
+    groups, group_notes = group_hands([n.centre for n in nails], [n.width for n in nails], rules)
     if 6 <= n <= 10 and not any(k and k.get("finger") for k in known):
         groups = _two_hands(nails, rules)
         group_notes = [note for note in group_notes if "split" not in note]

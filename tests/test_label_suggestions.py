@@ -4,7 +4,8 @@ core (bench/complete_labels.py) on a small synthetic COCO file.
 The renderer draws the back of a RIGHT hand with its fingers pointing up (anatomy: the thumb on the image's
 left) as a palm, an arm running off the photo and five fingers as round-capped strokes, each with a
 polished nail ellipse and a light free edge at its tip; a left hand is its mirror image, other poses are
-rotations. The ground truth comes from the drawing, not from the rules under test."""
+rotations; ``curled_palm_side`` turns it into a hand seen from the palm side with its fingers curled (the
+tips point back toward the palm). The ground truth comes from the drawing, not from the rules under test."""
 import json
 import math
 
@@ -113,6 +114,33 @@ def test_whole_hand_any_rotation_with_photo(angle, mirror):
     hand = "left" if mirror else "right"
     assert {s.hand for s in suggestions} == {hand}
     assert all(s.direction_confidence > 0.8 for s in suggestions)
+
+
+def curled_palm_side(centre, scale, angle_deg, hand):
+    """A hand seen from the palm side with its fingers curled toward the camera (the "showing off nails"
+    pose): each nail's tip (its light free edge) points back toward the palm. The nails lie as in the
+    back view turned half a turn (so the same cross-product rule gives the hand: the mirrored view and the
+    reversed direction cancel), the palm right beyond the tips and only a short pad of each curled finger
+    around its nail (so the photo strips beyond the ends say "tip" at the base, as they did on real photos)."""
+    _, nails = hand_parts(centre, scale, angle_deg + 180, mirror=(hand == "left"))
+    centres = np.array([(n["base"] + n["tip"]) / 2 for n in nails])
+    d = np.mean([(n["tip"] - n["base"]) / np.linalg.norm(n["tip"] - n["base"]) for n in nails], axis=0)
+    d /= np.linalg.norm(d)
+    palm = centres.mean(axis=0) + d * 3.6 * scale
+    strokes = [(np.array([palm, palm + d * 4 * scale]), 5.5 * scale)]
+    for nail, c in zip(nails, centres):
+        u = (nail["tip"] - nail["base"]) / np.linalg.norm(nail["tip"] - nail["base"])
+        strokes.append((np.array([c - u * 0.1 * scale, c + u * 1.5 * scale]), 0.95 * scale))
+    return strokes, nails
+
+
+@pytest.mark.parametrize("hand", ["right", "left"])
+@pytest.mark.parametrize("angle", [0, 90, 200])
+def test_curled_palm_side_hand_tips_toward_the_palm(angle, hand):
+    image, nails = render((420, 420), [curled_palm_side((210, 200), 22, angle, hand)])
+    suggestions = suggest_labels(polygons(nails), image)
+    check(suggestions, nails)
+    assert {s.hand for s in suggestions} == {hand}
 
 
 def test_landmarks_lie_on_the_nail_outline():
@@ -246,22 +274,27 @@ def _synthetic_confirmed(tmp_path, poses):
 
 
 def test_complete_labels_bench_on_synthetic_coco(tmp_path):
-    from bench.complete_labels import evaluate, load_labels, section
+    from bench.complete_labels import evaluate, held_out, load_labels, section
 
     poses = [(0, False), (90, True), (180, False), (270, True), (33, False), (140, True)]
     labels = _synthetic_confirmed(tmp_path, poses)
     loaded = load_labels(labels)
     assert sorted(loaded) == [f"hand{k}.png" for k in range(6)]
     assert {n["finger"] for n in loaded["hand1.png"]} == {1, 2, 3, 4, 5}  # mirrored: a left hand
-    result = evaluate(labels, tmp_path, holdout_seed=3)
+    held = held_out([f"person{k}" for k in range(6)], 3, tuned_on=())
+    assert evaluate(labels, tmp_path, held, cross_validation=False)["all"] is None   # held out: not even read
+    result = evaluate(labels, tmp_path, held, show_held_out=True)
     everything = result["all"]
     assert everything["nails"] == 30 and everything["participants"] == 6
+    assert result["tuning"]["nails"] == 20 and result["cross_validation"]["nails"] == 20
+    assert result["tuned_on"] == sorted(set(f"person{k}" for k in range(6)) - set(held))
     assert everything["finger_accuracy"] == 1.0 and everything["hand_accuracy"] == 1.0
     assert everything["within_30"] == 1.0 and everything["angle_median"] < 15
     assert len(result["held_out"]) == 2 and result["held_out_metrics"]["nails"] == 10
     assert sum(b["nails"] for b in everything["finger_by_confidence"]) == 30
     text = section(result, "python bench/complete_labels.py --labels confirmed.json")
     assert "<!-- complete_labels:start -->" in text and "| held-out participants | 10 |" in text
+    assert "| tuning, leave-one-participant-out | 20 |" in text
 
     # A confirmed label that disagrees with the suggestion counts as a miss.
     data = json.loads(labels.read_text())
@@ -269,6 +302,41 @@ def test_complete_labels_bench_on_synthetic_coco(tmp_path):
     data["annotations"][1]["keypoints"] = [*data["annotations"][1]["keypoints"][3:5], 2,
                                            *data["annotations"][1]["keypoints"][0:2], 2]  # base <-> tip
     labels.write_text(json.dumps(data))
-    worse = evaluate(labels, tmp_path, holdout_seed=3)["all"]
+    worse = evaluate(labels, tmp_path, held, show_held_out=True, cross_validation=False)["all"]
     assert worse["finger_accuracy"] == pytest.approx(29 / 30)
     assert worse["within_30"] == pytest.approx(29 / 30)
+
+
+# ----------------------------------------------------------------------------------------------------
+# The parts: ml/nail_direction.py (which end is the tip) and ml/hand_groups.py
+# ----------------------------------------------------------------------------------------------------
+
+
+def test_tip_features_read_the_light_free_edge_and_flip_with_the_axis():
+    from ml.nail_direction import FEATURES, direction_features, fit_logistic, tip_probability
+
+    image, nails = render((420, 420), [hand_parts((210, 200), 22, 33, False)])
+    for nail in nails:
+        centre = (nail["base"] + nail["tip"]) / 2
+        u = (nail["tip"] - nail["base"]) / np.linalg.norm(nail["tip"] - nail["base"])
+        ahead = direction_features(nail["polygon"], centre, u, image)
+        assert np.allclose(direction_features(nail["polygon"], centre, -u, image), -ahead, atol=1e-6)
+        assert tip_probability(ahead) > 0.6 > 0.4 > tip_probability(-ahead)
+    assert not direction_features(nails[0]["polygon"], nails[0]["base"], [0, 1], None).any()
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, len(FEATURES)))
+    y = (x @ np.array([2.0, -1.0, 0.5]) + rng.normal(0, 0.3, 200) > 0).astype(float)
+    w = fit_logistic(x, y, l2=1.0)
+    assert w[0] > 1 and w[1] < -0.5 and np.mean((x @ w > 0) == (y > 0.5)) > 0.9
+
+
+def test_hand_groups():
+    from ml.hand_groups import group_hands
+
+    rules = SuggestionRules()
+    row = [[100 + 30 * k, 100] for k in range(5)]
+    assert group_hands(row, [20] * 5, rules)[0] == [[0, 1, 2, 3, 4]]
+    assert group_hands(row[:2] + [[900, 100]], [20] * 3, rules)[0] == [[0, 1, 2]]  # few nails: one hand
+    far = row + [[x + 800, y] for x, y in row]
+    assert sorted(group_hands(far, [20] * 10, rules)[0]) == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]]
+    assert group_hands([], [], rules) == ([], [])
