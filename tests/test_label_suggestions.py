@@ -272,3 +272,14 @@ def test_complete_labels_bench_on_synthetic_coco(tmp_path):
     worse = evaluate(labels, tmp_path, holdout_seed=3)["all"]
     assert worse["finger_accuracy"] == pytest.approx(29 / 30)
     assert worse["within_30"] == pytest.approx(29 / 30)
+
+
+def test_two_hands_where_known_labels_exclude_a_hand_outright():
+    """Two far-apart nails, the first a known left index: the joint weighing of the two hands must not take the
+    log of an empty mass (it did: math domain error, found by click-a-nail)."""
+    square = [[10, 10], [40, 10], [40, 40], [10, 40]]
+    far = [[400, 200], [440, 200], [440, 260], [400, 260]]
+    known = [{"finger": 2, "base": [25, 40], "tip": [25, 10]}, None]
+    first, second = suggest_labels([square, far], None, known=known)
+    assert first.finger == 2 and first.confidence == 1
+    assert second.finger is not None and 0 <= second.confidence <= 1
