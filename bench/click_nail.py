@@ -225,7 +225,8 @@ def section(result: dict, command: str) -> str:
         lat, m = big["latency"], big["summary"]
         lines.append(f"| {big['photos']} upscaled to 12 MP ({big['size'][0]}x{big['size'][1]}) | others | "
                      f"{fmt(lat['first_ms_median'])} | {fmt(lat['later_ms_median'])} | {fmt(lat['later_ms_p90'])} |")
-        lines += ["", f"At 12 MP the IoU median is {fmt(m['iou_median'], 3)} and the median vertex count "
+        lines += ["", "(12 MP first call: the small photo's decoding and upscaling, not a 12 MP JPEG's decoding, which "
+                  "the endpoint does once per image.)", "", f"At 12 MP the IoU median is {fmt(m['iou_median'], 3)} and the median vertex count "
                   f"{fmt(m['vertices_median'], 0)} (the polygon is simplified within 1 px at full resolution)."]
     if "model" in result["summary"]:
         lines += ["", f"Model mode: the probability map took {fmt(result.get('model_ms_median'))} ms per photo (once per "
