@@ -18,6 +18,7 @@ import math
 import threading
 from collections import OrderedDict
 
+import cv2
 import numpy as np
 
 from dataset.geometry import confirmed_labels
@@ -29,6 +30,7 @@ from .models import Annotation, Image
 
 MAX_POINTS = 24                 # clicks on one proposal (positive and negative together)
 PHOTO_CACHE_SIZE = 3            # decoded photos kept per process (a 12 MP one is 36 MB)
+SUGGESTION_SIDE = 1024          # the suggester reads the photo at most this long (12 MP at full size: ~0.6 s)
 
 _photos: OrderedDict = OrderedDict()
 _photos_lock = threading.Lock()
@@ -63,9 +65,10 @@ def parse_points(raw, width: int, height: int) -> list[tuple[float, float, int]]
     return points
 
 
-def photo_of(image: Image) -> np.ndarray:
-    """The image's decoded photo (uint8 RGB), decoded once and kept in a small LRU (key: the image and its
-    stored file's name, so a replaced file is decoded again). FileNotFoundError when the file is gone."""
+def photo_of(image: Image) -> tuple[np.ndarray, np.ndarray, float]:
+    """``(rgb, small, scale)``: the image's decoded photo (uint8 RGB) and a copy at most ``SUGGESTION_SIDE``
+    long (``scale`` = its size / the photo's), made once and kept in a small LRU (key: the image and its stored
+    file's name, so a replaced file is decoded again). FileNotFoundError when the file is gone."""
     key = (image.pk, image.file.name)
     with _photos_lock:
         if key in _photos:
@@ -73,11 +76,14 @@ def photo_of(image: Image) -> np.ndarray:
             return _photos[key]
     rgb = image.read_rgb()
     rgb.setflags(write=False)
+    scale = min(1.0, SUGGESTION_SIDE / max(rgb.shape[:2]))
+    small = rgb if scale == 1.0 else cv2.resize(rgb, (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale))),
+                                                interpolation=cv2.INTER_AREA)
     with _photos_lock:
-        _photos[key] = rgb
+        _photos[key] = rgb, small, scale
         while len(_photos) > PHOTO_CACHE_SIZE:
             _photos.popitem(last=False)
-    return rgb
+    return rgb, small, scale
 
 
 def cached_photos() -> list[tuple[int, str]]:
@@ -94,7 +100,7 @@ def clear_photo_cache() -> None:
 def click_nail(image: Image, raw_points) -> dict:
     """The proposal for the clicks (see the module docstring). Raises BadPoints, FileNotFoundError."""
     points = parse_points(raw_points, image.width, image.height)
-    rgb = photo_of(image)
+    rgb, small, scale = photo_of(image)
     if rgb.shape[:2] != (image.height, image.width):
         raise FileNotFoundError(f"the stored photo is {rgb.shape[1]}x{rgb.shape[0]}, not {image.width}x{image.height}")
     nails = (Annotation.objects.values_list("geometry", flat=True).get(image=image) or {}).get("nails") or []
@@ -111,12 +117,23 @@ def click_nail(image: Image, raw_points) -> dict:
         answer["detail"] = "no nail found at this click: click nearer its middle, or draw it (N)"
         return answer
     known = [confirmed_labels(n) for n in nails if len(n.get("polygon") or []) >= 3]
-    suggestion = suggest_labels(polygons + [result.polygon], rgb, known=known + [None])[-1]
-    nail = {"polygon": result.polygon, "finger": suggestion.finger, "base": [round(float(v), 2) for v in suggestion.base],
-            "tip": [round(float(v), 2) for v in suggestion.tip], "suggested": {}}
+    scaled = [(np.asarray(p, np.float64) * scale).tolist() for p in polygons + [result.polygon]]
+    scaled_known = [{**k, "base": _scaled(k.get("base"), scale), "tip": _scaled(k.get("tip"), scale)} for k in known]
+    suggestion = suggest_labels(scaled, small, known=scaled_known + [None])[-1]
+    nail = {"polygon": result.polygon, "finger": suggestion.finger, "base": _on_photo(suggestion.base, scale),
+            "tip": _on_photo(suggestion.tip, scale), "suggested": {}}
     if suggestion.finger is not None:
         nail["suggested"]["finger"] = round(min(1.0, max(0.0, float(suggestion.confidence))), 3)
     nail["suggested"]["landmarks"] = round(min(1.0, max(0.0, float(suggestion.direction_confidence))), 3)
     answer["nail"] = nail
-    answer["suggestion"] = suggestion.to_dict()
+    answer["suggestion"] = {**suggestion.to_dict(), "base": nail["base"], "tip": nail["tip"]}
     return answer
+
+
+def _scaled(point, scale: float):
+    return None if point is None else [float(point[0]) * scale, float(point[1]) * scale]
+
+
+def _on_photo(point, scale: float) -> list[float]:
+    """A point of the suggester's (downscaled) photo in the photo's pixels."""
+    return [round(float(point[0]) / scale, 2), round(float(point[1]) / scale, 2)]
