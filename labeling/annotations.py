@@ -101,6 +101,21 @@ def visible_images(user):
     return images.none()
 
 
+def check_may_edit(user, current: Annotation) -> None:
+    """Raise NotAllowed unless ``user`` may change these labels: admins always; annotators when the image is
+    theirs or unassigned and not accepted (accepted labels that are incomplete stay editable). Saving and
+    click-a-nail (labeling/click_nail.py) both ask here."""
+    role = role_of(user)
+    if role not in (ADMIN, ANNOTATOR):
+        raise NotAllowed("only annotators and admins may change labels")
+    if role == ANNOTATOR:
+        if current.assignee_id not in (None, user.pk):
+            raise NotAllowed(f"this image is assigned to {current.assignee.username}")
+        if current.status == Annotation.Status.ACCEPTED and not queue.is_incomplete(
+                current.status, Annotation.objects.values_list("geometry", flat=True).get(pk=current.pk)):
+            raise NotAllowed("this annotation was accepted; only an admin can change it now")
+
+
 def _check_version(version) -> int:
     if isinstance(version, bool) or not isinstance(version, int) or version < 0:
         raise AnnotationError("'version' is required: the version your edit started from (a whole number >= 0)")
@@ -129,12 +144,7 @@ def save_annotation(image: Image, user, *, geometry, version, status: str = Anno
     author = user if getattr(user, "pk", None) else None
     with transaction.atomic():
         current = Annotation.objects.select_related("assignee").defer("geometry", "invalid_shapes").get(image=image)
-        if role == ANNOTATOR:
-            if current.assignee_id not in (None, user.pk):
-                raise NotAllowed(f"this image is assigned to {current.assignee.username}")
-            if current.status == Annotation.Status.ACCEPTED and not queue.is_incomplete(
-                    current.status, Annotation.objects.values_list("geometry", flat=True).get(pk=current.pk)):
-                raise NotAllowed("this annotation was accepted; only an admin can change it now")
+        check_may_edit(user, current)
         guard = Annotation.objects.filter(pk=current.pk, version=version)
         if role == ANNOTATOR:
             guard = guard.filter(Q(assignee__isnull=True) | Q(assignee=user))

@@ -22,7 +22,7 @@ from accounts.roles import PARTICIPANT, role_of
 from dataset.geometry import empty_geometry, normalize_geometry, validate_geometry
 from jobs.runner import BrokerUnavailable, enqueue_job
 
-from . import annotations, queue, raster_overlays, suggestions
+from . import annotations, click_nail, queue, raster_overlays, suggestions
 from .intake import RejectedFile, store_upload
 from .models import Annotation, Image, Participant, Upload
 from .erasure import erase_participant
@@ -287,6 +287,33 @@ class ImageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         computed from the photo and the confirmed fields; nothing is saved."""
         image = self.get_object()
         return Response(suggestions.suggestions_for(image))
+
+    @extend_schema(request={"application/json": {"type": "object", "properties": {"points": {
+                       "type": "array", "items": {"type": "array", "items": {"type": "number"}, "minItems": 3, "maxItems": 3}}},
+                       "required": ["points"]}},
+                   responses={200: OpenApiResponse(description=(
+                       "{nail: {polygon, finger, base, tip, suggested} | null, confidence, source: model | image, model, "
+                       "suggestion}: the proposed nail (nothing is saved)")),
+                              400: OpenApiResponse(description="bad points: not a list of [x, y, 1 | 0] in the image with a positive one"),
+                              403: OpenApiResponse(description="not yours to edit"),
+                              404: OpenApiResponse(description="no such image, or not yours to see")})
+    @action(detail=True, methods=["post"], url_path="click-nail")
+    def click_nail(self, request, pk=None):
+        """Click a nail, get the nail (``labeling/click_nail.py``): ``{"points": [[x, y, 1], [x, y, 0], ...]}`` in
+        image pixels (1: inside the nail, 0: outside it) -> the proposed polygon, finger and base/tip. Allowed to
+        whoever may edit the image's labels."""
+        image = self.get_object()
+        try:
+            annotations.check_may_edit(request.user, Annotation.objects.select_related("assignee").get(image=image))
+        except annotations.NotAllowed as exc:
+            return Response({"detail": str(exc)}, status=403)
+        body = request.data if isinstance(request.data, dict) else {}
+        try:
+            return Response(click_nail.click_nail(image, body.get("points")))
+        except click_nail.BadPoints as exc:
+            return Response({"points": [str(exc)]}, status=400)
+        except OSError as exc:  # the stored photo is missing or unreadable
+            return Response({"detail": f"the photo could not be read: {exc}"}, status=409)
 
     @extend_schema(request=RasterRequestSerializer,
                    responses={(200, "image/png"): bytes, 400: OpenApiResponse(description="invalid geometry: per-nail errors")})

@@ -4,16 +4,22 @@ no app that builds on it (pre-labeling registers here, see prelabel/apps.py).
 - after-ingest hooks: ``hook(image_ids, log=...)`` is called with the images an ``ingest_upload`` job made
   (pre-labeling queues the active model's drafts of them);
 - annotation-page scripts: static paths of JS modules the annotation tool's page loads besides its own
-  (pre-labeling's records when the image was opened and shows the model's draft).
+  (pre-labeling's records when the image was opened and shows the model's draft);
+- foreground providers: ``provider(image, rgb) -> (fg_prob, model_name) | None``, a model's nail probability
+  for the photo (H x W, float in [0, 1] or uint8 with 255 = nail), which click-a-nail
+  (``labeling/click_nail.py``) refines instead of segmenting the photo alone (pre-labeling gives the active
+  model's, see prelabel/click_foreground.py); ``None`` when it has none.
 """
 from __future__ import annotations
 
 from typing import Callable
 
 AfterIngestHook = Callable[..., object]
+ForegroundProvider = Callable[..., object]
 
 _after_ingest: list[AfterIngestHook] = []
 _annotate_scripts: list[str] = []
+_foreground_providers: list[ForegroundProvider] = []
 
 
 def register_after_ingest(hook: AfterIngestHook) -> AfterIngestHook:
@@ -41,3 +47,24 @@ def register_annotate_script(static_path: str) -> None:
 
 def annotate_scripts() -> list[str]:
     return list(_annotate_scripts)
+
+
+def register_foreground_provider(provider: ForegroundProvider) -> ForegroundProvider:
+    """Ask ``provider(image, rgb)`` for a model's nail probability of a photo (once, however often it is
+    registered); the first provider that answers is used."""
+    if provider not in _foreground_providers:
+        _foreground_providers.append(provider)
+    return provider
+
+
+def foreground_providers() -> tuple[ForegroundProvider, ...]:
+    return tuple(_foreground_providers)
+
+
+def foreground_for(image, rgb):
+    """``(fg_prob, model_name)`` from the first registered provider that has one for this photo, else None."""
+    for provider in list(_foreground_providers):
+        answer = provider(image, rgb)
+        if answer is not None:
+            return answer
+    return None

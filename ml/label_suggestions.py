@@ -515,7 +515,7 @@ def suggest_labels(polygons: Sequence, image: np.ndarray | None = None, *, known
             for_hand = {}
             for hand in ("left", "right"):
                 sel = [v for key, v in joint.items() if key[g] == hand]
-                marginal = top + math.log(sum(math.exp(v - top) for v in sel))
+                marginal = top + math.log(total) if (total := sum(math.exp(v - top) for v in sel)) > 0 else -math.inf
                 for_hand[hand] = marginal - masses[g][hand] if masses[g][hand] > -math.inf else 0.0
             hand_weights[g] = for_hand
 

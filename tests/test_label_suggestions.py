@@ -340,3 +340,14 @@ def test_hand_groups():
     far = row + [[x + 800, y] for x, y in row]
     assert sorted(group_hands(far, [20] * 10, rules)[0]) == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]]
     assert group_hands([], [], rules) == ([], [])
+
+
+def test_two_hands_where_known_labels_exclude_a_hand_outright():
+    """Two far-apart nails, the first a known left index: the joint weighing of the two hands must not take the
+    log of an empty mass (it did: math domain error, found by click-a-nail)."""
+    square = [[10, 10], [40, 10], [40, 40], [10, 40]]
+    far = [[400, 200], [440, 200], [440, 260], [400, 260]]
+    known = [{"finger": 2, "base": [25, 40], "tip": [25, 10]}, None]
+    first, second = suggest_labels([square, far], None, known=known)
+    assert first.finger == 2 and first.confidence == 1
+    assert second.finger is not None and 0 <= second.confidence <= 1

@@ -3,6 +3,7 @@
 // `window.annotator` exposes the parts (for the browser tests and for curious annotators).
 
 import { AnnotationClient, Autosaver, LocalBackup, request } from "./api.js";
+import { ClickNail } from "./click.js";
 import { describeDiff, diffGeometry } from "./diff.js";
 import { fingerCode } from "./fingers.js";
 import { bbox, validate } from "./geometry.js";
@@ -75,6 +76,9 @@ const autosaver = new Autosaver({
   onForbidden: (data) => setReadOnly(true, `${(data && data.detail) || "You may not change these labels"}: read-only. ` +
     "Your last changes were not saved; this browser keeps a copy."),
 });
+
+const clicker = new ClickNail({ apiBase: config.apiBase, onMessage: message, onChange: () => stage.request("ui") });
+editor.clicker = clicker;
 
 const suggestions = new Suggestions(config.apiBase);
 stage.painters.scene = (ctx) => {
@@ -373,7 +377,8 @@ const ACTIONS = {
   "tool-ignore": () => editor.setTool("ignore"),
   "tool-landmarks": () => editor.setTool("landmarks"),
   "tool-select": () => editor.setTool("select"),
-  close: () => editor.drawing.length && editor.closeDrawing(),
+  "tool-click": () => editor.setTool("click"),
+  close: () => (editor.drawing.length ? editor.closeDrawing() : editor.acceptProposal()),
   "drop-point": () => editor.undoDrawPoint(),
   cancel: () => editor.cancel(),
   hand: (hand) => { editor.setHand(hand); refreshPanels(); },
@@ -410,7 +415,7 @@ const ACTIONS = {
   help: () => toggleHelp(),
   space: () => editor.setSpace(true),
 };
-const EDITING = new Set(["tool-nail", "tool-ignore", "tool-landmarks", "close", "drop-point", "digit", "clear-finger", "landmark",
+const EDITING = new Set(["tool-nail", "tool-click", "tool-ignore", "tool-landmarks", "close", "drop-point", "digit", "clear-finger", "landmark",
   "swap", "undo", "redo", "delete", "save", "submit", "hand", "accept-suggestion", "accept-all-suggestions"]);
 
 window.addEventListener("keydown", (e) => {
@@ -519,6 +524,6 @@ async function start() {
   $("app").dataset.ready = "1";
 }
 
-window.annotator = { config, view, stage, scene, editor, autosaver, overlay, suggestions, shortcuts: SHORTCUTS, shapeOf, bbox,
+window.annotator = { config, view, stage, scene, editor, autosaver, overlay, suggestions, clicker, shortcuts: SHORTCUTS, shapeOf, bbox,
   fingerCode };
 window.annotator.ready = start();

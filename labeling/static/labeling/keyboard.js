@@ -4,9 +4,11 @@
 export const SHORTCUTS = [
   { group: "Tools", keys: ["N"], action: "tool-nail", help: "Draw a nail: click its outline; click the first point or press Enter to close" },
   { group: "Tools", keys: ["A"], action: "tool-landmarks", help: "Base & tip tool: click a nail's base (cuticle), then its tip (free edge)" },
+  { group: "Tools", keys: ["C"], action: "tool-click", help: "Click a nail: a click inside a nail proposes its outline, finger and base/tip (Enter accepts, Esc drops)" },
+  { group: "Tools", keys: ["Mod+click"], action: null, help: "Click a nail in any tool; then click inside the proposal (more nail) or Shift+click / right-click outside it (not nail) to correct" },
   { group: "Tools", keys: ["I"], action: "tool-ignore", help: "Draw an ignore region (hidden or unclear nails: no loss there)" },
   { group: "Tools", keys: ["V", "Esc"], action: "tool-select", help: "Select / edit tool (Esc also cancels drawing and deselects)" },
-  { group: "Tools", keys: ["Enter"], action: "close", help: "Close the polygon being drawn" },
+  { group: "Tools", keys: ["Enter"], action: "close", help: "Close the polygon being drawn; accept the proposed nail" },
   { group: "Tools", keys: ["Backspace"], action: "drop-point", help: "While drawing: remove the last point (also right-click)", whileDrawing: true },
 
   { group: "Finger & landmarks", keys: ["L", "R"], action: "hand", help: "Choose the hand (it stays chosen), then…" },
@@ -89,7 +91,7 @@ export function actionFor(event, { drawing = false } = {}) {
   }
   if (/^[0-5]$/.test(key)) return key === "0" ? { action: "clear-finger" } : { action: "digit", arg: Number(key) };
   const letters = {
-    n: { action: "tool-nail" }, a: { action: "tool-landmarks" }, i: { action: "tool-ignore" }, v: { action: "tool-select" },
+    n: { action: "tool-nail" }, c: { action: "tool-click" }, a: { action: "tool-landmarks" }, i: { action: "tool-ignore" }, v: { action: "tool-select" },
     l: { action: "hand", arg: "L" }, r: { action: "hand", arg: "R" }, b: { action: "landmark", arg: "base" },
     t: { action: "landmark", arg: "tip" }, x: { action: "swap" }, f: { action: "fit" }, z: { action: "zoom-selection" },
     o: { action: "overlay" }, h: { action: "hide" },

@@ -2,7 +2,8 @@
 // insert a vertex by clicking an edge, delete one with Alt-click or right-click), the polygon tools
 // (nail, ignore region), the base/tip tool, and pan / zoom. Edits become one undo step each (a drag is
 // one step, committed on release); while dragging, the scene layer is drawn once without the dragged
-// shape and only the interaction layer follows the mouse.
+// shape and only the interaction layer follows the mouse. The click tool (and Ctrl/Cmd+click in any tool) hands
+// its clicks to the ClickNail of click.js (`editor.clicker`), which proposes the nail under the click.
 
 import { fingerCode, fingerOf, fingerName } from "./fingers.js";
 import {
@@ -18,7 +19,8 @@ const CLOSE_HIT = 9;
 const NEAR_NAIL = 14;
 const DRAG_THRESHOLD = 3;
 
-export const TOOL_NAMES = { select: "Select / edit", nail: "Draw nail", ignore: "Draw ignore region", landmarks: "Base & tip" };
+export const TOOL_NAMES = { select: "Select / edit", nail: "Draw nail", ignore: "Draw ignore region", landmarks: "Base & tip",
+  click: "Click a nail" };
 
 function dist(a, b) {
   return Math.hypot(a[0] - b[0], a[1] - b[1]);
@@ -38,6 +40,7 @@ export class Editor {
     this.issues = new Map();    // "nail:3" -> [{rule, message, level}]
     this.hidden = false;
     this.cursor = "";
+    this.clicker = null;        // a ClickNail (click.js), set by the page
     stage.painters.scene = (ctx) => this.paintScene(ctx);
     stage.painters.ui = (ctx) => this.paintUI(ctx);
     const el = stage.top;
@@ -69,6 +72,7 @@ export class Editor {
   setTool(tool) {
     if (this.readOnly && tool !== "select") return;
     if (this.drawing.length && tool !== this.tool) this.drawing = [];
+    if (this.clicker && tool !== "click") this.clicker.drop();
     this.pendingTip = null;
     this.tool = tool;
     this.onTool(tool);
@@ -78,6 +82,8 @@ export class Editor {
       ignore: "Draw an ignore region (e.g. a painted or hidden nail): click its outline, Enter to close.",
       landmarks: "Base & tip: click a nail where it starts (cuticle), then where it ends (free edge).",
       select: "Select: drag vertices, landmarks or whole nails; click an edge of the selected nail to add a vertex.",
+      click: "Click a nail: click inside a nail to get its outline, finger and base/tip; Enter accepts, Esc drops; " +
+        "click inside it / Shift+click outside it to correct.",
     };
     this.onMessage(hints[tool]);
   }
@@ -176,6 +182,10 @@ export class Editor {
       this.scene.select(hit ? { kind: hit.kind, index: hit.index } : null);
       return this.startDrag(e, { type: "pan", last: s });
     }
+    if (this.clicker && (this.tool === "click" || (!this.drawing.length && (e.ctrlKey || e.metaKey ||
+        (this.clicker.active && (e.shiftKey || this.clicker.contains(this.imagePoint(s)))))))) {
+      return this.clickNail(s, e.shiftKey);  // while a proposal is shown, clicks in and Shift+clicks out correct it
+    }
     if (this.tool === "nail" || this.tool === "ignore") return this.addDrawPoint(s);
     if (this.tool === "landmarks") return this.landmarkClick(s);
     const hit = this.hitTest(s);
@@ -260,6 +270,7 @@ export class Editor {
   onRightClick(s) {
     if (this.readOnly) return;
     if (this.drawing.length) return this.undoDrawPoint();
+    if (this.clicker && this.clicker.active) return this.clickNail(s, true);
     const hit = this.hitTest(s);
     if (hit && hit.type === "vertex") this.deleteVertex(hit.kind, hit.index, hit.vertex);
   }
@@ -310,6 +321,24 @@ export class Editor {
       this.scene.commit(geometry, "Draw nail", { kind: "nail", index });
       this.onMessage(`Nail ${index + 1} added. Its finger: L or R, then 1-5. Base & tip: A (or B / T at the cursor).`);
     }
+    this.stage.request("ui");
+    return true;
+  }
+
+  // --- click a nail ---------------------------------------------------------------------------------------
+
+  /** A click for the nail proposal (click.js): positive, or negative with Shift / right-click. */
+  clickNail(s, negative) {
+    const p = clampToImage(this.imagePoint(s), this.width, this.height);
+    return this.clicker.click(p, { negative });
+  }
+
+  /** Enter with a proposal: add it as a nail (one undoable edit) and select it. */
+  acceptProposal() {
+    const added = this.clicker && this.clicker.accept(this.geometry);
+    if (!added) return false;
+    this.scene.commit(added.geometry, "Click a nail", { kind: "nail", index: added.index });
+    this.onMessage(`Nail ${added.index + 1} added; its finger and base/tip are suggestions (dashed): G accepts them.`);
     this.stage.request("ui");
     return true;
   }
@@ -456,7 +485,8 @@ export class Editor {
 
   /** Esc: stop drawing, then drop the pending tip, then the selected vertex, then the selection. */
   cancel() {
-    if (this.drawing.length) {
+    if (this.clicker && this.clicker.drop()) this.onMessage("Proposal dropped.");
+    else if (this.drawing.length) {
       this.drawing = [];
       this.onMessage("Drawing cancelled.");
     } else if (this.pendingTip !== null) this.pendingTip = null;
@@ -501,6 +531,7 @@ export class Editor {
       if (hit) cursor = this.paintHover(ctx, hit);
     }
     if (this.drawing.length) this.paintDrawing(ctx, s);
+    if (this.clicker) this.clicker.paint(ctx, view);
     if (this.pendingTip !== null && s && this.geometry.nails[this.pendingTip]) {
       const base = this.geometry.nails[this.pendingTip].base;
       if (base) drawArrow(ctx, view, base, this.imagePoint(s), { color: "#ffd600", dashed: true });

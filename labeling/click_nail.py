@@ -1,0 +1,139 @@
+"""Click a nail, get the nail (issue #18): ``POST /api/images/{id}/click-nail/`` in the product.
+
+``ml.click_segmentation.segment_click`` does the work (plain Python); this module checks the points, keeps
+decoded photos in a small LRU so the next clicks on an image skip the decoding, asks the registered
+foreground provider (``labeling/extensions.py``; pre-labeling registers the active model's) for a
+probability map, and gives the new nail its finger and base/tip from ``ml.label_suggestions`` run on the
+image's saved nails plus the new one (the others' confirmed fields as constraints).
+
+Answer: ``{"nail": {"polygon", "finger", "base", "tip", "suggested": {"finger": c, "landmarks": c}},
+"confidence", "source": "model" | "image", "model", "suggestion"}``, ``nail`` null when the click found
+nothing. The nail's finger and base/tip are suggestions (marked ``suggested`` as ``complete_labels`` marks
+them, ``dataset/geometry.py``): accepting the nail in the tool keeps them marked until the annotator
+confirms them. Nothing is saved here.
+"""
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+
+import cv2
+import numpy as np
+
+from dataset.geometry import confirmed_labels
+from ml.click_segmentation import NoNail, nail_size_from_polygons, segment_click
+from ml.label_suggestions import suggest_labels
+
+from . import extensions
+from .models import Annotation, Image
+
+MAX_POINTS = 24                 # clicks on one proposal (positive and negative together)
+PHOTO_CACHE_SIZE = 3            # decoded photos kept per process (a 12 MP one is 36 MB)
+SUGGESTION_SIDE = 1024          # the suggester reads the photo at most this long (12 MP at full size: ~0.6 s)
+
+_photos: OrderedDict = OrderedDict()
+_photos_lock = threading.Lock()
+
+
+class BadPoints(ValueError):
+    """The request's points are not a list of ``[x, y, 1 | 0]`` inside the image with a positive one."""
+
+
+def parse_points(raw, width: int, height: int) -> list[tuple[float, float, int]]:
+    """The points of a request, checked; BadPoints names the first problem."""
+    if not isinstance(raw, list):
+        raise BadPoints("'points' must be a list of [x, y, label] (label 1: inside the nail, 0: outside it)")
+    if not raw:
+        raise BadPoints("'points' is empty: click inside a nail")
+    if len(raw) > MAX_POINTS:
+        raise BadPoints(f"too many points: {len(raw)}, at most {MAX_POINTS}")
+    points = []
+    for index, point in enumerate(raw):
+        if not isinstance(point, list) or len(point) != 3:
+            raise BadPoints(f"point {index} must be [x, y, label], got {str(point)[:40]}")
+        x, y, label = point
+        if any(isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) for v in (x, y)):
+            raise BadPoints(f"point {index}: x and y must be numbers (image pixels)")
+        if isinstance(label, bool) or label not in (0, 1):
+            raise BadPoints(f"point {index}: label must be 1 (inside the nail) or 0 (outside it), got {str(label)[:20]}")
+        if not (0 <= x <= width and 0 <= y <= height):
+            raise BadPoints(f"point {index} ({x:g}, {y:g}) is outside the {width}x{height} image")
+        points.append((float(x), float(y), int(label)))
+    if not any(label == 1 for _, _, label in points):
+        raise BadPoints("no positive point: at least one point must be inside the nail (label 1)")
+    return points
+
+
+def photo_of(image: Image) -> tuple[np.ndarray, np.ndarray, float]:
+    """``(rgb, small, scale)``: the image's decoded photo (uint8 RGB) and a copy at most ``SUGGESTION_SIDE``
+    long (``scale`` = its size / the photo's), made once and kept in a small LRU (key: the image and its stored
+    file's name, so a replaced file is decoded again). FileNotFoundError when the file is gone."""
+    key = (image.pk, image.file.name)
+    with _photos_lock:
+        if key in _photos:
+            _photos.move_to_end(key)
+            return _photos[key]
+    rgb = image.read_rgb()
+    rgb.setflags(write=False)
+    scale = min(1.0, SUGGESTION_SIDE / max(rgb.shape[:2]))
+    small = rgb if scale == 1.0 else cv2.resize(rgb, (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale))),
+                                                interpolation=cv2.INTER_AREA)
+    with _photos_lock:
+        _photos[key] = rgb, small, scale
+        while len(_photos) > PHOTO_CACHE_SIZE:
+            _photos.popitem(last=False)
+    return rgb, small, scale
+
+
+def cached_photos() -> list[tuple[int, str]]:
+    """The keys of the decoded photos kept, least recently used first."""
+    with _photos_lock:
+        return list(_photos)
+
+
+def clear_photo_cache() -> None:
+    with _photos_lock:
+        _photos.clear()
+
+
+def click_nail(image: Image, raw_points) -> dict:
+    """The proposal for the clicks (see the module docstring). Raises BadPoints, FileNotFoundError."""
+    points = parse_points(raw_points, image.width, image.height)
+    rgb, small, scale = photo_of(image)
+    if rgb.shape[:2] != (image.height, image.width):
+        raise FileNotFoundError(f"the stored photo is {rgb.shape[1]}x{rgb.shape[0]}, not {image.width}x{image.height}")
+    nails = (Annotation.objects.values_list("geometry", flat=True).get(image=image) or {}).get("nails") or []
+    polygons = [n["polygon"] for n in nails if len(n.get("polygon") or []) >= 3]
+    provided = extensions.foreground_for(image, rgb)
+    fg_prob, model = provided if provided is not None else (None, None)
+    try:
+        result = segment_click(rgb, points, fg_prob=fg_prob, nail_size=nail_size_from_polygons(polygons))
+    except NoNail as exc:
+        raise BadPoints(str(exc)) from exc
+    answer = {"nail": None, "confidence": result.confidence, "source": result.source, "model": model,
+              "suggestion": None}
+    if not result.polygon:
+        answer["detail"] = "no nail found at this click: click nearer its middle, or draw it (N)"
+        return answer
+    known = [confirmed_labels(n) for n in nails if len(n.get("polygon") or []) >= 3]
+    scaled = [(np.asarray(p, np.float64) * scale).tolist() for p in polygons + [result.polygon]]
+    scaled_known = [{**k, "base": _scaled(k.get("base"), scale), "tip": _scaled(k.get("tip"), scale)} for k in known]
+    suggestion = suggest_labels(scaled, small, known=scaled_known + [None])[-1]
+    nail = {"polygon": result.polygon, "finger": suggestion.finger, "base": _on_photo(suggestion.base, scale),
+            "tip": _on_photo(suggestion.tip, scale), "suggested": {}}
+    if suggestion.finger is not None:
+        nail["suggested"]["finger"] = round(min(1.0, max(0.0, float(suggestion.confidence))), 3)
+    nail["suggested"]["landmarks"] = round(min(1.0, max(0.0, float(suggestion.direction_confidence))), 3)
+    answer["nail"] = nail
+    answer["suggestion"] = {**suggestion.to_dict(), "base": nail["base"], "tip": nail["tip"]}
+    return answer
+
+
+def _scaled(point, scale: float):
+    return None if point is None else [float(point[0]) * scale, float(point[1]) * scale]
+
+
+def _on_photo(point, scale: float) -> list[float]:
+    """A point of the suggester's (downscaled) photo in the photo's pixels."""
+    return [round(float(point[0]) / scale, 2), round(float(point[1]) / scale, 2)]

@@ -1,0 +1,129 @@
+// Click a nail, get the nail (issue #18): in the click tool (C), or with Ctrl+click (Cmd+click) in any tool, a
+// click inside a nail asks POST /api/images/<id>/click-nail/ (labeling/click_nail.py) for its polygon, finger
+// and base/tip, shown as a dashed proposal. Enter accepts it as a nail (one undoable edit; the finger and
+// base/tip stay marked suggested, as the label suggestions mark them, until confirmed: G), Esc drops it.
+// While a proposal is shown (in any tool), a click inside it adds a positive point; Shift+click or right-click
+// adds a negative one (outside the nail): the proposal is asked again with every point. In the click tool a
+// plain click outside the proposal starts a new one there.
+
+import { request } from "./api.js";
+import { fingerCode } from "./fingers.js";
+import { pointInPolygon, roundPoint } from "./geometry.js";
+import { drawArrow, tracePolygon } from "./render.js";
+import { addNail } from "./scene.js";
+
+const percent = (c) => `${Math.round(c * 100)}%`;
+
+export class ClickNail {
+  constructor({ apiBase, onChange = () => {}, onMessage = () => {} }) {
+    this.url = `${apiBase}click-nail/`;
+    this.onChange = onChange;
+    this.onMessage = onMessage;
+    this.points = [];           // [[x, y, 1 | 0], ...] image px
+    this.proposal = null;       // the server's answer with a nail
+    this.pending = null;        // the request in flight (a newer click supersedes it)
+  }
+
+  get active() {
+    return this.points.length > 0;
+  }
+
+  contains(p) {
+    return Boolean(this.proposal && pointInPolygon(p, this.proposal.nail.polygon));
+  }
+
+  /** A click at image point p: positive (label 1) or negative (0); see the header for which. */
+  async click(p, { negative = false } = {}) {
+    const point = [...roundPoint(p), negative ? 0 : 1];
+    if (negative && !this.active) return this.onMessage("Click inside a nail first; Shift+click then marks what is not nail.");
+    if (!negative && this.proposal && !this.contains(p)) this.points = [];  // a new nail
+    this.points = [...this.points, point];
+    this.onChange();
+    return this.ask();
+  }
+
+  async ask() {
+    const points = this.points;
+    this.onMessage("Finding the nail…");
+    const pending = request("POST", this.url, { points });
+    this.pending = pending;
+    const answer = await pending;
+    if (this.pending !== pending || this.points !== points) return null;  // superseded by a newer click or dropped
+    this.pending = null;
+    if (!answer.ok) {
+      const detail = (answer.data && ((answer.data.points && answer.data.points[0]) || answer.data.detail)) || `error ${answer.status}`;
+      this.points = points.slice(0, -1);
+      if (!this.points.length) this.proposal = null;
+      this.onChange();
+      this.onMessage(`No proposal: ${detail}`);
+      return null;
+    }
+    const data = answer.data;
+    if (!data.nail) {
+      this.onMessage(data.detail || "No nail found there.");
+      this.points = points.slice(0, -1);
+      if (!this.points.length) this.proposal = null;
+      this.onChange();
+      return null;
+    }
+    this.proposal = data;
+    this.onChange();
+    const nail = data.nail;
+    const finger = nail.finger ? `${fingerCode(nail.finger)} (${percent(nail.suggested.finger || 0)})` : "no finger";
+    this.onMessage(`Proposed nail (${data.source === "model" ? `model ${data.model}` : "from the photo"}, ` +
+      `confidence ${percent(data.confidence)}, ${finger}): Enter accepts, Esc drops, click inside / Shift+click outside to correct.`);
+    return data;
+  }
+
+  /** The geometry with the proposal added as a nail, or null; the proposal is then done. */
+  accept(geometry) {
+    if (!this.proposal) return null;
+    const nail = this.proposal.nail;
+    const fields = { finger: nail.finger ?? null, base: nail.base || null, tip: nail.tip || null };
+    const marks = {};
+    if (fields.finger !== null && nail.suggested && nail.suggested.finger !== undefined) marks.finger = nail.suggested.finger;
+    if (fields.base && fields.tip && nail.suggested && nail.suggested.landmarks !== undefined) marks.landmarks = nail.suggested.landmarks;
+    if (Object.keys(marks).length) fields.suggested = marks;
+    const added = addNail(geometry, nail.polygon, fields);
+    this.drop();
+    return added;
+  }
+
+  drop() {
+    const had = this.active;
+    this.points = [];
+    this.proposal = null;
+    this.pending = null;
+    if (had) this.onChange();
+    return had;
+  }
+
+  paint(ctx, view) {
+    if (this.proposal) {
+      const nail = this.proposal.nail;
+      tracePolygon(ctx, view, nail.polygon);
+      ctx.save();
+      ctx.fillStyle = "rgba(255, 214, 0, 0.18)";
+      ctx.fill();
+      ctx.setLineDash([6, 4]);
+      ctx.strokeStyle = "rgba(0,0,0,0.7)";
+      ctx.lineWidth = 3.5;
+      ctx.stroke();
+      ctx.strokeStyle = "#ffd600";
+      ctx.lineWidth = 1.5;
+      ctx.stroke();
+      ctx.restore();
+      if (nail.base && nail.tip) drawArrow(ctx, view, nail.base, nail.tip, { color: "#ffd600", dashed: true });
+    }
+    for (const [x, y, label] of this.points) {
+      const [sx, sy] = view.toScreen(x, y);
+      ctx.beginPath();
+      ctx.arc(sx, sy, 5, 0, Math.PI * 2);
+      ctx.fillStyle = label ? "#00c853" : "#ff1744";
+      ctx.fill();
+      ctx.strokeStyle = "#fff";
+      ctx.lineWidth = 1.5;
+      ctx.stroke();
+    }
+  }
+}

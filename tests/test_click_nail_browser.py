@@ -1,0 +1,85 @@
+"""Click a nail, get the nail (issue #18) in Chromium: the click tool (C) proposes the nail under one click
+(dashed, with its finger and base/tip), Esc drops it, Ctrl+click proposes it again in the select tool, a
+Shift+click outside refines it, Enter accepts it as a nail (one undoable edit) whose finger and base/tip are
+marked suggested; the saved polygon matches the drawn ellipse (IoU >= 0.8)."""
+import pytest
+from PIL import Image as PILImage
+from playwright.sync_api import expect
+
+from labeling.intake import create_image
+from labeling.models import Annotation
+from tests.browser import login, watched_page
+from tests.conftest import make_user, wait_for
+from tests.test_annotation_tool_browser import Canvas
+from tests.test_click_segmentation import iou, synthetic_nail
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+
+def wait_js(page, expression: str, timeout: float = 15):
+    """Poll a JS expression until it is truthy (the page's CSP forbids wait_for_function's eval)."""
+    return wait_for(lambda: page.evaluate(f"Boolean({expression})"), timeout=timeout, message=expression)
+
+
+def test_click_a_nail_accept_and_adjust(browser, live_server, participant):
+    make_user("ann", "annotator")
+    photo, truth = synthetic_nail(seed=21)
+    image, _ = create_image(participant, PILImage.fromarray(photo), "PNG")
+    url = live_server.url
+    page, errors, requests = watched_page(browser, viewport={"width": 1400, "height": 900})
+    console = []
+    page.on("console", lambda message: console.append(message.text) if message.type == "error" else None)
+    login(page, url, "ann", "ann-password-123")
+    page.goto(f"{url}/annotate/{image.pk}/")
+    expect(page.locator("#app")).to_have_attribute("data-ready", "1", timeout=15_000)
+    canvas = Canvas(page)
+    proposal = "annotator.clicker.proposal && annotator.clicker.proposal.nail"
+
+    # The help lists the tool and its key; the toolbar has its button.
+    page.keyboard.press("?")
+    expect(page.locator("#help-body")).to_contain_text("Click a nail")
+    page.keyboard.press("Escape")
+    expect(page.locator("button[data-tool='click']")).to_have_count(1)
+
+    page.keyboard.press("c")
+    expect(page.locator("#tool-name")).to_have_text("Click a nail")
+    canvas.click(320, 245)
+    wait_js(page, f"Boolean({proposal})")
+    expect(page.locator("#message")).to_contain_text("Enter accepts")
+    assert page.evaluate("annotator.scene.geometry.nails.length") == 0     # only proposed
+    page.keyboard.press("Escape")
+    assert page.evaluate("annotator.clicker.proposal") is None
+
+    # Ctrl+click in the select tool proposes it too; a Shift+click outside refines it (a negative point).
+    page.keyboard.press("v")
+    page.keyboard.down("Control")
+    canvas.click(320, 245)
+    page.keyboard.up("Control")
+    wait_js(page, f"Boolean({proposal})")
+    page.keyboard.down("Shift")
+    canvas.click(320, 400)                                                  # on the finger, below the nail
+    page.keyboard.up("Shift")
+    wait_js(page, "annotator.clicker.points.length === 2 && annotator.clicker.pending === null")
+    assert page.evaluate("annotator.clicker.points.map((p) => p[2])") == [1, 0]
+    assert page.evaluate(f"Boolean({proposal})")
+
+    page.keyboard.press("Enter")
+    assert page.evaluate("annotator.scene.geometry.nails.length") == 1
+    assert page.evaluate("annotator.clicker.proposal") is None
+    nail = page.evaluate("JSON.parse(JSON.stringify(annotator.scene.geometry.nails[0]))")
+    assert nail["base"] and nail["tip"] and "landmarks" in nail["suggested"]
+    expect(page.locator("#nails .nail-row")).to_have_count(1)
+
+    page.keyboard.press("Control+z")                                        # undoable like any edit
+    assert page.evaluate("annotator.scene.geometry.nails.length") == 0
+    page.keyboard.press("Control+Shift+z")
+    assert page.evaluate("annotator.scene.geometry.nails.length") == 1
+
+    saved = wait_for(lambda: (a := Annotation.objects.get(image=image)).geometry["nails"] and a, timeout=20,
+                     message="the accepted nail to be saved")
+    stored = saved.geometry["nails"][0]
+    assert iou(stored["polygon"], truth) >= 0.8
+    assert stored["base"] and stored["tip"] and "landmarks" in stored["suggested"]
+    assert sum(f"/api/images/{image.pk}/click-nail/" in r for r in requests) == 3
+    assert errors == [] and console == []
+    page.context.close()

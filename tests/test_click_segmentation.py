@@ -1,0 +1,142 @@
+"""ml.click_segmentation (issue #18): one click in a synthetic nail gives its polygon; a negative click removes
+a leak; a 12 MP photo costs what a small one does; the model's probability map is used when given."""
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from dataset.raster import rasterize
+from ml.click_segmentation import ClickRules, NoNail, nail_size_from_polygons, segment_click
+
+SKIN, FINGER, NAIL, FREE_EDGE = (205, 150, 125), (215, 160, 135), (235, 170, 175), (250, 240, 235)
+
+
+def synthetic_nail(h=480, w=640, centre=(320, 240), axes=(40, 60), angle=20, seed=0, scale=1.0):
+    """Skin, a finger, a nail-coloured ellipse on it whose far end (the free edge) is lighter, some noise.
+    Returns the photo and the nail's mask."""
+    rng = np.random.default_rng(seed)
+    h, w = round(h * scale), round(w * scale)
+    cx, cy = round(centre[0] * scale), round(centre[1] * scale)
+    ax, ay = round(axes[0] * scale), round(axes[1] * scale)
+    img = np.empty((h, w, 3), np.uint8)
+    img[:] = SKIN
+    cv2.ellipse(img, (cx, cy + round(40 * scale)), (ax + round(25 * scale), ay + round(110 * scale)), angle, 0, 360, FINGER, -1)
+    nail = np.zeros((h, w), np.uint8)
+    cv2.ellipse(nail, (cx, cy), (ax, ay), angle, 0, 360, 1, -1)
+    img[nail > 0] = NAIL
+    free = np.zeros((h, w), np.uint8)
+    cv2.ellipse(free, (cx, cy), (ax, ay), angle, 180, 360, 1, -1)
+    cv2.ellipse(free, (cx, cy), (ax, round(ay * 0.75)), angle, 0, 360, 0, -1)
+    img[(free > 0) & (nail > 0)] = FREE_EDGE
+    noise = rng.normal(0, 6, img.shape)
+    return np.clip(img + noise, 0, 255).astype(np.uint8), nail.astype(bool)
+
+
+def iou(polygon, truth):
+    mask = rasterize({"nails": [{"polygon": polygon}]}, truth.shape[1], truth.shape[0]).foreground > 0
+    return np.count_nonzero(mask & truth) / np.count_nonzero(mask | truth)
+
+
+def size_of(truth):
+    return 1.3 * np.sqrt(truth.sum())
+
+
+@pytest.mark.parametrize("case", [dict(), dict(angle=70, axes=(30, 45), seed=1), dict(angle=-30, axes=(50, 70), seed=2)])
+def test_one_click_gives_the_nail(case):
+    photo, truth = synthetic_nail(**case)
+    click = (320, 245, 1)
+    prior = segment_click(photo, [click])
+    assert prior.source == "image"
+    assert iou(prior.polygon, truth) >= 0.85, prior.details
+    known = segment_click(photo, [click], nail_size=size_of(truth))
+    assert iou(known.polygon, truth) >= 0.85, known.details
+    assert known.confidence >= 0.6
+    # Simplified within 1 px: far fewer vertices than the traced outline, still hugging the ellipse.
+    assert 6 <= len(known.polygon) <= 60
+    assert all(0 <= x <= photo.shape[1] and 0 <= y <= photo.shape[0] for x, y in known.polygon)
+
+
+def test_the_same_click_gives_the_same_nail():
+    photo, truth = synthetic_nail(seed=3)
+    a = segment_click(photo, [(320, 245, 1)], nail_size=size_of(truth))
+    b = segment_click(photo, [(320, 245, 1)], nail_size=size_of(truth))
+    assert a.polygon == b.polygon and a.confidence == b.confidence
+
+
+def test_a_negative_click_removes_a_leak():
+    """A patch of the nail's colour touching the nail (a smudge of polish on the skin) leaks into the first
+    proposal; a negative click on it takes it out."""
+    photo, truth = synthetic_nail(seed=4)
+    smudge = np.zeros(truth.shape, np.uint8)
+    cv2.rectangle(smudge, (355, 200), (395, 260), 1, -1)
+    smudge = (smudge > 0) & ~truth
+    photo[smudge] = NAIL
+    size = size_of(truth)
+    first = segment_click(photo, [(320, 245, 1)], nail_size=size)
+    first_mask = rasterize({"nails": [{"polygon": first.polygon}]}, 640, 480).foreground > 0
+    leak = np.count_nonzero(first_mask & smudge)
+    assert leak > 0.5 * smudge.sum(), "the smudge should leak into the first proposal (else this test proves nothing)"
+    fixed = segment_click(photo, [(320, 245, 1), (380, 230, 0)], nail_size=size)
+    fixed_mask = rasterize({"nails": [{"polygon": fixed.polygon}]}, 640, 480).foreground > 0
+    assert np.count_nonzero(fixed_mask & smudge) < 0.2 * leak
+    assert iou(fixed.polygon, truth) > iou(first.polygon, truth)
+    assert iou(fixed.polygon, truth) >= 0.8
+
+
+def test_twelve_megapixels_cost_a_bounded_window():
+    photo, truth = synthetic_nail(scale=6.25, seed=5)   # 4000 x 3000
+    assert photo.shape[0] * photo.shape[1] == 12_000_000
+    size = size_of(truth)
+    segment_click(photo, [(2000, 1530, 1)], nail_size=size)  # warm-up (OpenCV's first calls)
+    started = time.perf_counter()
+    result = segment_click(photo, [(2000, 1530, 1)], nail_size=size)
+    seconds = time.perf_counter() - started
+    assert max(result.details["window"][2] - result.details["window"][0],
+               result.details["window"][3] - result.details["window"][1]) * result.details["work_scale"] <= ClickRules().work_side + 1
+    assert iou(result.polygon, truth) >= 0.85
+    # Vertices stay few at full resolution (within 1 px of a smooth outline), and the call stays fast.
+    assert len(result.polygon) <= 120
+    assert seconds < 1.5, seconds  # ~0.05 s on an idle core; generous for a loaded CI machine
+
+
+def test_the_model_probability_is_used_and_refined_by_negative_clicks():
+    photo, truth = synthetic_nail(seed=6)
+    prob = cv2.GaussianBlur(truth.astype(np.float32), (0, 0), 2.0)
+    result = segment_click(photo, [(320, 245, 1)], fg_prob=prob, nail_size=size_of(truth))
+    assert result.source == "model"
+    assert iou(result.polygon, truth) >= 0.9
+    assert result.confidence >= 0.7
+    as_bytes = segment_click(photo, [(320, 245, 1)], fg_prob=np.round(prob * 255).astype(np.uint8), nail_size=size_of(truth))
+    assert iou(as_bytes.polygon, truth) >= 0.9
+    # A model that missed this nail: the click still finds it from the photo (GrabCut seeded by the click).
+    missed = segment_click(photo, [(320, 245, 1)], fg_prob=np.zeros_like(prob), nail_size=size_of(truth))
+    assert missed.source == "model" and iou(missed.polygon, truth) >= 0.8
+
+
+def test_confidence_is_lower_when_the_region_leaks_or_is_ambiguous():
+    photo, truth = synthetic_nail(seed=7)
+    good = segment_click(photo, [(320, 245, 1)], nail_size=size_of(truth))
+    flat = np.full_like(photo, 200)
+    flat = np.clip(flat + np.random.default_rng(0).normal(0, 6, flat.shape), 0, 255).astype(np.uint8)
+    nothing = segment_click(flat, [(320, 245, 1)], nail_size=size_of(truth))
+    assert nothing.confidence < 0.5 < good.confidence
+    # The model's whole window is "nail": the region reaches the window's border.
+    leaky = segment_click(photo, [(320, 245, 1)], fg_prob=np.ones(truth.shape, np.float32), nail_size=size_of(truth))
+    assert leaky.details["leaked"] and leaky.confidence < 0.5
+
+
+def test_bad_points_are_refused():
+    photo, _ = synthetic_nail()
+    with pytest.raises(NoNail, match="positive"):
+        segment_click(photo, [(10, 10, 0)])
+    with pytest.raises(NoNail, match="outside"):
+        segment_click(photo, [(700, 10, 1)])
+    with pytest.raises(ValueError):
+        segment_click(photo, [(10, 10, 1)], fg_prob=np.zeros((5, 5), np.float32))
+
+
+def test_nail_size_from_polygons():
+    square = [[0, 0], [20, 0], [20, 20], [0, 20]]
+    assert nail_size_from_polygons([square, square]) == pytest.approx(26.0)
+    assert nail_size_from_polygons([]) is None
