@@ -54,7 +54,7 @@ HELD_OUT = ("single-41d83dbb", "single-869cda2e", "single-964c11f9", "single-9ab
 FIRST_TUNED_ON = ("uuid1-db67-11e8-9658-0242ac1c0002", "single-1eecab90", "single-4252e46c", "single-34404e67")
 HOLDOUT_SHARE = 1 / 3
 # How many times the held-out figures were computed (--held-out) while tuning the suggestions (issue #16: <= 3).
-HELD_OUT_RUNS = 1
+HELD_OUT_RUNS = 2
 BANDS = ((0.0, 0.5), (0.5, 0.8), (0.8, 1.01))
 LABEL_TO_FINGER = {name.replace(" ", "_"): k for k, name in FINGER_NAMES.items()}
 
@@ -172,6 +172,17 @@ def _bands(pairs) -> list[dict]:
     return out
 
 
+def expected_calibration_error(pairs, bins: int = 10) -> float:
+    """Mean |accuracy - mean confidence| over equal-width confidence bins, weighted by their nails."""
+    pairs = list(pairs)
+    total = 0.0
+    for k in range(bins):
+        sel = [(c, ok) for c, ok in pairs if k / bins <= c < (k + 1) / bins or (k == bins - 1 and c >= 1)]
+        if sel:
+            total += len(sel) * abs(np.mean([ok for _, ok in sel]) - np.mean([c for c, _ in sel]))
+    return total / len(pairs) if pairs else 0.0
+
+
 def metrics(records: list[dict]) -> dict:
     labelled = [r for r in records if r["finger"] is not None]
     with_dir = [r for r in records if r["angle_error"] is not None]
@@ -185,6 +196,8 @@ def metrics(records: list[dict]) -> dict:
         out["digit_accuracy"] = acc(lambda r: hand_and_digit(r["suggested"])[1] == hand_and_digit(r["finger"])[1])
         out["finger_accuracy"] = acc(lambda r: r["suggested"] == r["finger"])
         out["finger_by_confidence"] = _bands([(r["confidence"], r["suggested"] == r["finger"]) for r in labelled])
+        out["finger_ece"] = expected_calibration_error([(r["confidence"], r["suggested"] == r["finger"])
+                                                        for r in labelled])
     if with_dir:
         errors = np.array([r["angle_error"] for r in with_dir])
         out["angle_median"] = float(np.median(errors))
@@ -192,6 +205,8 @@ def metrics(records: list[dict]) -> dict:
         out["within_30"] = float(np.mean(errors <= 30))
         out["direction_by_confidence"] = _bands([(r["direction_confidence"], r["angle_error"] <= 30)
                                                  for r in with_dir])
+        out["direction_ece"] = expected_calibration_error([(r["direction_confidence"], r["angle_error"] <= 30)
+                                                           for r in with_dir])
     return out
 
 
@@ -254,15 +269,16 @@ def section(result: dict, command: str) -> str:
                       f"{checked['both_ok']} nails kept both finger and direction (within 30 deg)."]
     lines += ["", "Accuracy by confidence band (finger: `confidence`; direction within 30 deg: "
               "`direction_confidence`), nails in the band in brackets:", "",
-              "| set | what | " + " | ".join(f"{lo:g}-{min(hi, 1):g}" for lo, hi in BANDS) + " |",
-              "| --- | --- |" + " --- |" * len(BANDS)]
+              "| set | what | " + " | ".join(f"{lo:g}-{min(hi, 1):g}" for lo, hi in BANDS) + " | ECE |",
+              "| --- | --- |" + " --- |" * (len(BANDS) + 1)]
     for name, key in (("tuning, cross-validated", "cross_validation"), ("held out", "held_out_metrics")):
         if not result.get(key):
             continue
         for what, band_key in (("finger", "finger_by_confidence"), ("direction", "direction_by_confidence")):
             bands = result[key].get(band_key) or []
             cells = [f"{_pct(b['accuracy'])} ({b['nails']})" for b in bands] or ["-"] * len(BANDS)
-            lines.append(f"| {name} | {what} | " + " | ".join(cells) + " |")
+            ece = result[key].get(f"{what}_ece")
+            lines.append(f"| {name} | {what} | " + " | ".join(cells) + f" | {fmt(ece, 3)} |")
     lines += ["", f"Targets (issue #16, held out): finger >= 90 %, within 30 deg >= 95 %, low confidence where "
               f"wrong. Written {time.strftime('%Y-%m-%d')}; full figures in `docs/results/complete_labels.json`.",
               end, ""]

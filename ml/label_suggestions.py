@@ -12,7 +12,9 @@ How it decides (every number below lives in :class:`SuggestionRules`):
    photo, :mod:`ml.nail_direction` (a logistic regression on colour cues that hold in every pose: the
    free edge is lighter and less saturated than the nail at the cuticle) votes on which end of the axis
    is the tip; a nail about as wide as long (aspect < ``round_aspect``) is read on both its axes, and in
-   a hand it takes the hand's axis (the fingers' own axes and the normal of the fingertip line).
+   a hand it takes the hand's axis (the fingers' own axes and the normal of the fingertip line); its
+   suggested base/tip follow its finger's axis read from the skin around it (:mod:`ml.finger_axis`) when
+   that reads clearly (``skin_clarity``).
 2. Hands: a photo of at most ``one_hand_up_to`` nails shows one hand; otherwise nails closer than ``hand_gap`` nail widths (single linkage) are one hand; a lone nail within
    ``thumb_reach`` widths of a hand of fewer than five joins it (a thumb far from the fingers); a group of
    more than five is cut at its longest link until no group has more than five.
@@ -61,6 +63,7 @@ import cv2
 import numpy as np
 from shapely.geometry import LineString, Polygon
 
+from ml.finger_axis import skin_axis, skin_lab
 from ml.hand_groups import group_hands
 from ml.nail_direction import direction_features, tip_probability
 from ml.postprocess import nail_axis
@@ -94,6 +97,7 @@ class SuggestionRules:
 
     round_aspect: float = 1.25       # below this length/width a nail's own axis says little
     line_weight: float = 0.5         # per finger: the weight of the fingertip line's normal in the hand's axis
+    skin_clarity: float = 2.0        # a round nail's tip/base follow the skin's axis (ml.finger_axis) this clear
     hand_gap: float = 4.0            # single-linkage distance between nails of one hand
     thumb_reach: float = 9.0         # a lone nail this close to a hand of < 5 nails joins it
     finger_spacing: float = 1.6      # between neighbouring fingers' nails, across the hand
@@ -170,6 +174,8 @@ class _Nail:
     known_finger: int | None = None
     finger_probs: np.ndarray | None = None
     photo_axis: np.ndarray | None = None  # a round nail's axis that the photo reads most clearly
+    skin_axis: np.ndarray | None = None   # the finger's axis from the skin around the nail (ml.finger_axis)
+    skin_clarity: float = 0.0
 
     @property
     def aspect(self) -> float:
@@ -499,6 +505,10 @@ def suggest_labels(polygons: Sequence, image: np.ndarray | None = None, *, known
                     c = float(v.get("direction_confidence", 0.5) or 0.0)
                     nail.votes.append((vec / np.hypot(*vec), min(0.98, 0.5 + 0.5 * c), "model"))
     _direction_votes(nails, image, rules)
+    if image is not None and rules.skin_clarity > 0:  # the finger's axis from the skin (round nails)
+        lab = skin_lab(image)
+        for nail in nails:
+            nail.skin_axis, nail.skin_clarity = skin_axis(lab, nail.polygon, nail.centre, nail.width, nail.length)
     groups, group_notes = group_hands([n.centre for n in nails], [n.width for n in nails], rules)
     if 6 <= n <= 10 and not any(k and k.get("finger") for k in known):
         groups = _two_hands(nails, rules)
@@ -532,6 +542,9 @@ def suggest_labels(polygons: Sequence, image: np.ndarray | None = None, *, known
             nail = nails[i]
             finger = best.fingers[local]
             u = best.directions[local]
+            if (nail.aspect < rules.round_aspect and nail.skin_axis is not None
+                    and nail.skin_clarity >= rules.skin_clarity and nail.known_dir is None):
+                u = nail.skin_axis if nail.skin_axis @ u >= 0 else -nail.skin_axis
             p_finger = float(sum(w for w, h in zip(post, hyps) if h.fingers[local] == finger))
             p_dir = float(sum(w for w, h in zip(post, hyps) if h.directions[local] @ u > 0.5))
             cap = rules.few_nails_cap[len(members) - 1] if len(members) <= 2 else 1.0

@@ -151,3 +151,12 @@ def test_dataset_stats_tell_suggested_from_confirmed(hand, client, users):
     client.force_login(users["admin"])
     html = client.get("/dataset/").content.decode()
     assert 'id="suggested-counts" data-finger="4" data-landmarks="4"' in html
+
+
+def test_expected_calibration_error():
+    from bench.complete_labels import expected_calibration_error
+
+    assert expected_calibration_error([(0.95, True)] * 19 + [(0.95, False)]) < 1e-9  # says 95 %, is 95 %
+    assert abs(expected_calibration_error([(0.9, True), (0.9, False)]) - 0.4) < 1e-9  # says 90 %, is 50 %
+    assert abs(expected_calibration_error([(1.0, False), (0.05, False)]) - 0.525) < 1e-9  # 1.0 falls in the top bin
+    assert expected_calibration_error([]) == 0.0

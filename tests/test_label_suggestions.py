@@ -351,3 +351,32 @@ def test_two_hands_where_known_labels_exclude_a_hand_outright():
     first, second = suggest_labels([square, far], None, known=known)
     assert first.finger == 2 and first.confidence == 1
     assert second.finger is not None and 0 <= second.confidence <= 1
+
+
+@pytest.mark.parametrize("angle", [0, 35, 100])
+def test_skin_axis_follows_the_finger_and_a_round_nail_takes_it(angle):
+    """A round nail (no axis of its own) on a finger held out over a dark ground: ml.finger_axis reads the
+    finger's axis from the skin, clearly; on plain skin (a palm) it reads nothing clear; a lone round nail's
+    suggested base -> tip lies along the finger."""
+    from ml.finger_axis import skin_axis, skin_lab
+
+    rng = np.random.default_rng(1)
+    image = np.clip(40 + rng.normal(0, 4, (400, 400, 3)), 0, 255).astype(np.uint8)
+    a = math.radians(angle)
+    d = np.array([math.cos(a), math.sin(a)])  # knuckle -> fingertip
+    centre = np.array([200.0, 200.0])
+    cv2.line(image, tuple(np.round(centre - d * 160).astype(int)), tuple(np.round(centre + d * 16).astype(int)),
+             (222, 172, 142), 44, cv2.LINE_AA)
+    ring = np.linspace(0, 2 * np.pi, 32, endpoint=False)
+    nail = centre + np.c_[np.cos(ring), np.sin(ring)] * 11
+    cv2.fillPoly(image, [np.round(nail - 0.5).astype(np.int32)], (200, 60, 90))
+    axis, clarity = skin_axis(skin_lab(image), nail, centre, 22.0, 22.0)
+    assert abs(float(axis @ d)) > math.cos(math.radians(15)) and clarity >= SuggestionRules().skin_clarity
+    palm = np.full_like(image, (222, 172, 142))
+    cv2.fillPoly(palm, [np.round(nail - 0.5).astype(np.int32)], (200, 60, 90))
+    assert skin_axis(skin_lab(palm), nail, centre, 22.0, 22.0)[1] < 0.5
+    (s,) = suggest_labels([nail.tolist()], image)
+    u = np.subtract(s.tip, s.base)
+    assert abs(float(u @ d)) / np.linalg.norm(u) > math.cos(math.radians(20))
+    (plain,) = suggest_labels([nail.tolist()], image, rules=SuggestionRules(skin_clarity=0.0))
+    assert plain.finger is not None  # the skin axis can be turned off
