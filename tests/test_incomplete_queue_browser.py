@@ -51,7 +51,10 @@ def test_complete_an_accepted_imported_outline_from_the_queue(browser, live_serv
                      timeout=20, message="the finger to be saved")
     assert saved.status == "draft" and saved.assignee.username == "ann" and saved.revisions.latest("version").author.username == "ann"
 
-    # Base and tip at the mouse (B, T), then submit: back to review, out of the incomplete queue.
+    # Base and tip at the mouse (B, T), then submit: back to review, out of the incomplete queue. The label
+    # suggestions (fetched at start and after each save) must be in first: their hint can change the layout,
+    # and with it where the photo lies on the page.
+    expect(page.locator(".hands-hint")).to_contain_text("G accepts", timeout=15_000)
     view = page.evaluate("annotator.view.snapshot()")
     box = page.locator("#stage canvas.layer-ui").bounding_box()
 
