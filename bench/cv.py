@@ -160,8 +160,9 @@ def section(report: dict, name: str) -> str:
         cells = [f"{fmt(lat[k]['median'])} ({fmt(lat[k]['min'])})" if k in lat else "-" for k in ("360x480", "480x640")]
         secs = statistics.fmean(r["train_seconds"] for r in by_row[row])
         lines.append(f"| {row} | {cells[0]} | {cells[1]} | {secs:.0f} | {by_row[row][0]['crops']} |")
-    lines += ["", "Train time is the wall time of `ml.train.train` (inner validation included, held-out scoring "
-              "after each epoch not), on a machine shared with other work.", end]
+    scoring = "not included" if all("scoring_seconds" in r for r in report["results"]) else "included"
+    lines += ["", "Train time is the wall time of `ml.train.train` (inner validation included, the held-out scoring "
+              f"after each epoch {scoring}), on a machine shared with other work.", end]
     return "\n".join(lines) + "\n"
 
 
