@@ -4,6 +4,8 @@
                        [--select last,ema,best-inner-val] [--seed 0] [--json docs/results/cv-cpu.json]
                        [--section cv-cpu]
     python bench/cv.py --from-json run.json --section cv-gpu     # write a run made elsewhere (the GPU machine)
+    python bench/cv.py --latency-only --export E ... --json lat.json   # latency apart (a quiet moment), then
+    python bench/cv.py --from-json run.json lat.json                    # one table: the later run's latency wins
 
 1. Builds the masks export of ``--source`` (default ``../shared/data/nails-cc0``) with the ablation bench's
    ``build_export`` (the platform's COCO import, geometry validation, masks export; its train/val/test split
@@ -32,7 +34,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.benchdoc import fmt, git_commit, loadavg, log, machine_info, markers, write_section  # noqa: E402
+from bench.benchdoc import (  # noqa: E402
+    fmt,
+    git_commit,
+    loadavg,
+    log,
+    machine_info,
+    markers,
+    wait_for_quiet,
+    write_section,
+)
 
 DEFAULT_SOURCE = ROOT.parent / "shared" / "data" / "nails-cc0"
 LATENCY_SIZES = ((360, 480), (480, 640))  # H x W
@@ -203,6 +214,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads for the latency")
     parser.add_argument("--latency-runs", type=int, default=20)
     parser.add_argument("--no-latency", action="store_true")
+    parser.add_argument("--latency-only", action="store_true",
+                        help="measure only the rows' latency (merge with the training run's JSON by --from-json)")
+    parser.add_argument("--wait-idle", type=float, default=0.0,
+                        help="before the latency, wait up to this many seconds for the machine to be less busy "
+                             "than half its CPUs")
     parser.add_argument("--json", type=Path, help="write the raw results here")
     parser.add_argument("--from-json", type=Path, nargs="+",
                         help="only write the doc section of earlier runs' JSON (several runs on the same folds, e.g. "
@@ -262,11 +278,13 @@ def main(argv: list[str] | None = None) -> dict:
             args.json.write_text(json.dumps(report, indent=1))
 
     if not args.no_latency:
+        if args.wait_idle:
+            report["latency_wait"] = wait_for_quiet(args.wait_idle, threshold=info["nproc"] / 2)
         for label in labels:
             report["latency"][label] = latency(label, args)
             log(f"latency {label}: " + ", ".join(f"{k} {v['median']:.1f} ms" for k, v in report["latency"][label].items()))
         save()
-    for fold in (folds[i] for i in wanted):
+    for fold in (folds[i] for i in wanted if not args.latency_only):
         for label in labels:
             log(f"fold {fold.index}: {label}")
             slug = "".join(c if c.isalnum() else "-" for c in label).strip("-")
@@ -278,6 +296,8 @@ def main(argv: list[str] | None = None) -> dict:
                 f"{result['train_seconds']:.0f} s")
             save()
     save()
+    if args.latency_only:
+        return report
     text = section(report, args.section)
     print(text)
     if not args.no_doc:
