@@ -155,13 +155,24 @@ def section(report: dict, name: str) -> str:
             lines.append(f"| {row} | {strategy} | {pct(s)} | {pct(s, 'nail_iou')} | {pct(s, 'per_nail_iou')} | "
                          f"{pct(s, 'gap_to_oracle')} | {per_fold} | {picked} |")
     lines += ["", "Averaged over the rows:", ""]
+    overall = {}
     for strategy, summaries in steadiness.items():
         sds = [s["miou"]["sd"] for s in summaries if s["miou"]["sd"] is not None]
         gaps = [s["gap_to_oracle"]["mean"] for s in summaries]
         means = [s["miou"]["mean"] for s in summaries]
-        lines.append(f"- `{strategy}`: mean binary mIoU {100 * statistics.fmean(means):.1f}, sd over folds "
-                     f"{100 * statistics.fmean(sds):.1f} (mean of the rows' sd), gap to the best epoch "
-                     f"{100 * statistics.fmean(gaps):.1f} points." if sds else f"- `{strategy}`: one fold only.")
+        if not sds:
+            lines.append(f"- `{strategy}`: one fold only.")
+            continue
+        overall[strategy] = (statistics.fmean(sds), statistics.fmean(gaps), statistics.fmean(means))
+        lines.append(f"- `{strategy}`: mean binary mIoU {100 * overall[strategy][2]:.1f}, sd over folds "
+                     f"{100 * overall[strategy][0]:.1f} (mean of the rows' sd), gap to the best epoch "
+                     f"{100 * overall[strategy][1]:.1f} points.")
+    if len(overall) > 1:
+        steadiest = min(overall, key=lambda k: overall[k][0])
+        closest = min(overall, key=lambda k: overall[k][1])
+        lines += ["", f"Steadiest across folds (lowest mean sd): `{steadiest}`; closest to the best epoch it could "
+                  f"have picked (smallest mean gap): `{closest}`. With {len(folds)} folds an sd is itself uncertain "
+                  "by about a third of its value, so differences in sd below a point are not evidence."]
     lines += ["", f"### Cost (latency: ONNX Runtime, batch 1, {args['threads']} threads, median (min) of "
               f"{args['latency_runs']} runs, random weights, measured in this run)", "",
               "| model | 360x480 (ms) | 480x640 (ms) | train time per fold (s) | crops per fold |",

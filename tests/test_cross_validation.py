@@ -178,3 +178,20 @@ def test_cv_bench_runs_end_to_end_and_writes_per_image_scores(tmp_path, capsys):
 def test_fold_is_a_plain_value():
     fold = Fold(0, ("a",), ("b",), ("b",), (), ("p",), ())
     assert fold.to_dict()["test"] == ["a"]
+
+
+def test_runs_merge_only_on_the_same_folds_and_the_later_latency_wins():
+    from bench.cv import merge_reports
+
+    base = {"folds": [{"test": ["a"]}], "args": {"epochs": 2, "select": ["last"]}, "seconds": 10.0,
+            "command": "python bench/cv.py --rows cascade", "latency": {"+ cascade": {"360x480": 1}},
+            "results": [{"row": "+ cascade"}]}
+    other = {**base, "command": "python bench/cv.py --latency-only", "results": [{"row": "U-Net"}],
+             "latency": {"+ cascade": {"360x480": 2}}, "seconds": 5.0}
+    merged = merge_reports([base, other])
+    assert [r["row"] for r in merged["results"]] == ["+ cascade", "U-Net"]
+    assert merged["latency"]["+ cascade"] == {"360x480": 2} and merged["seconds"] == 15.0
+    with pytest.raises(ValueError):
+        merge_reports([base, {**other, "folds": [{"test": ["b"]}]}])
+    with pytest.raises(ValueError):
+        merge_reports([base, {**other, "args": {"epochs": 3, "select": ["last"]}}])
