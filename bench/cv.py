@@ -190,13 +190,20 @@ def section(report: dict, name: str) -> str:
 
 def merge_reports(reports: list[dict]) -> dict:
     """One report of several runs with the same folds and budget (e.g. run one row at a time): results and
-    latencies merged in order, the seconds summed, the commands joined."""
+    latencies merged in order (a later run's latency of a row replaces an earlier one, with its timing
+    options), the seconds summed, the commands joined."""
     first = reports[0]
+    free = ("select", "latency_runs", "threads")  # what may differ: no effect on training
+
+    def budget(report: dict) -> dict:
+        return {k: v for k, v in report["args"].items() if k not in free}
+
     for other in reports[1:]:
-        if other["folds"] != first["folds"] or {k: v for k, v in other["args"].items() if k != "select"} != \
-                {k: v for k, v in first["args"].items() if k != "select"}:
+        if other["folds"] != first["folds"] or budget(other) != budget(first):
             raise ValueError("runs with different folds or budgets cannot share a table")
-    return {**first, "results": [r for rep in reports for r in rep["results"]],
+    timed = [rep for rep in reports if rep.get("latency")]
+    args = {**first["args"], **({k: timed[-1]["args"][k] for k in free[1:] if k in timed[-1]["args"]} if timed else {})}
+    return {**first, "args": args, "results": [r for rep in reports for r in rep["results"]],
             "latency": {k: v for rep in reports for k, v in rep.get("latency", {}).items()},
             "seconds": sum(rep["seconds"] for rep in reports),
             "command": " && ".join(rep["command"] for rep in reports)}

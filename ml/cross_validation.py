@@ -259,10 +259,11 @@ def run_fold(export: str | os.PathLike, fold: Fold, config: TrainConfig, out_dir
              selections: Sequence[str] = SELECTIONS, ema_decay: float = 0.6, max_side: int = FULL_RES_MAX_SIDE,
              keep_checkpoints: bool = False, log: Callable[[str], Any] | None = None) -> dict[str, Any]:
     """Train ``config`` on ``fold`` of the masks export and score its held-out participants at full resolution
-    after every epoch. Returns ``{"fold", "test_participants", "test_images", "inner_val_images", "epochs":
-    [per epoch: train loss, inner val mIoU, held-out pooled scores], "selections": {strategy: {"epoch",
-    "scores" (pooled), "images" (per image)}}, "oracle": {"epoch", "scores"}, "train_seconds" (``ml.train.train``'s wall time without the held-out
-    scoring), "scoring_seconds", "seconds", "crops"}``."""
+    after every epoch. Returns ``{"fold", "test_participants", "test_images", "train_images",
+    "inner_val_images", "epochs": [per epoch: train loss, inner val mIoU, wall seconds, held-out pooled
+    scores], "selections": {strategy: {"epoch", "scores" (pooled), "images" (per image)}}, "oracle":
+    {"epoch", "scores"}, "train_seconds" (``ml.train.train``'s wall time without the held-out scoring),
+    "scoring_seconds", "seconds", "crops", "device"}``."""
     unknown = set(selections) - set(SELECTIONS)
     if unknown:
         raise ValueError(f"unknown selection strategies: {', '.join(sorted(unknown))}")

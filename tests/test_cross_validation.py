@@ -187,8 +187,10 @@ def test_runs_merge_only_on_the_same_folds_and_the_later_latency_wins():
             "command": "python bench/cv.py --rows cascade", "latency": {"+ cascade": {"360x480": 1}},
             "results": [{"row": "+ cascade"}]}
     other = {**base, "command": "python bench/cv.py --latency-only", "results": [{"row": "U-Net"}],
-             "latency": {"+ cascade": {"360x480": 2}}, "seconds": 5.0}
+             "latency": {"+ cascade": {"360x480": 2}}, "seconds": 5.0,
+             "args": {"epochs": 2, "select": ["last"], "latency_runs": 50}}
     merged = merge_reports([base, other])
+    assert merged["args"]["latency_runs"] == 50  # the timing options of the run whose latency is shown
     assert [r["row"] for r in merged["results"]] == ["+ cascade", "U-Net"]
     assert merged["latency"]["+ cascade"] == {"360x480": 2} and merged["seconds"] == 15.0
     with pytest.raises(ValueError):
