@@ -110,7 +110,7 @@ def section(report: dict, name: str) -> str:
         f"## Cross-validation on nails-cc0, {report['title']} (`bench/cv.py`)",
         "",
         f"Measured {report['date']} in {fmt(report['seconds'] / 60)} min with `{report['command']}` "
-        f"(commit {report['commit']}); every figure below comes from that run."
+        f"(commit {report['commit']}); every figure below comes from that run (several commands: one table)."
         + (" **A reduced CPU budget** (small crops, few steps): the figures rank rows and selection strategies "
            "under that budget; they are not the models' accuracy after a full training." if cpu else ""),
         "",
@@ -173,8 +173,11 @@ def section(report: dict, name: str) -> str:
         lines += ["", f"Steadiest across folds (lowest mean sd): `{steadiest}`; closest to the best epoch it could "
                   f"have picked (smallest mean gap): `{closest}`. With {len(folds)} folds an sd is itself uncertain "
                   "by about a third of its value, so differences in sd below a point are not evidence."]
+    wait = report.get("latency_wait") or {}
+    busy = (f"; other processes kept {wait['busy_cores']:.1f} cores busy just before (the minimum is the better "
+            "estimate of a quiet machine; `model_latency` has quiet figures)" if wait.get("busy_cores") is not None else "")
     lines += ["", f"### Cost (latency: ONNX Runtime, batch 1, {args['threads']} threads, median (min) of "
-              f"{args['latency_runs']} runs, random weights, measured in this run)", "",
+              f"{args['latency_runs']} runs, random weights, every row in one process{busy})", "",
               "| model | 360x480 (ms) | 480x640 (ms) | train time per fold (s) | crops per fold |",
               "| --- | --- | --- | --- | --- |"]
     for row in rows:
@@ -203,7 +206,10 @@ def merge_reports(reports: list[dict]) -> dict:
             raise ValueError("runs with different folds or budgets cannot share a table")
     timed = [rep for rep in reports if rep.get("latency")]
     args = {**first["args"], **({k: timed[-1]["args"][k] for k in free[1:] if k in timed[-1]["args"]} if timed else {})}
-    return {**first, "args": args, "results": [r for rep in reports for r in rep["results"]],
+    merged = {**first, "args": args, "commit": " / ".join(dict.fromkeys(rep["commit"] for rep in reports))}
+    if timed and timed[-1].get("latency_wait"):
+        merged["latency_wait"] = timed[-1]["latency_wait"]
+    return {**merged, "results": [r for rep in reports for r in rep["results"]],
             "latency": {k: v for rep in reports for k, v in rep.get("latency", {}).items()},
             "seconds": sum(rep["seconds"] for rep in reports),
             "command": " && ".join(rep["command"] for rep in reports)}

@@ -185,12 +185,14 @@ def test_runs_merge_only_on_the_same_folds_and_the_later_latency_wins():
 
     base = {"folds": [{"test": ["a"]}], "args": {"epochs": 2, "select": ["last"]}, "seconds": 10.0,
             "command": "python bench/cv.py --rows cascade", "latency": {"+ cascade": {"360x480": 1}},
-            "results": [{"row": "+ cascade"}]}
+            "results": [{"row": "+ cascade"}], "commit": "abc1234"}
     other = {**base, "command": "python bench/cv.py --latency-only", "results": [{"row": "U-Net"}],
              "latency": {"+ cascade": {"360x480": 2}}, "seconds": 5.0,
              "args": {"epochs": 2, "select": ["last"], "latency_runs": 50}}
     merged = merge_reports([base, other])
     assert merged["args"]["latency_runs"] == 50  # the timing options of the run whose latency is shown
+    assert merged["commit"] == "abc1234" and merge_reports([base, {**other, "commit": "def5678"}])["commit"] == \
+        "abc1234 / def5678"
     assert [r["row"] for r in merged["results"]] == ["+ cascade", "U-Net"]
     assert merged["latency"]["+ cascade"] == {"360x480": 2} and merged["seconds"] == 15.0
     with pytest.raises(ValueError):
