@@ -53,7 +53,7 @@ from ml.models.inference import inference_model  # noqa: E402
 from ml.models.registry import build_model  # noqa: E402
 from ml.losses import CascadeLoss  # noqa: E402
 
-from benchdoc import DOC, git_commit, machine_info, markers, write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
+from bench.benchdoc import DOC, git_commit, machine_info, markers, write_section  # noqa: E402
 
 SECTION_START, SECTION_END = markers("model_latency")
 GOAL_MS = 40.0

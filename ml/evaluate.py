@@ -11,6 +11,10 @@ Each image is resized so its longer side is the size and both sides are multiple
 the image's own size and compared with its labels there (``ml.metrics``). Speed is the median wall time
 of the model's forward pass per image (batch 1, after one warm-up image), by default on the inference
 copy of the model (BN folded, channels_last; ``optimize=False`` times the model as given).
+
+Per-image scores (cross-validation): :class:`FullResScorer` runs each photo at its own size, its longer side
+capped at :data:`FULL_RES_MAX_SIDE`, and scores it at its own size (:func:`image_scores`: pixel counts, nail /
+background / binary IoU, per-nail IoU); :func:`pooled_scores` sums a split's pixel counts.
 """
 
 from __future__ import annotations
@@ -21,16 +25,19 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import cv2
+import numpy as np
 import torch
 from torch import nn
 
 from ml.checkpoint import load_model
-from ml.data import MasksDataset
+from ml.data import MasksDataset, resize_for_eval, to_tensors
 from ml.device import resolve_device
-from ml.metrics import SegmentationMetrics
+from ml.metrics import SegmentationMetrics, predictions_at
 from ml.models.inference import inference_model
 
-__all__ = ["EVAL_SIZES", "evaluate"]
+__all__ = ["EVAL_SIZES", "FULL_RES_MAX_SIDE", "FullResScorer", "evaluate", "image_scores", "nail_owners",
+           "pooled_scores"]
 
 #: The paper's evaluation sizes (longer side, pixels).
 EVAL_SIZES = (288, 352, 480)
@@ -103,3 +110,109 @@ def evaluate(
         return report
     finally:
         torch.set_num_threads(old_threads)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Per-image scores at full resolution (cross-validation, ``ml.cross_validation``)
+# ----------------------------------------------------------------------------------------------------
+
+#: Longer side (pixels) the model sees at most in :class:`FullResScorer`; smaller photos run at their own size.
+FULL_RES_MAX_SIDE = 640
+
+
+def nail_owners(instances: np.ndarray) -> np.ndarray:
+    """For every pixel, the labelled nail (instance id, 1..n) nearest to it (0 everywhere when the image has
+    no nail): the region a predicted pixel is charged to when per-nail IoU is computed."""
+    nails = instances > 0
+    if not nails.any():
+        return np.zeros_like(instances)
+    # every nail pixel is a seed with its own label; each pixel gets the label of its nearest seed
+    _, labels = cv2.distanceTransformWithLabels((~nails).astype(np.uint8), cv2.DIST_L2, 5,
+                                                labelType=cv2.DIST_LABEL_PIXEL)
+    owner_of_label = np.zeros(int(labels.max()) + 1, dtype=instances.dtype)
+    owner_of_label[labels[nails]] = instances[nails]
+    return owner_of_label[labels]
+
+
+def image_scores(pred: np.ndarray, gt: np.ndarray, ignore: np.ndarray, instances: np.ndarray,
+                 owners: np.ndarray | None = None) -> dict[str, Any]:
+    """Scores of one image (boolean prediction and labels at the image's own size): pixel counts (``tp``,
+    ``fp``, ``fn``, ``tn``: pooled over a split they give the split's IoUs), ``nail_iou``, ``bg_iou``,
+    ``miou`` (their mean; the background IoU alone when the image has no nail and none is predicted) and
+    ``per_nail_iou``: for each labelled nail, the IoU of its mask with the predicted nail pixels nearest to
+    it (:func:`nail_owners`), so a nail missed or merged into its neighbour scores low on its own.
+    Ignored pixels count nowhere."""
+    valid = ~ignore.astype(bool)
+    pred, gt = pred.astype(bool) & valid, gt.astype(bool) & valid
+    tp, fp, fn = int((pred & gt).sum()), int((pred & ~gt).sum()), int((~pred & gt).sum())
+    tn = int(valid.sum()) - tp - fp - fn
+    nail = tp / (tp + fp + fn) if tp + fp + fn else None
+    bg = tn / (tn + fp + fn) if tn + fp + fn else None
+    miou = bg if nail is None else (nail + bg) / 2 if bg is not None else nail
+    owners = nail_owners(instances) if owners is None else owners
+    per_nail = []
+    for k in range(1, int(instances.max()) + 1):
+        mask = (instances == k) & valid
+        if not mask.any():
+            continue
+        mine = pred & (owners == k)
+        per_nail.append(float((mine & mask).sum() / (mine | mask).sum()))
+    return {"tp": tp, "fp": fp, "fn": fn, "tn": tn, "nail_iou": nail, "bg_iou": bg, "miou": miou,
+            "per_nail_iou": per_nail}
+
+
+def pooled_scores(scores: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """A split's figures from its images' :func:`image_scores`: nail, background and binary mIoU from the
+    pixel counts summed over the images (as :class:`ml.metrics.SegmentationMetrics`), the mean per-image
+    mIoU and the mean IoU over every labelled nail."""
+    tp, fp, fn, tn = (sum(s[k] for s in scores) for k in ("tp", "fp", "fn", "tn"))
+    nail = tp / (tp + fp + fn) if tp + fp + fn else None
+    bg = tn / (tn + fp + fn) if tn + fp + fn else None
+    nails = [v for s in scores for v in s["per_nail_iou"]]
+    return {"miou": None if nail is None or bg is None else (nail + bg) / 2, "nail_iou": nail, "bg_iou": bg,
+            "image_miou": statistics.fmean(s["miou"] for s in scores) if scores else None,
+            "per_nail_iou": statistics.fmean(nails) if nails else None, "images": len(scores), "nails": len(nails)}
+
+
+class FullResScorer:
+    """Scores a model on every image of a split, one image at a time: the photo resized so its longer side
+    is ``min(its own, max_side)`` (sides multiples of 32, :func:`ml.data.eval_size_for`), the prediction
+    resized back to the photo's own size and compared there with its labels (:func:`image_scores`). The
+    labels are read once, so a scorer can score a model after every epoch cheaply."""
+
+    def __init__(self, data_dir: str | os.PathLike, split: str = "test", *, max_side: int = FULL_RES_MAX_SIDE,
+                 device: str | torch.device = "cpu") -> None:
+        self.device = resolve_device(device)
+        self.max_side = max_side
+        self.dataset = MasksDataset(data_dir, split, train=False, eval_size=None)
+        self.items = []
+        for i, entry in enumerate(self.dataset.entries):
+            sample = self.dataset.load(i)
+            size = min(max(sample["image"].shape[:2]), max_side)
+            image = to_tensors({**sample, "image": resize_for_eval(sample["image"], size)})["image"]
+            self.items.append({"file_name": entry["file_name"], "participant": entry.get("participant"),
+                               "image": image, "fg": sample["foreground"] > 0, "ignore": sample["ignore"] > 0,
+                               "instances": sample["instances"], "owners": nail_owners(sample["instances"]),
+                               "input_size": list(image.shape[-2:])})
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @torch.no_grad()
+    def __call__(self, model: nn.Module) -> list[dict[str, Any]]:
+        """Per-image scores (``file_name``, ``participant``, ``input_size`` and :func:`image_scores`)."""
+        was_training = model.training
+        model.eval()
+        try:
+            scores = []
+            for item in self.items:
+                outputs = model(item["image"][None].to(self.device))
+                final = outputs[0] if isinstance(outputs, list) else outputs  # training mode: final output first
+                _, mask, _, _ = predictions_at(final, tuple(item["fg"].shape))
+                scores.append({"file_name": item["file_name"], "participant": item["participant"],
+                               "input_size": item["input_size"],
+                               **image_scores(mask.cpu().numpy(), item["fg"], item["ignore"], item["instances"],
+                                              item["owners"])})
+            return scores
+        finally:
+            model.train(was_training)

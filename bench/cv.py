@@ -1,0 +1,333 @@
+"""Participant-grouped k-fold cross-validation of the ablation rows on real photos (issue #17).
+
+    python bench/cv.py [--folds 5] [--rows baseline,lmp,cascade,unet] [--epochs N] [--steps S] [--size 224]
+                       [--select last,ema,best-inner-val] [--seed 0] [--json docs/results/cv-cpu.json]
+                       [--section cv-cpu]
+    python bench/cv.py --from-json run.json --section cv-gpu     # write a run made elsewhere (the GPU machine)
+    python bench/cv.py --latency-only --export E ... --json lat.json   # latency apart (a quiet moment), then
+    python bench/cv.py --from-json run.json lat.json                    # one table: the later run's latency wins
+
+1. Builds the masks export of ``--source`` (default ``../shared/data/nails-cc0``) with the ablation bench's
+   ``build_export`` (the platform's COCO import, geometry validation, masks export; its train/val/test split
+   is not used here), or takes ``--export``.
+2. Deals the participants into ``--folds`` folds balanced by photo count (``ml.cross_validation``); for each
+   fold and each row (``ml.ablation``, short names in ``ml.cross_validation.ROW_ALIASES``) trains the same
+   budget with ``ml.train.train`` and scores the fold's held-out participants at full resolution after
+   every epoch (long side capped at ``--max-side``, scored at the photo's own size). Every selection
+   strategy in ``--select`` is judged on that same run: the last epoch, the EMA of the epoch-end weights, the
+   best epoch on the fold's inner val participants; the best held-out epoch ("oracle") measures the gap.
+3. Measures each row's latency in ONNX Runtime at 360x480 and 480x640 (``bench/model_latency.py``'s
+   ``time_ort``, ``--threads`` threads) in the same run.
+4. Writes the raw results (per image, per epoch, per fold) to ``--json`` after every fold and row, and the
+   table to the ``--section`` section of ``docs/benchmarks.md``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.benchdoc import (  # noqa: E402
+    fmt,
+    git_commit,
+    loadavg,
+    log,
+    machine_info,
+    markers,
+    wait_for_quiet,
+    write_section,
+)
+
+DEFAULT_SOURCE = ROOT.parent / "shared" / "data" / "nails-cc0"
+LATENCY_SIZES = ((360, 480), (480, 640))  # H x W
+
+
+def row_config(label: str, args):
+    """The row's training config: the preset with the row's overrides and the bench's budget."""
+    from ml.ablation import row_overrides
+    from ml.train import train_config
+
+    overrides = row_overrides(label)
+    if args.size:
+        overrides["augment"] = {"crop_size": args.size}
+    return train_config(args.preset, **overrides, epochs=args.epochs, batch_size=args.batch,
+                        steps_per_epoch=args.steps, patience=10**6, seed=args.seed, device=args.device,
+                        num_workers=0, cache_data=True, val_size=args.val_size,
+                        warmup_steps=min(100, args.steps * args.epochs // 10))
+
+
+def export_summary(export: Path) -> dict:
+    from dataset.formats.masks import read_masks_manifest
+
+    images = read_masks_manifest(export)["images"]
+    return {"images": len(images), "participants": len({e["participant"] for e in images}),
+            "nails": sum(e["nails"] for e in images),
+            "largest_participant": max(sum(1 for e in images if e["participant"] == p)
+                                       for p in {e["participant"] for e in images})}
+
+
+def latency(label: str, args) -> dict:
+    """ONNX Runtime median and minimum ms per frame of the row's model at each of ``LATENCY_SIZES``."""
+    from bench.model_latency import time_ort
+    from ml.models.registry import build_model
+
+    model = build_model(row_config(label, args).model, load_pretrained=False).eval()
+    out = {}
+    for h, w in LATENCY_SIZES:
+        times = time_ort(model, h, w, args.latency_runs, 3, args.threads)
+        out[f"{h}x{w}"] = {"median": statistics.median(times), "min": min(times)}
+    return out
+
+
+def pct(summary: dict | None, key: str = "miou") -> str:
+    value = (summary or {}).get(key) or {}
+    if value.get("mean") is None:
+        return "-"
+    sd = value.get("sd")
+    return f"{100 * value['mean']:.1f}" + (f" ± {100 * sd:.1f}" if sd is not None else "")
+
+
+def section(report: dict, name: str) -> str:
+    """The doc section ``name`` (markers included) of a run's report."""
+    from ml.cross_validation import SELECTIONS, summarize
+
+    args, export, machine = report["args"], report["export"], report["machine"]
+    selections = [s for s in SELECTIONS if s in args["select"]]
+    rows = list(dict.fromkeys(r["row"] for r in report["results"]))
+    by_row = {row: [r for r in report["results"] if r["row"] == row] for row in rows}
+    folds = report["folds"]
+    start, end = markers(name)
+    cpu = not machine["device"].startswith("cuda")
+    lines = [
+        start,
+        f"## Cross-validation on nails-cc0, {report['title']} (`bench/cv.py`)",
+        "",
+        f"Measured {report['date']} in {fmt(report['seconds'] / 60)} min with `{report['command']}` "
+        f"(commit {report['commit']}); every figure below comes from that run (several commands: one table)."
+        + (" **A reduced CPU budget** (small crops, few steps): the figures rank rows and selection strategies "
+           "under that budget; they are not the models' accuracy after a full training." if cpu else ""),
+        "",
+        "### Set-up",
+        "",
+        f"- **Data**: `../shared/data/nails-cc0` ({export['images']} photos, {export['nails']} nails, "
+        f"{export['participants']} participants, the largest with {export['largest_participant']} photos) in "
+        f"{len(folds)} participant-grouped folds (`ml.cross_validation.participant_folds`, seed {args['seed']}): "
+        f"held-out photos per fold {' / '.join(str(len(f['test'])) for f in folds)}; no participant on both "
+        "sides of a fold. Inner val (for `best-inner-val`) per fold: "
+        f"{' / '.join(str(len(f['inner_val'])) for f in folds)} photos"
+        + (", held out of training for every strategy (one shared run per fold and row)."
+           if "best-inner-val" in selections else " (not used: every strategy trains on all the fold's photos)."),
+        f"- **Budget (every row, every fold the same)**: preset `{args['preset']}` with {args['crop']}x{args['crop']} "
+        f"random crops, {args['epochs']} epochs x {args['steps']} steps x batch {args['batch']} "
+        f"(= {args['epochs'] * args['steps'] * args['batch']} crops), AdamW, poly schedule, pretrained "
+        f"MobileNetV2 encoders, seed {args['seed']}; inner val at long side {args['val_size']} after every epoch.",
+        f"- **Scoring**: the fold's held-out photos at full resolution: the input's long side is the photo's own, "
+        f"capped at {args['max_side']} (multiples of 32), the prediction resized back and compared with the labels "
+        "at the photo's own size (`ml.evaluate.FullResScorer`). Binary mIoU = mean of nail and background IoU "
+        "from the fold's pixel counts; per-nail IoU = mean over labelled nails of each nail's IoU with the "
+        "predicted nail pixels nearest to it. Mean ± sd over the folds; per-image scores are in the JSON.",
+        "- **Checkpoint selection**, all judged on the same training run: `last` = the fixed schedule's last "
+        f"epoch; `ema` = exponential moving average of the epoch-end weights (decay {args['ema_decay']}, BN "
+        "statistics averaged alike); `best-inner-val` = the epoch with the best inner-val binary mIoU. "
+        "Gap = the best held-out epoch's mIoU (an oracle no strategy can know) minus the strategy's.",
+        f"- **Machine**: {machine['where']}; torch {machine['torch']}, device `{machine['device']}`, load average "
+        f"{machine.get('load', 'n/a')} at the start (other work shared the machine).",
+        "",
+        "### Held-out accuracy (%, mean ± sd over folds)",
+        "",
+        "| model | selection | binary mIoU | nail IoU | per-nail IoU | gap to best epoch | mIoU per fold | epochs picked |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    steadiness = {s: [] for s in selections}
+    for row in rows:
+        for strategy in selections:
+            s = summarize(by_row[row], strategy)
+            steadiness[strategy].append(s)
+            per_fold = " / ".join(f"{100 * v:.1f}" for v in s["miou"]["folds"])
+            picked = "/".join("ema" if e is None else str(e) for e in s["epochs"])
+            lines.append(f"| {row} | {strategy} | {pct(s)} | {pct(s, 'nail_iou')} | {pct(s, 'per_nail_iou')} | "
+                         f"{pct(s, 'gap_to_oracle')} | {per_fold} | {picked} |")
+    lines += ["", "Averaged over the rows:", ""]
+    overall = {}
+    for strategy, summaries in steadiness.items():
+        sds = [s["miou"]["sd"] for s in summaries if s["miou"]["sd"] is not None]
+        gaps = [s["gap_to_oracle"]["mean"] for s in summaries]
+        means = [s["miou"]["mean"] for s in summaries]
+        if not sds:
+            lines.append(f"- `{strategy}`: one fold only.")
+            continue
+        overall[strategy] = (statistics.fmean(sds), statistics.fmean(gaps), statistics.fmean(means))
+        lines.append(f"- `{strategy}`: mean binary mIoU {100 * overall[strategy][2]:.1f}, sd over folds "
+                     f"{100 * overall[strategy][0]:.1f} (mean of the rows' sd), gap to the best epoch "
+                     f"{100 * overall[strategy][1]:.1f} points.")
+    if len(overall) > 1:
+        steadiest = min(overall, key=lambda k: overall[k][0])
+        closest = min(overall, key=lambda k: overall[k][1])
+        lines += ["", f"Steadiest across folds (lowest mean sd): `{steadiest}`; closest to the best epoch it could "
+                  f"have picked (smallest mean gap): `{closest}`. With {len(folds)} folds an sd is itself uncertain "
+                  "by about a third of its value, so differences in sd below a point are not evidence."]
+    wait = report.get("latency_wait") or {}
+    busy = (f"; other processes kept {wait['busy_cores']:.1f} cores busy just before (the minimum is the better "
+            "estimate of a quiet machine; `model_latency` has quiet figures)" if wait.get("busy_cores") is not None else "")
+    lines += ["", f"### Cost (latency: ONNX Runtime, batch 1, {args['threads']} threads, median (min) of "
+              f"{args['latency_runs']} runs, random weights, every row in one process{busy})", "",
+              "| model | 360x480 (ms) | 480x640 (ms) | train time per fold (s) | crops per fold |",
+              "| --- | --- | --- | --- | --- |"]
+    for row in rows:
+        lat = report.get("latency", {}).get(row) or {}
+        cells = [f"{fmt(lat[k]['median'])} ({fmt(lat[k]['min'])})" if k in lat else "-" for k in ("360x480", "480x640")]
+        secs = statistics.fmean(r["train_seconds"] for r in by_row[row])
+        lines.append(f"| {row} | {cells[0]} | {cells[1]} | {secs:.0f} | {by_row[row][0]['crops']} |")
+    scoring = "not included" if all("scoring_seconds" in r for r in report["results"]) else "included"
+    lines += ["", "Train time is the wall time of `ml.train.train` (inner validation included, the held-out scoring "
+              f"after each epoch {scoring}), on a machine shared with other work.", end]
+    return "\n".join(lines) + "\n"
+
+
+def merge_reports(reports: list[dict]) -> dict:
+    """One report of several runs with the same folds and budget (e.g. run one row at a time): results and
+    latencies merged in order (a later run's latency of a row replaces an earlier one, with its timing
+    options), the seconds summed, the commands joined."""
+    first = reports[0]
+    free = ("select", "latency_runs", "threads")  # what may differ: no effect on training
+
+    def budget(report: dict) -> dict:
+        return {k: v for k, v in report["args"].items() if k not in free}
+
+    for other in reports[1:]:
+        if other["folds"] != first["folds"] or budget(other) != budget(first):
+            raise ValueError("runs with different folds or budgets cannot share a table")
+    timed = [rep for rep in reports if rep.get("latency")]
+    args = {**first["args"], **({k: timed[-1]["args"][k] for k in free[1:] if k in timed[-1]["args"]} if timed else {})}
+    merged = {**first, "args": args, "commit": " / ".join(dict.fromkeys(rep["commit"] for rep in reports))}
+    if timed and timed[-1].get("latency_wait"):
+        merged["latency_wait"] = timed[-1]["latency_wait"]
+    return {**merged, "results": [r for rep in reports for r in rep["results"]],
+            "latency": {k: v for rep in reports for k, v in rep.get("latency", {}).items()},
+            "seconds": sum(rep["seconds"] for rep in reports),
+            "command": " && ".join(rep["command"] for rep in reports)}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE)
+    parser.add_argument("--export", type=Path, help="an existing masks export (skips building one)")
+    parser.add_argument("--work", type=Path, default=ROOT / "var" / "bench" / "cv")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--only-folds", help="comma list of fold indices to run (default all; e.g. to time one)")
+    parser.add_argument("--rows", default="baseline,lmp,cascade,unet",
+                        help="comma list of ml.cross_validation.ROW_ALIASES or full ml.ablation row labels")
+    parser.add_argument("--preset", default="web-336", choices=["tiny", "web-336", "native-448"])
+    parser.add_argument("--size", type=int, help="training crop size (default: the preset's)")
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--steps", type=int, default=8, help="steps per epoch")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--val-size", type=int, default=480, help="long side of the inner val photos")
+    parser.add_argument("--max-side", type=int, default=640, help="cap of the held-out photos' long side")
+    parser.add_argument("--select", default="last,ema,best-inner-val")
+    parser.add_argument("--ema-decay", type=float, default=0.6)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads for the latency")
+    parser.add_argument("--latency-runs", type=int, default=20)
+    parser.add_argument("--no-latency", action="store_true")
+    parser.add_argument("--latency-only", action="store_true",
+                        help="measure only the rows' latency (merge with the training run's JSON by --from-json)")
+    parser.add_argument("--wait-idle", type=float, default=0.0,
+                        help="before the latency, wait up to this many seconds for the machine to be less busy "
+                             "than half its CPUs")
+    parser.add_argument("--json", type=Path, help="write the raw results here")
+    parser.add_argument("--from-json", type=Path, nargs="+",
+                        help="only write the doc section of earlier runs' JSON (several runs on the same folds, e.g. "
+                             "one per row: results and latencies merged, in order)")
+    parser.add_argument("--section", default="cv-cpu")
+    parser.add_argument("--title", default="reduced CPU budget")
+    parser.add_argument("--no-doc", action="store_true")
+    args = parser.parse_args(argv)
+
+    if args.from_json:
+        report = merge_reports([json.loads(path.read_text()) for path in args.from_json])
+        text = section(report, args.section)
+        if not args.no_doc:
+            write_section(args.section, text)
+        print(text)
+        return report
+
+    import torch
+
+    from bench.ablation import build_export
+    from dataset.formats.masks import read_masks_manifest
+    from ml.cross_validation import participant_folds, row_label, run_fold
+    from ml.device import resolve_device
+
+    started = time.monotonic()
+    args.work.mkdir(parents=True, exist_ok=True)
+    export = args.export or args.work / "export"
+    if args.export is None:
+        build_export(args.source, export)
+    labels = [row_label(name.strip()) for name in args.rows.split(",")]
+    selections = [s.strip() for s in args.select.split(",")]
+    folds = participant_folds(read_masks_manifest(export)["images"], k=args.folds, seed=args.seed)
+    wanted = [int(i) for i in args.only_folds.split(",")] if args.only_folds else list(range(args.folds))
+    device = resolve_device(args.device)
+    info = machine_info()
+    where = (torch.cuda.get_device_name(device) if device.type == "cuda"
+             else f"{info['nproc']} CPUs ({info.get('cpu', 'unknown')}), {torch.get_num_threads()} threads")
+    crop = row_config(labels[0], args).augment.crop_size
+    report = {
+        "title": args.title, "date": time.strftime("%Y-%m-%d"), "seconds": 0.0,
+        "command": "python " + shlex.join(["bench/cv.py"] + (sys.argv[1:] if argv is None else list(argv))),
+        "commit": git_commit(("ml", "bench"), "ml/ or bench/") or "unknown",
+        "args": {"preset": args.preset, "crop": crop, "epochs": args.epochs, "steps": args.steps, "batch": args.batch,
+                 "val_size": args.val_size, "max_side": args.max_side, "select": selections,
+                 "ema_decay": args.ema_decay, "seed": args.seed, "threads": args.threads,
+                 "latency_runs": args.latency_runs, "folds": args.folds},
+        "export": export_summary(export), "folds": [fold.to_dict() for fold in folds], "results": [], "latency": {},
+        "machine": {"where": where, "torch": torch.__version__, "device": str(device),
+                    "load": " / ".join(f"{x:.1f}" for x in loadavg()) if device.type == "cpu" else "n/a"},
+    }
+    log(f"{len(folds)} folds, held-out photos {[len(f.test) for f in folds]}, inner val {[len(f.inner_val) for f in folds]}")
+
+    def save() -> None:
+        report["seconds"] = time.monotonic() - started
+        if args.json:  # after every run: a run cut short still leaves what it finished
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(report, indent=1))
+
+    if not args.no_latency:
+        if args.wait_idle:
+            report["latency_wait"] = wait_for_quiet(args.wait_idle, threshold=info["nproc"] / 2)
+        for label in labels:
+            report["latency"][label] = latency(label, args)
+            log(f"latency {label}: " + ", ".join(f"{k} {v['median']:.1f} ms" for k, v in report["latency"][label].items()))
+        save()
+    for fold in (folds[i] for i in wanted if not args.latency_only):
+        for label in labels:
+            log(f"fold {fold.index}: {label}")
+            slug = "".join(c if c.isalnum() else "-" for c in label).strip("-")
+            result = run_fold(export, fold, row_config(label, args), args.work / "runs" / f"fold{fold.index}-{slug}",
+                              selections=selections, ema_decay=args.ema_decay, max_side=args.max_side, log=log)
+            report["results"].append({"row": label, **result})
+            log("  -> " + ", ".join(f"{s} {100 * v['scores']['miou']:.1f}" for s, v in result["selections"].items())
+                + f", oracle {100 * result['oracle']['scores']['miou']:.1f} (epoch {result['oracle']['epoch']}), "
+                f"{result['train_seconds']:.0f} s")
+            save()
+    save()
+    if args.latency_only:
+        return report
+    text = section(report, args.section)
+    print(text)
+    if not args.no_doc:
+        write_section(args.section, text)
+    return report
+
+
+if __name__ == "__main__":
+    main()

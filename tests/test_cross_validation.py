@@ -1,0 +1,201 @@
+"""Participant-grouped cross-validation (ml.cross_validation), full-resolution per-image scores
+(ml.evaluate) and the CV bench (bench/cv.py) on synthetic data."""
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from dataset.formats.masks import read_masks_manifest
+from ml.cross_validation import (
+    Fold,
+    WeightAverage,
+    check_folds,
+    fold_view,
+    participant_folds,
+    row_label,
+    run_fold,
+    select_epoch,
+    summarize,
+)
+from ml.data import MasksDataset, make_synthetic_export
+from ml.evaluate import image_scores, nail_owners, pooled_scores
+from ml.train import train_config
+
+
+def uneven_items():
+    """31 photos of 12 participants: one with 9 photos, two with 4, the rest 1 or 2."""
+    sizes = [9, 4, 4, 2, 2, 2, 2, 2, 1, 1, 1, 1]
+    return [(f"{p:02d}-{i}.jpg", f"person{p:02d}") for p, n in enumerate(sizes) for i in range(n)]
+
+
+def test_folds_group_participants_cover_every_image_once_and_balance():
+    items = uneven_items()
+    participant_of = dict(items)
+    folds = participant_folds(items, k=4, seed=0)
+    assert len(folds) == 4
+    held_out = [key for fold in folds for key in fold.test]
+    assert sorted(held_out) == sorted(participant_of)  # every image exactly once
+    owners = [{participant_of[key] for key in fold.test} for fold in folds]
+    for i, a in enumerate(owners):
+        for b in owners[i + 1:]:
+            assert not a & b
+    for fold in folds:
+        assert {participant_of[k] for k in fold.test}.isdisjoint(participant_of[k] for k in fold.train)
+        assert sorted(fold.inner_train + fold.inner_val) == sorted(fold.train)
+        assert {participant_of[k] for k in fold.inner_val}.isdisjoint(participant_of[k] for k in fold.inner_train)
+        assert fold.inner_val and fold.inner_train
+    sizes = sorted(len(fold.test) for fold in folds)
+    assert sizes[-1] == 9 and sizes[0] >= 7  # 31 photos: as even as the 9-photo participant allows
+
+
+def test_folds_are_deterministic_and_the_seed_changes_them():
+    items = uneven_items()
+    forward, backward = participant_folds(items, k=3, seed=5), participant_folds(items[::-1], k=3, seed=5)
+    assert [f.test_participants for f in forward] == [f.test_participants for f in backward]  # order-free
+    assert [f.inner_val_participants for f in forward] == [f.inner_val_participants for f in backward]
+    assert participant_folds(items, k=3, seed=1) == participant_folds(items, k=3, seed=1)
+    tests = {tuple(f.test_participants for f in participant_folds(items, k=3, seed=s)) for s in range(6)}
+    assert len(tests) > 1
+
+
+def test_balance_with_single_photo_participants_is_exact():
+    items = [(f"{i}.png", f"p{i}") for i in range(20)]
+    assert [len(f.test) for f in participant_folds(items, k=5, seed=3)] == [4, 4, 4, 4, 4]
+
+
+def test_a_wrong_grouping_is_detected():
+    items = uneven_items()
+    participant_of = dict(items)
+    folds = participant_folds(items, k=3, seed=0)
+    # move one photo of a fold-0 participant into fold 1's test set: that participant is on two folds
+    moved = folds[0].test[0]
+    bad = [replace(folds[0], test=folds[0].test[1:]), replace(folds[1], test=folds[1].test + (moved,)), folds[2]]
+    with pytest.raises(ValueError, match="participant"):
+        check_folds(bad, participant_of)
+    dropped = [replace(folds[0], test=folds[0].test[1:]), *folds[1:]]
+    with pytest.raises(ValueError):
+        check_folds(dropped, participant_of)
+    with pytest.raises(ValueError, match="participants cannot fill"):
+        participant_folds(items[:3], k=4)
+
+
+def test_selection_strategies_pick_what_they_say():
+    history = [{"epoch": 1, "val": {"miou": 0.5}}, {"epoch": 2, "val": {"miou": 0.8}},
+               {"epoch": 3, "val": {"miou": 0.8}}, {"epoch": 4, "val": {"miou": 0.7}}]
+    assert select_epoch(history, "last") == 4
+    assert select_epoch(history, "best-inner-val") == 2  # the first of equal bests, as ml.train keeps best.pt
+    with pytest.raises(ValueError):
+        select_epoch([{"epoch": 1, "val": None}], "best-inner-val")
+    with pytest.raises(ValueError):
+        select_epoch(history, "ema")  # the average is no epoch
+    average = WeightAverage(0.5)
+    for value in (0.0, 4.0, 8.0):
+        average.update({"w": torch.tensor([value]), "n": torch.tensor(int(value))})
+    assert average.state["w"].item() == pytest.approx(0.25 * 0 + 0.25 * 4 + 0.5 * 8)  # 0 -> 2 -> 5
+    assert average.state["n"].item() == 8  # counters: the newest
+
+
+def test_image_scores_per_nail_charges_pixels_to_the_nearest_nail():
+    instances = np.zeros((20, 30), np.int32)
+    instances[2:6, 2:6] = 1
+    instances[10:15, 20:25] = 2
+    owners = nail_owners(instances)
+    assert owners[0, 0] == 1 and owners[19, 29] == 2
+    gt = instances > 0
+    perfect = image_scores(gt, gt, np.zeros_like(gt), instances)
+    assert perfect["miou"] == 1.0 and perfect["per_nail_iou"] == [1.0, 1.0]
+    missed = gt.copy()
+    missed[10:15, 20:25] = False
+    scores = image_scores(missed, gt, np.zeros_like(gt), instances)
+    assert scores["per_nail_iou"] == [1.0, 0.0]
+    assert scores["nail_iou"] == pytest.approx(16 / 41)
+    ignore = np.zeros_like(gt)
+    ignore[10:15, 20:25] = True  # the missed nail ignored: nothing left to miss
+    assert image_scores(missed, gt, ignore, instances)["miou"] == 1.0
+    pooled = pooled_scores([perfect, scores])
+    assert pooled["nail_iou"] == pytest.approx((41 + 16) / (41 + 41))
+    assert pooled["per_nail_iou"] == pytest.approx(0.75) and pooled["nails"] == 4
+
+
+def test_fold_view_rewrites_splits_only(tmp_path):
+    export = make_synthetic_export(tmp_path / "export", train=6, val=3, size=(48, 40))
+    folds = participant_folds(read_masks_manifest(export)["images"], k=3, seed=0)
+    view = fold_view(export, folds[1], tmp_path / "view")
+    splits = {e["file_name"]: e["split"] for e in read_masks_manifest(view)["images"]}
+    assert {k for k, s in splits.items() if s == "test"} == set(folds[1].test)
+    assert {k for k, s in splits.items() if s == "val"} == set(folds[1].inner_val)
+    held_out = MasksDataset(view, "test", train=False, eval_size=None)
+    assert len(held_out) == len(folds[1].test) and held_out[0]["fg"].shape == (40, 48)
+    no_inner = fold_view(export, folds[1], tmp_path / "view2", inner=False)
+    assert len(MasksDataset(no_inner, "val", train=False)) == 0
+    assert len(MasksDataset(no_inner, "train", train=False)) == len(folds[1].train)
+
+
+def test_run_fold_scores_every_epoch_and_each_strategy(tmp_path):
+    torch.set_num_threads(1)
+    export = make_synthetic_export(tmp_path / "export", train=6, val=3, size=(48, 40))
+    folds = participant_folds(read_masks_manifest(export)["images"], k=3, seed=0)
+    config = train_config("tiny", epochs=3, steps_per_epoch=2, device="cpu")
+    result = run_fold(export, folds[0], config, tmp_path / "fold0")
+    assert [e["epoch"] for e in result["epochs"]] == [1, 2, 3]
+    chosen = result["selections"]
+    assert chosen["last"]["epoch"] == 3 and chosen["ema"]["epoch"] is None
+    best = chosen["best-inner-val"]["epoch"]
+    assert result["epochs"][best - 1]["val_miou"] == max(e["val_miou"] for e in result["epochs"])
+    assert chosen["last"]["scores"] == result["epochs"][2]["test"]  # the last epoch's own held-out figures
+    assert len(chosen["last"]["images"]) == len(folds[0].test)
+    assert {img["file_name"] for img in chosen["ema"]["images"]} == set(folds[0].test)
+    assert result["oracle"]["scores"]["miou"] >= max(c["scores"]["miou"] for k, c in chosen.items() if k != "ema")
+    summary = summarize([result, result], "last")
+    assert summary["miou"]["sd"] == 0 and summary["gap_to_oracle"]["mean"] >= 0
+    assert row_label("unet").startswith("U-Net")
+
+
+def test_cv_bench_runs_end_to_end_and_writes_per_image_scores(tmp_path, capsys):
+    from bench import cv
+
+    torch.set_num_threads(1)
+    export = make_synthetic_export(tmp_path / "export", train=6, val=3, size=(48, 40))
+    out = tmp_path / "cv.json"
+    cv.main(["--export", str(export), "--work", str(tmp_path / "work"), "--preset", "tiny", "--folds", "3",
+             "--rows", "cascade,unet", "--epochs", "2", "--steps", "2", "--batch", "4", "--val-size", "64",
+             "--device", "cpu", "--no-latency", "--no-doc", "--json", str(out)])
+    report = json.loads(out.read_text())
+    assert len(report["results"]) == 6  # 3 folds x 2 rows
+    images = {img["file_name"] for r in report["results"] if r["row"] == "+ cascade"
+              for img in r["selections"]["last"]["images"]}
+    assert len(images) == 9  # every photo scored once, held out
+    assert all(isinstance(img["miou"], float) for r in report["results"] for img in r["selections"]["ema"]["images"])
+    text = cv.section(report, "cv-test")
+    assert "<!-- cv-test:start -->" in text and "| + cascade | best-inner-val |" in text
+    capsys.readouterr()
+    cv.main(["--from-json", str(out), "--section", "cv-test", "--no-doc"])  # a run made elsewhere
+    assert text in capsys.readouterr().out
+
+
+def test_fold_is_a_plain_value():
+    fold = Fold(0, ("a",), ("b",), ("b",), (), ("p",), ())
+    assert fold.to_dict()["test"] == ["a"]
+
+
+def test_runs_merge_only_on_the_same_folds_and_the_later_latency_wins():
+    from bench.cv import merge_reports
+
+    base = {"folds": [{"test": ["a"]}], "args": {"epochs": 2, "select": ["last"]}, "seconds": 10.0,
+            "command": "python bench/cv.py --rows cascade", "latency": {"+ cascade": {"360x480": 1}},
+            "results": [{"row": "+ cascade"}], "commit": "abc1234"}
+    other = {**base, "command": "python bench/cv.py --latency-only", "results": [{"row": "U-Net"}],
+             "latency": {"+ cascade": {"360x480": 2}}, "seconds": 5.0,
+             "args": {"epochs": 2, "select": ["last"], "latency_runs": 50}}
+    merged = merge_reports([base, other])
+    assert merged["args"]["latency_runs"] == 50  # the timing options of the run whose latency is shown
+    assert merged["commit"] == "abc1234" and merge_reports([base, {**other, "commit": "def5678"}])["commit"] == \
+        "abc1234 / def5678"
+    assert [r["row"] for r in merged["results"]] == ["+ cascade", "U-Net"]
+    assert merged["latency"]["+ cascade"] == {"360x480": 2} and merged["seconds"] == 15.0
+    with pytest.raises(ValueError):
+        merge_reports([base, {**other, "folds": [{"test": ["b"]}]}])
+    with pytest.raises(ValueError):
+        merge_reports([base, {**other, "args": {"epochs": 3, "select": ["last"]}}])
