@@ -15,8 +15,10 @@ with the trained model active). Model modes need ``--model CHECKPOINT`` or a mod
 
 Rules of the simulated annotator (fixed; the numbers follow from them):
 
-* It never thinks: wall time per nail is the page's and server's latency between its first and last action
-  on the nail (proposals are awaited; autosave is not).
+* It never thinks: seconds per nail are the time its actions on the nail took in the page (Playwright's input
+  events until the page handled them) plus the waits for the click-to-nail answers: the tool's and server's
+  latency, not an annotator's time (its own reading of the page and geometry sums are left out; autosave is
+  not awaited).
 * Actions counted: every click, drag, wheel notch and key press sent to the page (a Ctrl/Shift+click is one).
 * Zoom: before drawing an outline or dragging vertices of a nail whose longer side is under ``MIN_NAIL_PX``
   on screen, one wheel notch (x1.82) at the nail per action until it is not (at most 5), then one middle-drag
@@ -29,6 +31,8 @@ Rules of the simulated annotator (fixed; the numbers follow from them):
 * Finger/base/tip of a nail that shows a suggestion (dashed: the proposal's or the draft's, or the server's
   label suggestion): ``G`` when the suggested finger or the suggested base/tip is right (finger equal, base and
   tip within ``LANDMARK_TOL`` of the nail's base-tip length), then the scratch rule for what is still wrong.
+* Tools: ``N`` before each outline, ``A`` before base/tip, ``V`` before drags or a selecting click when another
+  tool is on (each a key press).
 * Drafts: each answer nail is matched to a draft nail (greedy, best IoU first, IoU >= 0.1). IoU >= 0.9: kept
   (a click selects it); IoU >= 0.5: vertex drags, each the drag of the vertex whose move onto the nearest
   point of the answer's outline gains the most IoU, until IoU >= 0.9 or after ``MAX_DRAGS`` drags or when no
@@ -37,8 +41,10 @@ Rules of the simulated annotator (fixed; the numbers follow from them):
   (a click + ``Delete``).
 * Click-to-nail: a Ctrl+click at the answer's pole of inaccessibility; while the proposal's IoU < 0.9, up to
   ``MAX_POINTS`` Shift+clicks (negative points) at the pole of the biggest region the proposal has too much
-  (the tool takes positive points only inside the proposal, so a missed region cannot be pointed at);
-  ``Enter`` accepts at IoU >= 0.9, else ``Esc`` and the scratch rule for the outline; then the suggestion rule.
+  (at least 2 % of the nail; the tool takes positive points only inside the proposal, so a missed region
+  cannot be pointed at). ``Enter`` accepts it at IoU >= 0.9; at IoU >= 0.5 ``Enter`` and the drafts' drag rule
+  (an accepted proposal is corrected like a draft, redrawn when the drags do not reach the bar); below 0.5
+  (or no proposal) ``Esc`` and the scratch rule for the outline. Then the suggestion rule.
 * Check: after the autosave, the annotation is read back through the API (``GET /api/images/<id>/annotation/``);
   each answer nail is matched to a saved nail (greedy IoU); it is finished when IoU >= 0.9, the finger is the
   answer's, base and tip are within ``LANDMARK_TOL`` of the answer's base-tip length and nothing is still only
@@ -219,7 +225,15 @@ class Annotator:
     def __init__(self, page):
         self.page = page
         self.actions = 0
+        self.busy = 0.0         # seconds spent in actions sent to the page and waiting for its answers
         self.zoomed = False
+
+    def timed(self, work):
+        started = time.perf_counter()
+        try:
+            return work()
+        finally:
+            self.busy += time.perf_counter() - started
 
     # -- the page's view and state
     def transform(self):
@@ -246,6 +260,9 @@ class Annotator:
         return next(i for i, n in enumerate(self.nails()) if n.get("id") == nail_id)
 
     def wait_proposal(self):
+        return self.timed(self._wait_proposal)
+
+    def _wait_proposal(self):
         deadline = time.monotonic() + 30
         while self.page.evaluate("annotator.clicker.pending !== null"):
             if time.monotonic() > deadline:
@@ -256,26 +273,34 @@ class Annotator:
     # -- actions (each one counted)
     def key(self, key: str):
         self.actions += 1
-        self.page.keyboard.press(key)
+        self.timed(lambda: self.page.keyboard.press(key))
 
     def click(self, p, modifiers=None):
         self.actions += 1
-        for key in modifiers or []:
-            self.page.keyboard.down(key)
-        self.page.mouse.click(*self.to_page(p))
-        for key in reversed(modifiers or []):
-            self.page.keyboard.up(key)
+        at = self.to_page(p)
+
+        def send():
+            for key in modifiers or []:
+                self.page.keyboard.down(key)
+            self.page.mouse.click(*at)
+            for key in reversed(modifiers or []):
+                self.page.keyboard.up(key)
+        self.timed(send)
 
     def drag(self, start, end):
         self.actions += 1
-        self.page.mouse.move(*self.to_page(start))
-        self.page.mouse.down()
-        self.page.mouse.move(*self.to_page(end), steps=4)
-        self.page.mouse.up()
+        a, b = self.to_page(start), self.to_page(end)
+
+        def send():
+            self.page.mouse.move(*a)
+            self.page.mouse.down()
+            self.page.mouse.move(*b, steps=4)
+            self.page.mouse.up()
+        self.timed(send)
 
     def pick_finger(self, finger: int):
         self.actions += 1
-        self.page.click(f"#hands .finger[data-finger='{finger}']")
+        self.timed(lambda: self.page.click(f"#hands .finger[data-finger='{finger}']"))
 
     def zoom_to(self, polygon):
         xs, ys = [p[0] for p in polygon], [p[1] for p in polygon]
@@ -285,7 +310,7 @@ class Annotator:
                 break
             self.page.mouse.move(*self.to_page([(min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2]))
             self.actions += 1
-            self.page.mouse.wheel(0, -300)
+            self.timed(lambda: self.page.mouse.wheel(0, -300))
             self.zoomed = True
             time.sleep(0.05)
         box = self.page.locator("#stage canvas.layer-ui").bounding_box()
@@ -294,10 +319,13 @@ class Annotator:
                                    box["y"] + 10 <= y <= box["y"] + box["height"] - 10 for x, y in corners):
             centre = self.to_page([(min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2])  # a middle-drag pans it in view
             self.actions += 1
-            self.page.mouse.move(*centre)
-            self.page.mouse.down(button="middle")
-            self.page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, steps=4)
-            self.page.mouse.up(button="middle")
+
+            def pan():
+                self.page.mouse.move(*centre)
+                self.page.mouse.down(button="middle")
+                self.page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, steps=4)
+                self.page.mouse.up(button="middle")
+            self.timed(pan)
 
     def fit(self):
         if self.zoomed:
@@ -382,10 +410,24 @@ class Annotator:
             p = polylabel(biggest, tolerance=0.5)
             self.click([p.x, p.y], modifiers=["Shift"])
             proposal = self.wait_proposal() or proposal
-        if proposal and trace["proposal_ious"][-1] >= BAR:
+        if proposal:  # what the last proposal got wrong, as shares of the answer's area
+            truth, got = shape(answer["polygon"]), shape(proposal["polygon"])
+            trace["missed"] = round(truth.difference(got).area / truth.area, 4)
+            trace["extra"] = round(got.difference(truth).area / truth.area, 4)
+        if proposal and trace["proposal_ious"][-1] >= 0.5:
             self.key("Enter")
-            self.labels(self.nails()[-1]["id"], answer)
+            nail_id = self.nails()[-1]["id"]
             trace["outline"] = "proposal"
+            if trace["proposal_ious"][-1] < BAR:  # corrected like a draft: vertex drags, else redrawn
+                trace["drags"] = self.correct_draft(nail_id, answer)
+                self.fit()
+                trace["outline"] = "proposal+drags"
+                if not trace["drags"]["reached"]:
+                    self.delete(nail_id, selected=True)
+                    self.scratch_nail(answer)
+                    trace["outline"] = "scratch"
+                    return trace
+            self.labels(nail_id, answer)
         else:
             if self.page.evaluate("annotator.clicker.active"):
                 self.key("Escape")
@@ -393,9 +435,23 @@ class Annotator:
             trace["outline"] = "scratch"
         return trace
 
+    def select_tool(self) -> None:
+        """``V`` when another tool is on (drags and selecting clicks need the select tool)."""
+        if self.page.evaluate("annotator.editor.tool") != "select":
+            self.key("v")
+
     def select(self, nail_id) -> None:
-        """A click at the nail's pole (Esc when the click picked one of its vertices)."""
-        self.click(pole(self.nails()[self.index_of(nail_id)]["polygon"]))
+        """A click at the pole of the part of the nail no other nail covers (Esc when it picked a vertex)."""
+        self.select_tool()
+        nails = self.nails()
+        own = shape(nails[self.index_of(nail_id)]["polygon"])
+        for other in nails:
+            if other["id"] != nail_id and shape(other["polygon"]).intersects(own):
+                own = own.difference(shape(other["polygon"]))
+        if own.geom_type == "MultiPolygon":
+            own = max(own.geoms, key=lambda g: g.area)
+        p = polylabel(own, tolerance=0.5) if own.geom_type == "Polygon" and own.area > 0 else None
+        self.click([p.x, p.y] if p else pole(nails[self.index_of(nail_id)]["polygon"]))
         selection = self.state("annotator.scene.selection") or {}
         if selection.get("vertex") is not None:
             self.key("Escape")
@@ -409,6 +465,7 @@ class Annotator:
 
     def correct_draft(self, nail_id, answer: dict) -> dict:
         """Vertex drags on a matched draft nail (IoU >= 0.5); True when it reached the bar."""
+        self.select_tool()
         self.zoom_to(answer["polygon"])
         target = shape(answer["polygon"]).exterior
         drags = 0
@@ -459,10 +516,10 @@ def label_photo(page, base_url: str, image_id: int, answers: list[dict], mode: s
     order = sorted(range(len(answers)), key=lambda i: pole(answers[i]["polygon"])[0])  # left to right
 
     def timed(i, work):
-        before, started = bot.actions, time.perf_counter()
+        before, busy = bot.actions, bot.busy
         out = work()
         records[i]["actions"] += bot.actions - before
-        records[i]["seconds"] += time.perf_counter() - started
+        records[i]["seconds"] += bot.busy - busy
         return out
 
     if mode == "drafts":
@@ -575,7 +632,8 @@ def write_drafts(image_ids: list[int], checkpoint: Path, size: int = 480) -> Non
 
     from labeling.models import Image
     from prelabel.drafts import nails_to_geometry, write_draft
-    from training.serving import Predictor, predict_picture
+    from ml.predict import Predictor
+    from training.serving import predict_picture
 
     predictor = Predictor.from_checkpoint(checkpoint, size=size, threads=2)
     for image in Image.objects.filter(pk__in=image_ids):
@@ -653,6 +711,10 @@ def summarize(records: list[dict]) -> dict:
                           "actions_mean": round(statistics.fmean(actions), 2) if actions else None,
                           "seconds_median": round(statistics.median(r["seconds"] for r in mine), 3),
                           "outline_from_proposal": sum(r.get("click", {}).get("outline") == "proposal" for r in mine),
+                          "outline_from_proposal_and_drags": sum(r.get("click", {}).get("outline") == "proposal+drags"
+                                                                 for r in mine),
+                          "proposal_mostly_missed": sum(r.get("click", {}).get("outline", "proposal") != "proposal" and
+                                                        r["click"].get("missed", 0) > r["click"].get("extra", 0) for r in mine),
                           "kept_drafts": sum(r.get("draft_iou") is not None and r.get("draft_iou") >= BAR for r in mine)}
         scratch = rows.get("scratch", {}).get("actions_median")
         for row in rows.values():
@@ -676,9 +738,21 @@ def section(report: dict) -> str:
     model_text = ("Model modes were not run (no model)." if not model else
                   f"Model (drafts and click+model): `ml.train.train` preset `{model['budget']['preset']}` reduced to "
                   f"{model['budget']['epochs']} epochs x {model['budget']['steps_per_epoch']} steps of {model['budget']['batch_size']} "
-                  f"on {model['budget']['threads']} CPU threads ({model.get('wall_s', '?')} s), on the {model['photos']} photos "
-                  f"({model['nails']} nails, fingers and base/tip) of the participants not held out; no val split "
-                  "(train mIoU picks the epoch). A weak model: the figures are a floor for the model modes.")
+                  f"on {model['budget']['threads']} CPU threads ({model.get('wall_s', '?')} s, on this shared machine), on the "
+                  f"{model['photos']} photos ({model['nails']} nails, fingers and base/tip) of the participants not held out; "
+                  f"no val split (train mIoU picks the epoch; last epoch: train mIoU {model.get('train_miou', '?')}, train nail "
+                  f"IoU {model.get('train_nail_iou', '?')}, on augmented crops). A weak model: the model modes' figures are "
+                  "a floor, not what a model trained on a real dataset gives.")
+    outlines = []
+    for mode, row in report["summary"].get("all", {}).items():
+        if mode.startswith("click"):
+            other = row["nails"] - row["outline_from_proposal"] - row["outline_from_proposal_and_drags"]
+            outlines.append(f"{labels[mode]}: of {row['nails']} outlines {row['outline_from_proposal']} were the proposal as it "
+                            f"came, {row['outline_from_proposal_and_drags']} the proposal with vertex drags, {other} drawn "
+                            f"(of the proposals not good as they came, {row['proposal_mostly_missed']} had more missed than "
+                            "extra area)")
+        elif mode == "drafts":
+            outlines.append(f"{labels[mode]}: {row['kept_drafts']} of {row['nails']} draft outlines good as they were (IoU >= 0.9)")
     held = report["summary"].get("held_out", {})
     best = held.get("click+model") or held.get("click") or {}
     verdict = (f"Issue #18's bar (median <= 3 actions per finished nail, >= 3x fewer than from scratch, held out): "
@@ -689,7 +763,7 @@ def section(report: dict) -> str:
 
 Measured {report['when']} in {report['wall_s']:.0f} s with `{report['command']}` (commit {m.get('commit', '?')}); {m['nproc']} CPUs ({m['cpu']}), load average {m['load'][0]:.2f} at the start (shared machine).
 
-A simulated annotator labels the shared photos (answers: nails-cc0 polygons + the project's confirmed fingers and base/tip) in the real tool in headless Chromium, until each nail has IoU >= 0.9 with the answer, the right finger and base/tip within 5 % of the nail's base-tip length, read back through the API. Its rules are fixed and written in the script's docstring: outlines from scratch are the answer simplified (Douglas-Peucker) to the fewest clicks that keep IoU >= 0.9, zooming in (wheel) on nails under {MIN_NAIL_PX} px on screen; drafts are kept (IoU >= 0.9), corrected with vertex drags (at most {MAX_DRAGS}, else redrawn) or redrawn (IoU < 0.5); click-to-nail is a Ctrl+click at the nail's pole of inaccessibility with up to {MAX_POINTS} negative points, else the scratch outline; G accepts a suggestion when its finger or base/tip is right, then what is wrong is fixed (finger: 1 click in the panel; base/tip: A + 2 clicks). Every click, drag, wheel notch and key press counts. Seconds are the tool's and server's latency only (the annotator does not think), per nail.
+A simulated annotator labels the shared photos (answers: nails-cc0 polygons + the project's confirmed fingers and base/tip) in the real tool in headless Chromium, until each nail has IoU >= 0.9 with the answer, the right finger and base/tip within 5 % of the nail's base-tip length, read back through the API. Its rules are fixed and written in the script's docstring: outlines from scratch are the answer simplified (Douglas-Peucker) to the fewest clicks that keep IoU >= 0.9, zooming in (wheel) on nails under {MIN_NAIL_PX} px on screen; drafts are kept (IoU >= 0.9), corrected with vertex drags (at most {MAX_DRAGS}, else redrawn) or redrawn (IoU < 0.5); click-to-nail is a Ctrl+click at the nail's pole of inaccessibility with up to {MAX_POINTS} negative points, then accepted (IoU >= 0.9), corrected like a draft (IoU >= 0.5) or drawn; G accepts a suggestion when its finger or base/tip is right, then what is wrong is fixed (finger: 1 click in the panel; base/tip: A + 2 clicks). Every click, drag, wheel notch and key press counts. Seconds are the tool's and server's latency only (the annotator does not think), per nail.
 
 | set | mode | nails | finished | actions per finished nail (median) | mean | scratch / mode (median) | seconds per nail (median) |
 | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |
@@ -697,7 +771,9 @@ A simulated annotator labels the shared photos (answers: nails-cc0 polygons + th
 
 {model_text}
 
-{verdict} Positive corrective points: the tool takes them only inside the proposal (a click outside starts a new nail), so a region the proposal missed cannot be pointed at; such nails fall back to the scratch outline. Per nail: `docs/results/annotation_effort.json`.
+All photos: {"; ".join(outlines) or "-"}.
+
+{verdict} Positive corrective points: the tool takes them only inside the proposal (a click outside starts a new nail), so a region the proposal missed cannot be pointed at; such proposals are corrected with vertex drags or drawn. Per nail: `docs/results/annotation_effort.json`.
 {end}
 """
 
@@ -729,6 +805,10 @@ def main(argv=None) -> int:
     trained = work / "model" / "training.json"
     model = json.loads(trained.read_text()) if trained.is_file() and not args.model else None
     checkpoint = Path(args.model) if args.model else Path(model["checkpoint"]) if model else None
+    history = checkpoint.parent / "history.json" if checkpoint else None
+    if model and history.is_file():  # the last epoch's train figures (on augmented crops; no val split)
+        last = json.loads(history.read_text())[-1]
+        model.update(train_miou=round(last["train_miou"], 3), train_nail_iou=round(last["train_nail_iou"], 3))
     if checkpoint is None:
         modes = [m for m in modes if m in ("scratch", "click")]
     instance = work / f"instance-{int(time.time())}"
@@ -761,9 +841,11 @@ def main(argv=None) -> int:
               "model": ({**(model or {}), "checkpoint": str(checkpoint)} if checkpoint else None),
               "summary": summarize(records), "nails": records}
     print(json.dumps(report["summary"], indent=1))
-    (work / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    head = json.dumps({k: v for k, v in report.items() if k != "nails"}, indent=1)
+    text = head[:-2] + ',\n "nails": [\n' + ",\n".join(json.dumps(r) for r in records) + "\n ]\n}\n"  # a nail a line
+    (work / "report.json").write_text(text)
     if not args.no_docs and not args.quick:
-        RESULTS.write_text(json.dumps(report, indent=1) + "\n")
+        RESULTS.write_text(text)
         write_section(SECTION, section(report))
     return 0
 
