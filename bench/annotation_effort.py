@@ -453,7 +453,12 @@ class Annotator:
         p = polylabel(own, tolerance=0.5) if own.geom_type == "Polygon" and own.area > 0 else None
         self.click([p.x, p.y] if p else pole(nails[self.index_of(nail_id)]["polygon"]))
         selection = self.state("annotator.scene.selection") or {}
-        if selection.get("vertex") is not None:
+        if selection.get("index") != self.index_of(nail_id):  # it hit another nail's vertex: its row in the list, F
+            self.actions += 1
+            self.timed(lambda: self.page.click(f"#nails .nail-row[data-kind='nail'][data-index='{self.index_of(nail_id)}']"))
+            self.zoomed = True
+            self.fit()
+        elif selection.get("vertex") is not None:
             self.key("Escape")
 
     def delete(self, nail_id, selected: bool = False) -> None:
@@ -684,7 +689,11 @@ def run_mode(browser, base_url: str, mode: str, photos: list, answers: list[list
     login(page, base_url)
     out = []
     for image_id, nails, name, held in zip(ids, answers, names, held_out):
-        records = label_photo(page, base_url, image_id, nails, mode)
+        try:
+            records = label_photo(page, base_url, image_id, nails, mode)
+        except Exception as error:  # noqa: BLE001  (the photo counts as not finished, with the reason; the run goes on)
+            log(f"{mode}: {name} failed: {error!r}")
+            records = [{"actions": 0, "seconds": 0.0, "finished": False, "error": repr(error)[:300]} for _ in nails]
         for k, record in enumerate(records):
             out.append({"mode": mode, "photo": name, "nail": k, "held_out": held, **record})
         done = sum(r["finished"] for r in records)
@@ -706,7 +715,7 @@ def summarize(records: list[dict]) -> dict:
                 continue
             done = [r for r in mine if r["finished"]]
             actions = [r["actions"] for r in done]
-            rows[mode] = {"nails": len(mine), "finished": len(done),
+            rows[mode] = {"nails": len(mine), "finished": len(done), "errors": sum("error" in r for r in mine),
                           "actions_median": statistics.median(actions) if actions else None,
                           "actions_mean": round(statistics.fmean(actions), 2) if actions else None,
                           "seconds_median": round(statistics.median(r["seconds"] for r in mine), 3),
@@ -786,8 +795,12 @@ def main(argv=None) -> int:
     parser.add_argument("--model", default=None, help="checkpoint for the model modes (default: WORK/model's, if trained)")
     parser.add_argument("--modes", default=",".join(MODES), help="comma-separated subset of " + ", ".join(MODES))
     parser.add_argument("--photos", type=int, default=0, help="only the first N photos (0: all)")
+    parser.add_argument("--merge", nargs="+", default=None, metavar="REPORT",
+                        help="write the docs from these runs' WORK/report.json files (modes run in separate processes)")
     parser.add_argument("--no-docs", action="store_true")
     args = parser.parse_args(argv)
+    if args.merge:
+        return merge_reports([Path(p) for p in args.merge], argv)
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="annotation-effort-"))
     if args.train_only:
         print(json.dumps(train_model(work / "model"), indent=1))
@@ -841,12 +854,33 @@ def main(argv=None) -> int:
               "model": ({**(model or {}), "checkpoint": str(checkpoint)} if checkpoint else None),
               "summary": summarize(records), "nails": records}
     print(json.dumps(report["summary"], indent=1))
-    head = json.dumps({k: v for k, v in report.items() if k != "nails"}, indent=1)
-    text = head[:-2] + ',\n "nails": [\n' + ",\n".join(json.dumps(r) for r in records) + "\n ]\n}\n"  # a nail a line
-    (work / "report.json").write_text(text)
+    text = save_report(work, report, records)
     if not args.no_docs and not args.quick:
         RESULTS.write_text(text)
         write_section(SECTION, section(report))
+    return 0
+
+
+def save_report(work: Path, report: dict, records: list[dict]) -> str:
+    """WORK/report.json, a nail a line; returns its text."""
+    head = json.dumps({k: v for k, v in report.items() if k != "nails"}, indent=1)
+    text = head[:-2] + ',\n "nails": [\n' + ",\n".join(json.dumps(r) for r in records) + "\n ]\n}\n"
+    (work / "report.json").write_text(text)
+    return text
+
+
+def merge_reports(paths: list[Path], argv) -> int:
+    """One report from runs of separate modes (run at the same time: their seconds share the machine)."""
+    reports = [json.loads(p.read_text()) for p in paths]
+    records = [r for report in reports for r in report["nails"]]
+    first = reports[0]
+    report = {**first, "wall_s": max(r["wall_s"] for r in reports),
+              "command": " & ".join(r["command"] for r in reports) + " (at the same time), then --merge",
+              "model": next((r["model"] for r in reports if r.get("model")), None), "summary": summarize(records)}
+    print(json.dumps(report["summary"], indent=1))
+    text = save_report(paths[0].parent, report, records)
+    RESULTS.write_text(text)
+    write_section(SECTION, section(report))
     return 0
 
 
