@@ -226,6 +226,7 @@ class Annotator:
         self.page = page
         self.actions = 0
         self.busy = 0.0         # seconds spent in actions sent to the page and waiting for its answers
+        self.label_actions = 0  # of which for fingers and base/tip (the rest: outlines, deletions, zoom, tools)
         self.zoomed = False
 
     def timed(self, work):
@@ -373,6 +374,11 @@ class Annotator:
 
     def labels(self, nail_id, answer: dict) -> None:
         """Finger and base/tip of the selected nail: G when a suggestion is right, then fix what is wrong."""
+        before = self.actions
+        self._labels(nail_id, answer)
+        self.label_actions += self.actions - before
+
+    def _labels(self, nail_id, answer: dict) -> None:
         index = self.index_of(nail_id)
         ghost = self.state(f"annotator.suggestions.ghost(annotator.scene.geometry, {index})") or {}
         good_finger = "finger" in ghost and finger_ok(ghost["finger"], answer) and ghost["finger"] is not None
@@ -520,9 +526,13 @@ def label_photo(page, base_url: str, image_id: int, answers: list[dict], mode: s
     records = [{"actions": 0, "seconds": 0.0} for _ in answers]
     order = sorted(range(len(answers)), key=lambda i: pole(answers[i]["polygon"])[0])  # left to right
 
+    for record in records:
+        record["label_actions"] = 0
+
     def timed(i, work):
-        before, busy = bot.actions, bot.busy
+        before, busy, labelling = bot.actions, bot.busy, bot.label_actions
         out = work()
+        records[i]["label_actions"] += bot.label_actions - labelling
         records[i]["actions"] += bot.actions - before
         records[i]["seconds"] += bot.busy - busy
         return out
@@ -693,7 +703,8 @@ def run_mode(browser, base_url: str, mode: str, photos: list, answers: list[list
             records = label_photo(page, base_url, image_id, nails, mode)
         except Exception as error:  # noqa: BLE001  (the photo counts as not finished, with the reason; the run goes on)
             log(f"{mode}: {name} failed: {error!r}")
-            records = [{"actions": 0, "seconds": 0.0, "finished": False, "error": repr(error)[:300]} for _ in nails]
+            records = [{"actions": 0, "label_actions": 0, "seconds": 0.0, "finished": False, "error": repr(error)[:300]}
+                       for _ in nails]
         for k, record in enumerate(records):
             out.append({"mode": mode, "photo": name, "nail": k, "held_out": held, **record})
         done = sum(r["finished"] for r in records)
@@ -719,6 +730,7 @@ def summarize(records: list[dict]) -> dict:
                           "actions_median": statistics.median(actions) if actions else None,
                           "actions_mean": round(statistics.fmean(actions), 2) if actions else None,
                           "seconds_median": round(statistics.median(r["seconds"] for r in mine), 3),
+                          "label_actions_mean": round(statistics.fmean(r["label_actions"] for r in done), 2) if done else None,
                           "outline_from_proposal": sum(r.get("click", {}).get("outline") == "proposal" for r in mine),
                           "outline_from_proposal_and_drags": sum(r.get("click", {}).get("outline") == "proposal+drags"
                                                                  for r in mine),
@@ -742,7 +754,7 @@ def section(report: dict) -> str:
         for mode, row in report["summary"].get(subset, {}).items():
             f = lambda v: "-" if v is None else f"{v:g}"  # noqa: E731
             lines.append(f"| {title} | {labels[mode]} | {row['nails']} | {row['finished']} | {f(row['actions_median'])} | "
-                         f"{f(row['actions_mean'])} | {f(row['ratio_to_scratch'])} | {row['seconds_median']:.2f} |")
+                         f"{f(row['actions_mean'])} | {f(row['label_actions_mean'])} | {f(row['ratio_to_scratch'])} | {row['seconds_median']:.2f} |")
     model = report.get("model")
     model_text = ("Model modes were not run (no model)." if not model else
                   f"Model (drafts and click+model): `ml.train.train` preset `{model['budget']['preset']}` reduced to "
@@ -774,8 +786,8 @@ Measured {report['when']} in {report['wall_s']:.0f} s with `{report['command']}`
 
 A simulated annotator labels the shared photos (answers: nails-cc0 polygons + the project's confirmed fingers and base/tip) in the real tool in headless Chromium, until each nail has IoU >= 0.9 with the answer, the right finger and base/tip within 5 % of the nail's base-tip length, read back through the API. Its rules are fixed and written in the script's docstring: outlines from scratch are the answer simplified (Douglas-Peucker) to the fewest clicks that keep IoU >= 0.9, zooming in (wheel) on nails under {MIN_NAIL_PX} px on screen; drafts are kept (IoU >= 0.9), corrected with vertex drags (at most {MAX_DRAGS}, else redrawn) or redrawn (IoU < 0.5); click-to-nail is a Ctrl+click at the nail's pole of inaccessibility with up to {MAX_POINTS} negative points, then accepted (IoU >= 0.9), corrected like a draft (IoU >= 0.5) or drawn; G accepts a suggestion when its finger or base/tip is right, then what is wrong is fixed (finger: 1 click in the panel; base/tip: A + 2 clicks). Every click, drag, wheel notch and key press counts. Seconds are the tool's and server's latency only (the annotator does not think), per nail.
 
-| set | mode | nails | finished | actions per finished nail (median) | mean | scratch / mode (median) | seconds per nail (median) |
-| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |
+| set | mode | nails | finished | actions per finished nail (median) | mean | of which finger + base/tip (mean) | scratch / mode (median) | seconds per nail (median) |
+| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
 {chr(10).join(lines)}
 
 {model_text}

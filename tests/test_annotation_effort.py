@@ -45,6 +45,8 @@ def test_scratch_and_click_on_a_synthetic_photo(browser, live_server):
     assert all(r["click"]["outline"] in ("proposal", "proposal+drags", "scratch") and r["actions"] >= 2 for r in click)
     assert sum(r["actions"] for r in click) < sum(r["actions"] for r in scratch)
     assert all(r["seconds"] > 0 for r in records)
+    assert all(r["label_actions"] >= 1 for r in scratch)                     # at least the finger's click
+    assert all(0 <= r["label_actions"] < r["actions"] for r in records)
 
     summary = summarize(records)
     assert summary["held_out"]["scratch"]["finished"] == 2 and summary["all"]["click"]["nails"] == 2
