@@ -58,3 +58,29 @@ def test_accept_suggestions_with_the_keyboard(browser, live_server, participant)
         assert (nail["tip"][1] < nail["base"][1]) == (true["tip"][1] < true["base"][1])
     assert errors == [] and console == []
     page.context.close()
+
+
+def test_picking_the_suggested_finger_in_the_panel_confirms_it(browser, live_server, participant):
+    """The dashed (suggested) finger of the selected nail, clicked in the two-hands panel (or picked with its keys),
+    becomes its confirmed finger, as G would make it; before, the click did nothing (the finger was already set)."""
+    make_user("ann", "annotator")
+    image, truth = hand_image(participant)
+    geometry = outlines(truth)
+    finger = truth[0]["finger"]
+    geometry["nails"][0].update(finger=finger, suggested={"finger": 0.7})
+    import_annotation(image, geometry, status="accepted", note="imported outlines, one suggested finger")
+    url = live_server.url
+    page, errors, _ = watched_page(browser, viewport={"width": 1400, "height": 900})
+    login(page, url, "ann", "ann-password-123")
+    page.goto(f"{url}/annotate/{image.pk}/?queue=incomplete")
+    expect(page.locator("#app")).to_have_attribute("data-ready", "1", timeout=15_000)
+    page.keyboard.press("Tab")                                   # selects nail 1
+    expect(page.locator(f"#hands .finger.ghost[data-finger='{finger}']")).to_have_count(1)
+    page.click(f"#hands .finger[data-finger='{finger}']")
+    expect(page.locator("#hands .finger.ghost")).to_have_count(0)
+    expect(page.locator(f"#hands .finger.current[data-finger='{finger}']")).to_have_count(1)
+    saved = wait_for(lambda: "suggested" not in (a := Annotation.objects.get(image=image)).geometry["nails"][0] and a,
+                     timeout=20, message="the confirmed finger to be saved")
+    assert saved.geometry["nails"][0]["finger"] == finger
+    assert errors == []
+    page.context.close()

@@ -8,7 +8,7 @@
 import { fingerCode, fingerOf, fingerName } from "./fingers.js";
 import {
   LANDMARK_TOLERANCE, area, bbox, checkPolygon, clampToImage, nearestEdge, pointInPolygon, polygonDistance,
-  roundPoint, samePoint, shortReason, validate,
+  roundPoint, samePoint, shortReason, suggestedMarks, validate,
 } from "./geometry.js";
 import { drawArrow, drawHandle, drawIgnore, drawLabels, drawNail, tracePolygon } from "./render.js";
 import * as ops from "./scene.js";
@@ -422,7 +422,8 @@ export class Editor {
     if (this.readOnly) return;
     const index = this.targetNail();
     if (index === null) return;
-    if (this.geometry.nails[index].finger === finger) return;
+    const nail = this.geometry.nails[index];
+    if (nail.finger === finger && suggestedMarks(nail).finger === undefined) return;  // picking a suggested finger confirms it
     this.scene.commit(ops.setFinger(this.geometry, index, finger), finger ? `Set finger ${fingerCode(finger)}` : "Clear finger",
       { kind: "nail", index });
     this.onMessage(finger ? `Nail ${index + 1}: ${fingerName(finger)}.` : `Nail ${index + 1}: finger cleared.`);

@@ -1,0 +1,914 @@
+#!/usr/bin/env python
+"""Annotator effort (issue #18): what the tool saves, in actions and seconds per finished nail.
+
+    .venv/bin/python bench/annotation_effort.py --work /tmp/effort      # image-only modes + model modes; docs
+    .venv/bin/python bench/annotation_effort.py --quick --no-docs      # 1 synthetic photo, 2 nails (~1 min)
+
+A simulated annotator labels photos whose answers are known (the 40 shared nails-cc0 photos with the project's
+confirmed fingers and base/tip, ``curation/demo/nails-cc0-labels.json``) in the real annotation tool
+(``/annotate/<id>/``) in headless Chromium (Playwright + Debian's ``/usr/bin/chromium``), against a scratch
+embedded instance (SQLite, Django's live-server thread in this process). Every photo is labelled once per mode
+(each mode on its own copy of the photos): **scratch** (polygon tool), **drafts** (correcting a model's
+pre-labeling drafts), **click** (click-to-nail, image-only: no model active) and **click+model** (click-to-nail
+with the trained model active). Model modes need ``--model CHECKPOINT`` or a model trained by ``--train``
+(``ml.train.train`` on the photos of the participants NOT held out; budget in ``TRAIN_BUDGET``).
+
+Rules of the simulated annotator (fixed; the numbers follow from them):
+
+* It never thinks: seconds per nail are the time its actions on the nail took in the page (Playwright's input
+  events until the page handled them) plus the waits for the click-to-nail answers: the tool's and server's
+  latency, not an annotator's time (its own reading of the page and geometry sums are left out; autosave is
+  not awaited).
+* Actions counted: every click, drag, wheel notch and key press sent to the page (a Ctrl/Shift+click is one).
+* Zoom: before drawing an outline or dragging vertices of a nail whose longer side is under ``MIN_NAIL_PX``
+  on screen, one wheel notch (x1.82) at the nail per action until it is not (at most 5), then one middle-drag
+  that brings the nail to the middle if part of it left the screen; ``F`` (fit) after the outline or drags.
+* Outline from scratch: ``N``, then one click per vertex of the answer's polygon simplified (Douglas-Peucker,
+  shapely) with the largest tolerance whose polygon, as the clicks land on whole screen pixels, has IoU >= 0.9
+  with the answer (``BAR``); ``Enter`` closes it.
+* Finger from scratch: 1 click on the finger in the two-hands panel; base/tip: ``A``, a click at the answer's
+  base, a click at its tip.
+* Finger/base/tip of a nail that shows a suggestion (dashed: the proposal's or the draft's, or the server's
+  label suggestion): ``G`` when the suggested finger or the suggested base/tip is right (finger equal, base and
+  tip within ``LANDMARK_TOL`` of the nail's base-tip length), then the scratch rule for what is still wrong.
+* Tools: ``N`` before each outline, ``A`` before base/tip, ``V`` before drags or a selecting click when another
+  tool is on (each a key press).
+* Drafts: each answer nail is matched to a draft nail (greedy, best IoU first, IoU >= 0.1). IoU >= 0.9: kept
+  (a click selects it); IoU >= 0.5: vertex drags, each the drag of the vertex whose move onto the nearest
+  point of the answer's outline gains the most IoU, until IoU >= 0.9 or after ``MAX_DRAGS`` drags or when no
+  drag gains ``MIN_GAIN``: then it is deleted (``Esc``, ``Delete``) and redrawn from scratch; below 0.5 or
+  unmatched: redrawn from scratch. Draft nails matching no answer (or one below 0.5) are deleted first
+  (a click + ``Delete``).
+* Click-to-nail: a Ctrl+click at the answer's pole of inaccessibility; while the proposal's IoU < 0.9, up to
+  ``MAX_POINTS`` Shift+clicks (negative points) at the pole of the biggest region the proposal has too much
+  (at least 2 % of the nail; the tool takes positive points only inside the proposal, so a missed region
+  cannot be pointed at). ``Enter`` accepts it at IoU >= 0.9; at IoU >= 0.5 ``Enter`` and the drafts' drag rule
+  (an accepted proposal is corrected like a draft, redrawn when the drags do not reach the bar); below 0.5
+  (or no proposal) ``Esc`` and the scratch rule for the outline. Then the suggestion rule.
+* Check: after the autosave, the annotation is read back through the API (``GET /api/images/<id>/annotation/``);
+  each answer nail is matched to a saved nail (greedy IoU); it is finished when IoU >= 0.9, the finger is the
+  answer's, base and tip are within ``LANDMARK_TOL`` of the answer's base-tip length and nothing is still only
+  suggested. Actions and time are summed per answer nail (deleting spurious drafts counts to the photo's first
+  nail); figures are per finished nail.
+
+Reported per mode and set (held-out participants: ``bench/complete_labels.py``'s ``HELD_OUT``; all photos):
+nails, finished, median / mean actions per finished nail, the ratio of scratch's median to the mode's, median
+wall seconds per nail. Writes ``docs/results/annotation_effort.json`` (per nail) and the ``annotation_effort``
+section of ``docs/benchmarks.md``.
+
+(Over 600 lines on purpose: the written rules, the page driver that follows them, the check and the report are
+one unit that must change together; the test imports its core.)
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import json
+import os
+import shlex
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+from shapely.geometry import Point, Polygon  # noqa: E402
+from shapely.ops import nearest_points, polylabel  # noqa: E402
+
+from bench.benchdoc import git_commit, log, machine_info, markers, write_section  # noqa: E402
+from bench.complete_labels import HELD_OUT, load_labels  # noqa: E402
+from curation.demo_labels import DEMO_LABELS, merge_into_coco, read_demo_labels  # noqa: E402
+
+SECTION = "annotation_effort"
+SHARED = ROOT.parent / "shared" / "data" / "nails-cc0"
+RESULTS = ROOT / "docs" / "results" / "annotation_effort.json"
+TRAIN_BUDGET = {"preset": "web-336", "epochs": 4, "steps_per_epoch": 25, "batch_size": 4, "threads": 2}
+BAR = 0.9               # IoU a finished nail needs with the answer
+LANDMARK_TOL = 0.05     # base / tip within this share of the answer's base-tip length
+MIN_NAIL_PX = 150       # zoom in on nails smaller than this on screen before drawing / dragging
+MAX_DRAGS = 6           # vertex drags on one draft nail before it is redrawn
+MIN_GAIN = 0.003        # a drag that gains less IoU than this is not made (the draft is redrawn)
+MAX_POINTS = 2          # corrective points on one proposal
+VIEWPORT = {"width": 1400, "height": 900}
+MODES = ("scratch", "drafts", "click", "click+model")
+USER, PASSWORD = "effort-annotator", "effort-password-123"
+
+
+# --------------------------------------------------------------------------------------------------
+# Answers, geometry
+# --------------------------------------------------------------------------------------------------
+
+def load_answers(data_dir: Path = SHARED) -> list[dict]:
+    """Every shared photo with its answer: ``{"file_name", "path", "participant", "held_out", "nails"}``, the
+    nails (polygon, finger, base, tip) of the shared COCO file merged with the project's demo labels."""
+    labels = load_labels(DEMO_LABELS, data_dir)
+    with open(data_dir / "participants.csv", newline="") as handle:
+        owners = {row["file_name"]: row["participant"] for row in csv.DictReader(handle)}
+    return [{"file_name": name, "path": str(data_dir / "images" / name), "participant": owners[name],
+             "held_out": owners[name] in HELD_OUT, "nails": nails} for name, nails in sorted(labels.items())]
+
+
+def train_model(out: Path, budget: dict = TRAIN_BUDGET, data_dir: Path = SHARED) -> dict:
+    """The platform's training (``ml.train.train``) on the shared photos of the participants NOT held out, with
+    their finger classes and base/tip (demo labels), written as the platform's masks export; every photo is
+    train (no val: the train mIoU picks the best epoch). Returns the checkpoint path, the config and the time."""
+    import torch
+
+    from dataset.formats import ExportRecord, FolderTarget, get_exporter, get_importer
+    from dataset.geometry import normalize_geometry
+    from ml.train import train, train_config
+
+    out.mkdir(parents=True, exist_ok=True)
+    coco_dir = out / "coco"
+    coco_dir.mkdir(exist_ok=True)
+    merged = merge_into_coco(json.loads((data_dir / "annotations.coco.json").read_text()), read_demo_labels())
+    (coco_dir / "annotations.coco.json").write_text(json.dumps(merged))
+    parsed = get_importer("coco").parse(str(coco_dir / "annotations.coco.json"))
+    owners = {a["file_name"]: a["participant"] for a in load_answers(data_dir)}
+    records = []
+    for image in parsed.images:
+        if owners[image.file_name] in HELD_OUT:
+            continue
+        geometry = normalize_geometry({"nails": image.geometry["nails"], "ignore": image.geometry.get("ignore") or []})
+        records.append(ExportRecord(len(records) + 1, image.file_name, str(data_dir / "images" / image.file_name), image.width, image.height,
+                                    owners[image.file_name], "train", geometry, "bench"))
+    with FolderTarget(out / "masks") as target:
+        get_exporter("masks").export(records, target, {"snapshot": "annotation-effort", "content_hash": "bench",
+                                                       "created_at": dt.datetime.now(dt.timezone.utc).isoformat()})
+    torch.set_num_threads(budget["threads"])
+    config = train_config(budget["preset"], epochs=budget["epochs"], steps_per_epoch=budget["steps_per_epoch"],
+                          batch_size=budget["batch_size"], device="cpu")
+    started = time.monotonic()
+    last = [0.0]
+
+    def progress(fraction, message):
+        if time.monotonic() - last[0] > 30:
+            last[0] = time.monotonic()
+            log(f"train {fraction * 100:5.1f}% {message}")
+
+    result = train(config, out / "masks", out / "run", resume=False, on_progress=progress)
+    info = {"checkpoint": str(result["checkpoint"] or result["last_checkpoint"]), "budget": budget,
+            "photos": len(records), "nails": sum(len(r.geometry["nails"]) for r in records),
+            "wall_s": round(time.monotonic() - started, 1)}
+    (out / "training.json").write_text(json.dumps(info, indent=1))
+    return info
+
+
+def shape(polygon) -> Polygon:
+    poly = Polygon(polygon)
+    return poly if poly.is_valid else poly.buffer(0)
+
+
+def iou(a, b) -> float:
+    pa, pb = shape(a), shape(b)
+    union = pa.union(pb).area
+    return pa.intersection(pb).area / union if union > 0 else 0.0
+
+
+def pole(polygon) -> list[float]:
+    """The pole of inaccessibility: the inside point furthest from the outline."""
+    poly = shape(polygon)
+    if poly.geom_type != "Polygon":
+        poly = max(poly.geoms, key=lambda g: g.area)
+    p = polylabel(poly, tolerance=0.5)
+    return [p.x, p.y]
+
+
+def landmarks_ok(base, tip, answer: dict) -> bool:
+    if answer["base"] is None or answer["tip"] is None:
+        return True
+    if base is None or tip is None:
+        return False
+    length = max(1.0, float(np.hypot(answer["tip"][0] - answer["base"][0], answer["tip"][1] - answer["base"][1])))
+    return all(float(np.hypot(p[0] - q[0], p[1] - q[1])) <= LANDMARK_TOL * length
+               for p, q in ((base, answer["base"]), (tip, answer["tip"])))
+
+
+def finger_ok(finger, answer: dict) -> bool:
+    return answer["finger"] is None or finger == answer["finger"]
+
+
+def match(candidates: list, answers: list, min_iou: float = 0.1) -> dict[int, tuple[int, float]]:
+    """Greedy one-to-one matching, best IoU first: ``{answer index: (candidate index, IoU)}``."""
+    pairs = sorted(((iou(c, a["polygon"]), j, i) for i, a in enumerate(answers) for j, c in enumerate(candidates)
+                    if shape(c).intersects(shape(a["polygon"]))), reverse=True)
+    out, used = {}, set()
+    for value, j, i in pairs:
+        if value >= min_iou and i not in out and j not in used:
+            out[i] = (j, value)
+            used.add(j)
+    return out
+
+
+def check_nail(saved: dict | None, value: float, answer: dict) -> dict:
+    if saved is None:
+        return {"finished": False, "iou": 0.0, "finger_ok": False, "landmarks_ok": False, "confirmed": False}
+    result = {"iou": round(value, 4), "finger_ok": finger_ok(saved.get("finger"), answer),
+              "landmarks_ok": landmarks_ok(saved.get("base"), saved.get("tip"), answer), "confirmed": not saved.get("suggested")}
+    result["finished"] = value >= BAR and result["finger_ok"] and result["landmarks_ok"] and result["confirmed"]
+    return result
+
+
+# --------------------------------------------------------------------------------------------------
+# The simulated annotator in the page
+# --------------------------------------------------------------------------------------------------
+
+class Annotator:
+    """Drives one open annotation page; ``actions`` counts what is sent to it (rules: module docstring)."""
+
+    def __init__(self, page):
+        self.page = page
+        self.actions = 0
+        self.busy = 0.0         # seconds spent in actions sent to the page and waiting for its answers
+        self.label_actions = 0  # of which for fingers and base/tip (the rest: outlines, deletions, zoom, tools)
+        self.zoomed = False
+
+    def timed(self, work):
+        started = time.perf_counter()
+        try:
+            return work()
+        finally:
+            self.busy += time.perf_counter() - started
+
+    # -- the page's view and state
+    def transform(self):
+        view = self.page.evaluate("annotator.view.snapshot()")
+        box = self.page.locator("#stage canvas.layer-ui").bounding_box()
+        return view["scale"], view["tx"] + box["x"], view["ty"] + box["y"]
+
+    def to_page(self, p):
+        scale, x0, y0 = self.transform()
+        return round(x0 + p[0] * scale), round(y0 + p[1] * scale)
+
+    def landing(self, points):
+        """Where clicks at image points land (whole screen pixels mapped back to the image)."""
+        scale, x0, y0 = self.transform()
+        return [[(round(x0 + x * scale) - x0) / scale, (round(y0 + y * scale) - y0) / scale] for x, y in points]
+
+    def state(self, expression: str):
+        return self.page.evaluate(f"JSON.parse(JSON.stringify({expression}))")
+
+    def nails(self) -> list[dict]:
+        return self.state("annotator.scene.geometry.nails")
+
+    def index_of(self, nail_id) -> int:
+        return next(i for i, n in enumerate(self.nails()) if n.get("id") == nail_id)
+
+    def wait_proposal(self):
+        return self.timed(self._wait_proposal)
+
+    def _wait_proposal(self):
+        deadline = time.monotonic() + 30
+        while self.page.evaluate("annotator.clicker.pending !== null"):
+            if time.monotonic() > deadline:
+                raise TimeoutError("no click-nail answer in 30 s")
+            time.sleep(0.01)
+        return self.state("annotator.clicker.proposal && annotator.clicker.proposal.nail")
+
+    # -- actions (each one counted)
+    def key(self, key: str):
+        self.actions += 1
+        self.timed(lambda: self.page.keyboard.press(key))
+
+    def click(self, p, modifiers=None):
+        self.actions += 1
+        at = self.to_page(p)
+
+        def send():
+            for key in modifiers or []:
+                self.page.keyboard.down(key)
+            self.page.mouse.click(*at)
+            for key in reversed(modifiers or []):
+                self.page.keyboard.up(key)
+        self.timed(send)
+
+    def drag(self, start, end):
+        self.actions += 1
+        a, b = self.to_page(start), self.to_page(end)
+
+        def send():
+            self.page.mouse.move(*a)
+            self.page.mouse.down()
+            self.page.mouse.move(*b, steps=4)
+            self.page.mouse.up()
+        self.timed(send)
+
+    def pick_finger(self, finger: int):
+        self.actions += 1
+        self.timed(lambda: self.page.click(f"#hands .finger[data-finger='{finger}']"))
+
+    def zoom_to(self, polygon):
+        xs, ys = [p[0] for p in polygon], [p[1] for p in polygon]
+        for _ in range(5):
+            scale = self.transform()[0]
+            if max(max(xs) - min(xs), max(ys) - min(ys)) * scale >= MIN_NAIL_PX:
+                break
+            self.page.mouse.move(*self.to_page([(min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2]))
+            self.actions += 1
+            self.timed(lambda: self.page.mouse.wheel(0, -300))
+            self.zoomed = True
+            time.sleep(0.05)
+        box = self.page.locator("#stage canvas.layer-ui").bounding_box()
+        corners = [self.to_page(p) for p in ((min(xs), min(ys)), (max(xs), max(ys)))]
+        if self.zoomed and not all(box["x"] + 10 <= x <= box["x"] + box["width"] - 10 and
+                                   box["y"] + 10 <= y <= box["y"] + box["height"] - 10 for x, y in corners):
+            centre = self.to_page([(min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2])  # a middle-drag pans it in view
+            self.actions += 1
+
+            def pan():
+                self.page.mouse.move(*centre)
+                self.page.mouse.down(button="middle")
+                self.page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, steps=4)
+                self.page.mouse.up(button="middle")
+            self.timed(pan)
+
+    def fit(self):
+        if self.zoomed:
+            self.key("f")
+            self.zoomed = False
+
+    # -- rules
+    def outline_clicks(self, answer: dict) -> list[list[float]]:
+        """The fewest vertices (largest Douglas-Peucker tolerance) whose landed polygon has IoU >= BAR and keeps
+        the answer's base and tip close enough to it (the tool snaps a landmark outside a nail to its edge)."""
+        polygon = answer["polygon"]
+        poly = shape(polygon)
+        size = max(poly.bounds[2] - poly.bounds[0], poly.bounds[3] - poly.bounds[1])
+        points = [Point(p) for p in (answer["base"], answer["tip"]) if p is not None]
+        reach = 0.5 * LANDMARK_TOL * (np.hypot(*np.subtract(answer["tip"], answer["base"])) if len(points) == 2 else size)
+        for tolerance in np.geomspace(size / 4, 0.1, 40):
+            simple = poly.simplify(float(tolerance), preserve_topology=True)
+            if simple.geom_type != "Polygon":
+                continue
+            vertices = [list(p) for p in simple.exterior.coords[:-1]]
+            landed = self.landing(vertices)
+            if (len(vertices) >= 3 and iou(landed, polygon) >= BAR + 0.005
+                    and all(shape(landed).distance(p) <= reach for p in points)):
+                return vertices
+        return [list(p) for p in polygon]
+
+    def draw(self, answer: dict) -> None:
+        """The outline from scratch: N, one click per vertex, Enter (the new nail is selected)."""
+        self.zoom_to(answer["polygon"])
+        self.key("n")
+        scale, _, _ = self.transform()
+        vertices = self.outline_clicks(answer)
+        first = vertices[0]
+        for k, v in enumerate(vertices):  # a click within 9 screen px of the first vertex would close the outline
+            if k >= 3 and np.hypot(v[0] - first[0], v[1] - first[1]) * scale <= 9.5:
+                continue
+            self.click(v)
+        self.key("Enter")
+        self.fit()
+
+    def set_landmarks(self, answer: dict) -> None:
+        self.key("a")
+        self.click(answer["base"])
+        self.click(answer["tip"])
+
+    def labels(self, nail_id, answer: dict) -> None:
+        """Finger and base/tip of the selected nail: G when a suggestion is right, then fix what is wrong."""
+        before = self.actions
+        self._labels(nail_id, answer)
+        self.label_actions += self.actions - before
+
+    def _labels(self, nail_id, answer: dict) -> None:
+        index = self.index_of(nail_id)
+        ghost = self.state(f"annotator.suggestions.ghost(annotator.scene.geometry, {index})") or {}
+        good_finger = "finger" in ghost and finger_ok(ghost["finger"], answer) and ghost["finger"] is not None
+        good_landmarks = bool(ghost.get("base")) and landmarks_ok(ghost.get("base"), ghost.get("tip"), answer)
+        if good_finger or good_landmarks:
+            self.key("g")
+        nail = self.nails()[self.index_of(nail_id)]
+        marks = nail.get("suggested") or {}
+        if answer["finger"] is not None and (nail["finger"] != answer["finger"] or "finger" in marks):
+            self.pick_finger(answer["finger"])
+        if answer["base"] is not None and (not landmarks_ok(nail["base"], nail["tip"], answer) or "landmarks" in marks):
+            self.set_landmarks(answer)
+
+    def scratch_nail(self, answer: dict) -> None:
+        self.draw(answer)
+        self.labels(self.nails()[-1]["id"], answer)
+
+    def click_nail(self, answer: dict) -> dict:
+        """Click-to-nail for one answer nail; returns what happened (proposal IoUs, fallback)."""
+        self.click(pole(answer["polygon"]), modifiers=["Control"])
+        proposal = self.wait_proposal()
+        trace = {"proposal_ious": []}
+        for _ in range(MAX_POINTS + 1):
+            value = iou(proposal["polygon"], answer["polygon"]) if proposal else 0.0
+            trace["proposal_ious"].append(round(value, 4))
+            if not proposal or value >= BAR or len(trace["proposal_ious"]) > MAX_POINTS:
+                break
+            extra = shape(proposal["polygon"]).difference(shape(answer["polygon"]))
+            parts = [g for g in getattr(extra, "geoms", [extra]) if g.geom_type == "Polygon" and g.area > 0]
+            if not parts:
+                break
+            biggest = max(parts, key=lambda g: g.area)
+            if biggest.area < 0.02 * shape(answer["polygon"]).area:
+                break
+            p = polylabel(biggest, tolerance=0.5)
+            self.click([p.x, p.y], modifiers=["Shift"])
+            proposal = self.wait_proposal() or proposal
+        if proposal:  # what the last proposal got wrong, as shares of the answer's area
+            truth, got = shape(answer["polygon"]), shape(proposal["polygon"])
+            trace["missed"] = round(truth.difference(got).area / truth.area, 4)
+            trace["extra"] = round(got.difference(truth).area / truth.area, 4)
+        if proposal and trace["proposal_ious"][-1] >= 0.5:
+            self.key("Enter")
+            nail_id = self.nails()[-1]["id"]
+            trace["outline"] = "proposal"
+            if trace["proposal_ious"][-1] < BAR:  # corrected like a draft: vertex drags, else redrawn
+                trace["drags"] = self.correct_draft(nail_id, answer)
+                self.fit()
+                trace["outline"] = "proposal+drags"
+                if not trace["drags"]["reached"]:
+                    self.delete(nail_id, selected=True)
+                    self.scratch_nail(answer)
+                    trace["outline"] = "scratch"
+                    return trace
+            self.labels(nail_id, answer)
+        else:
+            if self.page.evaluate("annotator.clicker.active"):
+                self.key("Escape")
+            self.scratch_nail(answer)
+            trace["outline"] = "scratch"
+        return trace
+
+    def select_tool(self) -> None:
+        """``V`` when another tool is on (drags and selecting clicks need the select tool)."""
+        if self.page.evaluate("annotator.editor.tool") != "select":
+            self.key("v")
+
+    def select(self, nail_id) -> None:
+        """A click at the pole of the part of the nail no other nail covers (Esc when it picked a vertex)."""
+        self.select_tool()
+        nails = self.nails()
+        own = shape(nails[self.index_of(nail_id)]["polygon"])
+        for other in nails:
+            if other["id"] != nail_id and shape(other["polygon"]).intersects(own):
+                own = own.difference(shape(other["polygon"]))
+        if own.geom_type == "MultiPolygon":
+            own = max(own.geoms, key=lambda g: g.area)
+        p = polylabel(own, tolerance=0.5) if own.geom_type == "Polygon" and own.area > 0 else None
+        self.click([p.x, p.y] if p else pole(nails[self.index_of(nail_id)]["polygon"]))
+        selection = self.state("annotator.scene.selection") or {}
+        if selection.get("index") != self.index_of(nail_id):  # it hit another nail's vertex: its row in the list, F
+            self.actions += 1
+            self.timed(lambda: self.page.click(f"#nails .nail-row[data-kind='nail'][data-index='{self.index_of(nail_id)}']"))
+            self.zoomed = True
+            self.fit()
+        elif selection.get("vertex") is not None:
+            self.key("Escape")
+
+    def delete(self, nail_id, selected: bool = False) -> None:
+        if not selected:
+            self.select(nail_id)
+        elif (self.state("annotator.scene.selection") or {}).get("vertex") is not None:
+            self.key("Escape")
+        self.key("Delete")
+
+    def correct_draft(self, nail_id, answer: dict) -> dict:
+        """Vertex drags on a matched draft nail (IoU >= 0.5); True when it reached the bar."""
+        self.select_tool()
+        self.zoom_to(answer["polygon"])
+        target = shape(answer["polygon"]).exterior
+        drags = 0
+        value = iou(self.nails()[self.index_of(nail_id)]["polygon"], answer["polygon"])
+        while value < BAR and drags < MAX_DRAGS:
+            polygon = self.nails()[self.index_of(nail_id)]["polygon"]
+            best = None
+            for k, v in enumerate(polygon):
+                q = nearest_points(target, Point(v))[0]
+                moved = polygon[:k] + self.landing([[q.x, q.y]]) + polygon[k + 1:]
+                gain = iou(moved, answer["polygon"]) - value
+                if best is None or gain > best[0]:
+                    best = (gain, k, [q.x, q.y])
+            if best is None or best[0] < MIN_GAIN:
+                break
+            self.drag(polygon[best[1]], best[2])
+            drags += 1
+            value = iou(self.nails()[self.index_of(nail_id)]["polygon"], answer["polygon"])
+        return {"drags": drags, "iou_after": round(value, 4), "reached": value >= BAR}
+
+
+# --------------------------------------------------------------------------------------------------
+# One photo in one mode
+# --------------------------------------------------------------------------------------------------
+
+def open_photo(page, base_url: str, image_id: int) -> None:
+    page.goto(f"{base_url}/annotate/{image_id}/")
+    page.wait_for_selector("#app[data-ready='1']", state="attached", timeout=30_000)
+
+
+def saved_geometry(page, base_url: str, image_id: int, timeout: float = 30) -> dict:
+    """After the autosave: the annotation as the API gives it back."""
+    deadline = time.monotonic() + timeout
+    while page.evaluate("annotator.autosaver.dirty || Boolean(annotator.autosaver.running)"):
+        if time.monotonic() > deadline:
+            raise TimeoutError("the autosave did not finish")
+        time.sleep(0.1)
+    answer = page.request.get(f"{base_url}/api/images/{image_id}/annotation/")
+    assert answer.ok, answer.status
+    return answer.json()["geometry"]
+
+
+def label_photo(page, base_url: str, image_id: int, answers: list[dict], mode: str) -> list[dict]:
+    """Label one photo in ``mode`` (scratch, drafts, click, click+model); one record per answer nail."""
+    open_photo(page, base_url, image_id)
+    bot = Annotator(page)
+    records = [{"actions": 0, "seconds": 0.0} for _ in answers]
+    order = sorted(range(len(answers)), key=lambda i: pole(answers[i]["polygon"])[0])  # left to right
+
+    for record in records:
+        record["label_actions"] = 0
+
+    def timed(i, work):
+        before, busy, labelling = bot.actions, bot.busy, bot.label_actions
+        out = work()
+        records[i]["label_actions"] += bot.label_actions - labelling
+        records[i]["actions"] += bot.actions - before
+        records[i]["seconds"] += bot.busy - busy
+        return out
+
+    if mode == "drafts":
+        drafts = bot.nails()
+        matched = match([d["polygon"] for d in drafts], answers)
+        keep = {drafts[j]["id"]: (i, value) for i, (j, value) in matched.items() if value >= 0.5}
+        spurious = [d["id"] for d in drafts if d["id"] not in keep]
+        if spurious and order:
+            timed(order[0], lambda: [bot.delete(nail_id) for nail_id in spurious])
+        by_answer = {i: (nail_id, value) for nail_id, (i, value) in keep.items()}
+        for i in order:
+            records[i]["draft_iou"] = round(by_answer[i][1], 4) if i in by_answer else None
+
+            def work(i=i):
+                if i not in by_answer:
+                    return bot.scratch_nail(answers[i])
+                nail_id, value = by_answer[i]
+                if value < BAR:
+                    records[i]["drags"] = bot.correct_draft(nail_id, answers[i])
+                    bot.fit()
+                    if not records[i]["drags"]["reached"]:
+                        bot.delete(nail_id, selected=True)
+                        return bot.scratch_nail(answers[i])
+                else:
+                    bot.select(nail_id)
+                bot.labels(nail_id, answers[i])
+            timed(i, work)
+    elif mode in ("click", "click+model"):
+        for i in order:
+            records[i]["click"] = timed(i, lambda i=i: bot.click_nail(answers[i]))
+    elif mode == "scratch":
+        for i in order:
+            timed(i, lambda i=i: bot.scratch_nail(answers[i]))
+    else:
+        raise ValueError(f"unknown mode {mode!r}")
+    saved = saved_geometry(page, base_url, image_id)["nails"]
+    matched = match([n["polygon"] for n in saved], answers)
+    for i, answer in enumerate(answers):
+        j, value = matched.get(i, (None, 0.0))
+        records[i].update(check_nail(saved[j] if j is not None else None, value, answer))
+        records[i]["seconds"] = round(records[i]["seconds"], 3)
+    return records
+
+
+# --------------------------------------------------------------------------------------------------
+# The scratch instance: Django in this process, its live-server thread, the photos per mode
+# --------------------------------------------------------------------------------------------------
+
+def start_instance(var_dir: Path):
+    """Django on a fresh SQLite database under ``var_dir``, served by a live-server thread; the base URL."""
+    os.environ.update(NAILSET_VAR_DIR=str(var_dir), DATABASE_URL=f"sqlite:///{var_dir / 'db.sqlite3'}",
+                      DJANGO_SETTINGS_MODULE="annotation_site.settings",
+                      DJANGO_ALLOW_ASYNC_UNSAFE="true")  # the ORM is called beside Playwright's event loop
+    import django
+    from django.contrib.staticfiles.handlers import StaticFilesHandler
+    from django.core.management import call_command
+    from django.test.testcases import LiveServerThread
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+    from django.contrib.auth.models import Group, User
+
+    user = User.objects.create_user(USER, password=PASSWORD)
+    user.groups.add(Group.objects.get_or_create(name="annotator")[0])
+    server = LiveServerThread("127.0.0.1", StaticFilesHandler, port=0)
+    server.daemon = True
+    server.start()
+    server.is_ready.wait()
+    if server.error:
+        raise server.error
+    return f"http://127.0.0.1:{server.port}"
+
+
+def add_photos(mode: str, photos: list) -> list[int]:
+    """Each photo (a path or a PIL image) stored through intake for this mode's own participant."""
+    from django.conf import settings
+    from django.utils import timezone
+    from PIL import Image as PILImage
+
+    from labeling.intake import create_image
+    from labeling.models import Participant
+
+    participant = Participant.objects.create(code=f"EFFORT-{mode.replace('+', '-')}", consent_at=timezone.now(),
+                                             consent_version=settings.NAILSET_CONSENT_VERSION)
+    ids = []
+    for photo in photos:
+        picture = PILImage.open(photo).convert("RGB") if isinstance(photo, (str, Path)) else photo
+        ids.append(create_image(participant, picture, "JPEG")[0].pk)
+    return ids
+
+
+def activate_model(checkpoint: Path):
+    """The checkpoint as the active ModelVersion (what click-to-nail's model mode and pre-labeling use)."""
+    import torch
+    from django.core.files import File
+
+    from training.models import ModelVersion
+
+    config = torch.load(checkpoint, map_location="cpu", weights_only=True)["config"]
+    version = ModelVersion(name="effort-bench", config=config, metrics={}, snapshot_content_hash="bench", is_active=True)
+    with open(checkpoint, "rb") as handle:
+        version.weights.save("model.pt", File(handle), save=False)
+    version.save()
+    return version
+
+
+def write_drafts(image_ids: list[int], checkpoint: Path, size: int = 480) -> None:
+    """Pre-labeling's draft of each image (the prelabel job's steps, in this process)."""
+    from PIL import Image as PILImage
+
+    from labeling.models import Image
+    from prelabel.drafts import nails_to_geometry, write_draft
+    from ml.predict import Predictor
+    from training.serving import predict_picture
+
+    predictor = Predictor.from_checkpoint(checkpoint, size=size, threads=2)
+    for image in Image.objects.filter(pk__in=image_ids):
+        with image.file.open("rb") as handle, PILImage.open(handle) as picture:
+            rgb = np.asarray(picture.convert("RGB"))
+        geometry, _, _ = nails_to_geometry(predict_picture(predictor, rgb, size).nails, image.width, image.height)
+        write_draft(image, geometry, "effort-bench")
+
+
+
+def synthetic_photo(seed: int = 0):
+    """A 640x480 picture of two fingers with a nail each (quick mode and the test): (PIL image, answers)."""
+    import cv2
+    from PIL import Image as PILImage
+
+    rng = np.random.default_rng(seed)
+    img = np.empty((480, 640, 3), np.uint8)
+    img[:] = (205, 160, 140)
+    answers = []
+    for cx, cy, angle, finger in ((220, 230, 10, 3), (430, 250, -15, 4)):
+        cv2.ellipse(img, (cx, cy + 60), (75, 190), angle, 0, 360, (190, 140, 120), -1)
+        cv2.ellipse(img, (cx, cy), (42, 62), angle, 0, 360, (205, 95, 120), -1)
+        polygon = cv2.ellipse2Poly((cx, cy), (42, 62), angle, 0, 360, 10)[:-1].astype(float).tolist()
+        ux, uy = -np.sin(np.radians(angle)), np.cos(np.radians(angle))   # the ellipse's long axis, downwards
+        base = [round(cx + 55 * ux, 2), round(cy + 55 * uy, 2)]
+        tip = [round(cx - 55 * ux, 2), round(cy - 55 * uy, 2)]
+        answers.append({"polygon": polygon, "finger": finger, "base": base, "tip": tip})
+    noise = rng.normal(0, 5, img.shape)
+    return PILImage.fromarray(np.clip(img + noise, 0, 255).astype(np.uint8)), answers
+
+
+def login(page, base_url: str, username: str = USER, password: str = PASSWORD) -> None:
+    page.goto(f"{base_url}/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{base_url}/")
+
+
+def run_mode(browser, base_url: str, mode: str, photos: list, answers: list[list[dict]], names: list[str],
+             held_out: list[bool], ids: list[int] | None = None) -> list[dict]:
+    """Every photo in one mode (fresh copies unless ``ids``); one record per answer nail."""
+    ids = ids or add_photos(mode, photos)
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    login(page, base_url)
+    out = []
+    for image_id, nails, name, held in zip(ids, answers, names, held_out):
+        try:
+            records = label_photo(page, base_url, image_id, nails, mode)
+        except Exception as error:  # noqa: BLE001  (the photo counts as not finished, with the reason; the run goes on)
+            log(f"{mode}: {name} failed: {error!r}")
+            records = [{"actions": 0, "label_actions": 0, "seconds": 0.0, "finished": False, "error": repr(error)[:300]}
+                       for _ in nails]
+        for k, record in enumerate(records):
+            out.append({"mode": mode, "photo": name, "nail": k, "held_out": held, **record})
+        done = sum(r["finished"] for r in records)
+        log(f"{mode}: {name} {done}/{len(records)} finished, {sum(r['actions'] for r in records)} actions")
+    context.close()
+    if errors:
+        raise RuntimeError(f"script errors on the page: {errors[:3]}")
+    return out
+
+
+def summarize(records: list[dict]) -> dict:
+    """Per mode and set: nails, finished, actions per finished nail (median, mean), seconds per nail."""
+    out = {}
+    for subset, keep in (("held_out", lambda r: r["held_out"]), ("all", lambda r: True)):
+        rows = {}
+        for mode in MODES:
+            mine = [r for r in records if r["mode"] == mode and keep(r)]
+            if not mine:
+                continue
+            done = [r for r in mine if r["finished"]]
+            actions = [r["actions"] for r in done]
+            rows[mode] = {"nails": len(mine), "finished": len(done), "errors": sum("error" in r for r in mine),
+                          "actions_median": statistics.median(actions) if actions else None,
+                          "actions_mean": round(statistics.fmean(actions), 2) if actions else None,
+                          "seconds_median": round(statistics.median(r["seconds"] for r in mine), 3),
+                          "label_actions_mean": round(statistics.fmean(r["label_actions"] for r in done), 2) if done else None,
+                          "outline_from_proposal": sum(r.get("click", {}).get("outline") == "proposal" for r in mine),
+                          "outline_from_proposal_and_drags": sum(r.get("click", {}).get("outline") == "proposal+drags"
+                                                                 for r in mine),
+                          "proposal_mostly_missed": sum(r.get("click", {}).get("outline", "proposal") != "proposal" and
+                                                        r["click"].get("missed", 0) > r["click"].get("extra", 0) for r in mine),
+                          "unfinished": {"not_saved": sum(not r["finished"] and r.get("iou", 0) == 0 for r in mine),
+                                         "outline": sum(not r["finished"] and 0 < r.get("iou", 0) < BAR for r in mine),
+                                         "labels": sum(not r["finished"] and r.get("iou", 0) >= BAR for r in mine)},
+                          "kept_drafts": sum(r.get("draft_iou") is not None and r.get("draft_iou") >= BAR for r in mine)}
+        scratch = rows.get("scratch", {}).get("actions_median")
+        for row in rows.values():
+            row["ratio_to_scratch"] = round(scratch / row["actions_median"], 2) if scratch and row["actions_median"] else None
+        out[subset] = rows
+    return out
+
+
+def section(report: dict) -> str:
+    start, end = markers(SECTION)
+    m = report["machine"]
+    labels = {"scratch": "from scratch", "drafts": "correcting model drafts", "click": "click-to-nail, image only",
+              "click+model": "click-to-nail + model"}
+    lines = []
+    for subset, title in (("held_out", "held-out participants"), ("all", "all photos")):
+        for mode, row in report["summary"].get(subset, {}).items():
+            f = lambda v: "-" if v is None else f"{v:g}"  # noqa: E731
+            lines.append(f"| {title} | {labels[mode]} | {row['nails']} | {row['finished']} | {f(row['actions_median'])} | "
+                         f"{f(row['actions_mean'])} | {f(row['label_actions_mean'])} | {f(row['ratio_to_scratch'])} | {row['seconds_median']:.2f} |")
+    model = report.get("model")
+    model_text = ("Model modes were not run (no model)." if not model else
+                  f"Model (drafts and click+model): `ml.train.train` preset `{model['budget']['preset']}` reduced to "
+                  f"{model['budget']['epochs']} epochs x {model['budget']['steps_per_epoch']} steps of {model['budget']['batch_size']} "
+                  f"on {model['budget']['threads']} CPU threads ({model.get('wall_s', '?')} s, on this shared machine), on the "
+                  f"{model['photos']} photos ({model['nails']} nails, fingers and base/tip) of the participants not held out; "
+                  f"no val split (train mIoU picks the epoch; last epoch: train mIoU {model.get('train_miou', '?')}, train nail "
+                  f"IoU {model.get('train_nail_iou', '?')}, on augmented crops). A weak model: the model modes' figures are "
+                  "a floor, not what a model trained on a real dataset gives.")
+    outlines = []
+    for mode, row in report["summary"].get("all", {}).items():
+        if mode.startswith("click"):
+            other = row["nails"] - row["outline_from_proposal"] - row["outline_from_proposal_and_drags"]
+            outlines.append(f"{labels[mode]}: of {row['nails']} outlines {row['outline_from_proposal']} were the proposal as it "
+                            f"came, {row['outline_from_proposal_and_drags']} the proposal with vertex drags, {other} drawn "
+                            f"(of the proposals not good as they came, {row['proposal_mostly_missed']} had more missed than "
+                            "extra area)")
+        elif mode == "drafts":
+            outlines.append(f"{labels[mode]}: {row['kept_drafts']} of {row['nails']} draft outlines good as they were (IoU >= 0.9)")
+    for mode, row in report["summary"].get("all", {}).items():
+        u = row["unfinished"]
+        if sum(u.values()):
+            outlines.append(f"not finished, {labels[mode]}: {u['not_saved']} not in the saved labels, {u['outline']} outline "
+                            f"under the bar as saved, {u['labels']} finger or base/tip wrong")
+    held = report["summary"].get("held_out", {})
+    clicks = {m: held[m] for m in ("click", "click+model") if held.get(m) and held[m].get("actions_median") is not None}
+    best_mode = min(clicks, key=lambda m: clicks[m]["actions_median"]) if clicks else None
+    best = clicks.get(best_mode, {})
+    met = bool(best) and best["actions_median"] <= 3 and (best.get("ratio_to_scratch") or 0) >= 3
+    verdict = (f"Issue #18's bar (median <= 3 actions per finished nail, >= 3x fewer than from scratch, held out): "
+               f"{'met' if met else 'not met'}" + (f"; best: {labels[best_mode]}, median {best['actions_median']:g} "
+                                                   f"({best['ratio_to_scratch']:g}x fewer than from scratch)." if best else "."))
+    scratch_row = report["summary"].get("all", {}).get("scratch")
+    f_scratch = (f"{scratch_row['actions_mean'] - scratch_row['label_actions_mean'] - 3:.0f}"
+                 if scratch_row and scratch_row["actions_mean"] is not None else "?")  # less N, Enter and fit/zoom share
+    return f"""{start}
+## Annotator effort (`bench/annotation_effort.py`, issue #18)
+
+Measured {report['when']} in {report['wall_s']:.0f} s with `{report['command']}` (commit {m.get('commit', '?')}); {m['nproc']} CPUs ({m['cpu']}), load average {m['load'][0]:.2f} at the start (shared machine).
+
+A simulated annotator labels the shared photos (answers: nails-cc0 polygons + the project's confirmed fingers and base/tip) in the real tool in headless Chromium, until each nail has IoU >= 0.9 with the answer, the right finger and base/tip within 5 % of the nail's base-tip length, read back through the API. Its rules are fixed and written in the script's docstring: outlines from scratch are the answer simplified (Douglas-Peucker) to the fewest clicks that keep IoU >= 0.9, zooming in (wheel) on nails under {MIN_NAIL_PX} px on screen; drafts are kept (IoU >= 0.9), corrected with vertex drags (at most {MAX_DRAGS}, else redrawn) or redrawn (IoU < 0.5); click-to-nail is a Ctrl+click at the nail's pole of inaccessibility with up to {MAX_POINTS} negative points, then accepted (IoU >= 0.9), corrected like a draft (IoU >= 0.5) or drawn; G accepts a suggestion when its finger or base/tip is right, then what is wrong is fixed (finger: 1 click in the panel; base/tip: A + 2 clicks). Every click, drag, wheel notch and key press counts. Seconds are the tool's and server's latency only (the annotator does not think), per nail.
+
+| set | mode | nails | finished | actions per finished nail (median) | mean | of which finger + base/tip (mean) | scratch / mode (median) | seconds per nail (median) |
+| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+{chr(10).join(lines)}
+
+{model_text}
+
+All photos: {"; ".join(outlines) or "-"}. (A nail not in the saved labels: the page flagged its shape, e.g. self-crossing after vertex drags, and the save kept it apart; the simulated annotator does not repair flagged shapes.)
+
+Where the actions go: a finished nail from scratch costs about {f_scratch} clicks for its outline plus 4 for the finger and base/tip; a click proposal is rarely good to 0.9 IoU as it comes (the image-only proposals' median IoU is ~0.8, `click_nail` section), and its finger and base/tip suggestions are often wrong (then 1 + 3 actions), so the floor of 3 actions (Ctrl+click, Enter, G) is reached by few nails. With this weak model, drafts and model proposals cost more than drawing (spurious draft nails to delete, outlines to redraw).
+
+{verdict} Positive corrective points: the tool takes them only inside the proposal (a click outside starts a new nail), so a region the proposal missed cannot be pointed at; such proposals are corrected with vertex drags or drawn. Per nail: `docs/results/annotation_effort.json`.
+{end}
+"""
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="1 synthetic photo, 2 nails, scratch and click modes")
+    parser.add_argument("--work", default=None, help="folder for the model and the scratch instance")
+    parser.add_argument("--train-only", action="store_true", help="train the model into WORK/model and stop")
+    parser.add_argument("--model", default=None, help="checkpoint for the model modes (default: WORK/model's, if trained)")
+    parser.add_argument("--modes", default=",".join(MODES), help="comma-separated subset of " + ", ".join(MODES))
+    parser.add_argument("--photos", type=int, default=0, help="only the first N photos (0: all)")
+    parser.add_argument("--merge", nargs="+", default=None, metavar="REPORT",
+                        help="write the docs from these runs' WORK/report.json files (modes run in separate processes)")
+    parser.add_argument("--no-docs", action="store_true")
+    args = parser.parse_args(argv)
+    if args.merge:
+        return merge_reports([Path(p) for p in args.merge], argv)
+    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="annotation-effort-"))
+    if args.train_only:
+        print(json.dumps(train_model(work / "model"), indent=1))
+        return 0
+    started = time.monotonic()
+    if args.quick:
+        picture, nails = synthetic_photo()
+        photos, answers, names, held = [picture], [nails], ["synthetic"], [True]
+        modes = ["scratch", "click"]
+    else:
+        items = load_answers()[: args.photos or None]
+        photos, answers = [it["path"] for it in items], [it["nails"] for it in items]
+        names, held = [it["file_name"] for it in items], [it["held_out"] for it in items]
+        modes = [m for m in args.modes.split(",") if m]
+    trained = work / "model" / "training.json"
+    model = json.loads(trained.read_text()) if trained.is_file() and not args.model else None
+    checkpoint = Path(args.model) if args.model else Path(model["checkpoint"]) if model else None
+    history = checkpoint.parent / "history.json" if checkpoint else None
+    if model and history.is_file():  # the last epoch's train figures (on augmented crops; no val split)
+        last = json.loads(history.read_text())[-1]
+        model.update(train_miou=round(last["train_miou"], 3), train_nail_iou=round(last["train_nail_iou"], 3))
+    if checkpoint is None:
+        modes = [m for m in modes if m in ("scratch", "click")]
+    instance = work / f"instance-{int(time.time())}"
+    instance.mkdir(parents=True)
+    base_url = start_instance(instance)
+    from playwright.sync_api import sync_playwright
+
+    records = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        for mode in [m for m in MODES if m in modes and m in ("scratch", "click")]:
+            records += run_mode(browser, base_url, mode, photos, answers, names, held)
+        if checkpoint is not None and any(m in modes for m in ("drafts", "click+model")):
+            activate_model(checkpoint)
+            if "drafts" in modes:
+                ids = add_photos("drafts", photos)
+                log("pre-labeling the drafts' photos")
+                write_drafts(ids, checkpoint)
+                records += run_mode(browser, base_url, "drafts", photos, answers, names, held, ids)
+            if "click+model" in modes:
+                records += run_mode(browser, base_url, "click+model", photos, answers, names, held)
+        browser.close()
+    report = {"when": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "wall_s": time.monotonic() - started,
+              "command": "python bench/annotation_effort.py " + shlex.join(argv if argv is not None else sys.argv[1:]),
+              "machine": {**machine_info(), "commit": git_commit() or "?"},
+              "rules": {"bar": BAR, "landmark_tol": LANDMARK_TOL, "min_nail_px": MIN_NAIL_PX, "max_drags": MAX_DRAGS,
+                        "min_gain": MIN_GAIN, "max_points": MAX_POINTS, "viewport": VIEWPORT},
+              "model": ({**(model or {}), "checkpoint": str(checkpoint)} if checkpoint else None),
+              "summary": summarize(records), "nails": records}
+    print(json.dumps(report["summary"], indent=1))
+    text = report_text(report, records)
+    (work / "report.json").write_text(text)
+    if not args.no_docs and not args.quick:
+        RESULTS.write_text(text)
+        write_section(SECTION, section(report))
+    return 0
+
+
+def report_text(report: dict, records: list[dict]) -> str:
+    """The report as JSON, a nail a line."""
+    head = json.dumps({k: v for k, v in report.items() if k != "nails"}, indent=1)
+    return head[:-2] + ',\n "nails": [\n' + ",\n".join(json.dumps(r) for r in records) + "\n ]\n}\n"
+
+
+def merge_reports(paths: list[Path], argv) -> int:
+    """One report from runs of separate modes (run at the same time: their seconds share the machine)."""
+    reports = [json.loads(p.read_text()) for p in paths]
+    records = [r for report in reports for r in report["nails"]]
+    first = reports[0]
+    report = {**first, "wall_s": max(r["wall_s"] for r in reports),
+              "command": " & ".join(r["command"] for r in reports) + " (at the same time), then --merge",
+              "model": next((r["model"] for r in reports if r.get("model")), None), "summary": summarize(records)}
+    print(json.dumps(report["summary"], indent=1))
+    RESULTS.write_text(report_text(report, records))
+    write_section(SECTION, section(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""The annotator-effort bench (bench/annotation_effort.py, issue #18): its checks on their own, and its core on
+one synthetic photo with two nails: the simulated annotator labels it in Chromium from scratch and with
+click-to-nail (image only, no model), each nail is checked against the answer as saved through the API, every
+action sent to the page is counted, and click-to-nail takes fewer actions than drawing."""
+import pytest
+
+from bench.annotation_effort import (PASSWORD, USER, check_nail, match, section, summarize, run_mode,
+                                     synthetic_photo)
+
+SQUARE = [[10, 10], [50, 10], [50, 50], [10, 50]]
+ANSWER = {"polygon": SQUARE, "finger": 2, "base": [30, 50], "tip": [30, 10]}
+
+
+def test_a_nail_is_finished_only_when_outline_finger_and_landmarks_are_right():
+    right = {"polygon": SQUARE, "finger": 2, "base": [30, 49], "tip": [30.5, 11]}
+    assert check_nail(right, 0.95, ANSWER)["finished"]
+    assert not check_nail(right, 0.89, ANSWER)["finished"]                                  # outline under the bar
+    assert not check_nail({**right, "finger": 7}, 0.95, ANSWER)["finished"]                 # wrong finger
+    assert not check_nail({**right, "tip": [30, 14]}, 0.95, ANSWER)["finished"]             # tip 4 px off: > 5 % of 40
+    assert not check_nail({**right, "suggested": {"finger": 0.8}}, 0.95, ANSWER)["finished"]  # only suggested
+    assert not check_nail(None, 0.0, ANSWER)["finished"]
+
+
+def test_matching_is_one_to_one_best_first():
+    shifted = [[p[0] + 4, p[1]] for p in SQUARE]
+    far = [[p[0] + 200, p[1]] for p in SQUARE]
+    found = match([shifted, SQUARE, far], [ANSWER, {**ANSWER, "polygon": shifted}])
+    assert found[0][0] == 1 and found[1][0] == 0 and found[0][1] == pytest.approx(1.0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_scratch_and_click_on_a_synthetic_photo(browser, live_server):
+    from django.contrib.auth.models import Group, User
+
+    User.objects.create_user(USER, password=PASSWORD).groups.add(Group.objects.get_or_create(name="annotator")[0])
+    picture, answers = synthetic_photo()
+    records = []
+    for mode in ("scratch", "click"):
+        records += run_mode(browser, live_server.url, mode, [picture], [answers], ["synthetic"], [True])
+    assert len(records) == 4 and all(r["finished"] for r in records), records
+    scratch = [r for r in records if r["mode"] == "scratch"]
+    click = [r for r in records if r["mode"] == "click"]
+    # N, >= 3 vertex clicks, Enter, the finger, A, base, tip
+    assert all(r["actions"] >= 9 for r in scratch)
+    assert all(r["click"]["outline"] in ("proposal", "proposal+drags", "scratch") and r["actions"] >= 2 for r in click)
+    assert sum(r["actions"] for r in click) < sum(r["actions"] for r in scratch)
+    assert all(r["seconds"] > 0 for r in records)
+    assert all(r["label_actions"] >= 1 for r in scratch)                     # at least the finger's click
+    assert all(0 <= r["label_actions"] < r["actions"] for r in records)
+
+    summary = summarize(records)
+    assert summary["held_out"]["scratch"]["finished"] == 2 and summary["all"]["click"]["nails"] == 2
+    assert summary["all"]["click"]["ratio_to_scratch"] > 1
+    text = section({"when": "now", "wall_s": 1.0, "command": "test", "summary": summary, "model": None,
+                    "machine": {"nproc": 2, "cpu": "cpu", "load": [0.0], "commit": "x"}})
+    assert "| all photos | click-to-nail, image only | 2 | 2 |" in text and "not run" in text
