@@ -4,6 +4,7 @@
 // one step, committed on release); while dragging, the scene layer is drawn once without the dragged
 // shape and only the interaction layer follows the mouse. The click tool (and Ctrl/Cmd+click in any tool) hands
 // its clicks to the ClickNail of click.js (`editor.clicker`), which proposes the nail under the click.
+// Why this file is a little over 600 lines: it is one Editor whose tools share one selection, drag and undo state.
 
 import { fingerCode, fingerOf, fingerName } from "./fingers.js";
 import {
