@@ -107,8 +107,11 @@ class Nail:
     ``direction`` is the unit vector base -> tip (x right, y down) and ``angle`` its angle in degrees;
     ``direction_source`` says where it came from: "field" (the predicted direction field), "image" (the
     principal axis oriented from the photo) or "shape" (the principal axis, sign arbitrary: pointing up).
-    ``base`` / ``tip`` are the blob's extremes along the direction (always set; only field-based ones are
-    written as landmarks by :func:`to_geometry` unless asked). ``polygon``: list of [x, y] in image px.
+    ``extra`` carries how sure the direction is: ``field_coherence`` (a "field" direction: how much the
+    predicted field agrees over the nail, 1 = every pixel points the same way) or ``orientation_confidence``
+    (an "image" direction, see :func:`orient_from_image`). ``base`` / ``tip`` are the blob's extremes along
+    the direction (always set; only field-based ones are written as landmarks by :func:`to_geometry` unless
+    asked). ``polygon``: list of [x, y] in image px.
     """
 
     finger: int | None
@@ -402,6 +405,7 @@ class _Blob:
     votes: np.ndarray | None = None
     u: np.ndarray | None = None
     source: str = "shape"
+    coherence: float | None = None  # "field" direction: |weighted mean field| / weighted mean |field|, in [0, 1]
     centre: np.ndarray | None = None
     merged_from: int = 1
 
@@ -445,13 +449,16 @@ def _direction(blob: _Blob, prob: np.ndarray, field: np.ndarray | None) -> None:
     """Weighted centroid and direction of a blob (crops of ``prob``/``field`` at the blob's bbox)."""
     centre, axis = _principal_axis(blob.mask, prob)
     blob.centre = centre + (blob.x, blob.y)
-    blob.u, blob.source = axis, "shape"
+    blob.u, blob.source, blob.coherence = axis, "shape", None
     if field is not None:
         w = prob[blob.mask].astype(np.float64)
-        v = (field[blob.mask].astype(np.float64) * w[:, None]).sum(axis=0)
+        vectors = field[blob.mask].astype(np.float64)
+        v = (vectors * w[:, None]).sum(axis=0)
         norm = float(np.hypot(*v))
         if norm > 1e-6 * max(1.0, float(w.sum())):
             blob.u, blob.source = v / norm, "field"
+            lengths = np.hypot(vectors[:, 0], vectors[:, 1])
+            blob.coherence = min(1.0, norm / max(float((lengths * w).sum()), 1e-12))
 
 
 def _vote(blob: _Blob, prob: np.ndarray, cls: np.ndarray | None) -> None:
@@ -604,6 +611,8 @@ def postprocess(fg_prob: np.ndarray, class_prob: np.ndarray | None = None, field
         pc = _crop(prob, blob.x, blob.y, w, h)
         u = np.asarray(blob.u, np.float64)
         source, extra = blob.source, {}
+        if source == "field":
+            extra["field_coherence"] = round(blob.coherence, 4)
         if source == "shape" and image is not None:
             oriented, confidence = orient_from_image(image, blob.mask, (blob.x, blob.y), blob.centre, u, everything)
             if confidence > 0:

@@ -208,7 +208,9 @@ class MetricsView(APIView):
 
 class OpenView(APIView):
     """The annotation page says it opened an image (time to submit starts here; see prelabel/metrics.py).
-    The answer carries the model draft the page shows, with per-nail confidence, if it is one."""
+    The answer carries the model draft the page shows, if it is one: per draft nail (``nail``: its index in
+    the draft geometry) the outline ``confidence`` (mean nail probability: low means the outline itself is
+    doubtful), ``class_confidence`` and ``direction_confidence`` (those of its suggested finger and landmarks)."""
 
     permission_classes = [IsStaffRole]
 
@@ -226,8 +228,10 @@ class OpenView(APIView):
         if draft is not None and not drafts.has_human_revision(annotation):
             data["draft"] = {"prediction": draft.pk, "model_version": draft.model_version.name, "version": draft.draft_version,
                              "confidence": draft.confidence,
-                             "nails": [{"finger": n.get("finger"), "confidence": n.get("confidence")}
-                                       for n in draft.nails if not n.get("dropped")]}
+                             "nails": [{"nail": i, "finger": n.get("finger"), "confidence": n.get("confidence"),
+                                        "class_confidence": n.get("class_confidence"),
+                                        "direction_confidence": n.get("direction_confidence")}
+                                       for i, n in enumerate(n for n in draft.nails if not n.get("dropped"))]}
         return Response(data, status=201)
 
 

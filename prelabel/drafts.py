@@ -18,6 +18,15 @@ and is kept as an ``AnnotationRevision``, in one transaction):
 Nails keep their landmarks when their direction came from the predicted field or from the photo
 (``Nail.direction_source`` "field" / "image"); a shape-only axis has no reliable sign and is left for the
 annotator. A nail whose polygon fails the geometry rules is dropped (logged in the prediction's nails).
+
+What the model proposed is a suggestion, not a label (``dataset.geometry``'s ``suggested`` marks): a draft
+nail's finger carries ``suggested.finger`` = the nail's class confidence (mean probability of its finger
+over the nail; 0 when the model gave a finger without probabilities), and its base/tip carry
+``suggested.landmarks`` = the direction's confidence (``field_coherence`` for a field direction,
+``orientation_confidence`` for one oriented from the photo). The annotator accepts them with one key (G) or
+edits them; until then they count as missing. A binary-only model gives no finger: nothing is marked. The
+nail's outline confidence (mean nail probability) has no place in the geometry: it stays with the
+prediction's nails (``Prediction.nails[i]["confidence"]``, in the draft's order) for the page to show.
 """
 from __future__ import annotations
 
@@ -26,7 +35,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.roles import ADMIN, REVIEWER, role_of
-from dataset.geometry import normalize_geometry, validate_geometry
+from dataset.geometry import SUGGESTED_FIELDS, confirm_field, normalize_geometry, validate_geometry
 from labeling.annotations import assign_annotation
 from labeling.models import Annotation, AnnotationRevision, Image
 
@@ -47,14 +56,37 @@ class NotAllowed(DraftError):
     status_code = 403
 
 
+def direction_confidence(nail) -> float | None:
+    """How sure the post-processing is of ``nail``'s base -> tip direction, in [0, 1]; None for a shape-only
+    axis (no landmarks are drafted then)."""
+    key = {"field": "field_coherence", "image": "orientation_confidence"}.get(nail.direction_source)
+    value = nail.extra.get(key) if key else None
+    return None if value is None else round(min(1.0, max(0.0, float(value))), 4)
+
+
 def nail_entry(nail) -> dict:
-    """A post-processed ``ml.postprocess.Nail`` as the JSON kept with a prediction."""
+    """A post-processed ``ml.postprocess.Nail`` as the JSON kept with a prediction: its draft fields, the
+    ``suggested`` marks of what the model proposed, and its confidences."""
     summary = nail.to_dict()
     keep = nail.direction_source in LANDMARK_SOURCES
+    suggested = {}
+    if nail.finger is not None:
+        suggested["finger"] = summary["class_confidence"] or 0.0
+    if keep:
+        suggested["landmarks"] = direction_confidence(nail) or 0.0
     return {"polygon": summary["polygon"], "finger": nail.finger,
             "base": summary["base"] if keep else None, "tip": summary["tip"] if keep else None,
-            "confidence": summary["confidence"], "class_confidence": summary["class_confidence"],
-            "direction_source": nail.direction_source, "area": summary["area"]}
+            "suggested": suggested, "confidence": summary["confidence"], "class_confidence": summary["class_confidence"],
+            "direction_confidence": direction_confidence(nail), "direction_source": nail.direction_source,
+            "area": summary["area"]}
+
+
+def _draft_nail(entry: dict) -> dict:
+    """The geometry nail of an entry (its ``suggested`` marks only when it has some)."""
+    out = {key: entry[key] for key in ("polygon", "finger", "base", "tip")}
+    if entry.get("suggested"):
+        out["suggested"] = dict(entry["suggested"])
+    return out
 
 
 def nails_to_geometry(nails, width: int, height: int) -> tuple[dict, list[dict], list[dict]]:
@@ -63,17 +95,18 @@ def nails_to_geometry(nails, width: int, height: int) -> tuple[dict, list[dict],
     kept, dropped = [], []
     for nail in nails:
         entry = nail_entry(nail) if not isinstance(nail, dict) else dict(nail)
-        candidate = {key: entry[key] for key in ("polygon", "finger", "base", "tip")}
+        candidate = _draft_nail(entry)
         report = validate_geometry({"nails": [candidate], "ignore": []}, width, height)
         if not report.ok and candidate["base"] is not None:
-            candidate.update(base=None, tip=None)  # landmarks off the polygon: keep the outline only
-            entry.update(base=None, tip=None)
+            entry.update(base=None, tip=None)  # landmarks off the polygon: keep the outline only
+            entry["suggested"] = {k: v for k, v in (entry.get("suggested") or {}).items() if k != "landmarks"}
+            candidate = _draft_nail(entry)
             report = validate_geometry({"nails": [candidate], "ignore": []}, width, height)
         if not report.ok:
             dropped.append({**entry, "reason": "; ".join(issue.message for issue in report.errors)})
             continue
         kept.append(entry)
-    geometry = {"nails": [{key: e[key] for key in ("polygon", "finger", "base", "tip")} for e in kept], "ignore": []}
+    geometry = {"nails": [_draft_nail(e) for e in kept], "ignore": []}
     report = validate_geometry(geometry, width, height)
     if not report.ok:  # pragma: no cover  (each nail passed alone; the whole has no cross-nail errors)
         raise ValueError("; ".join(issue.message for issue in report.errors))
@@ -154,8 +187,19 @@ def _decided(prediction: Prediction, user, state: str, reason: str = "") -> Pred
     return prediction
 
 
+def confirmed_draft(geometry: dict) -> dict:
+    """``geometry`` with every suggestion accepted (no ``suggested`` marks left)."""
+    nails = []
+    for nail in geometry.get("nails") or []:
+        for name in SUGGESTED_FIELDS:
+            nail = confirm_field(nail, name)
+        nails.append(nail)
+    return {**geometry, "nails": nails}
+
+
 def accept_draft(prediction: Prediction, user) -> Prediction:
-    """The draft goes into the human review flow as it is: submitted, by the reviewer."""
+    """The draft goes into the human review flow as it is: submitted, by the reviewer, who thereby confirms
+    the model's suggested fingers and landmarks (the revision is the reviewer's, not silent)."""
     _check_reviewer(user)
     now = timezone.now()
     with transaction.atomic():
@@ -164,13 +208,14 @@ def accept_draft(prediction: Prediction, user) -> Prediction:
             raise DraftError("the image's labels are not this prediction's draft (a newer draft or no draft): reload")
         if not annotation.geometry.get("nails"):
             raise DraftError("the model found no nail, so there is nothing to accept: send it to annotation or reject the image")
-        report = validate_geometry(annotation.geometry, prediction.image.width, prediction.image.height, require_complete=True)
+        accepted = confirmed_draft(annotation.geometry)
+        report = validate_geometry(accepted, prediction.image.width, prediction.image.height, require_complete=True)
         if not report.ok:
             raise DraftError("the draft is incomplete (" + "; ".join(i.message for i in report.errors[:3])
                              + "): send it to annotation instead")
-        Annotation.objects.filter(pk=annotation.pk).update(status=S.SUBMITTED, version=F("version") + 1, updated_by=user,
-                                                           updated_at=now)
-        AnnotationRevision.objects.create(annotation=annotation, version=annotation.version + 1, geometry=annotation.geometry,
+        Annotation.objects.filter(pk=annotation.pk).update(geometry=accepted, status=S.SUBMITTED, version=F("version") + 1,
+                                                           updated_by=user, updated_at=now)
+        AnnotationRevision.objects.create(annotation=annotation, version=annotation.version + 1, geometry=accepted,
                                           status=S.SUBMITTED, source=Source.HUMAN, author=user, created_at=now,
                                           note=f"model draft of {prediction.model_version.name} accepted for review by {user.username}"[:500])
         return _decided(prediction, user, Prediction.ReviewState.ACCEPTED)

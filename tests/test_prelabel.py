@@ -149,6 +149,7 @@ def test_nails_to_geometry_keeps_landmarks_only_with_a_direction():
     class FakeNail:
         def __init__(self, source, polygon=SQUARE):
             self.finger, self.direction_source, self.polygon = 2, source, polygon
+            self.extra = {"field_coherence": 0.9} if source == "field" else {}
 
         def to_dict(self):
             return {"polygon": self.polygon, "base": [20, 39], "tip": [20, 11], "confidence": 0.8, "class_confidence": 0.7,
@@ -159,6 +160,7 @@ def test_nails_to_geometry_keeps_landmarks_only_with_a_direction():
     assert len(geo["nails"]) == 2 and len(dropped) == 1 and "reason" in dropped[0]
     assert geo["nails"][0]["base"] == [20, 39] and geo["nails"][1]["base"] is None
     assert kept[0]["confidence"] == 0.8
+    assert geo["nails"][0]["suggested"] == {"finger": 0.7, "landmarks": 0.9} and geo["nails"][1]["suggested"] == {"finger": 0.7}
 
 
 # --- correction records ----------------------------------------------------------------------------------------

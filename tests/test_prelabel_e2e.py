@@ -85,6 +85,11 @@ def test_upload_is_prelabelled_corrected_in_the_browser_measured_and_reviewed(br
     moved = canvas.drag((x, y), (x + 3 * (x - cx) / d, y + 3 * (y - cy) / d))
     edited = scene_geometry(page)["nails"][0]["polygon"]
     assert edited[1:] == ring[1:] and edited[0] != ring[0] and abs(edited[0][0] - moved[0]) < 0.02
+    # The model's fingers and base/tip are suggestions (ghosted): submitting needs them confirmed, Shift+G
+    # accepts every nail's.
+    assert all(n.get("suggested") for n in on_screen["nails"])
+    page.keyboard.press("Shift+G")
+    assert not any(n.get("suggested") for n in scene_geometry(page)["nails"])
     wait_saved(page)
     page.click("#submit")
     expect(page.locator("#status-chip")).to_have_text("submitted")
