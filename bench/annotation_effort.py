@@ -40,9 +40,10 @@ Rules of the simulated annotator (fixed; the numbers follow from them):
   unmatched: redrawn from scratch. Draft nails matching no answer (or one below 0.5) are deleted first
   (a click + ``Delete``).
 * Click-to-nail: a Ctrl+click at the answer's pole of inaccessibility; while the proposal's IoU < 0.9, up to
-  ``MAX_POINTS`` Shift+clicks (negative points) at the pole of the biggest region the proposal has too much
-  (at least 2 % of the nail; the tool takes positive points only inside the proposal, so a missed region
-  cannot be pointed at). ``Enter`` accepts it at IoU >= 0.9; at IoU >= 0.5 ``Enter`` and the drafts' drag rule
+  ``MAX_POINTS`` corrective points: an Alt+click (a positive point, which the tool takes anywhere) at the pole
+  of the biggest region the proposal missed when that region is at least 2 % of the nail, else a Shift+click
+  (a negative point) at the pole of the biggest region it has too much (at least 2 % of the nail); no point
+  when neither is. ``Enter`` accepts it at IoU >= 0.9; at IoU >= 0.5 ``Enter`` and the drafts' drag rule
   (an accepted proposal is corrected like a draft, redrawn when the drags do not reach the bar); below 0.5
   (or no proposal) ``Esc`` and the scratch rule for the outline. Then the suggestion rule.
 * Check: after the autosave, the annotation is read back through the API (``GET /api/images/<id>/annotation/``);
@@ -178,6 +179,12 @@ def pole(polygon) -> list[float]:
         poly = max(poly.geoms, key=lambda g: g.area)
     p = polylabel(poly, tolerance=0.5)
     return [p.x, p.y]
+
+
+def biggest_part(region):
+    """The largest polygon of a (multi)polygon region, or None when it has no area."""
+    parts = [g for g in getattr(region, "geoms", [region]) if g.geom_type == "Polygon" and g.area > 0]
+    return max(parts, key=lambda g: g.area) if parts else None
 
 
 def landmarks_ok(base, tip, answer: dict) -> bool:
@@ -406,15 +413,18 @@ class Annotator:
             trace["proposal_ious"].append(round(value, 4))
             if not proposal or value >= BAR or len(trace["proposal_ious"]) > MAX_POINTS:
                 break
-            extra = shape(proposal["polygon"]).difference(shape(answer["polygon"]))
-            parts = [g for g in getattr(extra, "geoms", [extra]) if g.geom_type == "Polygon" and g.area > 0]
-            if not parts:
+            truth, got = shape(answer["polygon"]), shape(proposal["polygon"])
+            point = None
+            for region, modifier in ((truth.difference(got), "Alt"), (got.difference(truth), "Shift")):
+                biggest = biggest_part(region)
+                if biggest is not None and biggest.area >= 0.02 * truth.area:
+                    point = (polylabel(biggest, tolerance=0.5), modifier)
+                    break
+            if point is None:
                 break
-            biggest = max(parts, key=lambda g: g.area)
-            if biggest.area < 0.02 * shape(answer["polygon"]).area:
-                break
-            p = polylabel(biggest, tolerance=0.5)
-            self.click([p.x, p.y], modifiers=["Shift"])
+            (p, modifier) = point
+            self.click([p.x, p.y], modifiers=[modifier])
+            trace.setdefault("points", []).append("+" if modifier == "Alt" else "-")
             proposal = self.wait_proposal() or proposal
         if proposal:  # what the last proposal got wrong, as shares of the answer's area
             truth, got = shape(answer["polygon"]), shape(proposal["polygon"])
@@ -823,6 +833,7 @@ def main(argv=None) -> int:
     parser.add_argument("--model", default=None, help="checkpoint for the model modes (default: WORK/model's, if trained)")
     parser.add_argument("--modes", default=",".join(MODES), help="comma-separated subset of " + ", ".join(MODES))
     parser.add_argument("--photos", type=int, default=0, help="only the first N photos (0: all)")
+    parser.add_argument("--held-out", action="store_true", help="only the photos of the held-out participants")
     parser.add_argument("--merge", nargs="+", default=None, metavar="REPORT",
                         help="write the docs from these runs' WORK/report.json files (modes run in separate processes)")
     parser.add_argument("--no-docs", action="store_true")
@@ -839,7 +850,7 @@ def main(argv=None) -> int:
         photos, answers, names, held = [picture], [nails], ["synthetic"], [True]
         modes = ["scratch", "click"]
     else:
-        items = load_answers()[: args.photos or None]
+        items = [it for it in load_answers() if it["held_out"] or not args.held_out][: args.photos or None]
         photos, answers = [it["path"] for it in items], [it["nails"] for it in items]
         names, held = [it["file_name"] for it in items], [it["held_out"] for it in items]
         modes = [m for m in args.modes.split(",") if m]
