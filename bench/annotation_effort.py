@@ -762,11 +762,12 @@ def section(report: dict) -> str:
     m = report["machine"]
     labels = {"scratch": "from scratch", "drafts": "correcting model drafts", "click": "click-to-nail, image only",
               "click+model": "click-to-nail + model"}
+    named = lambda mode, row: labels[mode] + (" (earlier run)" if row.get("earlier") else "")  # noqa: E731
     lines = []
     for subset, title in (("held_out", "held-out participants"), ("all", "all photos")):
         for mode, row in report["summary"].get(subset, {}).items():
             f = lambda v: "-" if v is None else f"{v:g}"  # noqa: E731
-            lines.append(f"| {title} | {labels[mode]} | {row['nails']} | {row['finished']} | {f(row['actions_median'])} | "
+            lines.append(f"| {title} | {named(mode, row)} | {row['nails']} | {row['finished']} | {f(row['actions_median'])} | "
                          f"{f(row['actions_mean'])} | {f(row['label_actions_mean'])} | {f(row['ratio_to_scratch'])} | {row['seconds_median']:.2f} |")
     model = report.get("model")
     model_text = ("Model modes were not run (no model)." if not model else
@@ -781,7 +782,7 @@ def section(report: dict) -> str:
     for mode, row in report["summary"].get("all", {}).items():
         if mode.startswith("click"):
             other = row["nails"] - row["outline_from_proposal"] - row["outline_from_proposal_and_drags"]
-            outlines.append(f"{labels[mode]}: of {row['nails']} outlines {row['outline_from_proposal']} were the proposal as it "
+            outlines.append(f"{named(mode, row)}: of {row['nails']} outlines {row['outline_from_proposal']} were the proposal as it "
                             f"came, {row['outline_from_proposal_and_drags']} the proposal with vertex drags, {other} drawn "
                             f"(of the proposals not good as they came, {row['proposal_mostly_missed']} had more missed than "
                             "extra area)")
@@ -790,7 +791,7 @@ def section(report: dict) -> str:
     for mode, row in report["summary"].get("all", {}).items():
         u = row["unfinished"]
         if sum(u.values()):
-            outlines.append(f"not finished, {labels[mode]}: {u['not_saved']} not in the saved labels, {u['outline']} outline "
+            outlines.append(f"not finished, {named(mode, row)}: {u['not_saved']} not in the saved labels, {u['outline']} outline "
                             f"under the bar as saved, {u['labels']} finger or base/tip wrong")
     held = report["summary"].get("held_out", {})
     clicks = {m: held[m] for m in ("click", "click+model") if held.get(m) and held[m].get("actions_median") is not None}
@@ -803,12 +804,19 @@ def section(report: dict) -> str:
     scratch_row = report["summary"].get("all", {}).get("scratch")
     f_scratch = (f"{scratch_row['actions_mean'] - scratch_row['label_actions_mean'] - 3:.0f}"
                  if scratch_row and scratch_row["actions_mean"] is not None else "?")  # less N, Enter and fit/zoom share
+    rerun = report.get("rerun")
+    rerun_text = "" if not rerun else (
+        f" Rerun {rerun['when']} in {rerun['wall_s']:.0f} s with `{rerun['command']}` (commit "
+        f"{rerun['machine'].get('commit', '?')}, load average {rerun['machine']['load'][0]:.2f}), with the click rule's "
+        f"positive points outside the proposal: modes {', '.join(rerun['modes'])} on {rerun['photos']} photos; rows and "
+        "counts of those modes over photos the rerun did not label are the earlier run's, marked \"(earlier run)\" "
+        "(in the sentences on all photos below too).")
     return f"""{start}
 ## Annotator effort (`bench/annotation_effort.py`, issue #18)
 
-Measured {report['when']} in {report['wall_s']:.0f} s with `{report['command']}` (commit {m.get('commit', '?')}); {m['nproc']} CPUs ({m['cpu']}), load average {m['load'][0]:.2f} at the start (shared machine).
+Measured {report['when']} in {report['wall_s']:.0f} s with `{report['command']}` (commit {m.get('commit', '?')}); {m['nproc']} CPUs ({m['cpu']}), load average {m['load'][0]:.2f} at the start (shared machine).{rerun_text}
 
-A simulated annotator labels the shared photos (answers: nails-cc0 polygons + the project's confirmed fingers and base/tip) in the real tool in headless Chromium, until each nail has IoU >= 0.9 with the answer, the right finger and base/tip within 5 % of the nail's base-tip length, read back through the API. Its rules are fixed and written in the script's docstring: outlines from scratch are the answer simplified (Douglas-Peucker) to the fewest clicks that keep IoU >= 0.9, zooming in (wheel) on nails under {MIN_NAIL_PX} px on screen; drafts are kept (IoU >= 0.9), corrected with vertex drags (at most {MAX_DRAGS}, else redrawn) or redrawn (IoU < 0.5); click-to-nail is a Ctrl+click at the nail's pole of inaccessibility with up to {MAX_POINTS} negative points, then accepted (IoU >= 0.9), corrected like a draft (IoU >= 0.5) or drawn; G accepts a suggestion when its finger or base/tip is right, then what is wrong is fixed (finger: 1 click in the panel; base/tip: A + 2 clicks). Every click, drag, wheel notch and key press counts. Seconds are the tool's and server's latency only (the annotator does not think), per nail.
+A simulated annotator labels the shared photos (answers: nails-cc0 polygons + the project's confirmed fingers and base/tip) in the real tool in headless Chromium, until each nail has IoU >= 0.9 with the answer, the right finger and base/tip within 5 % of the nail's base-tip length, read back through the API. Its rules are fixed and written in the script's docstring: outlines from scratch are the answer simplified (Douglas-Peucker) to the fewest clicks that keep IoU >= 0.9, zooming in (wheel) on nails under {MIN_NAIL_PX} px on screen; drafts are kept (IoU >= 0.9), corrected with vertex drags (at most {MAX_DRAGS}, else redrawn) or redrawn (IoU < 0.5); click-to-nail is a Ctrl+click at the nail's pole of inaccessibility with up to {MAX_POINTS} corrective points (an Alt+click, positive, at the pole of the biggest region the proposal missed, else a Shift+click, negative, in the biggest region it has too much; in the earlier run, before the tool took positive points outside the proposal, only negative ones), then accepted (IoU >= 0.9), corrected like a draft (IoU >= 0.5) or drawn; G accepts a suggestion when its finger or base/tip is right, then what is wrong is fixed (finger: 1 click in the panel; base/tip: A + 2 clicks). Every click, drag, wheel notch and key press counts. Seconds are the tool's and server's latency only (the annotator does not think), per nail.
 
 | set | mode | nails | finished | actions per finished nail (median) | mean | of which finger + base/tip (mean) | scratch / mode (median) | seconds per nail (median) |
 | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
@@ -820,7 +828,7 @@ All photos: {"; ".join(outlines) or "-"}. (A nail not in the saved labels: the p
 
 Where the actions go: a finished nail from scratch costs about {f_scratch} clicks for its outline plus 4 for the finger and base/tip; a click proposal is rarely good to 0.9 IoU as it comes (the image-only proposals' median IoU is ~0.8, `click_nail` section), and its finger and base/tip suggestions are often wrong (then 1 + 3 actions), so the floor of 3 actions (Ctrl+click, Enter, G) is reached by few nails. With this weak model, drafts and model proposals cost more than drawing (spurious draft nails to delete, outlines to redraw).
 
-{verdict} Positive corrective points: the tool takes them only inside the proposal (a click outside starts a new nail), so a region the proposal missed cannot be pointed at; such proposals are corrected with vertex drags or drawn. Per nail: `docs/results/annotation_effort.json`.
+{verdict} Positive corrective points: an Alt+click adds one anywhere, also outside the proposal, so a region the proposal missed can be pointed at; proposals still short of the bar after {MAX_POINTS} points are corrected with vertex drags or drawn. Per nail: `docs/results/annotation_effort.json`.
 {end}
 """
 
@@ -836,10 +844,15 @@ def main(argv=None) -> int:
     parser.add_argument("--held-out", action="store_true", help="only the photos of the held-out participants")
     parser.add_argument("--merge", nargs="+", default=None, metavar="REPORT",
                         help="write the docs from these runs' WORK/report.json files (modes run in separate processes)")
+    parser.add_argument("--update", nargs=2, default=None, metavar=("EARLIER", "RERUN"),
+                        help="write the docs from an earlier report with the modes of a later run (WORK/report.json, "
+                             "e.g. --held-out) in place of its own on the rerun's photos")
     parser.add_argument("--no-docs", action="store_true")
     args = parser.parse_args(argv)
     if args.merge:
         return merge_reports([Path(p) for p in args.merge], argv)
+    if args.update:
+        return update_report(Path(args.update[0]), Path(args.update[1]))
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="annotation-effort-"))
     if args.train_only:
         print(json.dumps(train_model(work / "model"), indent=1))
@@ -915,6 +928,31 @@ def merge_reports(paths: list[Path], argv) -> int:
     report = {**first, "wall_s": max(r["wall_s"] for r in reports),
               "command": " & ".join(r["command"] for r in reports) + " (at the same time), then --merge",
               "model": next((r["model"] for r in reports if r.get("model")), None), "summary": summarize(records)}
+    print(json.dumps(report["summary"], indent=1))
+    RESULTS.write_text(report_text(report, records))
+    write_section(SECTION, section(report))
+    return 0
+
+
+
+def update_report(earlier_path: Path, rerun_path: Path) -> int:
+    """An earlier report with a later run's modes in place of its own on the photos the rerun labelled (each
+    nail tagged ``run``: ``earlier`` or ``rerun``). A summary row that would mix the two runs' rules (a set with
+    photos the rerun did not label) keeps the earlier run's figures and says so (``earlier``)."""
+    earlier, rerun = json.loads(earlier_path.read_text()), json.loads(rerun_path.read_text())
+    redone = {(r["mode"], r["photo"]) for r in rerun["nails"]}
+    modes = {mode for mode, _ in redone}
+    kept = [{**r, "run": "earlier"} for r in earlier["nails"] if (r["mode"], r["photo"]) not in redone]
+    records = kept + [{**r, "run": "rerun"} for r in rerun["nails"]]
+    summary = summarize(records)
+    for subset, rows in summary.items():
+        for mode in modes & set(rows):
+            if any(r["mode"] == mode and r["run"] == "earlier" and (subset == "all" or r["held_out"]) for r in kept):
+                rows[mode] = {**earlier["summary"][subset][mode], "earlier": True}
+    report = {**earlier, "summary": summary,
+              "rerun": {"modes": sorted(modes), "photos": len({p for _, p in redone}), "when": rerun["when"],
+                        "wall_s": rerun["wall_s"], "command": rerun["command"], "machine": rerun["machine"],
+                        "rules": rerun["rules"]}}
     print(json.dumps(report["summary"], indent=1))
     RESULTS.write_text(report_text(report, records))
     write_section(SECTION, section(report))
