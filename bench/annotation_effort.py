@@ -810,7 +810,16 @@ def section(report: dict) -> str:
         f"{rerun['machine'].get('commit', '?')}, load average {rerun['machine']['load'][0]:.2f}), with the click rule's "
         f"positive points outside the proposal: modes {', '.join(rerun['modes'])} on {rerun['photos']} photos; rows and "
         "counts of those modes over photos the rerun did not label are the earlier run's, marked \"(earlier run)\" "
-        "(in the sentences on all photos below too).")
+        "(in the sentences on all photos below too); the other modes' rows are the earlier run's, click-to-nail + "
+        "model with the earlier rule (negative points only).")
+    before = (rerun or {}).get("earlier_held_out", {}).get("click")
+    now = report["summary"].get("held_out", {}).get("click")
+    rerun_finding = "" if not (rerun and before and now) else (
+        f" Positive points (rerun, held out, image only): median {before['actions_median']:g} -> "
+        f"{now['actions_median']:g} actions per finished nail (mean {before['actions_mean']:g} -> {now['actions_mean']:g}); "
+        f"of {rerun['positive_points']} positive points, {rerun['positive_gained']} raised the proposal's IoU and "
+        f"{rerun['positive_leaked']} dropped it from >= 0.5 to below 0.5 (the image-only region grown from a second "
+        "seed can leak into the skin), after which the nail is drawn.")
     return f"""{start}
 ## Annotator effort (`bench/annotation_effort.py`, issue #18)
 
@@ -828,7 +837,7 @@ All photos: {"; ".join(outlines) or "-"}. (A nail not in the saved labels: the p
 
 Where the actions go: a finished nail from scratch costs about {f_scratch} clicks for its outline plus 4 for the finger and base/tip; a click proposal is rarely good to 0.9 IoU as it comes (the image-only proposals' median IoU is ~0.8, `click_nail` section), and its finger and base/tip suggestions are often wrong (then 1 + 3 actions), so the floor of 3 actions (Ctrl+click, Enter, G) is reached by few nails. With this weak model, drafts and model proposals cost more than drawing (spurious draft nails to delete, outlines to redraw).
 
-{verdict} Positive corrective points: an Alt+click adds one anywhere, also outside the proposal, so a region the proposal missed can be pointed at; proposals still short of the bar after {MAX_POINTS} points are corrected with vertex drags or drawn. Per nail: `docs/results/annotation_effort.json`.
+{verdict} Positive corrective points: an Alt+click adds one anywhere, also outside the proposal, so a region the proposal missed can be pointed at; proposals still short of the bar after {MAX_POINTS} points are corrected with vertex drags or drawn.{rerun_finding} Per nail: `docs/results/annotation_effort.json`.
 {end}
 """
 
@@ -949,10 +958,17 @@ def update_report(earlier_path: Path, rerun_path: Path) -> int:
         for mode in modes & set(rows):
             if any(r["mode"] == mode and r["run"] == "earlier" and (subset == "all" or r["held_out"]) for r in kept):
                 rows[mode] = {**earlier["summary"][subset][mode], "earlier": True}
+    steps = [(ious[k], ious[k + 1]) for r in rerun["nails"] if r["mode"].startswith("click") and "click" in r
+             for k, (sign, ious) in enumerate((sign, r["click"]["proposal_ious"]) for sign in r["click"].get("points", []))
+             if sign == "+" and k + 1 < len(ious)]
     report = {**earlier, "summary": summary,
               "rerun": {"modes": sorted(modes), "photos": len({p for _, p in redone}), "when": rerun["when"],
                         "wall_s": rerun["wall_s"], "command": rerun["command"], "machine": rerun["machine"],
-                        "rules": rerun["rules"]}}
+                        "rules": rerun["rules"],
+                        "earlier_held_out": {m: earlier["summary"]["held_out"][m] for m in sorted(modes)
+                                             if m in earlier["summary"].get("held_out", {})},
+                        "positive_points": len(steps), "positive_gained": sum(b > a for a, b in steps),
+                        "positive_leaked": sum(a >= 0.5 > b for a, b in steps)}}
     print(json.dumps(report["summary"], indent=1))
     RESULTS.write_text(report_text(report, records))
     write_section(SECTION, section(report))
