@@ -944,11 +944,11 @@ def merge_reports(paths: list[Path], argv) -> int:
 
 
 
-def update_report(earlier_path: Path, rerun_path: Path) -> int:
+def updated(earlier: dict, rerun: dict) -> tuple[dict, list[dict]]:
     """An earlier report with a later run's modes in place of its own on the photos the rerun labelled (each
     nail tagged ``run``: ``earlier`` or ``rerun``). A summary row that would mix the two runs' rules (a set with
-    photos the rerun did not label) keeps the earlier run's figures and says so (``earlier``)."""
-    earlier, rerun = json.loads(earlier_path.read_text()), json.loads(rerun_path.read_text())
+    photos the rerun did not label) keeps the earlier run's figures and says so (``earlier``). Also counts what
+    the rerun's positive corrective points did to the proposal's IoU."""
     redone = {(r["mode"], r["photo"]) for r in rerun["nails"]}
     modes = {mode for mode, _ in redone}
     kept = [{**r, "run": "earlier"} for r in earlier["nails"] if (r["mode"], r["photo"]) not in redone]
@@ -956,11 +956,13 @@ def update_report(earlier_path: Path, rerun_path: Path) -> int:
     summary = summarize(records)
     for subset, rows in summary.items():
         for mode in modes & set(rows):
-            if any(r["mode"] == mode and r["run"] == "earlier" and (subset == "all" or r["held_out"]) for r in kept):
+            if any(r["mode"] == mode and (subset == "all" or r["held_out"]) for r in kept):
                 rows[mode] = {**earlier["summary"][subset][mode], "earlier": True}
-    steps = [(ious[k], ious[k + 1]) for r in rerun["nails"] if r["mode"].startswith("click") and "click" in r
-             for k, (sign, ious) in enumerate((sign, r["click"]["proposal_ious"]) for sign in r["click"].get("points", []))
-             if sign == "+" and k + 1 < len(ious)]
+    steps = []  # (IoU before, IoU after) of each positive point
+    for r in rerun["nails"]:
+        ious = r.get("click", {}).get("proposal_ious", [])
+        steps += [(ious[k], ious[k + 1]) for k, sign in enumerate(r.get("click", {}).get("points", []))
+                  if sign == "+" and k + 1 < len(ious)]
     report = {**earlier, "summary": summary,
               "rerun": {"modes": sorted(modes), "photos": len({p for _, p in redone}), "when": rerun["when"],
                         "wall_s": rerun["wall_s"], "command": rerun["command"], "machine": rerun["machine"],
@@ -969,6 +971,12 @@ def update_report(earlier_path: Path, rerun_path: Path) -> int:
                                              if m in earlier["summary"].get("held_out", {})},
                         "positive_points": len(steps), "positive_gained": sum(b > a for a, b in steps),
                         "positive_leaked": sum(a >= 0.5 > b for a, b in steps)}}
+    return report, records
+
+
+def update_report(earlier_path: Path, rerun_path: Path) -> int:
+    """Writes the docs from an earlier report updated by a rerun (``updated``)."""
+    report, records = updated(json.loads(earlier_path.read_text()), json.loads(rerun_path.read_text()))
     print(json.dumps(report["summary"], indent=1))
     RESULTS.write_text(report_text(report, records))
     write_section(SECTION, section(report))
