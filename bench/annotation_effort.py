@@ -808,15 +808,21 @@ def section(report: dict) -> str:
     rerun_text = "" if not rerun else (
         f" Rerun {rerun['when']} in {rerun['wall_s']:.0f} s with `{rerun['command']}` (commit "
         f"{rerun['machine'].get('commit', '?')}, load average {rerun['machine']['load'][0]:.2f}), with the click rule's "
-        f"positive points outside the proposal: modes {', '.join(rerun['modes'])} on {rerun['photos']} photos; rows and "
-        "counts of those modes over photos the rerun did not label are the earlier run's, marked \"(earlier run)\" "
-        "(in the sentences on all photos below too); the other modes' rows are the earlier run's, click-to-nail + "
-        "model with the earlier rule (negative points only).")
-    before = (rerun or {}).get("earlier_held_out", {}).get("click")
-    now = report["summary"].get("held_out", {}).get("click")
-    rerun_finding = "" if not (rerun and before and now) else (
-        f" Positive points (rerun, held out, image only): median {before['actions_median']:g} -> "
-        f"{now['actions_median']:g} actions per finished nail (mean {before['actions_mean']:g} -> {now['actions_mean']:g}); "
+        f"positive points outside the proposal: modes {', '.join(rerun['modes'])} on {rerun['photos']} photos"
+        + ("; rows and counts of those modes over photos the rerun did not label are the earlier run's, marked "
+           "\"(earlier run)\" (in the sentences on all photos below too)"
+           if any(row.get("earlier") for rows in report["summary"].values() for row in rows.values()) else "")
+        + "; the other modes' rows are the earlier run's, click-to-nail + model with the earlier rule (negative "
+        "points only).")
+    changes = []
+    for subset, title in (("held_out", "held out"), ("all", "all photos")):
+        before = (rerun or {}).get("earlier", {}).get(subset, {}).get("click")
+        now = report["summary"].get(subset, {}).get("click")
+        if before and now and not now.get("earlier"):
+            changes.append(f"{title} median {before['actions_median']:g} -> {now['actions_median']:g} actions per "
+                           f"finished nail (mean {before['actions_mean']:g} -> {now['actions_mean']:g})")
+    rerun_finding = "" if not changes else (
+        f" Positive points (rerun against the earlier run, image only): {'; '.join(changes)}; "
         f"of {rerun['positive_points']} positive points, {rerun['positive_gained']} raised the proposal's IoU and "
         f"{rerun['positive_leaked']} dropped it from >= 0.5 to below 0.5 (the image-only region grown from a second "
         "seed can leak into the skin), after which the nail is drawn.")
@@ -967,8 +973,8 @@ def updated(earlier: dict, rerun: dict) -> tuple[dict, list[dict]]:
               "rerun": {"modes": sorted(modes), "photos": len({p for _, p in redone}), "when": rerun["when"],
                         "wall_s": rerun["wall_s"], "command": rerun["command"], "machine": rerun["machine"],
                         "rules": rerun["rules"],
-                        "earlier_held_out": {m: earlier["summary"]["held_out"][m] for m in sorted(modes)
-                                             if m in earlier["summary"].get("held_out", {})},
+                        "earlier": {subset: {m: rows[m] for m in sorted(modes) if m in rows}
+                                    for subset, rows in earlier["summary"].items()},
                         "positive_points": len(steps), "positive_gained": sum(b > a for a, b in steps),
                         "positive_leaked": sum(a >= 0.5 > b for a, b in steps)}}
     return report, records

@@ -44,7 +44,7 @@ def test_a_rerun_replaces_its_modes_on_its_photos_and_no_row_mixes_two_runs():
     assert every["drafts"]["actions_median"] == 20 and not every["drafts"].get("earlier")
     rerun_info = report["rerun"]
     assert (rerun_info["positive_points"], rerun_info["positive_gained"], rerun_info["positive_leaked"]) == (2, 1, 1)
-    assert rerun_info["earlier_held_out"]["click"]["actions_median"] == 14
+    assert rerun_info["earlier"]["held_out"]["click"]["actions_median"] == 14
 
 
 def test_matching_is_one_to_one_best_first():
