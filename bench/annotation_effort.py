@@ -40,9 +40,10 @@ Rules of the simulated annotator (fixed; the numbers follow from them):
   unmatched: redrawn from scratch. Draft nails matching no answer (or one below 0.5) are deleted first
   (a click + ``Delete``).
 * Click-to-nail: a Ctrl+click at the answer's pole of inaccessibility; while the proposal's IoU < 0.9, up to
-  ``MAX_POINTS`` Shift+clicks (negative points) at the pole of the biggest region the proposal has too much
-  (at least 2 % of the nail; the tool takes positive points only inside the proposal, so a missed region
-  cannot be pointed at). ``Enter`` accepts it at IoU >= 0.9; at IoU >= 0.5 ``Enter`` and the drafts' drag rule
+  ``MAX_POINTS`` corrective points: an Alt+click (a positive point, which the tool takes anywhere) at the pole
+  of the biggest region the proposal missed when that region is at least 2 % of the nail, else a Shift+click
+  (a negative point) at the pole of the biggest region it has too much (at least 2 % of the nail); no point
+  when neither is. ``Enter`` accepts it at IoU >= 0.9; at IoU >= 0.5 ``Enter`` and the drafts' drag rule
   (an accepted proposal is corrected like a draft, redrawn when the drags do not reach the bar); below 0.5
   (or no proposal) ``Esc`` and the scratch rule for the outline. Then the suggestion rule.
 * Check: after the autosave, the annotation is read back through the API (``GET /api/images/<id>/annotation/``);
@@ -178,6 +179,12 @@ def pole(polygon) -> list[float]:
         poly = max(poly.geoms, key=lambda g: g.area)
     p = polylabel(poly, tolerance=0.5)
     return [p.x, p.y]
+
+
+def biggest_part(region):
+    """The largest polygon of a (multi)polygon region, or None when it has no area."""
+    parts = [g for g in getattr(region, "geoms", [region]) if g.geom_type == "Polygon" and g.area > 0]
+    return max(parts, key=lambda g: g.area) if parts else None
 
 
 def landmarks_ok(base, tip, answer: dict) -> bool:
@@ -406,15 +413,18 @@ class Annotator:
             trace["proposal_ious"].append(round(value, 4))
             if not proposal or value >= BAR or len(trace["proposal_ious"]) > MAX_POINTS:
                 break
-            extra = shape(proposal["polygon"]).difference(shape(answer["polygon"]))
-            parts = [g for g in getattr(extra, "geoms", [extra]) if g.geom_type == "Polygon" and g.area > 0]
-            if not parts:
+            truth, got = shape(answer["polygon"]), shape(proposal["polygon"])
+            point = None
+            for region, modifier in ((truth.difference(got), "Alt"), (got.difference(truth), "Shift")):
+                biggest = biggest_part(region)
+                if biggest is not None and biggest.area >= 0.02 * truth.area:
+                    point = (polylabel(biggest, tolerance=0.5), modifier)
+                    break
+            if point is None:
                 break
-            biggest = max(parts, key=lambda g: g.area)
-            if biggest.area < 0.02 * shape(answer["polygon"]).area:
-                break
-            p = polylabel(biggest, tolerance=0.5)
-            self.click([p.x, p.y], modifiers=["Shift"])
+            (p, modifier) = point
+            self.click([p.x, p.y], modifiers=[modifier])
+            trace.setdefault("points", []).append("+" if modifier == "Alt" else "-")
             proposal = self.wait_proposal() or proposal
         if proposal:  # what the last proposal got wrong, as shares of the answer's area
             truth, got = shape(answer["polygon"]), shape(proposal["polygon"])
@@ -752,11 +762,12 @@ def section(report: dict) -> str:
     m = report["machine"]
     labels = {"scratch": "from scratch", "drafts": "correcting model drafts", "click": "click-to-nail, image only",
               "click+model": "click-to-nail + model"}
+    named = lambda mode, row: labels[mode] + (" (earlier run)" if row.get("earlier") else "")  # noqa: E731
     lines = []
     for subset, title in (("held_out", "held-out participants"), ("all", "all photos")):
         for mode, row in report["summary"].get(subset, {}).items():
             f = lambda v: "-" if v is None else f"{v:g}"  # noqa: E731
-            lines.append(f"| {title} | {labels[mode]} | {row['nails']} | {row['finished']} | {f(row['actions_median'])} | "
+            lines.append(f"| {title} | {named(mode, row)} | {row['nails']} | {row['finished']} | {f(row['actions_median'])} | "
                          f"{f(row['actions_mean'])} | {f(row['label_actions_mean'])} | {f(row['ratio_to_scratch'])} | {row['seconds_median']:.2f} |")
     model = report.get("model")
     model_text = ("Model modes were not run (no model)." if not model else
@@ -771,7 +782,7 @@ def section(report: dict) -> str:
     for mode, row in report["summary"].get("all", {}).items():
         if mode.startswith("click"):
             other = row["nails"] - row["outline_from_proposal"] - row["outline_from_proposal_and_drags"]
-            outlines.append(f"{labels[mode]}: of {row['nails']} outlines {row['outline_from_proposal']} were the proposal as it "
+            outlines.append(f"{named(mode, row)}: of {row['nails']} outlines {row['outline_from_proposal']} were the proposal as it "
                             f"came, {row['outline_from_proposal_and_drags']} the proposal with vertex drags, {other} drawn "
                             f"(of the proposals not good as they came, {row['proposal_mostly_missed']} had more missed than "
                             "extra area)")
@@ -780,7 +791,7 @@ def section(report: dict) -> str:
     for mode, row in report["summary"].get("all", {}).items():
         u = row["unfinished"]
         if sum(u.values()):
-            outlines.append(f"not finished, {labels[mode]}: {u['not_saved']} not in the saved labels, {u['outline']} outline "
+            outlines.append(f"not finished, {named(mode, row)}: {u['not_saved']} not in the saved labels, {u['outline']} outline "
                             f"under the bar as saved, {u['labels']} finger or base/tip wrong")
     held = report["summary"].get("held_out", {})
     clicks = {m: held[m] for m in ("click", "click+model") if held.get(m) and held[m].get("actions_median") is not None}
@@ -793,12 +804,34 @@ def section(report: dict) -> str:
     scratch_row = report["summary"].get("all", {}).get("scratch")
     f_scratch = (f"{scratch_row['actions_mean'] - scratch_row['label_actions_mean'] - 3:.0f}"
                  if scratch_row and scratch_row["actions_mean"] is not None else "?")  # less N, Enter and fit/zoom share
+    rerun = report.get("rerun")
+    rerun_text = "" if not rerun else (
+        f" Rerun {rerun['when']} in {rerun['wall_s']:.0f} s with `{rerun['command']}` (commit "
+        f"{rerun['machine'].get('commit', '?')}, load average {rerun['machine']['load'][0]:.2f}), with the click rule's "
+        f"positive points outside the proposal: modes {', '.join(rerun['modes'])} on {rerun['photos']} photos"
+        + ("; rows and counts of those modes over photos the rerun did not label are the earlier run's, marked "
+           "\"(earlier run)\" (in the sentences on all photos below too)"
+           if any(row.get("earlier") for rows in report["summary"].values() for row in rows.values()) else "")
+        + "; the other modes' rows are the earlier run's, click-to-nail + model with the earlier rule (negative "
+        "points only).")
+    changes = []
+    for subset, title in (("held_out", "held out"), ("all", "all photos")):
+        before = (rerun or {}).get("earlier", {}).get(subset, {}).get("click")
+        now = report["summary"].get(subset, {}).get("click")
+        if before and now and not now.get("earlier"):
+            changes.append(f"{title} median {before['actions_median']:g} -> {now['actions_median']:g} actions per "
+                           f"finished nail (mean {before['actions_mean']:g} -> {now['actions_mean']:g})")
+    rerun_finding = "" if not changes else (
+        f" Positive points (rerun against the earlier run, image only): {'; '.join(changes)}; "
+        f"of {rerun['positive_points']} positive points, {rerun['positive_gained']} raised the proposal's IoU and "
+        f"{rerun['positive_leaked']} dropped it from >= 0.5 to below 0.5 (the image-only region grown from a second "
+        "seed can leak into the skin), after which the nail is drawn.")
     return f"""{start}
 ## Annotator effort (`bench/annotation_effort.py`, issue #18)
 
-Measured {report['when']} in {report['wall_s']:.0f} s with `{report['command']}` (commit {m.get('commit', '?')}); {m['nproc']} CPUs ({m['cpu']}), load average {m['load'][0]:.2f} at the start (shared machine).
+Measured {report['when']} in {report['wall_s']:.0f} s with `{report['command']}` (commit {m.get('commit', '?')}); {m['nproc']} CPUs ({m['cpu']}), load average {m['load'][0]:.2f} at the start (shared machine).{rerun_text}
 
-A simulated annotator labels the shared photos (answers: nails-cc0 polygons + the project's confirmed fingers and base/tip) in the real tool in headless Chromium, until each nail has IoU >= 0.9 with the answer, the right finger and base/tip within 5 % of the nail's base-tip length, read back through the API. Its rules are fixed and written in the script's docstring: outlines from scratch are the answer simplified (Douglas-Peucker) to the fewest clicks that keep IoU >= 0.9, zooming in (wheel) on nails under {MIN_NAIL_PX} px on screen; drafts are kept (IoU >= 0.9), corrected with vertex drags (at most {MAX_DRAGS}, else redrawn) or redrawn (IoU < 0.5); click-to-nail is a Ctrl+click at the nail's pole of inaccessibility with up to {MAX_POINTS} negative points, then accepted (IoU >= 0.9), corrected like a draft (IoU >= 0.5) or drawn; G accepts a suggestion when its finger or base/tip is right, then what is wrong is fixed (finger: 1 click in the panel; base/tip: A + 2 clicks). Every click, drag, wheel notch and key press counts. Seconds are the tool's and server's latency only (the annotator does not think), per nail.
+A simulated annotator labels the shared photos (answers: nails-cc0 polygons + the project's confirmed fingers and base/tip) in the real tool in headless Chromium, until each nail has IoU >= 0.9 with the answer, the right finger and base/tip within 5 % of the nail's base-tip length, read back through the API. Its rules are fixed and written in the script's docstring: outlines from scratch are the answer simplified (Douglas-Peucker) to the fewest clicks that keep IoU >= 0.9, zooming in (wheel) on nails under {MIN_NAIL_PX} px on screen; drafts are kept (IoU >= 0.9), corrected with vertex drags (at most {MAX_DRAGS}, else redrawn) or redrawn (IoU < 0.5); click-to-nail is a Ctrl+click at the nail's pole of inaccessibility with up to {MAX_POINTS} corrective points (an Alt+click, positive, at the pole of the biggest region the proposal missed, else a Shift+click, negative, in the biggest region it has too much; in the earlier run, before the tool took positive points outside the proposal, only negative ones), then accepted (IoU >= 0.9), corrected like a draft (IoU >= 0.5) or drawn; G accepts a suggestion when its finger or base/tip is right, then what is wrong is fixed (finger: 1 click in the panel; base/tip: A + 2 clicks). Every click, drag, wheel notch and key press counts. Seconds are the tool's and server's latency only (the annotator does not think), per nail.
 
 | set | mode | nails | finished | actions per finished nail (median) | mean | of which finger + base/tip (mean) | scratch / mode (median) | seconds per nail (median) |
 | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
@@ -810,7 +843,7 @@ All photos: {"; ".join(outlines) or "-"}. (A nail not in the saved labels: the p
 
 Where the actions go: a finished nail from scratch costs about {f_scratch} clicks for its outline plus 4 for the finger and base/tip; a click proposal is rarely good to 0.9 IoU as it comes (the image-only proposals' median IoU is ~0.8, `click_nail` section), and its finger and base/tip suggestions are often wrong (then 1 + 3 actions), so the floor of 3 actions (Ctrl+click, Enter, G) is reached by few nails. With this weak model, drafts and model proposals cost more than drawing (spurious draft nails to delete, outlines to redraw).
 
-{verdict} Positive corrective points: the tool takes them only inside the proposal (a click outside starts a new nail), so a region the proposal missed cannot be pointed at; such proposals are corrected with vertex drags or drawn. Per nail: `docs/results/annotation_effort.json`.
+{verdict} Positive corrective points: an Alt+click adds one anywhere, also outside the proposal, so a region the proposal missed can be pointed at; proposals still short of the bar after {MAX_POINTS} points are corrected with vertex drags or drawn.{rerun_finding} Per nail: `docs/results/annotation_effort.json`.
 {end}
 """
 
@@ -823,12 +856,18 @@ def main(argv=None) -> int:
     parser.add_argument("--model", default=None, help="checkpoint for the model modes (default: WORK/model's, if trained)")
     parser.add_argument("--modes", default=",".join(MODES), help="comma-separated subset of " + ", ".join(MODES))
     parser.add_argument("--photos", type=int, default=0, help="only the first N photos (0: all)")
+    parser.add_argument("--held-out", action="store_true", help="only the photos of the held-out participants")
     parser.add_argument("--merge", nargs="+", default=None, metavar="REPORT",
                         help="write the docs from these runs' WORK/report.json files (modes run in separate processes)")
+    parser.add_argument("--update", nargs=2, default=None, metavar=("EARLIER", "RERUN"),
+                        help="write the docs from an earlier report with the modes of a later run (WORK/report.json, "
+                             "e.g. --held-out) in place of its own on the rerun's photos")
     parser.add_argument("--no-docs", action="store_true")
     args = parser.parse_args(argv)
     if args.merge:
         return merge_reports([Path(p) for p in args.merge], argv)
+    if args.update:
+        return update_report(Path(args.update[0]), Path(args.update[1]))
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="annotation-effort-"))
     if args.train_only:
         print(json.dumps(train_model(work / "model"), indent=1))
@@ -839,7 +878,7 @@ def main(argv=None) -> int:
         photos, answers, names, held = [picture], [nails], ["synthetic"], [True]
         modes = ["scratch", "click"]
     else:
-        items = load_answers()[: args.photos or None]
+        items = [it for it in load_answers() if it["held_out"] or not args.held_out][: args.photos or None]
         photos, answers = [it["path"] for it in items], [it["nails"] for it in items]
         names, held = [it["file_name"] for it in items], [it["held_out"] for it in items]
         modes = [m for m in args.modes.split(",") if m]
@@ -904,6 +943,46 @@ def merge_reports(paths: list[Path], argv) -> int:
     report = {**first, "wall_s": max(r["wall_s"] for r in reports),
               "command": " & ".join(r["command"] for r in reports) + " (at the same time), then --merge",
               "model": next((r["model"] for r in reports if r.get("model")), None), "summary": summarize(records)}
+    print(json.dumps(report["summary"], indent=1))
+    RESULTS.write_text(report_text(report, records))
+    write_section(SECTION, section(report))
+    return 0
+
+
+
+def updated(earlier: dict, rerun: dict) -> tuple[dict, list[dict]]:
+    """An earlier report with a later run's modes in place of its own on the photos the rerun labelled (each
+    nail tagged ``run``: ``earlier`` or ``rerun``). A summary row that would mix the two runs' rules (a set with
+    photos the rerun did not label) keeps the earlier run's figures and says so (``earlier``). Also counts what
+    the rerun's positive corrective points did to the proposal's IoU."""
+    redone = {(r["mode"], r["photo"]) for r in rerun["nails"]}
+    modes = {mode for mode, _ in redone}
+    kept = [{**r, "run": "earlier"} for r in earlier["nails"] if (r["mode"], r["photo"]) not in redone]
+    records = kept + [{**r, "run": "rerun"} for r in rerun["nails"]]
+    summary = summarize(records)
+    for subset, rows in summary.items():
+        for mode in modes & set(rows):
+            if any(r["mode"] == mode and (subset == "all" or r["held_out"]) for r in kept):
+                rows[mode] = {**earlier["summary"][subset][mode], "earlier": True}
+    steps = []  # (IoU before, IoU after) of each positive point
+    for r in rerun["nails"]:
+        ious = r.get("click", {}).get("proposal_ious", [])
+        steps += [(ious[k], ious[k + 1]) for k, sign in enumerate(r.get("click", {}).get("points", []))
+                  if sign == "+" and k + 1 < len(ious)]
+    report = {**earlier, "summary": summary,
+              "rerun": {"modes": sorted(modes), "photos": len({p for _, p in redone}), "when": rerun["when"],
+                        "wall_s": rerun["wall_s"], "command": rerun["command"], "machine": rerun["machine"],
+                        "rules": rerun["rules"],
+                        "earlier": {subset: {m: rows[m] for m in sorted(modes) if m in rows}
+                                    for subset, rows in earlier["summary"].items()},
+                        "positive_points": len(steps), "positive_gained": sum(b > a for a, b in steps),
+                        "positive_leaked": sum(a >= 0.5 > b for a, b in steps)}}
+    return report, records
+
+
+def update_report(earlier_path: Path, rerun_path: Path) -> int:
+    """Writes the docs from an earlier report updated by a rerun (``updated``)."""
+    report, records = updated(json.loads(earlier_path.read_text()), json.loads(rerun_path.read_text()))
     print(json.dumps(report["summary"], indent=1))
     RESULTS.write_text(report_text(report, records))
     write_section(SECTION, section(report))

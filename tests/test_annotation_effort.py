@@ -5,7 +5,7 @@ action sent to the page is counted, and click-to-nail takes fewer actions than d
 import pytest
 
 from bench.annotation_effort import (PASSWORD, USER, check_nail, match, section, summarize, run_mode,
-                                     synthetic_photo)
+                                     synthetic_photo, updated)
 
 SQUARE = [[10, 10], [50, 10], [50, 50], [10, 50]]
 ANSWER = {"polygon": SQUARE, "finger": 2, "base": [30, 50], "tip": [30, 10]}
@@ -19,6 +19,32 @@ def test_a_nail_is_finished_only_when_outline_finger_and_landmarks_are_right():
     assert not check_nail({**right, "tip": [30, 14]}, 0.95, ANSWER)["finished"]             # tip 4 px off: > 5 % of 40
     assert not check_nail({**right, "suggested": {"finger": 0.8}}, 0.95, ANSWER)["finished"]  # only suggested
     assert not check_nail(None, 0.0, ANSWER)["finished"]
+
+
+def nail_record(mode, photo, held_out, actions, click=None):
+    record = {"mode": mode, "photo": photo, "nail": 0, "held_out": held_out, "actions": actions, "label_actions": 1,
+              "seconds": 0.1, "finished": True, "iou": 0.95}
+    return {**record, "click": click} if click else record
+
+
+def test_a_rerun_replaces_its_modes_on_its_photos_and_no_row_mixes_two_runs():
+    earlier_nails = [nail_record(mode, photo, photo == "held", actions)
+                     for mode, actions in (("scratch", 17), ("click", 14), ("drafts", 20)) for photo in ("held", "other")]
+    earlier = {"summary": summarize(earlier_nails), "nails": earlier_nails, "when": "then"}
+    rerun_nails = [nail_record("scratch", "held", True, 16),
+                   nail_record("click", "held", True, 6, {"proposal_ious": [0.6, 0.8, 0.3], "points": ["+", "+"]})]
+    rerun = {"summary": summarize(rerun_nails), "nails": rerun_nails, "when": "now", "wall_s": 1.0, "command": "rerun",
+             "machine": {"load": [0.0]}, "rules": {}}
+    report, records = updated(earlier, rerun)
+    assert len(records) == 6 and sum(r["run"] == "rerun" for r in records) == 2
+    held, every = report["summary"]["held_out"], report["summary"]["all"]
+    assert held["click"]["actions_median"] == 6 and not held["click"].get("earlier")          # the rerun's
+    assert held["drafts"]["actions_median"] == 20 and not held["drafts"].get("earlier")       # not rerun
+    assert every["click"]["actions_median"] == 14 and every["click"]["earlier"]               # not mixed: earlier
+    assert every["drafts"]["actions_median"] == 20 and not every["drafts"].get("earlier")
+    rerun_info = report["rerun"]
+    assert (rerun_info["positive_points"], rerun_info["positive_gained"], rerun_info["positive_leaked"]) == (2, 1, 1)
+    assert rerun_info["earlier"]["held_out"]["click"]["actions_median"] == 14
 
 
 def test_matching_is_one_to_one_best_first():

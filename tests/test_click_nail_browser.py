@@ -1,7 +1,8 @@
 """Click a nail, get the nail (issue #18) in Chromium: the click tool (C) proposes the nail under one click
 (dashed, with its finger and base/tip), Esc drops it, Ctrl+click proposes it again in the select tool, a
 Shift+click outside refines it, Enter accepts it as a nail (one undoable edit) whose finger and base/tip are
-marked suggested; the saved polygon matches the drawn ellipse (IoU >= 0.8)."""
+marked suggested; the saved polygon matches the drawn ellipse (IoU >= 0.8). An Alt+click outside a proposal that
+missed part of the nail adds a positive point there and the proposal grows to take it in."""
 import pytest
 from PIL import Image as PILImage
 from playwright.sync_api import expect
@@ -81,5 +82,46 @@ def test_click_a_nail_accept_and_adjust(browser, live_server, participant):
     assert iou(stored["polygon"], truth) >= 0.8
     assert stored["base"] and stored["tip"] and "landmarks" in stored["suggested"]
     assert sum(f"/api/images/{image.pk}/click-nail/" in r for r in requests) == 3
+    assert errors == [] and console == []
+    page.context.close()
+
+
+def test_alt_click_outside_the_proposal_adds_the_part_it_missed(browser, live_server, participant):
+    make_user("ann", "annotator")
+    photo, truth = synthetic_nail(seed=21)       # a click near the base: the proposal misses the free edge's end
+    image, _ = create_image(participant, PILImage.fromarray(photo), "PNG")
+    url = live_server.url
+    page, errors, requests = watched_page(browser, viewport={"width": 1400, "height": 900})
+    console = []
+    page.on("console", lambda message: console.append(message.text) if message.type == "error" else None)
+    login(page, url, "ann", "ann-password-123")
+    page.goto(f"{url}/annotate/{image.pk}/")
+    expect(page.locator("#app")).to_have_attribute("data-ready", "1", timeout=15_000)
+    canvas = Canvas(page)
+    page.keyboard.press("?")
+    expect(page.locator("#help-body")).to_contain_text("also outside the proposal")
+    page.keyboard.press("Escape")
+
+    page.keyboard.press("c")
+    canvas.click(300, 285)
+    wait_js(page, "annotator.clicker.proposal && annotator.clicker.pending === null")
+    first = page.evaluate("annotator.clicker.proposal.nail.polygon")
+    missed = [336, 194]                                                    # nail, at its free edge
+    assert truth[missed[1], missed[0]]
+    assert not page.evaluate(f"annotator.clicker.contains({missed})")
+    assert iou(first, truth) < 0.9
+
+    page.keyboard.down("Alt")
+    landed = canvas.click(*missed)
+    page.keyboard.up("Alt")
+    wait_js(page, "annotator.clicker.points.length === 2 && annotator.clicker.pending === null")
+    assert page.evaluate("annotator.clicker.points.map((p) => p[2])") == [1, 1]   # positive, same nail
+    assert page.evaluate(f"annotator.clicker.contains({landed})")
+    grown = page.evaluate("annotator.clicker.proposal.nail.polygon")
+    assert iou(grown, truth) >= 0.9 > iou(first, truth)
+
+    page.keyboard.press("Enter")
+    assert page.evaluate("annotator.scene.geometry.nails.length") == 1
+    assert sum(f"/api/images/{image.pk}/click-nail/" in r for r in requests) == 2
     assert errors == [] and console == []
     page.context.close()

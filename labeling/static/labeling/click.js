@@ -2,9 +2,10 @@
 // click inside a nail asks POST /api/images/<id>/click-nail/ (labeling/click_nail.py) for its polygon, finger
 // and base/tip, shown as a dashed proposal. Enter accepts it as a nail (one undoable edit; the finger and
 // base/tip stay marked suggested, as the label suggestions mark them, until confirmed: G), Esc drops it.
-// While a proposal is shown (in any tool), a click inside it adds a positive point; Shift+click or right-click
-// adds a negative one (outside the nail): the proposal is asked again with every point. In the click tool a
-// plain click outside the proposal starts a new one there.
+// While a proposal is shown (in any tool), a click inside it adds a positive point; Alt+click (Option+click) adds
+// a positive point anywhere, also outside it (a part of the nail it missed); Shift+click or right-click adds a
+// negative one (outside the nail): the proposal is asked again with every point. In the click tool a plain click
+// outside the proposal starts a new one there.
 
 import { request } from "./api.js";
 import { fingerCode } from "./fingers.js";
@@ -32,11 +33,12 @@ export class ClickNail {
     return Boolean(this.proposal && pointInPolygon(p, this.proposal.nail.polygon));
   }
 
-  /** A click at image point p: positive (label 1) or negative (0); see the header for which. */
-  async click(p, { negative = false } = {}) {
+  /** A click at image point p: positive (label 1) or negative (0); see the header for which. With `extend`, a
+   * positive point outside the proposal adds to it instead of starting a new nail. */
+  async click(p, { negative = false, extend = false } = {}) {
     const point = [...roundPoint(p), negative ? 0 : 1];
     if (negative && !this.active) return this.onMessage("Click inside a nail first; Shift+click then marks what is not nail.");
-    if (!negative && this.proposal && !this.contains(p)) this.points = [];  // a new nail
+    if (!negative && !extend && this.proposal && !this.contains(p)) this.points = [];  // a new nail
     this.points = [...this.points, point];
     this.onChange();
     return this.ask();
@@ -71,7 +73,7 @@ export class ClickNail {
     const nail = data.nail;
     const finger = nail.finger ? `${fingerCode(nail.finger)} (${percent(nail.suggested.finger || 0)})` : "no finger";
     this.onMessage(`Proposed nail (${data.source === "model" ? `model ${data.model}` : "from the photo"}, ` +
-      `confidence ${percent(data.confidence)}, ${finger}): Enter accepts, Esc drops, click inside / Shift+click outside to correct.`);
+      `confidence ${percent(data.confidence)}, ${finger}): Enter accepts, Esc drops, click inside or Alt+click anywhere for more nail, Shift+click for less.`);
     return data;
   }
 

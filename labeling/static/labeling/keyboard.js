@@ -6,6 +6,7 @@ export const SHORTCUTS = [
   { group: "Tools", keys: ["A"], action: "tool-landmarks", help: "Base & tip tool: click a nail's base (cuticle), then its tip (free edge)" },
   { group: "Tools", keys: ["C"], action: "tool-click", help: "Click a nail: a click inside a nail proposes its outline, finger and base/tip (Enter accepts, Esc drops)" },
   { group: "Tools", keys: ["Mod+click"], action: null, help: "Click a nail in any tool; then click inside the proposal (more nail) or Shift+click / right-click outside it (not nail) to correct" },
+  { group: "Tools", keys: ["Alt+click"], action: null, help: "While a nail is proposed: more nail anywhere, also outside the proposal (a part it missed); Option+click on a Mac" },
   { group: "Tools", keys: ["I"], action: "tool-ignore", help: "Draw an ignore region (hidden or unclear nails: no loss there)" },
   { group: "Tools", keys: ["V", "Esc"], action: "tool-select", help: "Select / edit tool (Esc also cancels drawing and deselects)" },
   { group: "Tools", keys: ["Enter"], action: "close", help: "Close the polygon being drawn; accept the proposed nail" },
@@ -22,7 +23,7 @@ export const SHORTCUTS = [
   { group: "Edit", keys: ["Mod+Z"], action: "undo", help: "Undo (every edit, including drags)" },
   { group: "Edit", keys: ["Mod+Shift+Z", "Mod+Y"], action: "redo", help: "Redo" },
   { group: "Edit", keys: ["Delete", "Backspace"], action: "delete", help: "Delete the selected vertex, else the selected nail or region" },
-  { group: "Edit", keys: ["Alt+click", "right-click"], action: null, help: "Delete a vertex; click an edge of the selected nail to add one" },
+  { group: "Edit", keys: ["Alt+click", "right-click"], action: null, help: "Delete a vertex (while no nail is proposed); click an edge of the selected nail to add one" },
   { group: "Edit", keys: ["Tab", "Shift+Tab"], action: "next", help: "Select the next / previous nail" },
   { group: "Edit", keys: ["←↑→↓"], action: "nudge", help: "Move the selected vertex or nail by 1 px (Shift: 10 px)" },
 

@@ -84,7 +84,7 @@ export class Editor {
       landmarks: "Base & tip: click a nail where it starts (cuticle), then where it ends (free edge).",
       select: "Select: drag vertices, landmarks or whole nails; click an edge of the selected nail to add a vertex.",
       click: "Click a nail: click inside a nail to get its outline, finger and base/tip; Enter accepts, Esc drops; " +
-        "click inside it / Shift+click outside it to correct.",
+        "click inside it or Alt+click anywhere (more nail) / Shift+click outside it (not nail) to correct.",
     };
     this.onMessage(hints[tool]);
   }
@@ -184,8 +184,9 @@ export class Editor {
       return this.startDrag(e, { type: "pan", last: s });
     }
     if (this.clicker && (this.tool === "click" || (!this.drawing.length && (e.ctrlKey || e.metaKey ||
-        (this.clicker.active && (e.shiftKey || this.clicker.contains(this.imagePoint(s)))))))) {
-      return this.clickNail(s, e.shiftKey);  // while a proposal is shown, clicks in and Shift+clicks out correct it
+        (this.clicker.active && (e.shiftKey || e.altKey || this.clicker.contains(this.imagePoint(s)))))))) {
+      // while a proposal is shown, clicks in, Alt+clicks anywhere (more nail) and Shift+clicks (less) correct it
+      return this.clickNail(s, { negative: e.shiftKey, extend: e.altKey });
     }
     if (this.tool === "nail" || this.tool === "ignore") return this.addDrawPoint(s);
     if (this.tool === "landmarks") return this.landmarkClick(s);
@@ -271,7 +272,7 @@ export class Editor {
   onRightClick(s) {
     if (this.readOnly) return;
     if (this.drawing.length) return this.undoDrawPoint();
-    if (this.clicker && this.clicker.active) return this.clickNail(s, true);
+    if (this.clicker && this.clicker.active) return this.clickNail(s, { negative: true });
     const hit = this.hitTest(s);
     if (hit && hit.type === "vertex") this.deleteVertex(hit.kind, hit.index, hit.vertex);
   }
@@ -328,10 +329,11 @@ export class Editor {
 
   // --- click a nail ---------------------------------------------------------------------------------------
 
-  /** A click for the nail proposal (click.js): positive, or negative with Shift / right-click. */
-  clickNail(s, negative) {
+  /** A click for the nail proposal (click.js): positive, or negative with Shift / right-click; `extend` (Alt) adds a
+   * positive point to the proposal even outside it. */
+  clickNail(s, { negative = false, extend = false } = {}) {
     const p = clampToImage(this.imagePoint(s), this.width, this.height);
-    return this.clicker.click(p, { negative });
+    return this.clicker.click(p, { negative, extend });
   }
 
   /** Enter with a proposal: add it as a nail (one undoable edit) and select it. */
