@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 from labeling.intake import create_image
 from labeling.models import Annotation
-from tests.browser import login, watched_page
+from tests.browser import open_annotation_tool
 from tests.conftest import make_user, wait_for
 from tests.test_annotation_tool_browser import Canvas
 from tests.test_click_segmentation import iou, synthetic_nail
@@ -27,12 +27,7 @@ def test_click_a_nail_accept_and_adjust(browser, live_server, participant):
     photo, truth = synthetic_nail(seed=21)
     image, _ = create_image(participant, PILImage.fromarray(photo), "PNG")
     url = live_server.url
-    page, errors, requests = watched_page(browser, viewport={"width": 1400, "height": 900})
-    console = []
-    page.on("console", lambda message: console.append(message.text) if message.type == "error" else None)
-    login(page, url, "ann", "ann-password-123")
-    page.goto(f"{url}/annotate/{image.pk}/")
-    expect(page.locator("#app")).to_have_attribute("data-ready", "1", timeout=15_000)
+    page, errors, requests, console = open_annotation_tool(browser, url, "ann", "ann-password-123", image.pk)
     canvas = Canvas(page)
     proposal = "annotator.clicker.proposal && annotator.clicker.proposal.nail"
 
@@ -91,12 +86,7 @@ def test_alt_click_outside_the_proposal_adds_the_part_it_missed(browser, live_se
     photo, truth = synthetic_nail(seed=21)       # a click near the base: the proposal misses the free edge's end
     image, _ = create_image(participant, PILImage.fromarray(photo), "PNG")
     url = live_server.url
-    page, errors, requests = watched_page(browser, viewport={"width": 1400, "height": 900})
-    console = []
-    page.on("console", lambda message: console.append(message.text) if message.type == "error" else None)
-    login(page, url, "ann", "ann-password-123")
-    page.goto(f"{url}/annotate/{image.pk}/")
-    expect(page.locator("#app")).to_have_attribute("data-ready", "1", timeout=15_000)
+    page, errors, requests, console = open_annotation_tool(browser, url, "ann", "ann-password-123", image.pk)
     canvas = Canvas(page)
     page.keyboard.press("?")
     expect(page.locator("#help-body")).to_contain_text("also outside the proposal")

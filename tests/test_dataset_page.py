@@ -165,14 +165,13 @@ def test_export_control_in_chromium(browser, live_server, labelled):
     runs in this test); the snapshot name's pattern is a valid regular expression (no console error)."""
     from playwright.sync_api import expect
 
-    from tests.browser import login, watched_page
+    from tests.browser import console_errors, login, watched_page
     from tests.conftest import make_user
 
     make_user("boss", "admin")
     build_snapshot("ds1")
     page, errors, _ = watched_page(browser, viewport={"width": 1440, "height": 900})
-    console = []
-    page.on("console", lambda message: console.append(message.text) if message.type == "error" else None)
+    console = console_errors(page)
     login(page, live_server.url, "boss", "boss-password-123")
     page.goto(f"{live_server.url}/dataset/")
     name = page.locator("#new-snapshot input[name=name]")

@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 
 from labeling.annotations import import_annotation
 from labeling.models import Annotation
-from tests.browser import login, watched_page
+from tests.browser import console_errors, login, watched_page
 from tests.conftest import make_user, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -23,8 +23,7 @@ def test_complete_an_accepted_imported_outline_from_the_queue(browser, live_serv
     import_annotation(complete, COMPLETE, status="accepted", note="imported")
     url = live_server.url
     page, errors, _ = watched_page(browser, viewport={"width": 1400, "height": 900})
-    console = []
-    page.on("console", lambda message: console.append(message.text) if message.type == "error" else None)
+    console = console_errors(page)
     login(page, url, "ann", "ann-password-123")
 
     page.click("#link-annotate")

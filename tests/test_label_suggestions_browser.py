@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 
 from labeling.annotations import import_annotation
 from labeling.models import Annotation
-from tests.browser import login, watched_page
+from tests.browser import open_annotation_tool
 from tests.conftest import make_user, wait_for
 from tests.test_complete_labels import hand_image, outlines
 
@@ -19,12 +19,7 @@ def test_accept_suggestions_with_the_keyboard(browser, live_server, participant)
     image, truth = hand_image(participant)
     import_annotation(image, outlines(truth), status="accepted", note="imported outlines")
     url = live_server.url
-    page, errors, _ = watched_page(browser, viewport={"width": 1400, "height": 900})
-    console = []
-    page.on("console", lambda message: console.append(message.text) if message.type == "error" else None)
-    login(page, url, "ann", "ann-password-123")
-    page.goto(f"{url}/annotate/{image.pk}/?queue=incomplete")
-    expect(page.locator("#app")).to_have_attribute("data-ready", "1", timeout=15_000)
+    page, errors, _, console = open_annotation_tool(browser, url, "ann", "ann-password-123", image.pk, "?queue=incomplete")
     expect(page.locator("#readonly-banner")).to_have_count(0)
 
     page.keyboard.press("Tab")                                   # selects nail 1
@@ -70,10 +65,7 @@ def test_picking_the_suggested_finger_in_the_panel_confirms_it(browser, live_ser
     geometry["nails"][0].update(finger=finger, suggested={"finger": 0.7})
     import_annotation(image, geometry, status="accepted", note="imported outlines, one suggested finger")
     url = live_server.url
-    page, errors, _ = watched_page(browser, viewport={"width": 1400, "height": 900})
-    login(page, url, "ann", "ann-password-123")
-    page.goto(f"{url}/annotate/{image.pk}/?queue=incomplete")
-    expect(page.locator("#app")).to_have_attribute("data-ready", "1", timeout=15_000)
+    page, errors, _, _ = open_annotation_tool(browser, url, "ann", "ann-password-123", image.pk, "?queue=incomplete")
     page.keyboard.press("Tab")                                   # selects nail 1
     expect(page.locator(f"#hands .finger.ghost[data-finger='{finger}']")).to_have_count(1)
     page.click(f"#hands .finger[data-finger='{finger}']")
