@@ -1,7 +1,7 @@
 """Click a nail, get the nail (issue #18): ``POST /api/images/{id}/click-nail/`` in the product.
 
-``ml.click_segmentation.segment_click`` does the work (plain Python); this module checks the points, keeps
-decoded photos in a small LRU so the next clicks on an image skip the decoding, asks the registered
+``ml.click_segmentation.segment_click`` does the work (plain Python); this module checks the points, takes
+the decoded photo from labeling/photos.py's small LRU (the next clicks on an image skip the decoding), asks the registered
 foreground provider (``labeling/extensions.py``; pre-labeling registers the active model's) for a
 probability map, and gives the new nail its finger and base/tip from ``ml.label_suggestions`` run on the
 image's saved nails plus the new one (the others' confirmed fields as constraints).
@@ -15,10 +15,7 @@ confirms them. Nothing is saved here.
 from __future__ import annotations
 
 import math
-import threading
-from collections import OrderedDict
 
-import cv2
 import numpy as np
 
 from dataset.geometry import confirmed_labels
@@ -27,13 +24,9 @@ from ml.label_suggestions import suggest_labels
 
 from . import extensions
 from .models import Annotation, Image
+from .photos import photo_of
 
 MAX_POINTS = 24                 # clicks on one proposal (positive and negative together)
-PHOTO_CACHE_SIZE = 3            # decoded photos kept per process (a 12 MP one is 36 MB)
-SUGGESTION_SIDE = 1024          # the suggester reads the photo at most this long (12 MP at full size: ~0.6 s)
-
-_photos: OrderedDict = OrderedDict()
-_photos_lock = threading.Lock()
 
 
 class BadPoints(ValueError):
@@ -63,38 +56,6 @@ def parse_points(raw, width: int, height: int) -> list[tuple[float, float, int]]
     if not any(label == 1 for _, _, label in points):
         raise BadPoints("no positive point: at least one point must be inside the nail (label 1)")
     return points
-
-
-def photo_of(image: Image) -> tuple[np.ndarray, np.ndarray, float]:
-    """``(rgb, small, scale)``: the image's decoded photo (uint8 RGB) and a copy at most ``SUGGESTION_SIDE``
-    long (``scale`` = its size / the photo's), made once and kept in a small LRU (key: the image and its stored
-    file's name, so a replaced file is decoded again). FileNotFoundError when the file is gone."""
-    key = (image.pk, image.file.name)
-    with _photos_lock:
-        if key in _photos:
-            _photos.move_to_end(key)
-            return _photos[key]
-    rgb = image.read_rgb()
-    rgb.setflags(write=False)
-    scale = min(1.0, SUGGESTION_SIDE / max(rgb.shape[:2]))
-    small = rgb if scale == 1.0 else cv2.resize(rgb, (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale))),
-                                                interpolation=cv2.INTER_AREA)
-    with _photos_lock:
-        _photos[key] = rgb, small, scale
-        while len(_photos) > PHOTO_CACHE_SIZE:
-            _photos.popitem(last=False)
-    return rgb, small, scale
-
-
-def cached_photos() -> list[tuple[int, str]]:
-    """The keys of the decoded photos kept, least recently used first."""
-    with _photos_lock:
-        return list(_photos)
-
-
-def clear_photo_cache() -> None:
-    with _photos_lock:
-        _photos.clear()
 
 
 def click_nail(image: Image, raw_points) -> dict:

@@ -30,16 +30,18 @@ from dataset.geometry import (confirm_field, confirmed_labels, normalize_geometr
 from ml.label_suggestions import suggest_labels
 
 from .models import Annotation, AnnotationRevision, Image
+from .photos import photo_of
 
 RULE = "ml.label_suggestions"       # named in revision notes: which rule wrote the fields
 MAX_TRIES = 3                       # a human saving meanwhile: compute again from their version
 
 
 def read_rgb(image: Image) -> np.ndarray | None:
-    """The stored photo as a uint8 RGB array, or None when its file is missing (suggestions then use the
-    polygons alone)."""
+    """The stored photo as a uint8 RGB array (read-only, from labeling/photos.py's LRU: the page asks for
+    suggestions after every autosave), or None when its file is missing (suggestions then use the polygons
+    alone)."""
     try:
-        return image.read_rgb()
+        return photo_of(image)[0]
     except (FileNotFoundError, ValueError):
         return None
 

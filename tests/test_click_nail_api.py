@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from labeling import click_nail, extensions
+from labeling import click_nail, extensions, photos
 from labeling.annotations import save_annotation
 from labeling.intake import create_image
 from labeling.models import Annotation
@@ -22,7 +22,7 @@ def nail_image(participant):
     """A 640x480 photo of one synthetic nail, and the nail's mask."""
     photo, truth = synthetic_nail(seed=11)
     image, _ = create_image(participant, PILImage.fromarray(photo), "PNG")
-    click_nail.clear_photo_cache()
+    photos.clear_photo_cache()
     return image, truth
 
 
@@ -45,10 +45,10 @@ def test_a_click_proposes_the_nail_with_its_suggested_finger_and_landmarks(clien
     assert set(nail["suggested"]) <= {"finger", "landmarks"}
     assert ("finger" in nail["suggested"]) == (nail["finger"] is not None)
     # Decoded once: the next click reuses the photo; nothing was saved.
-    assert click_nail.cached_photos() == [(image.pk, image.file.name)]
+    assert photos.cached_photos() == [(image.pk, image.file.name)]
     again = client.post(url(image), {"points": [CLICK, [480, 400, 0]]}, format="json")
     assert again.status_code == 200 and again.json()["nail"]
-    assert click_nail.cached_photos() == [(image.pk, image.file.name)]
+    assert photos.cached_photos() == [(image.pk, image.file.name)]
     assert Annotation.objects.get(image=image).version == 0
 
 
