@@ -230,7 +230,8 @@ def _check_nail(nail, index, width, height, opts, report) -> None:
     _check_suggested(nail, opts, add)
 
 
-def _is_confidence(value) -> bool:
+def is_confidence(value) -> bool:
+    """A suggestion's confidence: a finite number in [0, 1] (not a bool)."""
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return False
     return 0 <= value <= 1 and math.isfinite(float(value))
@@ -249,7 +250,7 @@ def _check_suggested(nail: dict, opts, add) -> None:
         if key not in SUGGESTED_FIELDS:
             add("suggested_unknown_field", f"suggested: unknown field {key!r} (only finger, landmarks)", "suggested")
             continue
-        if not _is_confidence(confidence):
+        if not is_confidence(confidence):
             add("bad_confidence", f"suggested {key}: confidence must be a number in [0, 1], got {_short(confidence)}",
                 "suggested")
         is_set = nail.get("finger") is not None if key == "finger" else (

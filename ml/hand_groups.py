@@ -23,13 +23,12 @@ def group_hands(centres, widths, rules) -> tuple[list[list[int]], list[str]]:
     centres = np.asarray(centres, np.float64)
     dist = np.linalg.norm(centres[:, None] - centres[None], axis=2) / max(unit, 1e-6)
     # Minimum spanning tree (Prim), then cut the links longer than hand_gap.
-    in_tree, edges = [0], []
+    edges = []
     best = {j: (dist[0, j], 0) for j in range(1, n)}
     while best:
         j = min(best, key=lambda k: best[k][0])
         d, i = best.pop(j)
         edges.append((d, i, j))
-        in_tree.append(j)
         for k in best:
             if dist[j, k] < best[k][0]:
                 best[k] = (dist[j, k], j)

@@ -22,8 +22,6 @@ point the right way for one pose and the wrong way for the other, and adding the
 """
 from __future__ import annotations
 
-import math
-
 import cv2
 import numpy as np
 

@@ -105,7 +105,7 @@ class ModelPredictView(APIView):
         for nail in result.nails:
             d = nail.to_dict()
             nails.append({"polygon": d["polygon"], "class": nail.finger,
-                          "class_name": FINGER_LABELS.get(nail.finger, UNKNOWN_LABEL) if nail.finger else UNKNOWN_LABEL,
+                          "class_name": FINGER_LABELS.get(nail.finger, UNKNOWN_LABEL),
                           "base": d["base"], "tip": d["tip"], "confidence": d["confidence"],
                           "class_confidence": d["class_confidence"], "direction_source": nail.direction_source})
         return Response({"model": version.name, "model_id": version.pk, "width": rgb.shape[1], "height": rgb.shape[0],

@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
@@ -86,11 +86,6 @@ class ImagePrediction:
     uncertainty: float
     input_size: tuple[int, int]
     seconds: float
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def confidences(self) -> list[float]:
-        return [float(n.confidence) for n in self.nails]
 
 
 def predict_picture(predictor, rgb: np.ndarray, size: int | None = None) -> ImagePrediction:

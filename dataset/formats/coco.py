@@ -22,7 +22,7 @@ import re
 
 import numpy as np
 
-from dataset.geometry import FINGER_NAMES, SUGGESTED_FIELDS, suggested_marks
+from dataset.geometry import FINGER_NAMES, SUGGESTED_FIELDS, is_confidence, suggested_marks
 
 from .errors import FormatError, NotThisFormat
 from .files import ImageFinder, read_json, walk_files
@@ -93,8 +93,7 @@ def _suggested(attributes: dict, finger, base, ref: str, problem) -> dict | None
     for name in names:
         value = confidence.get(name) if isinstance(name, str) else None
         is_set = finger is not None if name == "finger" else base is not None
-        if name not in SUGGESTED_FIELDS or isinstance(value, bool) or not isinstance(value, (int, float)) \
-                or not 0 <= value <= 1 or not is_set:
+        if name not in SUGGESTED_FIELDS or not is_confidence(value) or not is_set:
             problem(f"{ref}: suggested {name!r} needs a set field and a confidence in [0, 1] in "
                     f"attributes.suggestion_confidence, got {value!r}; nail left out")
             return False

@@ -27,7 +27,7 @@ from dataset.geometry import confirmed_geometry
 from .errors import FormatError, NotThisFormat
 from .files import ImageFinder, read_json, walk_files
 from .labels import IGNORE, NAIL, landmark_of, resolve_label
-from .records import ImportCollector, ImportedImage
+from .records import ImportCollector, ImportedImage, positive_size
 from .registry import importer
 from .repair import PendingNail, assign_landmarks, finish_geometry, finite_points, nails_to_dicts
 
@@ -46,8 +46,7 @@ def _parse_one(path: str, data: dict, label_map: dict, collect: ImportCollector,
         collect.warn(f"{os.path.basename(path)}: no imagePath; assuming {file_name}")
     width, height = data.get("imageWidth"), data.get("imageHeight")
     image = ImportedImage(file_name=file_name, named_path=image_path if isinstance(image_path, str) and image_path.strip() else None,
-                          width=width if type(width) is int and width > 0 else None,
-                          height=height if type(height) is int and height > 0 else None,
+                          width=positive_size(width), height=positive_size(height),
                           geometry={"nails": [], "ignore": []})
     if isinstance(image_path, str):
         image.image_path = finder.find(image_path, os.path.dirname(path))
