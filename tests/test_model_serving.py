@@ -6,6 +6,7 @@ import math
 import subprocess
 import sys
 import threading
+import time
 from io import StringIO
 from pathlib import Path
 
@@ -37,6 +38,7 @@ def loads(monkeypatch):
 
     def counting(cls, path, *args, **kwargs):
         seen.append(str(path))
+        time.sleep(0.05)  # a load takes a while: concurrent first requests overlap it (only the lock makes them wait)
         return real(cls, path, *args, **kwargs)
 
     monkeypatch.setattr(Predictor, "from_checkpoint", classmethod(counting))
@@ -158,7 +160,13 @@ def test_one_cache_serves_prelabeling_the_endpoint_and_the_try_on(checkpoint, pa
 def test_the_cache_loads_a_version_once_under_concurrency_and_keeps_the_newest_two(checkpoint, loads):
     versions = [register_model(f"serve-{n}", checkpoint) for n in range(3)]
     got = []
-    threads = [threading.Thread(target=lambda: got.append(serving.predictor_for(versions[0]))) for _ in range(4)]
+    start = threading.Barrier(4)  # all four ask at the same moment, before any load has finished
+
+    def ask():
+        start.wait()
+        got.append(serving.predictor_for(versions[0]))
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
