@@ -230,6 +230,11 @@ def _check_nail(nail, index, width, height, opts, report) -> None:
     _check_suggested(nail, opts, add)
 
 
+def as_confidence(value, digits: int = 3) -> float:
+    """A score as a suggestion's confidence: clamped to [0, 1], rounded (what is stored and shown)."""
+    return round(min(1.0, max(0.0, float(value))), digits)
+
+
 def is_confidence(value) -> bool:
     """A suggestion's confidence: a finite number in [0, 1] (not a bool)."""
     if not isinstance(value, (int, float)) or isinstance(value, bool):

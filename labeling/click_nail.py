@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from dataset.geometry import confirmed_labels
+from dataset.geometry import as_confidence, confirmed_labels
 from ml.click_segmentation import NoNail, nail_size_from_polygons, segment_click
 from ml.label_suggestions import suggest_labels
 
@@ -84,8 +84,8 @@ def click_nail(image: Image, raw_points) -> dict:
     nail = {"polygon": result.polygon, "finger": suggestion.finger, "base": _on_photo(suggestion.base, scale),
             "tip": _on_photo(suggestion.tip, scale), "suggested": {}}
     if suggestion.finger is not None:
-        nail["suggested"]["finger"] = round(min(1.0, max(0.0, float(suggestion.confidence))), 3)
-    nail["suggested"]["landmarks"] = round(min(1.0, max(0.0, float(suggestion.direction_confidence))), 3)
+        nail["suggested"]["finger"] = as_confidence(suggestion.confidence)
+    nail["suggested"]["landmarks"] = as_confidence(suggestion.direction_confidence)
     answer["nail"] = nail
     answer["suggestion"] = {**suggestion.to_dict(), "base": nail["base"], "tip": nail["tip"]}
     return answer

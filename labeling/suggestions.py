@@ -25,7 +25,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from dataset.geometry import (confirm_field, confirmed_labels, normalize_geometry, suggested_marks,
+from dataset.geometry import (as_confidence, confirm_field, confirmed_labels, normalize_geometry, suggested_marks,
                               validate_geometry)
 from ml.label_suggestions import suggest_labels
 
@@ -103,7 +103,7 @@ def _fill(nail: dict, suggestion, accept_above: float | None, width: int, height
                 continue
         else:
             value, confidence = {"base": list(suggestion.base), "tip": list(suggestion.tip)}, suggestion.direction_confidence
-        confidence = round(min(1.0, max(0.0, float(confidence))), 3)  # as stored and shown: the rule compares this
+        confidence = as_confidence(confidence)  # as stored and shown: the rule compares this
         candidate = {**out, **value, "suggested": {**suggested_marks(out), name: confidence}}
         if accept_above is not None and confidence >= accept_above:
             candidate = confirm_field(candidate, name)

@@ -35,7 +35,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.roles import ADMIN, REVIEWER, role_of
-from dataset.geometry import SUGGESTED_FIELDS, confirm_field, normalize_geometry, validate_geometry
+from dataset.geometry import SUGGESTED_FIELDS, as_confidence, confirm_field, normalize_geometry, validate_geometry
 from labeling.annotations import assign_annotation
 from labeling.models import Annotation, AnnotationRevision, Image
 
@@ -61,7 +61,7 @@ def direction_confidence(nail) -> float | None:
     axis (no landmarks are drafted then)."""
     key = {"field": "field_coherence", "image": "orientation_confidence"}.get(nail.direction_source)
     value = nail.extra.get(key) if key else None
-    return None if value is None else round(min(1.0, max(0.0, float(value))), 4)
+    return None if value is None else as_confidence(value, 4)
 
 
 def nail_entry(nail) -> dict:
