@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dataset.formats.coco import UNKNOWN_CATEGORY_ID, categories
+from dataset.formats.coco import UNKNOWN_CATEGORY_ID, categories, keypoints_of
 
 DEMO_LABELS = Path(__file__).resolve().parent / "demo" / "nails-cc0-labels.json"
 
@@ -54,12 +54,7 @@ def merge_into_coco(coco: dict, labels: dict) -> dict:
                 seen.add(key)
                 finger = nail.get("finger")
                 ann["category_id"] = int(finger) if finger else UNKNOWN_CATEGORY_ID
-                base, tip = nail.get("base"), nail.get("tip")
-                if base and tip:
-                    ann["keypoints"] = [float(base[0]), float(base[1]), 2, float(tip[0]), float(tip[1]), 2]
-                    ann["num_keypoints"] = 2
-                else:
-                    ann["keypoints"], ann["num_keypoints"] = [0, 0, 0, 0, 0, 0], 0
+                ann["keypoints"], ann["num_keypoints"] = keypoints_of(nail.get("base"), nail.get("tip"))
         annotations.append(ann)
     problems += [f"{file_name}: annotation {ann_id} is not in the COCO file" for file_name, ann_id in sorted(set(wanted) - seen)]
     if problems:

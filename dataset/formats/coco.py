@@ -55,15 +55,18 @@ def _area(points) -> float:
     return float(Polygon(points).area)
 
 
+def keypoints_of(base, tip) -> tuple[list, int]:
+    """``(keypoints, num_keypoints)`` of a nail's base and tip in COCO's layout (both absent: all zeros)."""
+    if base is not None and tip is not None:
+        return [float(base[0]), float(base[1]), 2, float(tip[0]), float(tip[1]), 2], 2
+    return [0, 0, 0, 0, 0, 0], 0
+
+
 def nail_to_annotation(nail: dict, ann_id: int, image_id: int) -> dict:
     """One nail of a (valid) geometry as a COCO annotation."""
     polygon = [list(map(float, p)) for p in nail["polygon"]]
     finger = nail.get("finger")
-    base, tip = nail.get("base"), nail.get("tip")
-    if base is not None and tip is not None:
-        keypoints, visible = [float(base[0]), float(base[1]), 2, float(tip[0]), float(tip[1]), 2], 2
-    else:
-        keypoints, visible = [0, 0, 0, 0, 0, 0], 0
+    keypoints, visible = keypoints_of(nail.get("base"), nail.get("tip"))
     ann = {"id": ann_id, "image_id": image_id, "category_id": finger if finger in FINGER_NAMES else UNKNOWN_CATEGORY_ID,
            "segmentation": [[c for p in polygon for c in p]], "area": _area(polygon), "bbox": _bbox(polygon),
            "iscrowd": 0, "keypoints": keypoints, "num_keypoints": visible}
