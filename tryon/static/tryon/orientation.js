@@ -55,7 +55,7 @@ function sepFilter(src, w, h, kx, ky) {
 }
 
 /** cv2.getGaussianKernel(ksize, sigma) with cv2.GaussianBlur's size for float images (ksize (0, 0)). */
-function gaussianKernel(sigma) {
+export function gaussianKernel(sigma) {
   const size = Math.round(sigma * 4 * 2 + 1) | 1, c = (size - 1) / 2, k = new Float64Array(size);
   let sum = 0;
   for (let i = 0; i < size; i++) { k[i] = Math.exp(-((i - c) ** 2) / (2 * sigma * sigma)); sum += k[i]; }

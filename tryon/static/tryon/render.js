@@ -24,6 +24,8 @@
 //   stretch, no glint), as in Python.
 // * Rounding of the composite is JavaScript's double arithmetic (NumPy's float32): at most 1 level apart.
 
+import { gaussianKernel } from "./orientation.js";
+
 export const FINISHES = Object.freeze({
   glossy: { shading_gamma: 0.55, detail: 0.30, curvature: 0.22, gradient: 0.06, highlight: 0.62, highlight_width: 0.22,
     highlight_offset: 0.28, highlight_tint: 0.1, glint: 0.5, chroma: 1.0, lightness: 0.0, sparkle: 0.0 },
@@ -170,15 +172,6 @@ export function distanceInside(mask, width, height) {
     for (let x = 1; x <= width; x++) out[(y - 1) * width + x - 1] = Math.sqrt(d[x]);
   }
   return out;
-}
-
-function gaussianKernel(sigma) {
-  const size = (Math.round(sigma * 8 + 1) | 1);  // OpenCV's size for float images
-  const k = new Float64Array(size), c = (size - 1) / 2;
-  let sum = 0;
-  for (let i = 0; i < size; i++) { k[i] = Math.exp(-((i - c) ** 2) / (2 * sigma * sigma)); sum += k[i]; }
-  for (let i = 0; i < size; i++) k[i] /= sum;
-  return k;
 }
 
 /** cv2.GaussianBlur(src, (0, 0), sigma, borderType=BORDER_REPLICATE) of a width*height Float32Array. */
