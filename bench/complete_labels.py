@@ -23,6 +23,7 @@ was done). Writes ``docs/results/complete_labels.json`` and the ``complete_label
 from __future__ import annotations
 
 import argparse
+import functools
 import csv
 import json
 import math
@@ -113,9 +114,16 @@ def tuning_participants(participants, held=HELD_OUT) -> list[str]:
     return sorted(set(participants) - set(held))
 
 
+@functools.lru_cache(maxsize=64)
 def read_photo(path) -> np.ndarray | None:
+    """A shared photo as RGB, decoded once per run (the tuning rows, the cross-validation and the held-out
+    comparison all read the same photos); read-only, as it is shared."""
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    return None if image is None else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    if image is None:
+        return None
+    rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    rgb.setflags(write=False)
+    return rgb
 
 
 def angle_between(a_base, a_tip, b_base, b_tip) -> float:
