@@ -55,7 +55,7 @@ HELD_OUT = ("single-41d83dbb", "single-869cda2e", "single-964c11f9", "single-9ab
 FIRST_TUNED_ON = ("uuid1-db67-11e8-9658-0242ac1c0002", "single-1eecab90", "single-4252e46c", "single-34404e67")
 HOLDOUT_SHARE = 1 / 3
 # How many times the held-out figures were computed (--held-out) while tuning the suggestions (issue #16: <= 3).
-HELD_OUT_RUNS = 2
+HELD_OUT_RUNS = 3
 BANDS = ((0.0, 0.5), (0.5, 0.8), (0.8, 1.01))
 LABEL_TO_FINGER = {name.replace(" ", "_"): k for k, name in FINGER_NAMES.items()}
 

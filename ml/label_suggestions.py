@@ -39,8 +39,9 @@ How it decides (every number below lives in :class:`SuggestionRules`):
    - ``known`` labels as constraints (a hypothesis that contradicts a known finger is dropped; one that
      contradicts a known base/tip is all but excluded).
    The hypotheses' scores, times ``temperature``, give a posterior; the best one assigns the fingers
-   (one-to-one within a hand) and each nail's ``confidence`` is the posterior mass of its suggested
-   finger, ``direction_confidence`` that of its suggested direction. Two groups in one photo are weighed
+   (one-to-one within a hand) and each nail's ``confidence`` is the mass of its suggested finger in that
+   posterior sharpened by ``confidence_sharpness`` and capped at ``max_confidence`` (both set for the
+   calibration on the tuning participants), ``direction_confidence`` that of its suggested direction. Two groups in one photo are weighed
    jointly with a prior that they are a left and a right hand (``two_hands_differ``).
 
 Model votes (``model_votes[i] = {"finger_probs": [10 floats], "direction": [dx, dy],
@@ -120,12 +121,13 @@ class SuggestionRules:
     thumb_shape: tuple = ((0.6, 0.1, 0.2, 0.05, 0.25), (0.4, 1.2, 0.35, -1.3, 0.4), (0.24, -0.03, 0.3))
     thumb_prior: float = 0.5         # prior chance that a hand's thumb nail is among the nails
     tip_weights: tuple | None = None  # ml.nail_direction's weights (None: its fitted TIP_WEIGHTS)
-    max_confidence: float = 0.98     # no suggestion is certain
+    max_confidence: float = 0.9      # no suggestion is certain
     model_weight: float = 1.0
     known_direction_penalty: float = 12.0
     two_hands_differ: float = 2.0    # log-odds that two hands in a photo are a left and a right one
     one_hand_up_to: int = 5          # a photo with at most this many nails shows one hand
-    temperature: float = 0.4         # posterior = softmax(temperature * score)
+    temperature: float = 0.2         # the hypotheses' posterior = softmax(temperature * score)
+    confidence_sharpness: float = 2.0  # the confidences': softmax(sharpness * temperature * score)
     few_nails_cap: tuple = (0.35, 0.6)    # confidence caps for hands of 1 and 2 nails
 
 
@@ -450,10 +452,13 @@ def _layout_score(nails, order, positions, digits, thumb, s, t, unit, rules) -> 
 # ----------------------------------------------------------------------------------------------------
 
 
-def _posterior(hypotheses: list[_Hypothesis], rules: SuggestionRules, hand_weight: dict | None = None):
+def _posterior(hypotheses: list[_Hypothesis], rules: SuggestionRules, hand_weight: dict | None = None,
+               sharpness: float = 1.0):
+    """softmax(temperature * score + the hand's weight), all times ``sharpness``."""
     scores = np.array([h.score for h in hypotheses]) * rules.temperature
     if hand_weight:
         scores = scores + np.array([hand_weight[h.hand] for h in hypotheses])
+    scores = scores * sharpness
     scores = scores - scores.max()
     weights = np.exp(scores)
     return weights / weights.sum()
@@ -535,8 +540,8 @@ def suggest_labels(polygons: Sequence, image: np.ndarray | None = None, *, known
             for i in members:
                 results[i] = _fallback(nails[i], known[i], ["known labels of this hand contradict each other"])
             continue
-        post = _posterior(hyps, rules, hand_weights[g])
-        best = hyps[int(np.argmax(post))]
+        best = hyps[int(np.argmax(_posterior(hyps, rules, hand_weights[g])))]
+        post = _posterior(hyps, rules, hand_weights[g], rules.confidence_sharpness)
         reasons_hand = _hand_reasons(best, [nails[i] for i in members], group_notes, len(groups))
         for local, i in enumerate(members):
             nail = nails[i]

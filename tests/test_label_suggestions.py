@@ -229,7 +229,7 @@ def test_model_votes_override_a_weak_geometric_guess():
     check(suggestions, nails)
     assert all("model votes" in s.reasons for s in suggestions)
     assert all(s.confidence > max(a.confidence for a in alone) for s in suggestions)
-    assert all(s.direction_confidence > 0.9 for s in suggestions)
+    assert all(s.direction_confidence >= 0.85 for s in suggestions)
     # Votes for other (still plausible) fingers: the suggestion follows the model, not the geometry.
     other = suggest_labels(polygons(nails), model_votes=votes_for([3, 4]))
     assert [s.finger for s in other] == [3, 4]
