@@ -62,12 +62,12 @@ from typing import Sequence
 
 import cv2
 import numpy as np
-from shapely.geometry import LineString, Polygon
+from shapely.geometry import Polygon
 
 from ml.finger_axis import skin_axis, skin_lab
 from ml.hand_groups import group_hands
 from ml.nail_direction import direction_features, tip_probability
-from ml.postprocess import nail_axis
+from ml.postprocess import angle_between, axis_ends, nail_axis
 
 __all__ = ["DIGIT_NAMES", "NailSuggestion", "SuggestionRules", "finger_of", "hand_and_digit", "short_name",
            "suggest_labels", "tip_feature_table"]
@@ -197,27 +197,6 @@ def _measure(index: int, polygon) -> _Nail:
                  axis=major.copy())
 
 
-def axis_ends(polygon, centre, u) -> tuple[np.ndarray, np.ndarray]:
-    """(base, tip): where the line through ``centre`` along ``u`` leaves the polygon (its extremes along
-    ``u``; the extreme vertices when the line misses it)."""
-    poly = Polygon(np.asarray(polygon, np.float64))
-    if not poly.is_valid:
-        poly = poly.buffer(0)
-    centre, u = np.asarray(centre, np.float64), np.asarray(u, np.float64)
-    minx, miny, maxx, maxy = poly.bounds
-    reach = 2.0 * math.hypot(maxx - minx, maxy - miny) + 10.0
-    hit = LineString([centre - u * reach, centre + u * reach]).intersection(poly)
-    coords = []
-    for geom in getattr(hit, "geoms", [hit]):
-        if not geom.is_empty and hasattr(geom, "coords"):
-            coords.extend(geom.coords)
-    if len(coords) < 2:
-        coords = list(np.asarray(polygon, np.float64))
-    pts = np.asarray(coords, np.float64)
-    t = (pts - centre) @ u
-    return pts[int(np.argmin(t))], pts[int(np.argmax(t))]
-
-
 def _axes_to_read(nail: _Nail, rules: SuggestionRules) -> list[np.ndarray]:
     """The axes whose ends a nail's direction is read on: its major axis, and its minor one when round."""
     axes = [nail.major]
@@ -305,11 +284,6 @@ def _axial_mean(vectors: list[np.ndarray], weights: list[float]) -> np.ndarray:
     return np.array([math.cos(a), math.sin(a)])
 
 
-def _angle(u: np.ndarray, v: np.ndarray, axial: bool = True) -> float:
-    c = float(np.clip(np.dot(u, v), -1, 1))
-    return math.degrees(math.acos(abs(c) if axial else c))
-
-
 def _gauss(z: float) -> float:
     return -0.5 * z * z
 
@@ -359,9 +333,9 @@ def _hand_hypotheses(nails: list[_Nail], rules: SuggestionRules) -> list[_Hypoth
                     direction_score -= rules.known_direction_penalty
             shape_score = 0.0
             for i in fingers_idx:
-                shape_score += _gauss(_angle(axes[i], d) / rules.finger_angle_sd)
+                shape_score += _gauss(angle_between(axes[i], d, axial=True) / rules.finger_angle_sd)
             if thumb is not None and fingers_idx:
-                shape_score += _gauss((_angle(axes[thumb], d) - rules.thumb_angle) / rules.thumb_angle_sd)
+                shape_score += _gauss((angle_between(axes[thumb], d, axial=True) - rules.thumb_angle) / rules.thumb_angle_sd)
                 shape_score += _thumb_shape(nails[thumb], [nails[i] for i in fingers_idx], rules)
                 gap = min(np.linalg.norm(nails[thumb].centre - nails[i].centre) for i in fingers_idx) / unit
                 if gap < rules.thumb_gap:

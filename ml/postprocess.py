@@ -60,6 +60,8 @@ from shapely.geometry import LineString, Polygon
 
 __all__ = [
     "Nail",
+    "angle_between",
+    "axis_ends",
     "PostprocessConfig",
     "from_logits",
     "nail_axis",
@@ -277,19 +279,22 @@ def _polygon_of(mask: np.ndarray, offset: tuple[int, int], size: tuple[int, int]
     return Polygon(np.round(np.asarray(hull.exterior.coords), 2))
 
 
-def _landmarks(poly: Polygon, centre: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Where the axis through ``centre`` along ``u`` leaves the polygon: (base, tip)."""
+def axis_ends(polygon, centre, u) -> tuple[np.ndarray, np.ndarray]:
+    """(base, tip): where the line through ``centre`` along ``u`` leaves the polygon (a shapely Polygon or
+    [x, y] points); its extreme vertices along ``u`` when the line misses it (a crescent)."""
+    vertices = np.asarray(polygon.exterior.coords if isinstance(polygon, Polygon) else polygon, np.float64)
+    poly = polygon if isinstance(polygon, Polygon) else Polygon(vertices)
+    if not poly.is_valid:
+        poly = poly.buffer(0)
+    centre, u = np.asarray(centre, np.float64), np.asarray(u, np.float64)
     minx, miny, maxx, maxy = poly.bounds
     reach = 2.0 * math.hypot(maxx - minx, maxy - miny) + 10.0
-    line = LineString([centre - u * reach, centre + u * reach])
-    hit = line.intersection(poly)
+    hit = LineString([centre - u * reach, centre + u * reach]).intersection(poly)
     coords = []
     for geom in getattr(hit, "geoms", [hit]):
-        if not geom.is_empty:
+        if not geom.is_empty and hasattr(geom, "coords"):
             coords.extend(geom.coords)
-    if len(coords) < 2:  # the axis misses the polygon (a crescent): the extreme vertices instead
-        coords = list(poly.exterior.coords)
-    pts = np.asarray(coords, np.float64)
+    pts = np.asarray(coords, np.float64) if len(coords) >= 2 else vertices
     t = (pts - centre) @ u
     return pts[int(np.argmin(t))], pts[int(np.argmax(t))]
 
@@ -502,7 +507,8 @@ def _gap(a: _Blob, b: _Blob, limit: float) -> float:
     return float(dist[bm].min()) - 1.0 if bm.any() else math.inf
 
 
-def _angle_between(u: np.ndarray, v: np.ndarray, axial: bool) -> float:
+def angle_between(u: np.ndarray, v: np.ndarray, axial: bool) -> float:
+    """Degrees between unit vectors (``axial``: between their axes, sign-free, 0..90)."""
     c = float(np.clip(u @ v, -1.0, 1.0))
     if axial:
         c = abs(c)
@@ -513,13 +519,13 @@ def _should_merge(a: _Blob, b: _Blob, config: PostprocessConfig) -> bool:
     if a.finger != b.finger:
         return False
     axial = a.source != "field" or b.source != "field"  # a shape axis has no sign
-    if _angle_between(a.u, b.u, axial) > config.merge_angle:
+    if angle_between(a.u, b.u, axial) > config.merge_angle:
         return False
     mean = a.u + (b.u if a.u @ b.u >= 0 else -b.u)
     mean /= np.linalg.norm(mean)
     offset = b.centre - a.centre
     dist = float(np.hypot(*offset))
-    if dist > 0 and _angle_between(offset / dist, mean, axial=True) > config.merge_axis_angle:
+    if dist > 0 and angle_between(offset / dist, mean, axial=True) > config.merge_axis_angle:
         return False
     limit = max(config.merge_gap_min_px, config.merge_gap * math.sqrt(min(a.area, b.area)))
     return _gap(a, b, limit) <= limit
@@ -622,7 +628,7 @@ def postprocess(fg_prob: np.ndarray, class_prob: np.ndarray | None = None, field
                            config.max_vertices)
         if poly is None:
             continue
-        base, tip = _landmarks(poly, blob.centre, u)
+        base, tip = axis_ends(poly, blob.centre, u)
         class_confidence = None
         if blob.finger is not None and class_prob is not None and np.asarray(class_prob).ndim == 3:
             cp = np.asarray(class_prob)[blob.y:blob.y + h, blob.x:blob.x + w, blob.finger - 1]
