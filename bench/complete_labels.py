@@ -1,7 +1,7 @@
 """How well ml.label_suggestions completes polygon-only labels (issue #16), measured on confirmed labels.
 
     python bench/complete_labels.py [--labels curation/demo/nails-cc0-labels.json] [--data ../shared/data/nails-cc0]
-                                    [--held-out] [--no-cv] [--no-docs]
+                                    [--held-out] [--no-cv] [--no-docs] [--model CHECKPOINT]
 
 ``--labels``: the project's confirmed labels of the shared photos (default; ``curation/demo_labels.py``), or a
 COCO file of the shared photos in which every annotation carries its finger as its category
@@ -17,7 +17,9 @@ tuned, and the learned weights (``ml/nail_direction.py``, ``bench/fit_label_sugg
 only. The bench reports the tuning participants with the fitted weights, a leave-one-participant-out
 cross-validation over them (the weights refit without the participant being scored), and only with
 ``--held-out`` the held-out participants (for the final figures: ``HELD_OUT_RUNS`` says how often that
-was done). Writes ``docs/results/complete_labels.json`` and the ``complete_labels`` section of
+was done). ``--model CHECKPOINT`` adds rows with a trained model's per-nail votes (``ml.nail_votes``) weighed
+in, and the votes' own accuracy; train it on the tuning participants only (``bench/annotation_effort.py``'s
+``train_model`` does). Writes ``docs/results/complete_labels.json`` and the ``complete_labels`` section of
 ``docs/benchmarks.md``.
 """
 from __future__ import annotations
@@ -41,6 +43,7 @@ import numpy as np  # noqa: E402
 from dataset.geometry import FINGER_NAMES  # noqa: E402
 from curation.demo_labels import DEMO_LABELS, merge_into_coco  # noqa: E402
 from ml.label_suggestions import SuggestionRules, hand_and_digit, suggest_labels  # noqa: E402
+from ml.nail_votes import model_votes  # noqa: E402
 
 from bench.benchdoc import fmt, machine_info, markers, write_section  # noqa: E402  (importable from tests too)
 
@@ -136,10 +139,12 @@ def angle_between(a_base, a_tip, b_base, b_tip) -> float:
 
 
 def compare(labels: dict[str, list[dict]], data_dir, participants: dict[str, str], only=None,
-            rules_for=None) -> list[dict]:
+            rules_for=None, predictor=None) -> list[dict]:
     """One record per confirmed nail: truth, suggestion, confidences, angle error. ``only``: the participants
     whose photos are read (None: all); ``rules_for(participant)``: the ``SuggestionRules`` to use (None:
-    the defaults)."""
+    the defaults); ``predictor`` (an ``ml.predict.Predictor``): its per-nail votes (``ml.nail_votes``) go to
+    the suggester, and each record also gets the model's own finger (``model_finger``: the votes' argmax)
+    and angle error (``model_angle_error``)."""
     records = []
     for file_name, nails in sorted(labels.items()):
         who = participants.get(file_name, file_name)
@@ -147,13 +152,20 @@ def compare(labels: dict[str, list[dict]], data_dir, participants: dict[str, str
             continue
         image = read_photo(Path(data_dir) / "images" / file_name)
         rules = rules_for(who) if rules_for else None
-        suggestions = suggest_labels([n["polygon"] for n in nails], image, rules=rules)
+        polygons = [n["polygon"] for n in nails]
+        votes = model_votes(predictor, image, polygons) if predictor is not None and image is not None else None
+        suggestions = suggest_labels(polygons, image, rules=rules, model_votes=votes)
         for k, (nail, s) in enumerate(zip(nails, suggestions)):
             rec = {"file_name": file_name, "nail": k, "participant": who,
                    "finger": nail["finger"], "suggested": s.finger, "confidence": s.confidence,
                    "direction_confidence": s.direction_confidence, "angle_error": None}
             if nail["base"] is not None and nail["tip"] is not None:
                 rec["angle_error"] = angle_between(nail["base"], nail["tip"], s.base, s.tip)
+            vote = votes[k] if votes else None
+            if vote and vote.get("finger_probs"):
+                rec["model_finger"] = int(np.argmax(vote["finger_probs"])) + 1
+            if vote and vote.get("direction") and rec["angle_error"] is not None:
+                rec["model_angle_error"] = angle_between(nail["base"], nail["tip"], [0.0, 0.0], vote["direction"])
             records.append(rec)
     return records
 
@@ -215,11 +227,17 @@ def metrics(records: list[dict]) -> dict:
                                                  for r in with_dir])
         out["direction_ece"] = expected_calibration_error([(r["direction_confidence"], r["angle_error"] <= 30)
                                                            for r in with_dir])
+    voted = [r for r in labelled if r.get("model_finger") is not None]
+    if voted:  # the model's votes alone (their argmax), beside the suggestions that weigh them
+        out["model_finger_accuracy"] = sum(r["model_finger"] == r["finger"] for r in voted) / len(voted)
+    field = [r["model_angle_error"] for r in with_dir if r.get("model_angle_error") is not None]
+    if field:
+        out["model_within_30"] = float(np.mean(np.array(field) <= 30))
     return out
 
 
 def evaluate(labels_path, data_dir=SHARED, held=HELD_OUT, *, show_held_out: bool = False,
-             cross_validation: bool = True) -> dict:
+             cross_validation: bool = True, model=None) -> dict:
     """The bench's figures (no files written): on the tuning participants (everyone not in ``held``) with
     the fitted weights, their leave-one-participant-out cross-validation, and only with ``show_held_out``
     the held-out participants' figures (their photos are not even read otherwise)."""
@@ -234,12 +252,34 @@ def evaluate(labels_path, data_dir=SHARED, held=HELD_OUT, *, show_held_out: bool
     cv = cross_validate(labels, data_dir, participants, tuning) if cross_validation else []
     held_records = compare(labels, data_dir, participants, only=set(held)) if show_held_out else []
     checked = json.loads(Path(labels_path).read_text()).get("checked_by_eye")
-    return {"labels": str(labels_path), "data": str(data_dir), "checked_by_eye": checked,
+    with_model = {}
+    if model is not None:  # the same comparison with the model's per-nail votes (rules unchanged)
+        from ml.predict import Predictor
+
+        predictor = Predictor.from_checkpoint(model, threads=2)
+        with_model["model"] = {"checkpoint": str(model), **_training_info(Path(model))}
+        with_model["tuning_model"] = metrics(compare(labels, data_dir, participants, only=set(tuning),
+                                                     predictor=predictor))
+        if show_held_out:
+            with_model["held_out_model"] = metrics(compare(labels, data_dir, participants, only=set(held),
+                                                           predictor=predictor))
+    return {"labels": str(labels_path), "data": str(data_dir), "checked_by_eye": checked, **with_model,
             "tuned_on": tuning, "held_out": held, "seconds": seconds,
             "tuning": metrics(records), "cross_validation": metrics(cv) if cv else None,
             "held_out_metrics": metrics(held_records) if show_held_out else None,
             "all": metrics(records + held_records) if show_held_out else None,
             "records": records + held_records, "cross_validation_records": cv}
+
+
+def _training_info(checkpoint: Path) -> dict:
+    """What ``bench/annotation_effort.py``'s ``train_model`` wrote beside the checkpoint's run (budget,
+    photos, wall time), when it is there."""
+    for folder in checkpoint.parents[:3]:
+        info = folder / "training.json"
+        if info.is_file():
+            data = json.loads(info.read_text())
+            return {k: data[k] for k in ("budget", "photos", "nails", "wall_s") if k in data}
+    return {}
 
 
 def _pct(value) -> str:
@@ -261,7 +301,9 @@ def section(result: dict, command: str) -> str:
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     rows = (("tuning participants (weights fit on them)", "tuning"),
             ("tuning, leave-one-participant-out", "cross_validation"),
-            ("held-out participants", "held_out_metrics"), ("all photos", "all"))
+            ("held-out participants", "held_out_metrics"), ("all photos", "all"),
+            ("tuning, + model votes (the model trained on them)", "tuning_model"),
+            ("held-out participants, + model votes", "held_out_model"))
     for name, key in rows:
         m = result.get(key)
         if not m:
@@ -269,6 +311,20 @@ def section(result: dict, command: str) -> str:
         lines.append(f"| {name} | {m['nails']} | {_pct(m.get('hand_accuracy'))} | {_pct(m.get('digit_accuracy'))} | "
                      f"{_pct(m.get('finger_accuracy'))} | {fmt(m.get('angle_median'))} | {fmt(m.get('angle_p95'))} | "
                      f"{_pct(m.get('within_30'))} |")
+    if result.get("model"):
+        model = result["model"]
+        budget = model.get("budget") or {}
+        lines += ["", f"Model votes (`ml.nail_votes`, `--model`): `{model['checkpoint']}`"
+                  + (f", trained by `bench/annotation_effort.py`'s `train_model` (preset {budget.get('preset')}, "
+                     f"{budget.get('epochs')} epochs x {budget.get('steps_per_epoch')} steps of {budget.get('batch_size')}"
+                     f" on {budget.get('threads')} CPU threads, {model.get('wall_s')} s) on the {model.get('photos')} "
+                     f"photos of the tuning participants with their confirmed fingers and base/tip" if budget else "")
+                  + ". The rules were not changed for it. The model's votes alone (argmax of its class head over "
+                  "the nail; its direction field's mean): "
+                  + "; ".join(f"{name}: finger {_pct(result[key].get('model_finger_accuracy'))}, within 30 deg "
+                              f"{_pct(result[key].get('model_within_30'))}"
+                              for name, key in (("tuning", "tuning_model"), ("held out", "held_out_model"))
+                              if result.get(key)) + "."]
     checked = result.get("checked_by_eye")
     if checked:
         lines += ["", f"When the labels were checked by eye against every photo (the first accuracy figure, before any "
@@ -303,8 +359,11 @@ def main(argv=None) -> int:
                         help="also suggest and score the held-out participants' photos (only for the final figures)")
     parser.add_argument("--no-cv", action="store_true", help="skip the leave-one-participant-out cross-validation")
     parser.add_argument("--no-docs", action="store_true", help="print only; write neither the JSON nor the doc")
+    parser.add_argument("--model", help="a checkpoint whose per-nail votes (ml.nail_votes) are also weighed: adds "
+                                        "the rows '+ model votes' (train it on the tuning participants only)")
     args = parser.parse_args(argv)
-    result = evaluate(args.labels, args.data, show_held_out=args.held_out, cross_validation=not args.no_cv)
+    result = evaluate(args.labels, args.data, show_held_out=args.held_out, cross_validation=not args.no_cv,
+                      model=args.model)
     summary = {k: v for k, v in result.items() if not k.endswith("records")}
     print(json.dumps(summary, indent=2))
     if not args.no_docs:

@@ -8,7 +8,11 @@ no app that builds on it (pre-labeling registers here, see prelabel/apps.py).
 - foreground providers: ``provider(image, rgb) -> (fg_prob, model_name) | None``, a model's nail probability
   for the photo (H x W, float in [0, 1] or uint8 with 255 = nail), which click-a-nail
   (``labeling/click_nail.py``) refines instead of segmenting the photo alone (pre-labeling gives the active
-  model's, see prelabel/click_foreground.py); ``None`` when it has none.
+  model's, see prelabel/click_foreground.py); ``None`` when it has none;
+- nail-vote providers: ``provider(image, rgb, polygons) -> [vote | None per polygon] | None``, a trained
+  model's per-nail votes on finger and direction (``ml.nail_votes``) that the label suggestions
+  (``labeling/suggestions.py``) weigh (pre-labeling gives the active model's when its class or direction
+  head was trained, see prelabel/model_votes.py); ``None`` when it has none.
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ ForegroundProvider = Callable[..., object]
 _after_ingest: list[AfterIngestHook] = []
 _annotate_scripts: list[str] = []
 _foreground_providers: list[ForegroundProvider] = []
+_vote_providers: list[Callable[..., object]] = []
 
 
 def register_after_ingest(hook: AfterIngestHook) -> AfterIngestHook:
@@ -65,6 +70,27 @@ def foreground_for(image, rgb):
     """``(fg_prob, model_name)`` from the first registered provider that has one for this photo, else None."""
     for provider in list(_foreground_providers):
         answer = provider(image, rgb)
+        if answer is not None:
+            return answer
+    return None
+
+
+def register_vote_provider(provider: Callable[..., object]) -> Callable[..., object]:
+    """Ask ``provider(image, rgb, polygons)`` for a model's per-nail votes (once, however often it is
+    registered); the first provider that answers is used."""
+    if provider not in _vote_providers:
+        _vote_providers.append(provider)
+    return provider
+
+
+def vote_providers() -> tuple[Callable[..., object], ...]:
+    return tuple(_vote_providers)
+
+
+def votes_for(image, rgb, polygons):
+    """Per-nail votes from the first registered provider that has them for this photo, else None."""
+    for provider in list(_vote_providers):
+        answer = provider(image, rgb, polygons)
         if answer is not None:
             return answer
     return None

@@ -3,6 +3,9 @@
 ``ml.label_suggestions.suggest_labels`` does the work (plain Python); this module feeds it an image's photo
 and the human's known fields, and writes what it says into annotations:
 
+The active model's per-nail votes (``labeling/extensions.py``'s vote providers: pre-labeling's, when the
+model's class or direction head was trained) are weighed with the geometry and the photo.
+
 * ``suggestions_for(image)``: per nail of the image's current labels, the suggestion (what
   ``GET /api/images/{id}/label-suggestions/`` answers and the annotation tool draws ghosted).
 * ``complete_annotation(image, accept_above=P)``: fills the fields of each nail that are not set, or set
@@ -29,6 +32,7 @@ from dataset.geometry import (as_confidence, confirm_field, confirmed_labels, no
                               validate_geometry)
 from ml.label_suggestions import suggest_labels
 
+from .extensions import votes_for
 from .models import Annotation, AnnotationRevision, Image
 from .photos import photo_of
 
@@ -51,7 +55,9 @@ def _suggest(image: Image, geometry: dict, photo=None):
     if not nails:
         return []
     photo = read_rgb(image) if photo is None else photo
-    return suggest_labels([n["polygon"] for n in nails], photo, known=[confirmed_labels(n) for n in nails])
+    polygons = [n["polygon"] for n in nails]
+    votes = votes_for(image, photo, polygons) if photo is not None else None  # a trained model's, when active
+    return suggest_labels(polygons, photo, known=[confirmed_labels(n) for n in nails], model_votes=votes)
 
 
 def suggestions_for(image: Image) -> dict:

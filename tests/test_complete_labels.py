@@ -160,3 +160,49 @@ def test_expected_calibration_error():
     assert abs(expected_calibration_error([(0.9, True), (0.9, False)]) - 0.4) < 1e-9  # says 90 %, is 50 %
     assert abs(expected_calibration_error([(1.0, False), (0.05, False)]) - 0.525) < 1e-9  # 1.0 falls in the top bin
     assert expected_calibration_error([]) == 0.0
+
+
+def test_the_active_models_votes_are_weighed_and_its_outputs_kept_per_image(hand, client_for, monkeypatch):
+    """A model whose class and direction heads were trained votes on every nail (ml.nail_votes via
+    prelabel/model_votes.py); the network runs once per image and version, later calls (after each
+    autosave, polygons changed) read the kept outputs; no active model, or one whose heads never trained:
+    the geometry and the photo alone."""
+    from labeling import extensions
+    from prelabel import model_votes
+    from tests.prelabel_support import register_model, tiny_checkpoint
+    from training import serving
+
+    assert model_votes.active_nail_votes in extensions.vote_providers()
+    image, truth = hand
+    import_annotation(image, outlines(truth), status="accepted", note="import")
+    url = f"/api/images/{image.pk}/label-suggestions/"
+    client = client_for("reviewer")
+    alone = client.get(url).json()["nails"]
+    assert not any("model votes" in n["suggestion"]["reasons"] for n in alone)
+
+    version = register_model("votes-tiny", tiny_checkpoint(), active=True)
+    model_votes.clear_cache()
+    serving.clear_cache()
+    voted = client.get(url).json()["nails"]
+    assert all("model votes" in n["suggestion"]["reasons"] for n in voted)
+    runs = []
+    real = model_votes.shrunk_prediction
+    monkeypatch.setattr(model_votes, "shrunk_prediction", lambda *a: runs.append(a) or real(*a))
+    moved = outlines(truth)
+    moved["nails"][0]["polygon"] = [[x + 1, y] for x, y in moved["nails"][0]["polygon"]]
+    import_annotation(image, moved, status="accepted", note="moved")
+    again = client.get(url).json()["nails"]
+    assert all("model votes" in n["suggestion"]["reasons"] for n in again)
+    assert runs == []  # the kept outputs, read with the moved polygon
+    assert list(model_votes._outputs) == [(image.pk, image.file.name, version.pk, version.weights.name)]
+    model_votes.clear_cache()
+    client.get(url)
+    assert len(runs) == 1
+
+    # A model whose class and direction heads never trained (their losses 0 in every epoch): no votes.
+    class Untrained:
+        heads = {"classes": False, "field": False}
+
+    monkeypatch.setattr(model_votes, "predictor_for", lambda v: Untrained())
+    model_votes.clear_cache()
+    assert not any("model votes" in n["suggestion"]["reasons"] for n in client.get(url).json()["nails"])
