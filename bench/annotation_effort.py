@@ -115,15 +115,12 @@ def load_answers(data_dir: Path = SHARED) -> list[dict]:
              "held_out": owners[name] in HELD_OUT, "nails": nails} for name, nails in sorted(labels.items())]
 
 
-def train_model(out: Path, budget: dict = TRAIN_BUDGET, data_dir: Path = SHARED) -> dict:
-    """The platform's training (``ml.train.train``) on the shared photos of the participants NOT held out, with
-    their finger classes and base/tip (demo labels), written as the platform's masks export; every photo is
-    train (no val: the train mIoU picks the best epoch). Returns the checkpoint path, the config and the time."""
-    import torch
-
+def masks_export(out: Path, held_out: bool = False, data_dir: Path = SHARED) -> tuple[Path, int, int]:
+    """The platform's masks export (``dataset.formats``) of the shared photos of the participants NOT held out
+    (``held_out=False``: every photo in split ``train``) or of the held-out ones (split ``test``), with the
+    project's confirmed fingers and base/tip (demo labels), under ``out/masks``: (its folder, photos, nails)."""
     from dataset.formats import ExportRecord, FolderTarget, get_exporter, get_importer
     from dataset.geometry import normalize_geometry
-    from ml.train import train, train_config
 
     out.mkdir(parents=True, exist_ok=True)
     coco_dir = out / "coco"
@@ -134,14 +131,26 @@ def train_model(out: Path, budget: dict = TRAIN_BUDGET, data_dir: Path = SHARED)
     owners = {a["file_name"]: a["participant"] for a in load_answers(data_dir)}
     records = []
     for image in parsed.images:
-        if owners[image.file_name] in HELD_OUT:
+        if (owners[image.file_name] in HELD_OUT) != held_out:
             continue
         geometry = normalize_geometry({"nails": image.geometry["nails"], "ignore": image.geometry.get("ignore") or []})
         records.append(ExportRecord(len(records) + 1, image.file_name, str(data_dir / "images" / image.file_name), image.width, image.height,
-                                    owners[image.file_name], "train", geometry, "bench"))
+                                    owners[image.file_name], "test" if held_out else "train", geometry, "bench"))
     with FolderTarget(out / "masks") as target:
         get_exporter("masks").export(records, target, {"snapshot": "annotation-effort", "content_hash": "bench",
                                                        "created_at": dt.datetime.now(dt.timezone.utc).isoformat()})
+    return out / "masks", len(records), sum(len(r.geometry["nails"]) for r in records)
+
+
+def train_model(out: Path, budget: dict = TRAIN_BUDGET, data_dir: Path = SHARED) -> dict:
+    """The platform's training (``ml.train.train``) on the shared photos of the participants NOT held out, with
+    their finger classes and base/tip (demo labels), written as the platform's masks export; every photo is
+    train (no val: the train mIoU picks the best epoch). Returns the checkpoint path, the config and the time."""
+    import torch
+
+    from ml.train import train, train_config
+
+    masks, photos, nails = masks_export(out, held_out=False, data_dir=data_dir)
     torch.set_num_threads(budget["threads"])
     config = train_config(budget["preset"], epochs=budget["epochs"], steps_per_epoch=budget["steps_per_epoch"],
                           batch_size=budget["batch_size"], device="cpu")
@@ -153,10 +162,9 @@ def train_model(out: Path, budget: dict = TRAIN_BUDGET, data_dir: Path = SHARED)
             last[0] = time.monotonic()
             log(f"train {fraction * 100:5.1f}% {message}")
 
-    result = train(config, out / "masks", out / "run", resume=False, on_progress=progress)
+    result = train(config, masks, out / "run", resume=False, on_progress=progress)
     info = {"checkpoint": str(result["checkpoint"] or result["last_checkpoint"]), "budget": budget,
-            "photos": len(records), "nails": sum(len(r.geometry["nails"]) for r in records),
-            "wall_s": round(time.monotonic() - started, 1)}
+            "photos": photos, "nails": nails, "wall_s": round(time.monotonic() - started, 1)}
     (out / "training.json").write_text(json.dumps(info, indent=1))
     return info
 

@@ -42,7 +42,7 @@ import numpy as np  # noqa: E402
 
 from dataset.geometry import FINGER_NAMES  # noqa: E402
 from curation.demo_labels import DEMO_LABELS, merge_into_coco  # noqa: E402
-from ml.label_suggestions import SuggestionRules, hand_and_digit, suggest_labels  # noqa: E402
+from ml.label_suggestions import SuggestionRules, hand_and_digit, short_name, suggest_labels  # noqa: E402
 from ml.nail_votes import model_votes  # noqa: E402
 
 from bench.benchdoc import fmt, machine_info, markers, write_section  # noqa: E402  (importable from tests too)
@@ -263,12 +263,29 @@ def evaluate(labels_path, data_dir=SHARED, held=HELD_OUT, *, show_held_out: bool
         if show_held_out:
             with_model["held_out_model"] = metrics(compare(labels, data_dir, participants, only=set(held),
                                                            predictor=predictor))
+            with_model["model"]["held_out_segmentation"] = held_out_segmentation(model, data_dir)
     return {"labels": str(labels_path), "data": str(data_dir), "checked_by_eye": checked, **with_model,
             "tuned_on": tuning, "held_out": held, "seconds": seconds,
             "tuning": metrics(records), "cross_validation": metrics(cv) if cv else None,
             "held_out_metrics": metrics(held_records) if show_held_out else None,
             "all": metrics(records + held_records) if show_held_out else None,
             "records": records + held_records, "cross_validation_records": cv}
+
+
+def held_out_segmentation(checkpoint, data_dir=SHARED, size: int = 480) -> dict:
+    """The model's own figures on the held-out participants' photos (``ml.evaluate.evaluate`` on their masks
+    export at long side ``size``): binary mIoU, nail IoU, per-finger IoU and the direction field's error."""
+    import tempfile
+
+    from bench.annotation_effort import masks_export  # it imports this module
+    from ml.evaluate import evaluate as evaluate_model
+
+    with tempfile.TemporaryDirectory() as tmp:
+        masks, photos, nails = masks_export(Path(tmp), held_out=True, data_dir=Path(data_dir))
+        report = evaluate_model(checkpoint, masks, split="test", sizes=(size,), threads=2)
+    scores = report["sizes"][size]
+    return {"size": size, "photos": photos, "nails": nails,
+            **{k: scores.get(k) for k in ("miou", "nail_iou", "finger_iou", "finger_miou", "direction_error_deg")}}
 
 
 def _training_info(checkpoint: Path) -> dict:
@@ -325,6 +342,16 @@ def section(result: dict, command: str) -> str:
                               f"{_pct(result[key].get('model_within_30'))}"
                               for name, key in (("tuning", "tuning_model"), ("held out", "held_out_model"))
                               if result.get(key)) + "."]
+        seg = model.get("held_out_segmentation")
+        if seg:
+            per_finger = seg.get("finger_iou") or {}
+            lines += ["", f"The model on the held-out participants' {seg['photos']} photos ({seg['nails']} nails; "
+                          f"`ml.evaluate`, long side {seg['size']}): binary mIoU {_pct(seg.get('miou'))}, nail IoU "
+                          f"{_pct(seg.get('nail_iou'))}, mean per-finger IoU {_pct(seg.get('finger_miou'))}, direction "
+                          f"error {fmt(seg.get('direction_error_deg'))} deg (mean over the nails' pixels); per finger: "
+                          + (", ".join(f"{short_name(int(k))} {_pct(v)}" for k, v in sorted(per_finger.items(),
+                                                                                          key=lambda kv: int(kv[0])))
+                             or "-") + "."]
     checked = result.get("checked_by_eye")
     if checked:
         lines += ["", f"When the labels were checked by eye against every photo (the first accuracy figure, before any "
