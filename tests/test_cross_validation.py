@@ -21,6 +21,7 @@ from ml.cross_validation import (
 )
 from ml.data import MasksDataset, make_synthetic_export
 from ml.evaluate import image_scores, nail_owners, pooled_scores
+from ml.metrics import SegmentationMetrics, binary_ious
 from ml.train import train_config
 
 
@@ -117,6 +118,35 @@ def test_image_scores_per_nail_charges_pixels_to_the_nearest_nail():
     pooled = pooled_scores([perfect, scores])
     assert pooled["nail_iou"] == pytest.approx((41 + 16) / (41 + 41))
     assert pooled["per_nail_iou"] == pytest.approx(0.75) and pooled["nails"] == 4
+
+
+def test_no_nail_rule_is_the_same_per_image_pooled_and_in_segmentation_metrics():
+    """One rule (ml.metrics.binary_ious): a class neither labelled nor predicted has no IoU and is left out of
+    the mean; the per-image scores, their pooled figures and SegmentationMetrics agree on every case."""
+    empty = np.zeros((8, 10), bool)
+    full = np.ones((8, 10), bool)
+    corner = empty.copy()
+    corner[:2, :2] = True
+    cases = {  # (prediction, labels, ignore) -> binary mIoU
+        "no nail, none predicted": (empty, empty, empty, 1.0),
+        "no nail, some predicted": (corner, empty, empty, (0.0 + 76 / 80) / 2),
+        "all nail, all predicted": (full, full, empty, 1.0),
+        "everything ignored": (corner, corner, full, None),
+    }
+    for name, (pred, gt, ignore, miou) in cases.items():
+        scores = image_scores(pred, gt, ignore, gt.astype(np.int32))
+        pooled = pooled_scores([scores])
+        metrics = SegmentationMetrics()
+        metrics.update(torch.from_numpy(pred), torch.from_numpy(gt), torch.from_numpy(ignore))
+        computed = metrics.compute()
+        for key in ("miou", "nail_iou", "bg_iou"):
+            assert scores[key] == pooled[key] == computed[key], (name, key)
+        assert scores["miou"] == pytest.approx(miou) if miou is not None else scores["miou"] is None, name
+    assert binary_ious(0, 0, 0, 80) == {"nail_iou": None, "bg_iou": 1.0, "miou": 1.0}
+    # a fold with no nail at all pools to its background IoU; an all-ignored image is left out of the mean
+    blank = image_scores(empty, empty, empty, empty.astype(np.int32))
+    ignored = image_scores(corner, corner, full, corner.astype(np.int32))
+    assert pooled_scores([blank, blank])["miou"] == 1.0 and pooled_scores([blank, ignored])["image_miou"] == 1.0
 
 
 def test_fold_view_rewrites_splits_only(tmp_path):
