@@ -20,9 +20,11 @@ from ml.cross_validation import (
     summarize,
 )
 from ml.data import MasksDataset, make_synthetic_export
-from ml.evaluate import image_scores, nail_owners, pooled_scores
+from ml.checkpoint import load_checkpoint
+from ml.evaluate import FullResScorer, image_scores, nail_owners, pooled_scores
 from ml.metrics import SegmentationMetrics, binary_ious
-from ml.train import train_config
+from ml.models.registry import build_model
+from ml.train import train, train_config
 
 
 def uneven_items():
@@ -181,6 +183,38 @@ def test_run_fold_scores_every_epoch_and_each_strategy(tmp_path):
     summary = summarize([result, result], "last")
     assert summary["miou"]["sd"] == 0 and summary["gap_to_oracle"]["mean"] >= 0
     assert row_label("unet").startswith("U-Net")
+
+
+def test_run_fold_scores_the_weights_last_pt_holds_without_reading_it(tmp_path):
+    """run_fold scores the trainer's model in memory; its figures are those of the old way, which read
+    last.pt back from disk after every epoch and scored (and averaged) that."""
+    torch.set_num_threads(1)
+    export = make_synthetic_export(tmp_path / "export", train=6, val=3, size=(48, 40))
+    fold = participant_folds(read_masks_manifest(export)["images"], k=3, seed=0)[1]
+    config = train_config("tiny", epochs=3, steps_per_epoch=6, lr=0.05, device="cpu")  # learns: scores move
+    result = run_fold(export, fold, config, tmp_path / "new", selections=("last", "ema"))
+    assert len({epoch["test"]["miou"] for epoch in result["epochs"]}) == 3
+
+    view = fold_view(export, fold, tmp_path / "old" / "data", inner=False)
+    scorer = FullResScorer(view, "test", device="cpu")
+    model = build_model(config.model, load_pretrained=False)
+    average = WeightAverage(0.6)  # run_fold's default decay
+    old_epochs = []
+
+    def from_disk(record, trained):
+        state = load_checkpoint(tmp_path / "old" / "run" / "last.pt")["model"]
+        model.load_state_dict(state)
+        old_epochs.append(pooled_scores(scorer(model)))
+        average.update(state)
+
+    train(config, view, tmp_path / "old" / "run", resume=False, on_epoch=from_disk)
+    assert len(old_epochs) == len(result["epochs"]) == 3
+    for epoch, old in zip(result["epochs"], old_epochs):
+        assert epoch["test"] == {key: old[key] for key in epoch["test"]}
+    model.load_state_dict(average.state)
+    old_ema = pooled_scores(scorer(model))
+    assert result["selections"]["ema"]["scores"] == {key: old_ema[key] for key in result["selections"]["ema"]["scores"]}
+    assert not (tmp_path / "new" / "run" / "last.pt").exists()  # and the checkpoints are still cleaned up
 
 
 def test_cv_bench_runs_end_to_end_and_writes_per_image_scores(tmp_path, capsys):
