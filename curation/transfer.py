@@ -11,9 +11,11 @@ import glob
 import io
 import shutil
 import tempfile
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.core.files import File
@@ -71,26 +73,47 @@ def _erased_items(snapshot: Snapshot, lock: bool = False) -> int:
     return rows.filter(pk=snapshot.pk).values_list("erased_items", flat=True).get()
 
 
-def export_snapshot(snapshot: Snapshot, fmt: str, out: str | None = None, job=None, names: str = "original") -> dict:
+def export_snapshot(snapshot: Snapshot, fmt: str, out: str | None = None, job=None, names: str = "original",
+                    record_result: Callable[[dict], Any] | None = None) -> dict:
     """Write the snapshot in ``fmt`` to the folder ``out``, or (without ``out``) to a zip kept for
     download as an Export row; images named as ``export_records`` says. Returns where it went, its size
-    and the exporter's warnings."""
+    and the exporter's warnings.
+
+    An erasure of one of its participants while it is written makes the export throw its output away and
+    raise TransferError. The last check holds the snapshot's row lock (an erasure takes it too), and what
+    keeps the export findable by a later erasure commits in that same transaction: the Export row of a zip;
+    for a folder (outside the managed store), ``record_result(result)``, which the export job uses to record
+    itself as succeeded (``jobs.runner.JobContext.succeed``), so an erasure either comes first and is seen
+    here, or comes after and finds the finished job and deletes the folder (curation/erasure_steps.py). A
+    folder export that fails half-way removes what it wrote."""
     exporter = get_exporter(fmt)
     ExportNames(names)  # a bad choice fails before anything is written
     if snapshot.status != Snapshot.Status.READY:
         raise TransferError(f"snapshot {snapshot.name} is {snapshot.status}, not ready")
     erased_before = _erased_items(snapshot)
+
+    def check_not_erased() -> None:  # inside the transaction that keeps the export
+        if _erased_items(snapshot, lock=True) != erased_before:  # its pixels may be in the output: throw it away
+            raise TransferError(_ERASED_DURING_EXPORT.format(name=snapshot.name))
+
     if out:
         folder = Path(out)
         if folder.exists() and any(folder.iterdir()):
             raise TransferError(f"{folder} is not empty; export into a new or empty folder")
         folder.mkdir(parents=True, exist_ok=True)
-        summary = exporter.export(export_records(snapshot, names), FolderTarget(folder), export_meta(snapshot))
-        if _erased_items(snapshot) != erased_before:
+        try:
+            summary = exporter.export(export_records(snapshot, names), FolderTarget(folder), export_meta(snapshot))
+            size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+            result = {"path": str(folder), "size": size, "format": fmt, "names": names,
+                      "warnings": summary.get("warnings", [])}
+            with transaction.atomic():
+                check_not_erased()
+                if record_result is not None:
+                    record_result(result)
+        except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
-            raise TransferError(_ERASED_DURING_EXPORT.format(name=snapshot.name))
-        size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
-        return {"path": str(folder), "size": size, "format": fmt, "names": names, "warnings": summary.get("warnings", [])}
+            raise
+        return result
     exports_dir = Path(settings.MEDIA_ROOT) / "tmp"
     exports_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=exports_dir, suffix=".zip.part") as tmp:
@@ -100,8 +123,7 @@ def export_snapshot(snapshot: Snapshot, fmt: str, out: str | None = None, job=No
         size = Path(tmp.name).stat().st_size
         tmp.seek(0)
         with transaction.atomic():
-            if _erased_items(snapshot, lock=True) != erased_before:  # its pixels may be in the zip: throw it away
-                raise TransferError(_ERASED_DURING_EXPORT.format(name=snapshot.name))
+            check_not_erased()
             previous = list(Export.objects.filter(snapshot=snapshot, format=fmt))
             export = Export(snapshot=snapshot, format=fmt, size=size, job=job)
             export.file.save(f"{snapshot.name}-{fmt}.zip", File(tmp), save=False)
@@ -109,8 +131,11 @@ def export_snapshot(snapshot: Snapshot, fmt: str, out: str | None = None, job=No
                 old.file.delete(save=False)
                 old.delete()
             export.save()
-    return {"export_id": export.pk, "path": export.file.name, "size": size, "format": fmt, "names": names,
-            "warnings": summary.get("warnings", [])}
+            result = {"export_id": export.pk, "path": export.file.name, "size": size, "format": fmt, "names": names,
+                      "warnings": summary.get("warnings", [])}
+            if record_result is not None:
+                record_result(result)
+    return result
 
 
 @dataclass
