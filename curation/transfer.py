@@ -260,7 +260,7 @@ def import_labels(fmt: str, path: str, *, participants_csv: str | None = None, i
     break a geometry rule refuse the whole file with the list of problems, and nothing of it is kept. With
     ``skip_invalid`` the rest of such a file comes in and each thing left out is reported ("skipped"); a
     file of which nothing could come in is still refused. An image path leading outside the import folder
-    (or zip, or ``images_dir``) always refuses the file. Polygons that touched or crossed themselves and
+    (or zip, or ``images_dir``) refuses the file, unless the file embeds that picture (LabelMe imageData). Polygons that touched or crossed themselves and
     were repaired (``dataset.formats.repair.repair_ring``: at least 90 % of the area kept) come in, each
     repair a warning.
     """
@@ -302,7 +302,8 @@ def import_labels(fmt: str, path: str, *, participants_csv: str | None = None, i
                 problems = list(dataset.problems)
                 entries = []
                 for entry in dataset.images:  # every image path it names stays inside, or nothing of it is read
-                    located = _locate(entry, annotation_file, search_dirs, participants_by_file, default_participant)
+                    located = _locate(entry, annotation_file, search_dirs, participants_by_file, default_participant,
+                                      importer.embeds_images)
                     if isinstance(located, str):
                         problems.append(located)
                     else:
@@ -345,23 +346,34 @@ class _Located:
     image_data: bytes | None
 
 
-def _locate(entry, annotation_file, search_dirs, participants_by_file, default_participant) -> _Located | str:
+def _locate(entry, annotation_file, search_dirs, participants_by_file, default_participant,
+            embeds_images: bool = False) -> _Located | str:
     """Where an image's pixels and participant come from, or the problem that keeps it out. Raises
-    _OutsideTheImport (the file is refused)."""
+    _OutsideTheImport (the file is refused) for a path leading outside the import folders, unless the label
+    file embeds the picture (LabelMe imageData): then the path is only a name and nothing outside is read.
+    ``embeds_images``: the format can embed pictures, so a picture missing says that the file has none."""
+    named = entry.named_path or entry.file_name
+    embedded = getattr(entry, "image_data", None)
+    without_picture = f"{annotation_file.name} embeds no picture (imageData)"
     try:
-        found = _find_image(entry.named_path or entry.file_name, annotation_file, search_dirs)
-    except _OutsideTheImport:
-        raise
+        found = _find_image(named, annotation_file, search_dirs)
+    except _OutsideTheImport as exc:
+        if not embedded:
+            if embeds_images:
+                raise _OutsideTheImport(f"{exc}, and {without_picture}: import the folder that holds both, "
+                                        "or give --images") from None
+            raise
+        found = None  # the picture in the labels is used; the path outside is not followed
     except TransferError as exc:
         return str(exc)
     entry.image_path = str(found) if found else None
-    named = entry.named_path or entry.file_name
     code = (participants_by_file.get(named) or participants_by_file.get(entry.file_name)
             or participants_by_file.get(Path(entry.file_name).name) or getattr(entry, "participant", None) or default_participant)
     if not code:
         return f"{entry.file_name}: no participant (give --participants CSV or --participant)"
-    embedded = getattr(entry, "image_data", None)
     if found is None and not embedded:
+        if embeds_images:
+            return f"image {named} was not found next to the labels, and {without_picture}: give --images"
         return f"image {named} was not found next to the labels"
     return _Located(entry, code, found, None if found else embedded)
 
