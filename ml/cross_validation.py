@@ -281,8 +281,8 @@ def run_fold(export: str | os.PathLike, fold: Fold, config: TrainConfig, out_dir
         """Score the trainer's own model (the weights ``last.pt`` was just written with; not read back)."""
         t0 = time.monotonic()
         per_epoch.append(scorer(trained))
-        if "ema" in selections:
-            average.update(trained.state_dict())
+        if "ema" in selections:  # averaged on the CPU, as when it was read back from last.pt: the same figures
+            average.update({key: value.cpu() for key, value in trained.state_dict().items()})
         scoring[0] += time.monotonic() - t0
         val = (record.get("val") or {}).get("miou")
         say(f"  epoch {record['epoch']}: loss {record['train_loss']:.4f}"
