@@ -93,7 +93,7 @@ def run_row(label: str, init: str, seed: int, export: Path, work: Path, args) ->
     out = work / "runs" / slug
     log(f"training {label} ({init}, seed {seed})")
     result = train(config, export, out, resume=False,
-                   on_epoch=lambda e: log(f"  epoch {e['epoch']}: loss {e['train_loss']:.4f}, val mIoU "
+                   on_epoch=lambda e, model: log(f"  epoch {e['epoch']}: loss {e['train_loss']:.4f}, val mIoU "
                                           f"{100 * ((e['val'] or {}).get('miou') or float('nan')):.1f}"))
     test = evaluate(result["checkpoint"], export, "test", sizes=[config.eval_size], device=args.device,
                     optimize=False)["sizes"][config.eval_size]

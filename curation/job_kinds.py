@@ -64,12 +64,18 @@ def _export_arguments(arguments: dict) -> dict:
 def export_snapshot_job(ctx, snapshot: str, format: str, out: str | None = None, names: str = NAME_CHOICES[0]) -> dict:
     from .transfer import export_snapshot
 
+    def succeed(result: dict) -> None:
+        """In the transaction that checked no participant of the snapshot was erased meanwhile: the job is
+        recorded as succeeded with it, so an erasure after it finds the export (curation/erasure_steps.py)."""
+        for warning in result.get("warnings", []):
+            ctx.log(f"warning: {warning}")
+        done = f"{format} export of {snapshot}: {result['size'] / 1e6:.1f} MB"
+        ctx.progress(1.0, done)
+        ctx.succeed(result, done)
+
     ctx.progress(0.05, f"exporting {snapshot} as {format}")
-    result = export_snapshot(Snapshot.objects.get(name=snapshot), format, out=out, job=ctx.job, names=names)
-    for warning in result.get("warnings", []):
-        ctx.log(f"warning: {warning}")
-    ctx.progress(1.0, f"{format} export of {snapshot}: {result['size'] / 1e6:.1f} MB")
-    return result
+    return export_snapshot(Snapshot.objects.get(name=snapshot), format, out=out, job=ctx.job, names=names,
+                           record_result=succeed)
 
 
 def _import_arguments(arguments: dict) -> dict:

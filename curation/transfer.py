@@ -11,9 +11,11 @@ import glob
 import io
 import shutil
 import tempfile
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.core.files import File
@@ -71,26 +73,47 @@ def _erased_items(snapshot: Snapshot, lock: bool = False) -> int:
     return rows.filter(pk=snapshot.pk).values_list("erased_items", flat=True).get()
 
 
-def export_snapshot(snapshot: Snapshot, fmt: str, out: str | None = None, job=None, names: str = "original") -> dict:
+def export_snapshot(snapshot: Snapshot, fmt: str, out: str | None = None, job=None, names: str = "original",
+                    record_result: Callable[[dict], Any] | None = None) -> dict:
     """Write the snapshot in ``fmt`` to the folder ``out``, or (without ``out``) to a zip kept for
     download as an Export row; images named as ``export_records`` says. Returns where it went, its size
-    and the exporter's warnings."""
+    and the exporter's warnings.
+
+    An erasure of one of its participants while it is written makes the export throw its output away and
+    raise TransferError. The last check holds the snapshot's row lock (an erasure takes it too), and what
+    keeps the export findable by a later erasure commits in that same transaction: the Export row of a zip;
+    for a folder (outside the managed store), ``record_result(result)``, which the export job uses to record
+    itself as succeeded (``jobs.runner.JobContext.succeed``), so an erasure either comes first and is seen
+    here, or comes after and finds the finished job and deletes the folder (curation/erasure_steps.py). A
+    folder export that fails half-way removes what it wrote."""
     exporter = get_exporter(fmt)
     ExportNames(names)  # a bad choice fails before anything is written
     if snapshot.status != Snapshot.Status.READY:
         raise TransferError(f"snapshot {snapshot.name} is {snapshot.status}, not ready")
     erased_before = _erased_items(snapshot)
+
+    def check_not_erased() -> None:  # inside the transaction that keeps the export
+        if _erased_items(snapshot, lock=True) != erased_before:  # its pixels may be in the output: throw it away
+            raise TransferError(_ERASED_DURING_EXPORT.format(name=snapshot.name))
+
     if out:
         folder = Path(out)
         if folder.exists() and any(folder.iterdir()):
             raise TransferError(f"{folder} is not empty; export into a new or empty folder")
         folder.mkdir(parents=True, exist_ok=True)
-        summary = exporter.export(export_records(snapshot, names), FolderTarget(folder), export_meta(snapshot))
-        if _erased_items(snapshot) != erased_before:
+        try:
+            summary = exporter.export(export_records(snapshot, names), FolderTarget(folder), export_meta(snapshot))
+            size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+            result = {"path": str(folder), "size": size, "format": fmt, "names": names,
+                      "warnings": summary.get("warnings", [])}
+            with transaction.atomic():
+                check_not_erased()
+                if record_result is not None:
+                    record_result(result)
+        except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
-            raise TransferError(_ERASED_DURING_EXPORT.format(name=snapshot.name))
-        size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
-        return {"path": str(folder), "size": size, "format": fmt, "names": names, "warnings": summary.get("warnings", [])}
+            raise
+        return result
     exports_dir = Path(settings.MEDIA_ROOT) / "tmp"
     exports_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=exports_dir, suffix=".zip.part") as tmp:
@@ -100,8 +123,7 @@ def export_snapshot(snapshot: Snapshot, fmt: str, out: str | None = None, job=No
         size = Path(tmp.name).stat().st_size
         tmp.seek(0)
         with transaction.atomic():
-            if _erased_items(snapshot, lock=True) != erased_before:  # its pixels may be in the zip: throw it away
-                raise TransferError(_ERASED_DURING_EXPORT.format(name=snapshot.name))
+            check_not_erased()
             previous = list(Export.objects.filter(snapshot=snapshot, format=fmt))
             export = Export(snapshot=snapshot, format=fmt, size=size, job=job)
             export.file.save(f"{snapshot.name}-{fmt}.zip", File(tmp), save=False)
@@ -109,8 +131,11 @@ def export_snapshot(snapshot: Snapshot, fmt: str, out: str | None = None, job=No
                 old.file.delete(save=False)
                 old.delete()
             export.save()
-    return {"export_id": export.pk, "path": export.file.name, "size": size, "format": fmt, "names": names,
-            "warnings": summary.get("warnings", [])}
+            result = {"export_id": export.pk, "path": export.file.name, "size": size, "format": fmt, "names": names,
+                      "warnings": summary.get("warnings", [])}
+            if record_result is not None:
+                record_result(result)
+    return result
 
 
 @dataclass
@@ -235,7 +260,7 @@ def import_labels(fmt: str, path: str, *, participants_csv: str | None = None, i
     break a geometry rule refuse the whole file with the list of problems, and nothing of it is kept. With
     ``skip_invalid`` the rest of such a file comes in and each thing left out is reported ("skipped"); a
     file of which nothing could come in is still refused. An image path leading outside the import folder
-    (or zip, or ``images_dir``) always refuses the file. Polygons that touched or crossed themselves and
+    (or zip, or ``images_dir``) refuses the file, unless the file embeds that picture (LabelMe imageData). Polygons that touched or crossed themselves and
     were repaired (``dataset.formats.repair.repair_ring``: at least 90 % of the area kept) come in, each
     repair a warning.
     """
@@ -277,7 +302,8 @@ def import_labels(fmt: str, path: str, *, participants_csv: str | None = None, i
                 problems = list(dataset.problems)
                 entries = []
                 for entry in dataset.images:  # every image path it names stays inside, or nothing of it is read
-                    located = _locate(entry, annotation_file, search_dirs, participants_by_file, default_participant)
+                    located = _locate(entry, annotation_file, search_dirs, participants_by_file, default_participant,
+                                      importer.embeds_images)
                     if isinstance(located, str):
                         problems.append(located)
                     else:
@@ -320,23 +346,34 @@ class _Located:
     image_data: bytes | None
 
 
-def _locate(entry, annotation_file, search_dirs, participants_by_file, default_participant) -> _Located | str:
+def _locate(entry, annotation_file, search_dirs, participants_by_file, default_participant,
+            embeds_images: bool = False) -> _Located | str:
     """Where an image's pixels and participant come from, or the problem that keeps it out. Raises
-    _OutsideTheImport (the file is refused)."""
+    _OutsideTheImport (the file is refused) for a path leading outside the import folders, unless the label
+    file embeds the picture (LabelMe imageData): then the path is only a name and nothing outside is read.
+    ``embeds_images``: the format can embed pictures, so a picture missing says that the file has none."""
+    named = entry.named_path or entry.file_name
+    embedded = getattr(entry, "image_data", None)
+    without_picture = f"{annotation_file.name} embeds no picture (imageData)"
     try:
-        found = _find_image(entry.named_path or entry.file_name, annotation_file, search_dirs)
-    except _OutsideTheImport:
-        raise
+        found = _find_image(named, annotation_file, search_dirs)
+    except _OutsideTheImport as exc:
+        if not embedded:
+            if embeds_images:
+                raise _OutsideTheImport(f"{exc}, and {without_picture}: import the folder that holds both, "
+                                        "or give --images") from None
+            raise
+        found = None  # the picture in the labels is used; the path outside is not followed
     except TransferError as exc:
         return str(exc)
     entry.image_path = str(found) if found else None
-    named = entry.named_path or entry.file_name
     code = (participants_by_file.get(named) or participants_by_file.get(entry.file_name)
             or participants_by_file.get(Path(entry.file_name).name) or getattr(entry, "participant", None) or default_participant)
     if not code:
         return f"{entry.file_name}: no participant (give --participants CSV or --participant)"
-    embedded = getattr(entry, "image_data", None)
     if found is None and not embedded:
+        if embeds_images:
+            return f"image {named} was not found next to the labels, and {without_picture}: give --images"
         return f"image {named} was not found next to the labels"
     return _Located(entry, code, found, None if found else embedded)
 

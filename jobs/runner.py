@@ -128,6 +128,7 @@ class JobContext:
         self.lost = threading.Event()  # the job was taken over by another run: stop, write nothing more
         self._last_write = 0.0
         self._log_lines: list[str] = [job.log] if job.log else []
+        self.finished = False  # set by succeed(): the row is final, nothing more is written to it
 
     @property
     def arguments(self) -> dict:
@@ -145,9 +146,21 @@ class JobContext:
     def update_row(self, **fields) -> None:
         """Write to the job's row while this run holds it. Nothing written because the row is held by another
         run (or finished) means the job was taken over. A row this connection cannot see at all (a thread's
-        connection outside the transaction that created it, as in tests) is not a takeover."""
+        connection outside the transaction that created it, as in tests) is not a takeover. After
+        :meth:`succeed` nothing is written."""
+        if self.finished:
+            return
         if not _rows(self.job.pk, self.attempt).update(**fields) and Job.objects.filter(pk=self.job.pk).exists():
             self.lost_seen()
+
+    def succeed(self, result: dict, message: str = "done") -> None:
+        """Record the job as succeeded with ``result`` now, in the caller's database transaction, for a job
+        whose result must commit together with what it checked under a lock (a snapshot export written to a
+        folder, which an erasure must either stop or find: curation/transfer.py). The run goes on to its
+        end, but the row is final: progress and log lines are no longer written, and the runner leaves it."""
+        _finish(self.job.pk, Job.Status.SUCCEEDED, attempt=self.attempt, progress=1.0, result=result,
+                message=message[:500])
+        self.finished = True
 
     @property
     def cancel_requested(self) -> bool:

@@ -47,7 +47,6 @@ import torch
 
 from dataset.formats.masks import read_masks_manifest
 from ml.ablation import ABLATION_ROWS, EXTRA_ROWS
-from ml.checkpoint import load_checkpoint
 from ml.evaluate import FULL_RES_MAX_SIDE, FullResScorer, pooled_scores
 from ml.models.registry import build_model
 from ml.train import TrainConfig, train
@@ -273,19 +272,17 @@ def run_fold(export: str | os.PathLike, fold: Fold, config: TrainConfig, out_dir
     inner = "best-inner-val" in selections
     view = fold_view(export, fold, out / "data", inner=inner)
     scorer = FullResScorer(view, "test", max_side=max_side, device=config.device)
-    model = build_model(config.model, load_pretrained=False).to(scorer.device)
     average = WeightAverage(ema_decay)
     per_epoch: list[list[dict[str, Any]]] = []
 
     scoring = [0.0]  # seconds spent scoring inside train(), not part of its training time
 
-    def after_epoch(record: Mapping[str, Any]) -> None:
+    def after_epoch(record: Mapping[str, Any], trained: torch.nn.Module) -> None:
+        """Score the trainer's own model (the weights ``last.pt`` was just written with; not read back)."""
         t0 = time.monotonic()
-        state = load_checkpoint(out / "run" / "last.pt")["model"]
-        model.load_state_dict(state)
-        per_epoch.append(scorer(model))
-        if "ema" in selections:
-            average.update(state)
+        per_epoch.append(scorer(trained))
+        if "ema" in selections:  # averaged on the CPU, as when it was read back from last.pt: the same figures
+            average.update({key: value.cpu() for key, value in trained.state_dict().items()})
         scoring[0] += time.monotonic() - t0
         val = (record.get("val") or {}).get("miou")
         say(f"  epoch {record['epoch']}: loss {record['train_loss']:.4f}"
@@ -300,6 +297,7 @@ def run_fold(export: str | os.PathLike, fold: Fold, config: TrainConfig, out_dir
     chosen: dict[str, Any] = {}
     for strategy in selections:
         if strategy == "ema":
+            model = build_model(config.model, load_pretrained=False).to(scorer.device)
             model.load_state_dict(average.state)
             images, epoch = scorer(model), None
         else:

@@ -33,7 +33,7 @@ from torch import nn
 from ml.checkpoint import load_model
 from ml.data import MasksDataset, resize_for_eval, to_tensors
 from ml.device import resolve_device
-from ml.metrics import SegmentationMetrics, predictions_at
+from ml.metrics import SegmentationMetrics, binary_ious, predictions_at
 from ml.models.inference import inference_model
 
 __all__ = ["EVAL_SIZES", "FULL_RES_MAX_SIDE", "FullResScorer", "evaluate", "image_scores", "nail_owners",
@@ -138,7 +138,8 @@ def image_scores(pred: np.ndarray, gt: np.ndarray, ignore: np.ndarray, instances
                  owners: np.ndarray | None = None) -> dict[str, Any]:
     """Scores of one image (boolean prediction and labels at the image's own size): pixel counts (``tp``,
     ``fp``, ``fn``, ``tn``: pooled over a split they give the split's IoUs), ``nail_iou``, ``bg_iou``,
-    ``miou`` (their mean; the background IoU alone when the image has no nail and none is predicted) and
+    ``miou`` (:func:`ml.metrics.binary_ious`: their mean; the background IoU alone when the image has no nail
+    and none is predicted) and
     ``per_nail_iou``: for each labelled nail, the IoU of its mask with the predicted nail pixels nearest to
     it (:func:`nail_owners`), so a nail missed or merged into its neighbour scores low on its own.
     Ignored pixels count nowhere."""
@@ -146,9 +147,6 @@ def image_scores(pred: np.ndarray, gt: np.ndarray, ignore: np.ndarray, instances
     pred, gt = pred.astype(bool) & valid, gt.astype(bool) & valid
     tp, fp, fn = int((pred & gt).sum()), int((pred & ~gt).sum()), int((~pred & gt).sum())
     tn = int(valid.sum()) - tp - fp - fn
-    nail = tp / (tp + fp + fn) if tp + fp + fn else None
-    bg = tn / (tn + fp + fn) if tn + fp + fn else None
-    miou = bg if nail is None else (nail + bg) / 2 if bg is not None else nail
     owners = nail_owners(instances) if owners is None else owners
     per_nail = []
     for k in range(1, int(instances.max()) + 1):
@@ -157,20 +155,18 @@ def image_scores(pred: np.ndarray, gt: np.ndarray, ignore: np.ndarray, instances
             continue
         mine = pred & (owners == k)
         per_nail.append(float((mine & mask).sum() / (mine | mask).sum()))
-    return {"tp": tp, "fp": fp, "fn": fn, "tn": tn, "nail_iou": nail, "bg_iou": bg, "miou": miou,
-            "per_nail_iou": per_nail}
+    return {"tp": tp, "fp": fp, "fn": fn, "tn": tn, **binary_ious(tp, fp, fn, tn), "per_nail_iou": per_nail}
 
 
 def pooled_scores(scores: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """A split's figures from its images' :func:`image_scores`: nail, background and binary mIoU from the
-    pixel counts summed over the images (as :class:`ml.metrics.SegmentationMetrics`), the mean per-image
-    mIoU and the mean IoU over every labelled nail."""
-    tp, fp, fn, tn = (sum(s[k] for s in scores) for k in ("tp", "fp", "fn", "tn"))
-    nail = tp / (tp + fp + fn) if tp + fp + fn else None
-    bg = tn / (tn + fp + fn) if tn + fp + fn else None
+    pixel counts summed over the images (:func:`ml.metrics.binary_ious`, as
+    :class:`ml.metrics.SegmentationMetrics`), the mean per-image mIoU (over the images that have one: an
+    image whose pixels are all ignored has none) and the mean IoU over every labelled nail."""
     nails = [v for s in scores for v in s["per_nail_iou"]]
-    return {"miou": None if nail is None or bg is None else (nail + bg) / 2, "nail_iou": nail, "bg_iou": bg,
-            "image_miou": statistics.fmean(s["miou"] for s in scores) if scores else None,
+    image_mious = [s["miou"] for s in scores if s["miou"] is not None]
+    return {**binary_ious(*(sum(s[k] for s in scores) for k in ("tp", "fp", "fn", "tn"))),
+            "image_miou": statistics.fmean(image_mious) if image_mious else None,
             "per_nail_iou": statistics.fmean(nails) if nails else None, "images": len(scores), "nails": len(nails)}
 
 

@@ -2,6 +2,10 @@
 
 * binary mIoU (the paper's figure): the mean of the nail IoU and the background IoU, each computed from
   pixel counts summed over the whole split (not averaged per image); ignored pixels are skipped.
+  :func:`binary_ious` is the one rule, used here and by ``ml.evaluate``'s per-image and pooled scores: a class
+  that is neither labelled nor predicted (no nail anywhere and none predicted) has no IoU (None) and is left
+  out of the mean, so such an image or split scores its background IoU alone (1.0: nothing missed, nothing
+  invented), not None and not a mean with a 0.
 * per-finger IoU, classes 1..10, over the images whose ground truth has finger classes, skipping pixels
   of unknown finger (255); a pixel's predicted class is 0 where the fg/bg head says background, else
   the argmax of the class head + 1. ``finger_miou`` averages the classes present in the ground truth.
@@ -19,9 +23,20 @@ from torch import Tensor
 
 from ml.models.outputs import Outputs
 
-__all__ = ["SegmentationMetrics", "predictions_at"]
+__all__ = ["SegmentationMetrics", "binary_ious", "predictions_at"]
 
 NUM_FINGERS = 10
+
+
+def binary_ious(tp: int, fp: int, fn: int, tn: int) -> dict[str, float | None]:
+    """``nail_iou``, ``bg_iou`` and ``miou`` from pixel counts (true / false positives and negatives of the
+    nail class, ignored pixels already left out). An IoU whose class is in neither the labels nor the
+    prediction (its union is empty) is None; ``miou`` is the mean of the IoUs that are not None, so with no
+    nail labelled and none predicted it is the background IoU alone, and it is None only without pixels."""
+    nail = tp / (tp + fp + fn) if tp + fp + fn else None
+    bg = tn / (tn + fp + fn) if tn + fp + fn else None
+    present = [iou for iou in (nail, bg) if iou is not None]
+    return {"nail_iou": nail, "bg_iou": bg, "miou": sum(present) / len(present) if present else None}
 
 
 def predictions_at(outputs: Outputs, size: tuple[int, int]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -113,11 +128,7 @@ class SegmentationMetrics:
         def ratio(a, b):
             return a / b if b else None
 
-        nail = ratio(self.tp, self.tp + self.fp + self.fn)
-        bg = ratio(self.tn, self.tn + self.fn + self.fp)
-        miou = None if nail is None or bg is None else (nail + bg) / 2
-        if nail is None and bg is not None:  # no nail anywhere and none predicted
-            miou = bg
+        ious = binary_ious(self.tp, self.fp, self.fn, self.tn)
         per_finger = {}
         for k in range(1, NUM_FINGERS + 1):
             if self.gt_pixels[k] > 0:
@@ -125,9 +136,7 @@ class SegmentationMetrics:
         finger_miou = sum(per_finger.values()) / len(per_finger) if per_finger else None
         total = self.tp + self.fp + self.fn + self.tn
         return {
-            "miou": miou,
-            "nail_iou": nail,
-            "bg_iou": bg,
+            **ious,
             "pixel_accuracy": ratio(self.tp + self.tn, total),
             "finger_iou": per_finger or None,
             "finger_miou": finger_miou,

@@ -26,7 +26,9 @@ Design (details in ``docs/model.md``):
   mIoU (train mIoU is the monitor when the export has no val images).
 * Callbacks: ``on_progress(fraction, message)`` after each step and epoch; ``should_stop()`` checked
   before each step (True: stop, keep the last epoch's checkpoint, ``status = "cancelled"``);
-  ``on_epoch(record)`` with each epoch's history record.
+  ``on_epoch(record, model)`` after each epoch's checkpoint is written, with its history record and the
+  trainer's own model (in training mode, holding the weights just saved in ``last.pt``: a callback may
+  score it in eval mode under ``no_grad`` and must give it back in training mode, its weights unchanged).
 * Device "auto": CUDA when available, else CPU. Mixed precision on CUDA (bf16 where supported, else fp16
   with a grad scaler).
 * TFLite-pretrained encoders come with batch norm folded (identity statistics); before the first step
@@ -498,7 +500,7 @@ def train(
     *,
     on_progress: Callable[[float, str], Any] | None = None,
     should_stop: Callable[[], bool] | None = None,
-    on_epoch: Callable[[dict], Any] | None = None,
+    on_epoch: Callable[[dict, nn.Module], Any] | None = None,
     resume: bool | str | os.PathLike = True,
     **overrides: Any,
 ) -> dict[str, Any]:
@@ -567,7 +569,7 @@ def train(
         run.epoch += 1
         save_epoch_checkpoints(training_checkpoint(run, config, status, finished, data), out, improved)
         if on_epoch is not None:
-            on_epoch(record)
+            on_epoch(record, run.model)
         vm = val["miou"] if val else None
         progress(run.global_step / total_steps,
                  f"epoch {run.epoch}/{config.epochs} done: loss {record['train_loss']:.4f}"

@@ -20,8 +20,11 @@ from ml.cross_validation import (
     summarize,
 )
 from ml.data import MasksDataset, make_synthetic_export
-from ml.evaluate import image_scores, nail_owners, pooled_scores
-from ml.train import train_config
+from ml.checkpoint import load_checkpoint
+from ml.evaluate import FullResScorer, image_scores, nail_owners, pooled_scores
+from ml.metrics import SegmentationMetrics, binary_ious
+from ml.models.registry import build_model
+from ml.train import train, train_config
 
 
 def uneven_items():
@@ -119,6 +122,35 @@ def test_image_scores_per_nail_charges_pixels_to_the_nearest_nail():
     assert pooled["per_nail_iou"] == pytest.approx(0.75) and pooled["nails"] == 4
 
 
+def test_no_nail_rule_is_the_same_per_image_pooled_and_in_segmentation_metrics():
+    """One rule (ml.metrics.binary_ious): a class neither labelled nor predicted has no IoU and is left out of
+    the mean; the per-image scores, their pooled figures and SegmentationMetrics agree on every case."""
+    empty = np.zeros((8, 10), bool)
+    full = np.ones((8, 10), bool)
+    corner = empty.copy()
+    corner[:2, :2] = True
+    cases = {  # (prediction, labels, ignore) -> binary mIoU
+        "no nail, none predicted": (empty, empty, empty, 1.0),
+        "no nail, some predicted": (corner, empty, empty, (0.0 + 76 / 80) / 2),
+        "all nail, all predicted": (full, full, empty, 1.0),
+        "everything ignored": (corner, corner, full, None),
+    }
+    for name, (pred, gt, ignore, miou) in cases.items():
+        scores = image_scores(pred, gt, ignore, gt.astype(np.int32))
+        pooled = pooled_scores([scores])
+        metrics = SegmentationMetrics()
+        metrics.update(torch.from_numpy(pred), torch.from_numpy(gt), torch.from_numpy(ignore))
+        computed = metrics.compute()
+        for key in ("miou", "nail_iou", "bg_iou"):
+            assert scores[key] == pooled[key] == computed[key], (name, key)
+        assert scores["miou"] == pytest.approx(miou) if miou is not None else scores["miou"] is None, name
+    assert binary_ious(0, 0, 0, 80) == {"nail_iou": None, "bg_iou": 1.0, "miou": 1.0}
+    # a fold with no nail at all pools to its background IoU; an all-ignored image is left out of the mean
+    blank = image_scores(empty, empty, empty, empty.astype(np.int32))
+    ignored = image_scores(corner, corner, full, corner.astype(np.int32))
+    assert pooled_scores([blank, blank])["miou"] == 1.0 and pooled_scores([blank, ignored])["image_miou"] == 1.0
+
+
 def test_fold_view_rewrites_splits_only(tmp_path):
     export = make_synthetic_export(tmp_path / "export", train=6, val=3, size=(48, 40))
     folds = participant_folds(read_masks_manifest(export)["images"], k=3, seed=0)
@@ -151,6 +183,38 @@ def test_run_fold_scores_every_epoch_and_each_strategy(tmp_path):
     summary = summarize([result, result], "last")
     assert summary["miou"]["sd"] == 0 and summary["gap_to_oracle"]["mean"] >= 0
     assert row_label("unet").startswith("U-Net")
+
+
+def test_run_fold_scores_the_weights_last_pt_holds_without_reading_it(tmp_path):
+    """run_fold scores the trainer's model in memory; its figures are those of the old way, which read
+    last.pt back from disk after every epoch and scored (and averaged) that."""
+    torch.set_num_threads(1)
+    export = make_synthetic_export(tmp_path / "export", train=6, val=3, size=(48, 40))
+    fold = participant_folds(read_masks_manifest(export)["images"], k=3, seed=0)[1]
+    config = train_config("tiny", epochs=3, steps_per_epoch=6, lr=0.05, device="cpu")  # learns: scores move
+    result = run_fold(export, fold, config, tmp_path / "new", selections=("last", "ema"))
+    assert len({epoch["test"]["miou"] for epoch in result["epochs"]}) == 3
+
+    view = fold_view(export, fold, tmp_path / "old" / "data", inner=False)
+    scorer = FullResScorer(view, "test", device="cpu")
+    model = build_model(config.model, load_pretrained=False)
+    average = WeightAverage(0.6)  # run_fold's default decay
+    old_epochs = []
+
+    def from_disk(record, trained):
+        state = load_checkpoint(tmp_path / "old" / "run" / "last.pt")["model"]
+        model.load_state_dict(state)
+        old_epochs.append(pooled_scores(scorer(model)))
+        average.update(state)
+
+    train(config, view, tmp_path / "old" / "run", resume=False, on_epoch=from_disk)
+    assert len(old_epochs) == len(result["epochs"]) == 3
+    for epoch, old in zip(result["epochs"], old_epochs):
+        assert epoch["test"] == {key: old[key] for key in epoch["test"]}
+    model.load_state_dict(average.state)
+    old_ema = pooled_scores(scorer(model))
+    assert result["selections"]["ema"]["scores"] == {key: old_ema[key] for key in result["selections"]["ema"]["scores"]}
+    assert not (tmp_path / "new" / "run" / "last.pt").exists()  # and the checkpoints are still cleaned up
 
 
 def test_cv_bench_runs_end_to_end_and_writes_per_image_scores(tmp_path, capsys):

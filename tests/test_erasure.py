@@ -214,6 +214,57 @@ def test_an_export_that_raced_an_erasure_is_thrown_away(participant, on_commit, 
     assert not Export.objects.filter(snapshot=snapshot).exists() and not (tmp_path / "out").exists()
 
 
+def test_a_folder_export_erased_after_its_last_check_is_deleted_too(participant, on_commit, tmp_path, monkeypatch):
+    """``export_snapshot --out`` writes outside the managed store. An erasure that commits after the export's
+    last check but before its job was recorded used to find no finished job to withdraw, and left the
+    participant's photos in the folder: the job is now recorded in the same locked transaction as the check."""
+    from curation import transfer
+
+    for person in (participant, consenting("P-KEEP")):
+        photographed(person, 1)
+    snapshot = build_snapshot("erased-right-after")
+    folder = tmp_path / "out"
+    real_export = transfer.export_snapshot
+
+    def export_then_erase(*args, **kwargs):
+        result = real_export(*args, **kwargs)
+        assert folder.is_dir()  # written and checked: the erasure comes now, before the job function returns
+        from labeling.erasure import erase_participant
+
+        with on_commit():
+            erased = erase_participant(participant)
+        assert erased["export_folders"] == 1
+        return result
+
+    monkeypatch.setattr(transfer, "export_snapshot", export_then_erase)
+    job, _ = enqueue_job("export_snapshot", {"snapshot": snapshot.name, "format": "coco", "out": str(folder)}, send=False)
+    job = execute_job(job.pk)
+    assert not folder.exists()
+    assert job.status == Job.Status.SUCCEEDED and job.result["withdrawn_at"] and "deleted" in job.result["withdrawn_reason"]
+    assert job.result["path"] == str(folder)
+
+
+def test_a_failed_folder_export_leaves_no_partial_folder(participant, tmp_path, monkeypatch):
+    """A folder export that stops half-way (a photo gone, the disk full) removes what it wrote: the half
+    folder may hold photos of someone erased meanwhile, and no finished job points at it for erasure."""
+    from curation import transfer
+
+    for person in (participant, consenting("P-KEEP")):
+        photographed(person, 1)
+    snapshot = build_snapshot("half-written")
+    real_records = transfer.export_records
+
+    def first_record_then_fail(snap, *args):
+        records = real_records(snap, *args)
+        yield next(records)
+        raise FileNotFoundError("a photo was erased while it was being exported")
+
+    monkeypatch.setattr(transfer, "export_records", first_record_then_fail)
+    with pytest.raises(FileNotFoundError):
+        export_snapshot(snapshot, "coco", out=str(tmp_path / "out"))
+    assert not (tmp_path / "out").exists()
+
+
 # --- Row 3: the API's DELETE ----------------------------------------------------------------------------
 
 def test_api_delete_erases_keeps_the_record_and_never_500s(participant, client_for, on_commit):

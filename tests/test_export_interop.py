@@ -94,7 +94,7 @@ def test_cvat_export_is_cvat_for_images_1_1_and_round_trips_exactly(tmp_path):
     assert task.findtext("size") == str(len(records))
     labels = {label.findtext("name"): label.findtext("type") for label in task.find("labels")}
     assert labels["left_thumb"] == labels["right_little"] == labels["nail"] == labels["ignore"] == "polygon"
-    assert labels["base"] == labels["tip"] == "points" and len(labels) == 14
+    assert labels["base"] == labels["tip"] == "points" and labels["nailset"] == "tag" and len(labels) == 15
     images = root.findall("image")
     assert [int(i.get("id")) for i in images] == list(range(len(records)))
     for element, record in zip(images, records):
@@ -116,6 +116,8 @@ def test_cvat_export_is_cvat_for_images_1_1_and_round_trips_exactly(tmp_path):
     for record in records:
         assert normalize_geometry(imported[record.file_name].geometry) == record.geometry
         assert imported[record.file_name].image_path == str(tmp_path / "out" / "images" / record.file_name)
+        assert imported[record.file_name].participant == record.participant  # from the image's "nailset" tag
+        assert imported[record.file_name].original_name == record.original_name
 
 
 def test_yolo_data_yaml_names_only_splits_that_exist(tmp_path):
@@ -276,7 +278,7 @@ def reimported():
                    .exclude(image__participant__code__endswith="-before")), key=lambda row: row[:2])
 
 
-@pytest.mark.parametrize("fmt", ["coco", "masks", "labelme"])
+@pytest.mark.parametrize("fmt", ["coco", "masks", "labelme", "cvat"])
 def test_own_export_reimports_without_a_participants_csv(snapshot, tmp_path, fmt):
     export_snapshot(snapshot, fmt, out=str(tmp_path / fmt))
     forget_participants()

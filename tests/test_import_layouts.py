@@ -77,10 +77,12 @@ def test_labelme_project_as_a_zip_and_the_annotations_folder_with_images_option(
             zf.write(path, path.relative_to(project).as_posix())
     report = import_labels("labelme", str(archive), default_participant="P1")
     assert report.failed_files == [] and report.labelled == 2
-    # the annotations folder alone: ../images leads outside it, so it is refused unless --images names it
+    # the annotations folder alone: ../images leads outside it, and the JSONs embed no picture: refused unless
+    # --images names the folder; the reason names the image and the JSON
     alone = import_labels("labelme", str(project / "annotations"), default_participant="P2")
-    assert [f["reason"] for f in alone.failed_files] == ["image ../images/a.jpg is outside the import folder",
-                                                         "image ../images/b.jpg is outside the import folder"]
+    assert [f["reason"] for f in alone.failed_files] == [
+        f"image ../images/{name}.jpg is outside the import folder, and {name}.json embeds no picture (imageData): "
+        "import the folder that holds both, or give --images" for name in ("a", "b")]
     given = import_labels("labelme", str(project / "annotations"), images_dir=str(project / "images"), default_participant="P2")
     assert given.failed_files == [] and given.labelled == 2
 
@@ -95,6 +97,30 @@ def test_labelme_picture_only_embedded_as_image_data(db, tmp_path):
     assert upload.sha256 == sha(data) and upload.original_name == "hand.jpg" and upload.content_type == "image/jpeg"
     image = Image.objects.get()
     assert (image.width, image.height) == (80, 60) and nail_of(image)["finger"] == 1
+
+
+def test_labelme_annotations_folder_alone_with_image_data_comes_in_from_the_json(db, tmp_path):
+    """`labelme images/ --output annotations/` with the pictures kept in the JSONs: the annotations folder
+    alone comes in from imageData; the "../images/x.jpg" it names outside the import is not read."""
+    project = tmp_path / "project"
+    on_disk = photo(project / "images" / "hand.jpg", (1, 2, 3))  # outside the import: must not be read
+    embedded = jpeg_bytes(synthetic_picture(80, 60, (90, 40, 160)))
+    labelme_json(project / "annotations" / "hand.json", "../images/hand.jpg", image_data=embedded)
+    labelme_json(project / "annotations" / "gone.json", "../images/gone.jpg")  # neither file nor data
+    report = import_labels("labelme", str(project / "annotations"), default_participant="P1")
+    assert report.labelled == 1 and report.images_created == 1
+    assert report.failed_files == [{"file": "gone.json", "reason": "image ../images/gone.jpg is outside the import folder, "
+                                    "and gone.json embeds no picture (imageData): import the folder that holds both, or "
+                                    "give --images"}]
+    assert any("hand.json" in w and "imageData" in w for w in report.warnings)
+    upload = Upload.objects.get()
+    assert upload.sha256 == sha(embedded) != sha(on_disk) and upload.original_name == "hand.jpg"
+    assert nail_of(Image.objects.get())["finger"] == 1
+    # inside the folder and not there, no data either: the reason names the image and the JSON
+    labelme_json(tmp_path / "flat" / "lost.json", "lost.jpg")
+    flat = import_labels("labelme", str(tmp_path / "flat"), default_participant="P1")
+    assert flat.failed_files == [{"file": "lost.json", "reason": "image lost.jpg was not found next to the labels, and "
+                                  "lost.json embeds no picture (imageData): give --images"}]
 
 
 def test_a_file_beside_the_json_wins_over_image_data_and_bad_image_data_goes_through_intake(db, tmp_path):
@@ -185,7 +211,8 @@ def test_a_single_file_as_path_is_named_by_its_name(db, tmp_path):
     out = StringIO()
     with pytest.raises(CommandError):
         call_command("import_labels", str(tmp_path / "hand.json"), "--format", "labelme", "--participant", "P1", stdout=out)
-    assert "refused hand.json (nothing of it was imported): image hand.jpg was not found next to the labels" in out.getvalue()
+    assert ("refused hand.json (nothing of it was imported): image hand.jpg was not found next to the labels, and "
+            "hand.json embeds no picture (imageData): give --images") in out.getvalue()
     assert "from ." not in out.getvalue() and "refused . " not in out.getvalue()
     photo(tmp_path / "hand.jpg")
     report = import_labels("labelme", str(tmp_path / "hand.json"), default_participant="P1")

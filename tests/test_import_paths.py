@@ -97,7 +97,9 @@ def test_labelme_usual_layout_works_and_a_path_leaving_the_root_is_refused(db, t
     labelme(root / "annotations" / "evil.json", "../../elsewhere/secret.jpg")
     report = import_labels("labelme", str(root), default_participant="P1")
     assert report.failed_files == [{"file": "annotations/evil.json",
-                                     "reason": "image ../../elsewhere/secret.jpg is outside the import folder"}]
+                                     "reason": "image ../../elsewhere/secret.jpg is outside the import folder, and "
+                                               "evil.json embeds no picture (imageData): import the folder that holds "
+                                               "both, or give --images"}]
     assert report.labelled == 1 and Upload.objects.get().original_name == "hand.jpg"
 
 

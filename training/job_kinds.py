@@ -46,7 +46,7 @@ def train_job(ctx, snapshot: str, preset: str, overrides: dict) -> dict:
     ctx.progress(0.01, f"preparing the training data of {snapshot}")
     data = training_data_dir(run.snapshot)
 
-    def on_epoch(entry: dict) -> None:
+    def on_epoch(entry: dict, model) -> None:
         record_epoch(run, entry)
         val = entry.get("val", {})
         ctx.log(f"epoch {entry.get('epoch')}: loss {entry.get('train_loss', float('nan')):.4f}, val mIoU {val.get('miou', float('nan')):.4f}")

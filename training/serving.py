@@ -3,30 +3,28 @@ and one picture run through it (network -> post-processing -> uncertainty).
 
 Pre-labeling (prelabel/job_kinds.py), the predict endpoint (training/api.py) and the try-on
 (tryon/rendering.py) all take their predictor from here, so a model version loaded for one serves the
-others. The cache is a small LRU keyed by the version's id and its weights file's name (Django's storage
-never overwrites a stored file: new weights get a new name). It is thread-safe, and a version is loaded
-once even when several threads ask for it at the same time. Predictors run with ``NAILSET_PRELABEL_THREADS``
-torch threads (default 1: one image at a time per CPU worker process; more threads per process only fight
-each other when several workers share the cores; 0: torch's default). torch is imported on first use only.
+others. The cache is a small LRU (``caching.lru.LoadOnceLRU``) keyed by the version's id and its weights
+file's name (Django's storage never overwrites a stored file: new weights get a new name). It is thread-safe,
+and a version is loaded once even when several threads ask for it at the same time. Predictors run with
+``NAILSET_PRELABEL_THREADS`` torch threads (default 1: one image at a time per CPU worker process; more
+threads per process only fight each other when several workers share the cores; 0: torch's default). torch
+is imported on first use only.
 """
 from __future__ import annotations
 
-import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
 
+from caching.lru import LoadOnceLRU
 from ml.postprocess import Nail, postprocess
 from ml.uncertainty import edge_entropy
 
 #: How many loaded model versions a process keeps (the active one and, say, a candidate being compared).
 CACHE_SIZE = 2
-_cache: OrderedDict = OrderedDict()
-_cache_lock = threading.Lock()
-_loading: dict[tuple, threading.Lock] = {}  # one lock per key being loaded: concurrent askers wait for one load
+_predictors = LoadOnceLRU(CACHE_SIZE)
 
 
 def cache_key(version) -> tuple[int, str]:
@@ -34,49 +32,25 @@ def cache_key(version) -> tuple[int, str]:
     return version.pk, version.weights.name
 
 
-def _cached(key):
-    with _cache_lock:
-        if key in _cache:
-            _cache.move_to_end(key)
-            return _cache[key]
-    return None
+def _load_predictor(version):
+    from ml.predict import Predictor  # torch is imported on first use only
+
+    threads = int(getattr(settings, "NAILSET_PRELABEL_THREADS", 1)) or None
+    return Predictor.from_checkpoint(version.weights.path, threads=threads)  # local media storage
 
 
 def predictor_for(version):
     """The ``ml.predict.Predictor`` of a ModelVersion, loaded once per process and shared by every caller."""
-    key = cache_key(version)
-    predictor = _cached(key)
-    if predictor is not None:
-        return predictor
-    with _cache_lock:
-        loading = _loading.setdefault(key, threading.Lock())
-    try:
-        with loading:
-            predictor = _cached(key)  # another thread may have loaded it while this one waited
-            if predictor is None:
-                from ml.predict import Predictor  # torch is imported on first use only
-
-                threads = int(getattr(settings, "NAILSET_PRELABEL_THREADS", 1)) or None
-                predictor = Predictor.from_checkpoint(version.weights.path, threads=threads)  # local media storage
-                with _cache_lock:
-                    _cache[key] = predictor
-                    while len(_cache) > CACHE_SIZE:
-                        _cache.popitem(last=False)
-    finally:
-        with _cache_lock:
-            _loading.pop(key, None)
-    return predictor
+    return _predictors.get(cache_key(version), lambda: _load_predictor(version))
 
 
 def cached_keys() -> list[tuple[int, str]]:
     """The keys of the loaded predictors, least recently used first."""
-    with _cache_lock:
-        return list(_cache)
+    return _predictors.keys()
 
 
 def clear_cache() -> None:
-    with _cache_lock:
-        _cache.clear()
+    _predictors.clear()
 
 
 @dataclass

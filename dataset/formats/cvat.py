@@ -10,8 +10,11 @@
 * ``<points label="base"|"tip" points="x,y">`` (or ``<label>_base`` / ``<label>_tip``):
   landmarks, given to the nail polygon containing them (smallest if several; else the
   nearest within 4 px), preferring shapes of the same ``group_id``.
+* ``<tag label="nailset">`` (NailSet's own export; CVAT keeps image tags and their attributes through a
+  task): its ``participant``, ``original_name`` and ``frame_index`` attributes say whose image it is, as the
+  ``nailset`` key of a LabelMe JSON does, so a round trip through CVAT needs no ``--participant``.
 * polylines, masks, ellipses, cuboids, skeletons and video ``<track>`` elements are
-  skipped; image ``<tag>`` elements (no geometry) too, with a warning.
+  skipped; other image ``<tag>`` elements (no geometry) too, with a warning.
 
 What is left out (a malformed or unsupported shape, an unknown label, a landmark that belongs to no
 nail, an image without a name) is a problem (``ImportedDataset.problems``); a box taken as a polygon
@@ -30,11 +33,13 @@ from dataset.geometry import confirmed_geometry
 from .errors import FormatError, NotThisFormat
 from .files import ImageFinder, walk_files
 from .labels import IGNORE, NAIL, landmark_of, resolve_label
-from .records import ImportCollector, ImportedImage
+from .records import ImportCollector, ImportedImage, read_identity
 from .registry import importer
 from .repair import PendingNail, assign_landmarks, finish_geometry, finite_point, nails_to_dicts
 
 SHAPES = {"polygon", "points", "box", "polyline", "mask", "ellipse", "cuboid", "skeleton", "tag"}
+IDENTITY_TAG = "nailset"   # the image tag whose attributes name the participant (see the module docstring)
+IDENTITY_ATTRIBUTES = ("participant", "original_name", "frame_index")
 
 
 class _Refused(Exception):
@@ -158,7 +163,11 @@ class _CvatParser:
                 problem(f"{ref}: malformed points; skipped")
                 return
         elif tag == "tag":
-            warn(f"{ref}: image tags are not labels of nails; skipped")
+            if label == IDENTITY_TAG:
+                frame = attributes.get("frame_index", "")
+                read_identity(image, {**attributes, "frame_index": int(frame) if frame.isdigit() else None}, warn)
+            else:
+                warn(f"{ref}: image tags are not labels of nails; skipped")
             return
         else:
             problem(f"{ref}: <{tag}> shapes are not supported; skipped")
@@ -252,23 +261,29 @@ def _points(points) -> str:
 
 
 def cvat_labels() -> list[tuple[str, str, str]]:
-    """(name, type, colour) of every label the export uses: the fingers, "nail" (finger unknown), "ignore", base, tip."""
+    """(name, type, colour) of every label the export uses: the fingers, "nail" (finger unknown), "ignore", base, tip
+    and the image tag "nailset" (whose image it is)."""
     from dataset.raster import PALETTE, UNKNOWN_CLASS
 
     def colour(rgb) -> str:
         return "#%02x%02x%02x" % tuple(int(c) for c in rgb)
     labels = [(FINGER_LABELS[k], "polygon", colour(PALETTE[k])) for k in sorted(FINGER_LABELS)]
     labels += [(UNKNOWN_LABEL, "polygon", colour(PALETTE[UNKNOWN_CLASS])), (IGNORE_LABEL, "polygon", "#808080"),
-               ("base", "points", "#ffffff"), ("tip", "points", "#000000")]
+               ("base", "points", "#ffffff"), ("tip", "points", "#000000"), (IDENTITY_TAG, "tag", "#33ddff")]
     return labels
+
+
+def _text_attributes(names) -> str:
+    return "<attributes>" + "".join(
+        f"<attribute><name>{name}</name><mutable>False</mutable><input_type>text</input_type>"
+        "<default_value></default_value><values></values></attribute>" for name in names) + "</attributes>"
 
 
 def _meta_xml(meta: dict, size: int) -> str:
     labels = []
     for name, kind, colour in cvat_labels():
-        attributes = ("<attributes><attribute><name>nail_id</name><mutable>False</mutable><input_type>text</input_type>"
-                      "<default_value></default_value><values></values></attribute></attributes>"
-                      if kind == "polygon" and name != IGNORE_LABEL else "<attributes></attributes>")
+        attributes = _text_attributes(("nail_id",) if kind == "polygon" and name != IGNORE_LABEL else
+                                      IDENTITY_ATTRIBUTES if kind == "tag" else ())
         labels.append(f"        <label><name>{escape(name)}</name><color>{colour}</color><type>{kind}</type>"
                       f"{attributes}</label>")
     created = escape(str(meta["created_at"]))
@@ -283,7 +298,7 @@ def _meta_xml(meta: dict, size: int) -> str:
 
 def image_xml(record, frame: int) -> str:
     """One ``<image>``: per nail a polygon labelled with its finger and, with landmarks, base / tip points, all in
-    the nail's group; ignore regions as "ignore" polygons."""
+    the nail's group; ignore regions as "ignore" polygons; a "nailset" tag saying whose image it is."""
     # No ``subset`` attribute: CVAT writes it only in project exports, and readers of task files (Datumaro's) skip
     # every <image> whose subset differs from the file's own, so a split-tagged task file reads as empty there.
     lines = [f"  <image id=\"{frame}\" name={quoteattr(record.file_name)} "
@@ -301,6 +316,11 @@ def image_xml(record, frame: int) -> str:
                                           group=group, body=""))
     for region in record.geometry.get("ignore") or []:
         lines.append(shape.format(tag="polygon", label=quoteattr(IGNORE_LABEL), points=_points(region), group="", body=""))
+    identity = record.identity()
+    values = [("" if identity.get(name) is None else str(identity[name])) for name in IDENTITY_ATTRIBUTES]
+    lines.append(f'    <tag label="{IDENTITY_TAG}" source="manual">' + "".join(
+        f'\n      <attribute name="{name}">{escape(value)}</attribute>' for name, value in zip(IDENTITY_ATTRIBUTES, values))
+        + "\n    </tag>")
     lines.append("  </image>\n")
     return "\n".join(lines)
 

@@ -11,7 +11,9 @@
   preferring nails of the same ``group_id``.
 * other shape types (circle, line, linestrip, mask, ...) are skipped.
 * ``imageData`` (the picture base64-encoded inside the JSON) is decoded into ``ImportedImage.image_data``:
-  the import uses it when no file is found at ``imagePath``.
+  the import uses it when no file is found at ``imagePath``, or when ``imagePath`` leads outside the import
+  folder (an ``annotations/`` folder imported alone, its JSONs naming ``../images/x.jpg``; nothing outside is
+  read).
 
 What is left out (a malformed or unsupported shape, an unknown label, a landmark that belongs to no
 nail) is a problem (``ImportedDataset.problems``); what is converted (a rectangle) is only a warning.
@@ -111,7 +113,7 @@ def _parse_one(path: str, data: dict, label_map: dict, collect: ImportCollector,
     collect.add(image)
 
 
-@importer("labelme", "json")
+@importer("labelme", "json", embeds_images=True)
 def import_labelme(path: str, label_map: dict, *, repair: bool = True):
     """LabelMe JSON: one file per image, or a folder (searched recursively) of them."""
     collect = ImportCollector()

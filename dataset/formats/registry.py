@@ -41,6 +41,7 @@ class Importer:
     func: Callable
     description: str = ""
     patterns: tuple[str, ...] = ()  # the annotation files of this format in a folder (globs), e.g. ("*.json",)
+    embeds_images: bool = False     # its label files may carry the picture itself (LabelMe imageData)
 
     def parse(self, path, label_map: dict | None = None, *, extract_dir=None,
               max_archive_size: int | None = None, repair: bool = True) -> "ImportedDataset":
@@ -84,12 +85,14 @@ def exporter(name: str, ext: str, description: str = "", *, title: str = ""):
     return register
 
 
-def importer(name: str, ext: str, description: str = "", *, patterns: tuple[str, ...] | None = None):
+def importer(name: str, ext: str, description: str = "", *, patterns: tuple[str, ...] | None = None,
+             embeds_images: bool = False):
     """Register ``func(path, label_map, *, repair) -> ImportedDataset`` (path: a file or folder) as the importer ``name``;
-    ``patterns``: the globs of its annotation files in a folder (default ``*.<ext>``)."""
+    ``patterns``: the globs of its annotation files in a folder (default ``*.<ext>``); ``embeds_images``: its files
+    may hold the picture itself (``ImportedImage.image_data``)."""
     def register(func):
         IMPORTERS[name] = Importer(name, ext, func, description or (func.__doc__ or "").strip().split("\n")[0],
-                                   tuple(patterns or (f"*.{ext}",)))
+                                   tuple(patterns or (f"*.{ext}",)), embeds_images)
         return func
     return register
 
