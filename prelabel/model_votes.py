@@ -4,18 +4,16 @@ provider from prelabel/apps.py.
 ``active_nail_votes(image, rgb, polygons)`` runs the active ModelVersion (``training.serving.predictor_for``,
 the one predictor cache) once per photo at the network's input size (``ml.nail_votes.shrunk_prediction``)
 and keeps its class probabilities, direction field and nail probability (float16, ~5 MB for a 480 px
-input) in a small LRU keyed like click-a-nail's maps (image, its file, model version, its weights): the
-annotation page asks for suggestions after every autosave, with the polygons as they are now, so the votes
+input) in a small LRU (``caching.lru.LoadOnceLRU``) keyed like click-a-nail's maps (image, its file, model
+version, its weights): the annotation page asks for suggestions after every autosave, with the polygons as they are now, so the votes
 are read again from the kept outputs (``ml.nail_votes.nail_votes``) and the network runs once. ``None``
 when no model is active or its class and direction heads were never trained (``ml.predict.heads_trained``).
 """
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-
 import numpy as np
 
+from caching.lru import LoadOnceLRU
 from ml.nail_votes import nail_votes, shrunk_prediction
 from training.models import ModelVersion
 from training.serving import predictor_for
@@ -23,12 +21,16 @@ from training.serving import predictor_for
 from .click_foreground import cache_key
 
 CACHE_SIZE = 4
-_outputs: OrderedDict = OrderedDict()
-_lock = threading.Lock()
+_outputs = LoadOnceLRU(CACHE_SIZE)
 
 
 def _half(array):
     return None if array is None else array.astype(np.float16)
+
+
+def _kept_outputs(predictor, rgb: np.ndarray) -> tuple:
+    prediction, scale = shrunk_prediction(predictor, rgb)
+    return _half(prediction.class_prob), _half(prediction.field), _half(prediction.fg_prob), scale
 
 
 def active_nail_votes(image, rgb: np.ndarray, polygons):
@@ -39,22 +41,13 @@ def active_nail_votes(image, rgb: np.ndarray, polygons):
     predictor = predictor_for(version)
     if not (predictor.heads["classes"] or predictor.heads["field"]):
         return None
-    key = cache_key(image, version)
-    with _lock:
-        kept = _outputs.get(key)
-        if kept is not None:
-            _outputs.move_to_end(key)
-    if kept is None:
-        prediction, scale = shrunk_prediction(predictor, rgb)
-        kept = (_half(prediction.class_prob), _half(prediction.field), _half(prediction.fg_prob), scale)
-        with _lock:
-            _outputs[key] = kept
-            while len(_outputs) > CACHE_SIZE:
-                _outputs.popitem(last=False)
-    class_prob, field, fg_prob, scale = kept
+    class_prob, field, fg_prob, scale = _outputs.get(cache_key(image, version), lambda: _kept_outputs(predictor, rgb))
     return nail_votes(polygons, class_prob, field, fg_prob, scale=scale)
 
 
+def cached_keys() -> list[tuple]:
+    return _outputs.keys()
+
+
 def clear_cache() -> None:
-    with _lock:
-        _outputs.clear()
+    _outputs.clear()

@@ -194,7 +194,7 @@ def test_the_active_models_votes_are_weighed_and_its_outputs_kept_per_image(hand
     again = client.get(url).json()["nails"]
     assert all("model votes" in n["suggestion"]["reasons"] for n in again)
     assert runs == []  # the kept outputs, read with the moved polygon
-    assert list(model_votes._outputs) == [(image.pk, image.file.name, version.pk, version.weights.name)]
+    assert model_votes.cached_keys() == [(image.pk, image.file.name, version.pk, version.weights.name)]
     model_votes.clear_cache()
     client.get(url)
     assert len(runs) == 1
