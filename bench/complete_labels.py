@@ -362,7 +362,8 @@ def section(result: dict, command: str) -> str:
               "`direction_confidence`), nails in the band in brackets:", "",
               "| set | what | " + " | ".join(f"{lo:g}-{min(hi, 1):g}" for lo, hi in BANDS) + " | ECE |",
               "| --- | --- |" + " --- |" * (len(BANDS) + 1)]
-    for name, key in (("tuning, cross-validated", "cross_validation"), ("held out", "held_out_metrics")):
+    for name, key in (("tuning, cross-validated", "cross_validation"), ("held out", "held_out_metrics"),
+                      ("held out, + model votes", "held_out_model")):
         if not result.get(key):
             continue
         for what, band_key in (("finger", "finger_by_confidence"), ("direction", "direction_by_confidence")):
