@@ -135,7 +135,8 @@ def section(report: dict) -> str:
                      f"{row['actions_mean']} | {row['actions_per_photo_median']} | {row['ratio_to_without']} | "
                      f"{row['seconds_per_photo_median']} |")
     if report.get("model"):
-        lines += ["", f"Model votes: `{report['model']}` active (the suggestions weigh its per-nail votes)."]
+        lines += ["", f"Model votes: `{report['model']}` active (the suggestions weigh its per-nail votes; trained on the "
+                      "tuning participants' photos only, as in the `complete_labels` section's model-vote rows)."]
     lines += ["", "The floor with suggestions is 2 actions a nail (select, G) when both the finger and the base/tip are "
               "right; a wrong finger adds 1 click, a wrong base/tip 3 actions (the suggestions' accuracy: the "
               "`complete_labels` section). Per nail: `docs/results/completion_effort.json`.", end, ""]
