@@ -25,6 +25,9 @@ over the nail; 0 when the model gave a finger without probabilities), and its ba
 ``suggested.landmarks`` = the direction's confidence (``field_coherence`` for a field direction,
 ``orientation_confidence`` for one oriented from the photo). The annotator accepts them with one key (G) or
 edits them; until then they count as missing. A binary-only model gives no finger: nothing is marked. The
+pre-labeling job passes the photo: when the model's class or direction head trained, each draft nail's finger
+and base/tip are then the label suggestions (``ml.label_suggestions``) that weigh the model's per-nail votes
+(``ImagePrediction.votes``) with the nails' layout and the photo, and their marks the suggestions' confidences. The
 nail's outline confidence (mean nail probability) has no place in the geometry: it stays with the
 prediction's nails (``Prediction.nails[i]["confidence"]``, in the draft's order) for the page to show.
 """
@@ -38,6 +41,8 @@ from accounts.roles import ADMIN, REVIEWER, role_of
 from dataset.geometry import SUGGESTED_FIELDS, as_confidence, confirm_field, normalize_geometry, validate_geometry
 from labeling.annotations import assign_annotation
 from labeling.models import Annotation, AnnotationRevision, Image
+from labeling.suggestions import RULE
+from ml.label_suggestions import suggest_labels
 
 from .models import Prediction
 
@@ -144,12 +149,36 @@ def write_draft(image: Image, geometry: dict, model_name: str, note: str = "") -
     return Prediction.DraftState.DRAFTED, version
 
 
-def save_prediction(image: Image, model_version, result, *, job=None, write: bool = True) -> Prediction:
+def with_label_suggestions(entries: list[dict], photo, votes: list) -> list[dict]:
+    """The nail entries with their finger and base/tip from ``ml.label_suggestions`` (the nails' layout on the
+    hand, the photo, and the model's per-nail ``votes`` weighed together, one finger per nail of a hand), marked
+    suggested with its confidences: on held-out people a weak model's class head alone names the right finger
+    far less often than the suggestions that weigh its votes (``bench/complete_labels.py --model``)."""
+    if not entries:
+        return entries
+    suggestions = suggest_labels([e["polygon"] for e in entries], photo, model_votes=votes)
+    out = []
+    for entry, suggestion in zip(entries, suggestions):
+        entry = dict(entry, finger=suggestion.finger, base=[round(v, 2) for v in suggestion.base],
+                     tip=[round(v, 2) for v in suggestion.tip], label_source=RULE,
+                     direction_confidence=as_confidence(suggestion.direction_confidence, 4))
+        entry["suggested"] = {"finger": as_confidence(suggestion.confidence),
+                              "landmarks": as_confidence(suggestion.direction_confidence)}
+        out.append(entry)
+    return out
+
+
+def save_prediction(image: Image, model_version, result, *, job=None, write: bool = True, photo=None) -> Prediction:
     """Keep ``result`` (a ``training.serving.ImagePrediction``) as the image's prediction by ``model_version``
-    and write its draft (unless ``write`` is False or the rules forbid it)."""
+    and write its draft (unless ``write`` is False or the rules forbid it). With the ``photo`` (uint8 RGB) and
+    the model's per-nail votes (a model whose class or direction head trained), the draft's fingers and
+    base/tip are the label suggestions that weigh them (:func:`with_label_suggestions`)."""
     from .inference import probability_png
 
-    geometry, kept, dropped = nails_to_geometry(result.nails, image.width, image.height)
+    nails = result.nails
+    if photo is not None and result.votes:
+        nails = with_label_suggestions([nail_entry(n) for n in nails], photo, result.votes)
+    geometry, kept, dropped = nails_to_geometry(nails, image.width, image.height)
     png, ow, oh = probability_png(result.fg_prob)
     confidences = [e["confidence"] for e in kept]
     with transaction.atomic():

@@ -100,8 +100,9 @@ def prelabel_job(ctx, model: str, image_ids=None, participant=None, unlabeled=Fa
     seconds = 0.0
     for number, image in enumerate(images, start=1):
         try:
-            result = predict_picture(predictor, image.read_rgb())
-            prediction = save_prediction(image, version, result, job=ctx.job)
+            rgb = image.read_rgb()
+            result = predict_picture(predictor, rgb)
+            prediction = save_prediction(image, version, result, job=ctx.job, photo=rgb)
         except Exception as exc:  # one unreadable image must not stop the batch
             counts["failed"] += 1
             ctx.log(f"image {image.pk}: {exc.__class__.__name__}: {exc}")

@@ -143,3 +143,61 @@ def test_the_annotation_page_gets_each_draft_nails_confidences(make_image, clien
         assert entry["confidence"] == round(source.confidence, 4)
         assert entry["class_confidence"] == round(source.class_confidence, 4)
         assert entry["direction_confidence"] == round(source.extra["field_coherence"], 4)
+
+
+@pytest.mark.django_db
+def test_with_the_photo_and_trained_heads_the_draft_takes_the_label_suggestions_that_weigh_the_votes(make_image):
+    """The prelabel job passes the photo: a model whose heads trained votes per nail (ml.nail_votes), and the
+    draft's fingers and base/tip are ml.label_suggestions' (layout, photo and votes together: one finger per
+    nail of the hand, the right one here though the class head alone is wrong on two nails), marked suggested
+    with the suggestions' confidences."""
+    import cv2
+    from PIL import Image as PILImage
+
+    from labeling.intake import create_image
+    from labeling.models import Participant
+    from ml.nail_votes import nail_votes
+    from tests.test_label_suggestions import hand_parts, render
+
+    photo, truth = render((360, 360), [hand_parts((180, 200), 20, 0, False)])
+    fg = np.zeros((360, 360), np.float32)
+    cls = np.full((360, 360, 10), 0.02, np.float32)
+    field = np.zeros((360, 360, 2), np.float32)
+    voted_finger = [n["finger"] for n in truth]
+    voted_finger[0], voted_finger[1] = voted_finger[1], voted_finger[0]  # a weak class head's mistake
+    for nail, finger in zip(truth, voted_finger):
+        mask = np.zeros((360, 360), np.uint8)
+        cv2.fillPoly(mask, [np.round(nail["polygon"]).astype(np.int32)], 1)
+        inside = mask > 0
+        fg[inside] = 0.95
+        cls[inside, finger - 1] = 0.6
+        field[inside] = (nail["tip"] - nail["base"]) / np.linalg.norm(nail["tip"] - nail["base"])
+    nails = postprocess(fg, cls, field)
+    votes = nail_votes([n.polygon for n in nails], cls, field, fg)
+    result = ImagePrediction(nails, fg, uncertainty=0.1, input_size=(360, 360), seconds=0.01, votes=votes)
+    participant = Participant.objects.create(code="VOTES", consent_version="v1")
+    image, _ = create_image(participant, PILImage.fromarray(photo), "PNG")
+
+    plain = drafts.save_prediction(image, model_version("plain"), result, write=False)
+    assert all("label_source" not in n for n in plain.nails)  # without the photo: the model's own fields ...
+
+    def finger_errors(nails):
+        return sum(n["finger"] != min(truth, key=lambda t: np.linalg.norm(np.mean(t["polygon"], axis=0)
+                                                                          - np.mean(n["polygon"], axis=0)))["finger"]
+                   for n in nails)
+    assert finger_errors(plain.nails) == 2  # ... the class head's argmax, wrong on two nails
+
+    prediction = drafts.save_prediction(image, model_version("voted"), result, photo=photo)
+    assert prediction.draft_state == "drafted"
+    drafted = Annotation.objects.get(image=image).geometry["nails"]
+    assert len(drafted) == len(truth)
+    assert finger_errors(drafted) == 0
+    for nail in drafted:
+        match = min(truth, key=lambda t: np.linalg.norm(np.mean(t["polygon"], axis=0) - np.mean(nail["polygon"], axis=0)))
+        assert set(nail["suggested"]) == {"finger", "landmarks"}
+        tip_dir = np.subtract(nail["tip"], nail["base"])
+        truth_dir = match["tip"] - match["base"]
+        assert tip_dir @ truth_dir > 0.8 * np.linalg.norm(tip_dir) * np.linalg.norm(truth_dir)
+    assert len({n["finger"] for n in drafted}) == len(drafted)
+    assert all(n["label_source"] == "ml.label_suggestions" for n in prediction.nails if not n.get("dropped"))
+    assert validate_geometry({"nails": drafted, "ignore": []}, 360, 360).ok

@@ -19,6 +19,7 @@ import numpy as np
 from django.conf import settings
 
 from caching.lru import LoadOnceLRU
+from ml.nail_votes import nail_votes
 from ml.postprocess import Nail, postprocess
 from ml.uncertainty import edge_entropy
 
@@ -60,6 +61,7 @@ class ImagePrediction:
     uncertainty: float
     input_size: tuple[int, int]
     seconds: float
+    votes: list | None = None  # per nail, the trained class / direction heads' vote (ml.nail_votes); None: untrained
 
 
 def predict_picture(predictor, rgb: np.ndarray, size: int | None = None) -> ImagePrediction:
@@ -68,5 +70,8 @@ def predict_picture(predictor, rgb: np.ndarray, size: int | None = None) -> Imag
     prediction = predictor(rgb, size)
     nails = postprocess(*prediction.arrays, image=rgb)
     uncertainty = edge_entropy(prediction.fg_prob)
+    votes = None
+    if prediction.class_prob is not None or prediction.field is not None:
+        votes = nail_votes([nail.polygon for nail in nails], prediction.class_prob, prediction.field, prediction.fg_prob)
     return ImagePrediction(nails, prediction.fg_prob, uncertainty, tuple(prediction.input_size),
-                           time.perf_counter() - started)
+                           time.perf_counter() - started, votes)
