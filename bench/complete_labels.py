@@ -311,7 +311,8 @@ def section(result: dict, command: str) -> str:
              f"Held out (fixed; never looked at while tuning): {', '.join(result['held_out']) or '-'}. Tuned on "
              f"(rules and the learned weights of `ml/nail_direction.py`, refit by `bench/fit_label_suggestions.py`): "
              f"every other participant ({len(result['tuned_on'])}). The held-out figures were computed "
-             f"{HELD_OUT_RUNS} time(s) in all during the tuning (at most 3). The cross-validation refits only the "
+             f"{HELD_OUT_RUNS} time(s) in all during the tuning (at most 3); the rows with model votes came after the last "
+             f"tuning, the rules unchanged. The cross-validation refits only the "
              f"learned weights per left-out participant; the hand-set rules (`SuggestionRules`) were tuned on all "
              f"tuning participants, so it is close to the tuning figure and the held-out row is the honest one.", "",
              "| set | nails | hand | digit | finger | angle median | angle p95 | within 30 deg |",
