@@ -79,10 +79,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
-from shapely.geometry import Point, Polygon  # noqa: E402
+from shapely.geometry import Point  # noqa: E402
 from shapely.ops import nearest_points, polylabel  # noqa: E402
 
 from bench.benchdoc import git_commit, log, machine_info, markers, write_section  # noqa: E402
+from bench.click_nail import click_point, corrective_point, shape  # noqa: E402
 from bench.complete_labels import HELD_OUT, load_labels  # noqa: E402
 from curation.demo_labels import DEMO_LABELS, merge_into_coco, read_demo_labels  # noqa: E402
 
@@ -161,11 +162,6 @@ def train_model(out: Path, budget: dict = TRAIN_BUDGET, data_dir: Path = SHARED)
     return info
 
 
-def shape(polygon) -> Polygon:
-    poly = Polygon(polygon)
-    return poly if poly.is_valid else poly.buffer(0)
-
-
 def iou(a, b) -> float:
     pa, pb = shape(a), shape(b)
     union = pa.union(pb).area
@@ -174,17 +170,7 @@ def iou(a, b) -> float:
 
 def pole(polygon) -> list[float]:
     """The pole of inaccessibility: the inside point furthest from the outline."""
-    poly = shape(polygon)
-    if poly.geom_type != "Polygon":
-        poly = max(poly.geoms, key=lambda g: g.area)
-    p = polylabel(poly, tolerance=0.5)
-    return [p.x, p.y]
-
-
-def biggest_part(region):
-    """The largest polygon of a (multi)polygon region, or None when it has no area."""
-    parts = [g for g in getattr(region, "geoms", [region]) if g.geom_type == "Polygon" and g.area > 0]
-    return max(parts, key=lambda g: g.area) if parts else None
+    return list(click_point(polygon))
 
 
 def landmarks_ok(base, tip, answer: dict) -> bool:
@@ -413,18 +399,11 @@ class Annotator:
             trace["proposal_ious"].append(round(value, 4))
             if not proposal or value >= BAR or len(trace["proposal_ious"]) > MAX_POINTS:
                 break
-            truth, got = shape(answer["polygon"]), shape(proposal["polygon"])
-            point = None
-            for region, modifier in ((truth.difference(got), "Alt"), (got.difference(truth), "Shift")):
-                biggest = biggest_part(region)
-                if biggest is not None and biggest.area >= 0.02 * truth.area:
-                    point = (polylabel(biggest, tolerance=0.5), modifier)
-                    break
+            point = corrective_point(proposal["polygon"], answer["polygon"])
             if point is None:
                 break
-            (p, modifier) = point
-            self.click([p.x, p.y], modifiers=[modifier])
-            trace.setdefault("points", []).append("+" if modifier == "Alt" else "-")
+            self.click(point[:2], modifiers=["Alt" if point[2] else "Shift"])
+            trace.setdefault("points", []).append("+" if point[2] else "-")
             proposal = self.wait_proposal() or proposal
         if proposal:  # what the last proposal got wrong, as shares of the answer's area
             truth, got = shape(answer["polygon"]), shape(proposal["polygon"])
