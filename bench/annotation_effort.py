@@ -33,12 +33,17 @@ Rules of the simulated annotator (fixed; the numbers follow from them):
   tip within ``LANDMARK_TOL`` of the nail's base-tip length), then the scratch rule for what is still wrong.
 * Tools: ``N`` before each outline, ``A`` before base/tip, ``V`` before drags or a selecting click when another
   tool is on (each a key press).
-* Drafts: each answer nail is matched to a draft nail (greedy, best IoU first, IoU >= 0.1). IoU >= 0.9: kept
-  (a click selects it); IoU >= 0.5: vertex drags, each the drag of the vertex whose move onto the nearest
+* Drafts: the page shows the draft nails the model is sure of as nails and proposes the others (outline
+  confidence under ``prelabel.drafts.SUGGEST_BELOW``; ghosted, the first one selected). Each answer nail is
+  matched to a draft nail, shown or proposed (greedy, best IoU first, IoU >= 0.1). Draft nails matching no
+  answer (or one below 0.5) go first: a shown one is deleted (a click + ``Delete``), a proposed one rejected
+  (``Delete`` when it is the selected proposal, else a click in it + ``Delete``). Then per answer nail, left
+  to right: a matched proposed nail (IoU >= 0.5) is accepted (a click in it unless it is the selected
+  proposal, ``Enter``) and is then a shown one; a shown one at IoU >= 0.9 is kept (a click selects it, none
+  after an accept); at IoU >= 0.5, vertex drags, each the drag of the vertex whose move onto the nearest
   point of the answer's outline gains the most IoU, until IoU >= 0.9 or after ``MAX_DRAGS`` drags or when no
   drag gains ``MIN_GAIN``: then it is deleted (``Esc``, ``Delete``) and redrawn from scratch; below 0.5 or
-  unmatched: redrawn from scratch. Draft nails matching no answer (or one below 0.5) are deleted first
-  (a click + ``Delete``).
+  unmatched: redrawn from scratch.
 * Click-to-nail: a Ctrl+click at the answer's pole of inaccessibility; while the proposal's IoU < 0.9, up to
   ``MAX_POINTS`` corrective points: an Alt+click (a positive point, which the tool takes anywhere) at the pole
   of the biggest region the proposal missed when that region is at least 2 % of the nail, else a Shift+click
@@ -83,7 +88,7 @@ from shapely.geometry import Point  # noqa: E402
 from shapely.ops import nearest_points, polylabel  # noqa: E402
 
 from bench.benchdoc import git_commit, log, machine_info, markers, write_section  # noqa: E402
-from bench.click_nail import click_point, corrective_point, shape  # noqa: E402
+from bench.click_nail import biggest_part, click_point, corrective_point, shape  # noqa: E402
 from bench.complete_labels import HELD_OUT, load_labels  # noqa: E402
 from curation.demo_labels import DEMO_LABELS, merge_into_coco, read_demo_labels  # noqa: E402
 
@@ -173,6 +178,20 @@ def pole(polygon) -> list[float]:
     return list(click_point(polygon))
 
 
+def free_point(polygon, others: list) -> list[float]:
+    """Where a click selects ``polygon`` among ``others``: the pole of its largest part that none of them covers
+    (the polygon's own pole when they cover it all)."""
+    own = shape(polygon)
+    for other in others:
+        if shape(other).intersects(own):
+            own = own.difference(shape(other))
+    part = biggest_part(own)
+    if part is None:
+        return pole(polygon)
+    p = polylabel(part, tolerance=0.5)
+    return [p.x, p.y]
+
+
 def landmarks_ok(base, tip, answer: dict) -> bool:
     if answer["base"] is None or answer["tip"] is None:
         return True
@@ -249,6 +268,10 @@ class Annotator:
 
     def nails(self) -> list[dict]:
         return self.state("annotator.scene.geometry.nails")
+
+    def proposed(self) -> list[dict]:
+        """The proposed nails (a draft's unsure ones): ``[{"nail", "confidence", "source"}]``."""
+        return self.state("annotator.proposed.nails")
 
     def index_of(self, nail_id) -> int:
         return next(i for i, n in enumerate(self.nails()) if n.get("id") == nail_id)
@@ -439,14 +462,7 @@ class Annotator:
         """A click at the pole of the part of the nail no other nail covers (Esc when it picked a vertex)."""
         self.select_tool()
         nails = self.nails()
-        own = shape(nails[self.index_of(nail_id)]["polygon"])
-        for other in nails:
-            if other["id"] != nail_id and shape(other["polygon"]).intersects(own):
-                own = own.difference(shape(other["polygon"]))
-        if own.geom_type == "MultiPolygon":
-            own = max(own.geoms, key=lambda g: g.area)
-        p = polylabel(own, tolerance=0.5) if own.geom_type == "Polygon" and own.area > 0 else None
-        self.click([p.x, p.y] if p else pole(nails[self.index_of(nail_id)]["polygon"]))
+        self.click(free_point(nails[self.index_of(nail_id)]["polygon"], [n["polygon"] for n in nails if n["id"] != nail_id]))
         selection = self.state("annotator.scene.selection") or {}
         if selection.get("index") != self.index_of(nail_id):  # it hit another nail's vertex: its row in the list, F
             self.actions += 1
@@ -455,6 +471,31 @@ class Annotator:
             self.fit()
         elif selection.get("vertex") is not None:
             self.key("Escape")
+
+    def pick_proposed(self, nail_id) -> None:
+        """Select a proposed nail: nothing when it is the selected proposal, else a click at the pole of its part
+        that no nail and no other proposal covers (its row, as it were, when that click missed it)."""
+        entries = self.proposed()
+        k = next(k for k, e in enumerate(entries) if e["nail"]["id"] == nail_id)
+        if self.page.evaluate("annotator.proposed.current") == k and self.state("annotator.scene.selection") is None:
+            return
+        self.select_tool()
+        self.click(free_point(entries[k]["nail"]["polygon"], [n["polygon"] for n in self.nails()] +
+                              [e["nail"]["polygon"] for j, e in enumerate(entries) if j != k]))
+        if self.page.evaluate("annotator.proposed.current") != k:
+            self.actions += 1
+            self.timed(lambda: self.page.evaluate(f"annotator.proposed.select({k})"))
+
+    def reject(self, nail_id) -> None:
+        """A proposed nail that matches no answer: selected, ``Delete``."""
+        self.pick_proposed(nail_id)
+        self.key("Delete")
+
+    def accept(self, nail_id) -> bool:
+        """A proposed nail that matches an answer: selected, ``Enter``; it is then a nail (selected)."""
+        self.pick_proposed(nail_id)
+        self.key("Enter")
+        return True
 
     def delete(self, nail_id, selected: bool = False) -> None:
         if not selected:
@@ -492,8 +533,10 @@ class Annotator:
 # --------------------------------------------------------------------------------------------------
 
 def open_photo(page, base_url: str, image_id: int) -> None:
+    """The page ready, with pre-labeling's open call answered (a draft's unsure nails proposed)."""
     page.goto(f"{base_url}/annotate/{image_id}/")
     page.wait_for_selector("#app[data-ready='1']", state="attached", timeout=30_000)
+    page.evaluate("window.prelabelOpen ? window.prelabelOpen.then(() => true) : true")
 
 
 def saved_geometry(page, base_url: str, image_id: int, timeout: float = 30) -> dict:
@@ -527,27 +570,30 @@ def label_photo(page, base_url: str, image_id: int, answers: list[dict], mode: s
         return out
 
     if mode == "drafts":
-        drafts = bot.nails()
+        drafts = bot.nails() + [entry["nail"] for entry in bot.proposed()]
+        proposed = {d["id"] for d in drafts[len(bot.nails()):]}
         matched = match([d["polygon"] for d in drafts], answers)
         keep = {drafts[j]["id"]: (i, value) for i, (j, value) in matched.items() if value >= 0.5}
         spurious = [d["id"] for d in drafts if d["id"] not in keep]
         if spurious and order:
-            timed(order[0], lambda: [bot.delete(nail_id) for nail_id in spurious])
+            timed(order[0], lambda: [bot.reject(nail_id) if nail_id in proposed else bot.delete(nail_id) for nail_id in spurious])
         by_answer = {i: (nail_id, value) for nail_id, (i, value) in keep.items()}
         for i in order:
             records[i]["draft_iou"] = round(by_answer[i][1], 4) if i in by_answer else None
+            records[i]["proposed"] = i in by_answer and by_answer[i][0] in proposed
 
             def work(i=i):
                 if i not in by_answer:
                     return bot.scratch_nail(answers[i])
                 nail_id, value = by_answer[i]
+                accepted = nail_id in proposed and bot.accept(nail_id)
                 if value < BAR:
                     records[i]["drags"] = bot.correct_draft(nail_id, answers[i])
                     bot.fit()
                     if not records[i]["drags"]["reached"]:
                         bot.delete(nail_id, selected=True)
                         return bot.scratch_nail(answers[i])
-                else:
+                elif not accepted:
                     bot.select(nail_id)
                 bot.labels(nail_id, answers[i])
             timed(i, work)

@@ -1,10 +1,12 @@
 """The annotator-effort bench (bench/annotation_effort.py, issue #18): its checks on their own, and its core on
 one synthetic photo with two nails: the simulated annotator labels it in Chromium from scratch and with
 click-to-nail (image only, no model), each nail is checked against the answer as saved through the API, every
-action sent to the page is counted, and click-to-nail takes fewer actions than drawing."""
+action sent to the page is counted, and click-to-nail takes fewer actions than drawing; and correcting a draft
+whose unsure nails are proposed: a good one is accepted with Enter, a spurious one rejected with Delete."""
+import numpy as np
 import pytest
 
-from bench.annotation_effort import (PASSWORD, USER, check_nail, match, section, summarize, run_mode,
+from bench.annotation_effort import (PASSWORD, USER, add_photos, check_nail, match, section, summarize, run_mode,
                                      synthetic_photo, updated)
 
 SQUARE = [[10, 10], [50, 10], [50, 50], [10, 50]]
@@ -80,3 +82,41 @@ def test_scratch_and_click_on_a_synthetic_photo(browser, live_server):
     text = section({"when": "now", "wall_s": 1.0, "command": "test", "summary": summary, "model": None,
                     "machine": {"nproc": 2, "cpu": "cpu", "load": [0.0], "commit": "x"}})
     assert "| all photos | click-to-nail, image only | 2 | 2 |" in text and "not run" in text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_drafts_with_proposed_nails_on_a_synthetic_photo(browser, live_server):
+    """A draft of the synthetic photo: the left nail sure (shown, its outline exact), the right nail unsure
+    (proposed, exact), and a spurious unsure nail (proposed, first in the list: selected at the start). The
+    annotator rejects the spurious one with one key, accepts the right one (a click in it + Enter) and gives
+    each its finger and base/tip; nothing spurious is saved."""
+    from django.contrib.auth.models import Group, User
+
+    from prelabel import drafts
+    from tests.test_prelabel_suggested import model_version
+    from training.serving import ImagePrediction
+
+    User.objects.create_user(USER, password=PASSWORD).groups.add(Group.objects.get_or_create(name="annotator")[0])
+    picture, answers = synthetic_photo()
+    (image_id,) = add_photos("drafts", [picture])
+    unsure = drafts.SUGGEST_BELOW - 0.1
+    spurious = [[560, 60], [600, 60], [600, 100], [560, 100]]
+    entries = [{"polygon": polygon, "finger": None, "base": None, "tip": None, "suggested": {}, "confidence": confidence}
+               for polygon, confidence in ((spurious, unsure), (answers[0]["polygon"], 0.95), (answers[1]["polygon"], unsure))]
+    from labeling.models import Image
+
+    image = Image.objects.get(pk=image_id)
+    result = ImagePrediction(entries, np.zeros((image.height, image.width), np.float32), uncertainty=0.1,
+                             input_size=(image.height, image.width), seconds=0.01)
+    assert drafts.save_prediction(image, model_version("effort-test"), result).draft_state == "drafted"
+
+    records = run_mode(browser, live_server.url, "drafts", [picture], [answers], ["synthetic"], [True], [image_id])
+    assert all(r["finished"] for r in records), records
+    left, right = records
+    assert left["proposed"] is False and right["proposed"] is True
+    assert left["draft_iou"] == right["draft_iou"] == 1.0
+    # left: Delete (the spurious proposal, selected at the start; counted to the photo's first nail), a click
+    # selecting the nail, then finger, A, base, tip; right: V (the base & tip tool was on), a click in the
+    # proposal, Enter, then finger, A, base, tip.
+    assert left["label_actions"] == right["label_actions"] == 4, records
+    assert left["actions"] == 6 and right["actions"] == 7, records

@@ -143,3 +143,21 @@ def test_the_annotation_page_gets_each_draft_nails_confidences(make_image, clien
         assert entry["confidence"] == round(source.confidence, 4)
         assert entry["class_confidence"] == round(source.class_confidence, 4)
         assert entry["direction_confidence"] == round(source.extra["field_coherence"], 4)
+
+
+@pytest.mark.django_db
+def test_a_draft_nail_the_model_is_unsure_of_is_proposed_not_shown_as_a_nail(make_image, client_for):
+    """Issue #18: the open call marks a draft nail whose outline confidence is under SUGGEST_BELOW as a
+    suggestion (the page proposes it to accept or reject with one key); a sure nail stays a nail."""
+    image = make_image(WIDTH, HEIGHT)
+    fg, _, _ = model_outputs(with_heads=False)
+    fg[RIGHT] = drafts.SUGGEST_BELOW - 0.05          # above the nail threshold, under the suggestion one
+    drafts.save_prediction(image, model_version("unsure"), ImagePrediction(postprocess(fg, None, None), fg, uncertainty=0.1,
+                                                                           input_size=(HEIGHT, WIDTH), seconds=0.01))
+    assert len(Annotation.objects.get(image=image).geometry["nails"]) == 2   # the draft keeps both
+    draft = client_for("annotator").post("/api/prelabel/open/", {"image": image.pk}, format="json").json()["draft"]
+    assert draft["suggest_below"] == drafts.SUGGEST_BELOW
+    by_column = sorted(draft["nails"], key=lambda n: n["nail"])
+    assert [n["suggestion"] for n in by_column] == [n["confidence"] < drafts.SUGGEST_BELOW for n in by_column]
+    assert sorted(n["suggestion"] for n in by_column) == [False, True]
+    assert drafts.is_suggestion({"confidence": None}) is False

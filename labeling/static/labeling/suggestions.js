@@ -9,7 +9,7 @@
 import { request } from "./api.js";
 import { fingerCode } from "./fingers.js";
 import { suggestedMarks } from "./geometry.js";
-import { drawArrow } from "./render.js";
+import { drawArrow, drawShapeTag } from "./render.js";
 import { acceptSuggestion } from "./scene.js";
 
 export class Suggestions {
@@ -81,15 +81,6 @@ export function paintGhosts(ctx, view, geometry, suggestions) {
     const ghost = suggestions.ghost(geometry, index);
     if (!ghost) return;
     if (ghost.base && ghost.tip) drawArrow(ctx, view, ghost.base, ghost.tip, { color: "rgba(255,255,255,0.8)", dashed: true });
-    const [x, y] = view.toScreen(...nail.polygon.reduce((a, p) => [a[0] + p[0] / nail.polygon.length, a[1] + p[1] / nail.polygon.length], [0, 0]));
-    ctx.save();
-    ctx.font = "italic 600 11px system-ui, sans-serif";
-    const text = describeGhost(ghost).replace("suggested ", "? ");
-    const width = ctx.measureText(text).width + 8;
-    ctx.fillStyle = "rgba(30,30,60,0.65)";
-    ctx.fillRect(x - width / 2, y + 10, width, 16);
-    ctx.fillStyle = "#ffe9a8";
-    ctx.fillText(text, x - width / 2 + 4, y + 22);
-    ctx.restore();
+    drawShapeTag(ctx, view, nail.polygon, describeGhost(ghost).replace("suggested ", "? "));
   });
 }
