@@ -8,9 +8,8 @@
 
 import { request } from "./api.js";
 import { fingerCode } from "./fingers.js";
-import { suggestedMarks } from "./geometry.js";
 import { drawArrow, drawShapeTag } from "./render.js";
-import { acceptSuggestion } from "./scene.js";
+import { acceptSuggestion, suggestedFields } from "./scene.js";
 
 export class Suggestions {
   constructor(apiBase) {
@@ -42,18 +41,7 @@ export class Suggestions {
   ghost(geometry, index) {
     const nail = geometry.nails[index];
     if (!nail) return null;
-    const marks = suggestedMarks(nail);
-    const suggestion = this.forNail(geometry, index);
-    const out = {};
-    if (marks.finger !== undefined) Object.assign(out, { finger: nail.finger, fingerConfidence: marks.finger });
-    else if (nail.finger === null && suggestion && Number.isInteger(suggestion.finger)) {
-      Object.assign(out, { finger: suggestion.finger, fingerConfidence: suggestion.confidence });
-    }
-    if (marks.landmarks !== undefined) {
-      Object.assign(out, { base: nail.base, tip: nail.tip, directionConfidence: marks.landmarks });
-    } else if (nail.base === null && nail.tip === null && suggestion && suggestion.base && suggestion.tip) {
-      Object.assign(out, { base: suggestion.base, tip: suggestion.tip, directionConfidence: suggestion.direction_confidence });
-    }
+    const out = suggestedFields(nail, this.forNail(geometry, index));
     return Object.keys(out).length ? out : null;
   }
 
