@@ -34,7 +34,7 @@ Rules of the simulated annotator (fixed; the numbers follow from them):
 * Tools: ``N`` before each outline, ``A`` before base/tip, ``V`` before drags or a selecting click when another
   tool is on (each a key press).
 * Drafts: the page shows the draft nails the model is sure of as nails and proposes the others (outline
-  confidence under ``prelabel.drafts.SUGGEST_BELOW``; ghosted, the first one selected). Each answer nail is
+  confidence under ``prelabel.proposals.SUGGEST_BELOW``; ghosted, the first one selected). Each answer nail is
   matched to a draft nail, shown or proposed (greedy, best IoU first, IoU >= 0.1). Draft nails matching no
   answer (or one below 0.5) go first: a shown one is deleted (a click + ``Delete``), a proposed one rejected
   (``Delete`` when it is the selected proposal, else a click in it + ``Delete``). Then per answer nail, left
@@ -91,6 +91,7 @@ from bench.benchdoc import git_commit, log, machine_info, markers, write_section
 from bench.click_nail import biggest_part, click_point, corrective_point, shape  # noqa: E402
 from bench.complete_labels import HELD_OUT, load_labels  # noqa: E402
 from curation.demo_labels import DEMO_LABELS, merge_into_coco, read_demo_labels  # noqa: E402
+from prelabel.proposals import SUGGEST_BELOW  # noqa: E402
 
 SECTION = "annotation_effort"
 SHARED = ROOT.parent / "shared" / "data" / "nails-cc0"
@@ -774,7 +775,8 @@ def summarize(records: list[dict]) -> dict:
                           "unfinished": {"not_saved": sum(not r["finished"] and r.get("iou", 0) == 0 for r in mine),
                                          "outline": sum(not r["finished"] and 0 < r.get("iou", 0) < BAR for r in mine),
                                          "labels": sum(not r["finished"] and r.get("iou", 0) >= BAR for r in mine)},
-                          "kept_drafts": sum(r.get("draft_iou") is not None and r.get("draft_iou") >= BAR for r in mine)}
+                          "kept_drafts": sum(r.get("draft_iou") is not None and r.get("draft_iou") >= BAR for r in mine),
+                          "proposed_drafts": sum(r.get("proposed") is True for r in mine)}
         scratch = rows.get("scratch", {}).get("actions_median")
         for row in rows.values():
             row["ratio_to_scratch"] = round(scratch / row["actions_median"], 2) if scratch and row["actions_median"] else None
@@ -812,7 +814,8 @@ def section(report: dict) -> str:
                             f"(of the proposals not good as they came, {row['proposal_mostly_missed']} had more missed than "
                             "extra area)")
         elif mode == "drafts":
-            outlines.append(f"{labels[mode]}: {row['kept_drafts']} of {row['nails']} draft outlines good as they were (IoU >= 0.9)")
+            outlines.append(f"{named(mode, row)}: {row['kept_drafts']} of {row['nails']} draft outlines good as they were (IoU >= 0.9), "
+                            f"{row.get('proposed_drafts', 0)} matched draft nails proposed (unsure) and accepted with Enter")
     for mode, row in report["summary"].get("all", {}).items():
         u = row["unfinished"]
         if sum(u.values()):
@@ -832,31 +835,34 @@ def section(report: dict) -> str:
     rerun = report.get("rerun")
     rerun_text = "" if not rerun else (
         f" Rerun {rerun['when']} in {rerun['wall_s']:.0f} s with `{rerun['command']}` (commit "
-        f"{rerun['machine'].get('commit', '?')}, load average {rerun['machine']['load'][0]:.2f}), with the click rule's "
-        f"positive points outside the proposal: modes {', '.join(rerun['modes'])} on {rerun['photos']} photos"
+        f"{rerun['machine'].get('commit', '?')}, load average {rerun['machine']['load'][0]:.2f}, shared machine)"
+        + (f", {rerun['what']}" if rerun.get("what") else "") + f": modes {', '.join(rerun['modes'])} on {rerun['photos']} photos"
         + ("; rows and counts of those modes over photos the rerun did not label are the earlier run's, marked "
            "\"(earlier run)\" (in the sentences on all photos below too)"
            if any(row.get("earlier") for rows in report["summary"].values() for row in rows.values()) else "")
-        + "; the other modes' rows are the earlier run's, click-to-nail + model with the earlier rule (negative "
-        "points only).")
+        + "; the other modes' rows are the earlier run's" + (f" ({rerun['kept']})" if rerun.get("kept") else "") + ".")
     changes = []
-    for subset, title in (("held_out", "held out"), ("all", "all photos")):
-        before = (rerun or {}).get("earlier", {}).get(subset, {}).get("click")
-        now = report["summary"].get(subset, {}).get("click")
-        if before and now and not now.get("earlier"):
-            changes.append(f"{title} median {before['actions_median']:g} -> {now['actions_median']:g} actions per "
-                           f"finished nail (mean {before['actions_mean']:g} -> {now['actions_mean']:g})")
-    rerun_finding = "" if not changes else (
-        f" Positive points (rerun against the earlier run, image only): {'; '.join(changes)}; "
-        f"of {rerun['positive_points']} positive points, {rerun['positive_gained']} raised the proposal's IoU and "
-        f"{rerun['positive_leaked']} dropped it from >= 0.5 to below 0.5 (the image-only region grown from a second "
-        "seed can leak into the skin), after which the nail is drawn.")
+    for mode in (rerun or {}).get("modes", []):
+        for subset, title in (("held_out", "held out"), ("all", "all photos")):
+            before = rerun.get("earlier", {}).get(subset, {}).get(mode)
+            now = report["summary"].get(subset, {}).get(mode)
+            if before and now and not now.get("earlier") and before.get("actions_median") is not None:
+                changes.append(f"{labels[mode]}, {title}: median {before['actions_median']:g} -> {now['actions_median']:g} "
+                               f"actions per finished nail (mean {before['actions_mean']:g} -> {now['actions_mean']:g})")
+    positive = ""
+    if rerun and rerun.get("positive_points"):
+        previous = rerun.get("positive_before")
+        positive = (f" Positive corrective points in the rerun (image only): of {rerun['positive_points']}, "
+                    f"{rerun['positive_gained']} raised the proposal's IoU and {rerun['positive_leaked']} dropped it from "
+                    ">= 0.5 to below 0.5" + (f" (the earlier run: of {previous['points']}, {previous['gained']} raised it and "
+                                             f"{previous['leaked']} dropped it)" if previous else "") + ".")
+    rerun_finding = ("" if not changes else f" Rerun against the earlier run: {'; '.join(changes)}.") + positive
     return f"""{start}
 ## Annotator effort (`bench/annotation_effort.py`, issue #18)
 
 Measured {report['when']} in {report['wall_s']:.0f} s with `{report['command']}` (commit {m.get('commit', '?')}); {m['nproc']} CPUs ({m['cpu']}), load average {m['load'][0]:.2f} at the start (shared machine).{rerun_text}
 
-A simulated annotator labels the shared photos (answers: nails-cc0 polygons + the project's confirmed fingers and base/tip) in the real tool in headless Chromium, until each nail has IoU >= 0.9 with the answer, the right finger and base/tip within 5 % of the nail's base-tip length, read back through the API. Its rules are fixed and written in the script's docstring: outlines from scratch are the answer simplified (Douglas-Peucker) to the fewest clicks that keep IoU >= 0.9, zooming in (wheel) on nails under {MIN_NAIL_PX} px on screen; drafts are kept (IoU >= 0.9), corrected with vertex drags (at most {MAX_DRAGS}, else redrawn) or redrawn (IoU < 0.5); click-to-nail is a Ctrl+click at the nail's pole of inaccessibility with up to {MAX_POINTS} corrective points (an Alt+click, positive, at the pole of the biggest region the proposal missed, else a Shift+click, negative, in the biggest region it has too much; in the earlier run, before the tool took positive points outside the proposal, only negative ones), then accepted (IoU >= 0.9), corrected like a draft (IoU >= 0.5) or drawn; G accepts a suggestion when its finger or base/tip is right, then what is wrong is fixed (finger: 1 click in the panel; base/tip: A + 2 clicks). Every click, drag, wheel notch and key press counts. Seconds are the tool's and server's latency only (the annotator does not think), per nail.
+A simulated annotator labels the shared photos (answers: nails-cc0 polygons + the project's confirmed fingers and base/tip) in the real tool in headless Chromium, until each nail has IoU >= 0.9 with the answer, the right finger and base/tip within 5 % of the nail's base-tip length, read back through the API. Its rules are fixed and written in the script's docstring: outlines from scratch are the answer simplified (Douglas-Peucker) to the fewest clicks that keep IoU >= 0.9, zooming in (wheel) on nails under {MIN_NAIL_PX} px on screen; drafts are kept (IoU >= 0.9), corrected with vertex drags (at most {MAX_DRAGS}, else redrawn) or redrawn (IoU < 0.5), and a draft nail the model is unsure of (outline confidence under {SUGGEST_BELOW:g}) is proposed: accepted with Enter when it matches an answer (IoU >= 0.5; a click selects it unless it is the selected proposal), then treated as a draft nail, else rejected with Delete; click-to-nail is a Ctrl+click at the nail's pole of inaccessibility with up to {MAX_POINTS} corrective points (an Alt+click, positive, at the pole of the biggest region the proposal missed, else a Shift+click, negative, in the biggest region it has too much), then accepted (IoU >= 0.9), corrected like a draft (IoU >= 0.5) or drawn; G accepts a suggestion when its finger or base/tip is right, then what is wrong is fixed (finger: 1 click in the panel; base/tip: A + 2 clicks). Every click, drag, wheel notch and key press counts. Seconds are the tool's and server's latency only (the annotator does not think), per nail.
 
 | set | mode | nails | finished | actions per finished nail (median) | mean | of which finger + base/tip (mean) | scratch / mode (median) | seconds per nail (median) |
 | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
@@ -887,12 +893,14 @@ def main(argv=None) -> int:
     parser.add_argument("--update", nargs=2, default=None, metavar=("EARLIER", "RERUN"),
                         help="write the docs from an earlier report with the modes of a later run (WORK/report.json, "
                              "e.g. --held-out) in place of its own on the rerun's photos")
+    parser.add_argument("--what", default="", help="with --update: what changed since the earlier run (for the docs)")
+    parser.add_argument("--kept", default="", help="with --update: what the rows not rerun are (for the docs)")
     parser.add_argument("--no-docs", action="store_true")
     args = parser.parse_args(argv)
     if args.merge:
         return merge_reports([Path(p) for p in args.merge], argv)
     if args.update:
-        return update_report(Path(args.update[0]), Path(args.update[1]))
+        return update_report(Path(args.update[0]), Path(args.update[1]), args.what, args.kept)
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="annotation-effort-"))
     if args.train_only:
         print(json.dumps(train_model(work / "model"), indent=1))
@@ -975,11 +983,12 @@ def merge_reports(paths: list[Path], argv) -> int:
 
 
 
-def updated(earlier: dict, rerun: dict) -> tuple[dict, list[dict]]:
+def updated(earlier: dict, rerun: dict, what: str = "", kept_note: str = "") -> tuple[dict, list[dict]]:
     """An earlier report with a later run's modes in place of its own on the photos the rerun labelled (each
     nail tagged ``run``: ``earlier`` or ``rerun``). A summary row that would mix the two runs' rules (a set with
     photos the rerun did not label) keeps the earlier run's figures and says so (``earlier``). Also counts what
-    the rerun's positive corrective points did to the proposal's IoU."""
+    the rerun's positive corrective points did to the proposal's IoU (beside the earlier run's counts, when it was a
+    rerun too). ``what``: what changed since the earlier run; ``kept_note``: what the rows not rerun are."""
     redone = {(r["mode"], r["photo"]) for r in rerun["nails"]}
     modes = {mode for mode, _ in redone}
     kept = [{**r, "run": "earlier"} for r in earlier["nails"] if (r["mode"], r["photo"]) not in redone]
@@ -1001,13 +1010,17 @@ def updated(earlier: dict, rerun: dict) -> tuple[dict, list[dict]]:
                         "earlier": {subset: {m: rows[m] for m in sorted(modes) if m in rows}
                                     for subset, rows in earlier["summary"].items()},
                         "positive_points": len(steps), "positive_gained": sum(b > a for a, b in steps),
-                        "positive_leaked": sum(a >= 0.5 > b for a, b in steps)}}
+                        "positive_leaked": sum(a >= 0.5 > b for a, b in steps), "what": what, "kept": kept_note}}
+    before = earlier.get("rerun") or {}
+    if before.get("positive_points"):
+        report["rerun"]["positive_before"] = {"points": before["positive_points"], "gained": before["positive_gained"],
+                                              "leaked": before["positive_leaked"]}
     return report, records
 
 
-def update_report(earlier_path: Path, rerun_path: Path) -> int:
+def update_report(earlier_path: Path, rerun_path: Path, what: str = "", kept_note: str = "") -> int:
     """Writes the docs from an earlier report updated by a rerun (``updated``)."""
-    report, records = updated(json.loads(earlier_path.read_text()), json.loads(rerun_path.read_text()))
+    report, records = updated(json.loads(earlier_path.read_text()), json.loads(rerun_path.read_text()), what, kept_note)
     print(json.dumps(report["summary"], indent=1))
     RESULTS.write_text(report_text(report, records))
     write_section(SECTION, section(report))

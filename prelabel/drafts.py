@@ -28,7 +28,7 @@ edits them; until then they count as missing. A binary-only model gives no finge
 nail's outline confidence (mean nail probability) has no place in the geometry: it stays with the
 prediction's nails (``Prediction.nails[i]["confidence"]``, in the draft's order) for the page to show.
 
-A draft nail whose outline confidence is under ``SUGGEST_BELOW`` (:func:`is_suggestion`) is not shown as a nail
+A draft nail whose outline confidence is under ``SUGGEST_BELOW`` (``prelabel/proposals.py``) is not shown as a nail
 to fix but proposed to accept or reject with one key (issue #18; the annotation page's open call says which,
 ``api.OpenView``): the draft keeps it, and the page saves it only when the annotator accepts it.
 """
@@ -44,11 +44,11 @@ from labeling.annotations import assign_annotation
 from labeling.models import Annotation, AnnotationRevision, Image
 
 from .models import Prediction
+from .proposals import SUGGEST_BELOW, is_suggestion  # noqa: F401  (the page's open call and the tests ask here)
 
 Source = AnnotationRevision.Source
 S = Annotation.Status
 LANDMARK_SOURCES = ("field", "image")
-SUGGEST_BELOW = 0.6    # outline confidence under which a draft nail is proposed, not shown as a nail
 REJECT_REASONS = {"blurry": "blurry", "no_nails": "no nails visible", "not_a_hand": "not a hand", "duplicate": "duplicate",
                   "other": "other"}
 
@@ -67,13 +67,6 @@ def direction_confidence(nail) -> float | None:
     key = {"field": "field_coherence", "image": "orientation_confidence"}.get(nail.direction_source)
     value = nail.extra.get(key) if key else None
     return None if value is None else as_confidence(value, 4)
-
-
-def is_suggestion(entry: dict) -> bool:
-    """Whether a draft nail (an entry of ``Prediction.nails``) is proposed to accept or reject rather than shown as
-    a nail: its outline confidence is under ``SUGGEST_BELOW`` (a nail without one is shown as a nail)."""
-    confidence = entry.get("confidence")
-    return confidence is not None and confidence < SUGGEST_BELOW
 
 
 def nail_entry(nail) -> dict:
