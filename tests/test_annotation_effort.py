@@ -49,6 +49,22 @@ def test_a_rerun_replaces_its_modes_on_its_photos_and_no_row_mixes_two_runs():
     assert rerun_info["earlier"]["held_out"]["click"]["actions_median"] == 14
 
 
+def test_a_rerun_of_a_rerun_says_what_changed_and_keeps_the_earlier_counts():
+    earlier_nails = [nail_record(mode, "held", True, actions) for mode, actions in (("scratch", 17), ("click", 14))]
+    earlier = {"summary": summarize(earlier_nails), "nails": earlier_nails, "when": "then", "wall_s": 2.0, "command": "first",
+               "model": None, "machine": {"nproc": 2, "cpu": "cpu", "load": [1.0], "commit": "a"},
+               "rerun": {"positive_points": 175, "positive_gained": 59, "positive_leaked": 33}}
+    rerun_nails = [nail_record("click", "held", True, 6, {"proposal_ious": [0.6, 0.8], "points": ["+"]})]
+    rerun = {"summary": summarize(rerun_nails), "nails": rerun_nails, "when": "now", "wall_s": 1.0, "command": "rerun",
+             "machine": {"load": [0.5], "commit": "b"}, "rules": {}}
+    report, _ = updated(earlier, rerun, "small seeds", "scratch from the first run")
+    assert report["rerun"]["positive_before"] == {"points": 175, "gained": 59, "leaked": 33}
+    text = section(report)
+    assert ", small seeds: modes click on 1 photos" in text and "(scratch from the first run)" in text
+    assert "click-to-nail, image only, held out: median 14 -> 6 actions" in text
+    assert "of 1, 1 raised the proposal's IoU and 0 dropped it" in text and "(the earlier run: of 175, 59 raised" in text
+
+
 def test_matching_is_one_to_one_best_first():
     shifted = [[p[0] + 4, p[1]] for p in SQUARE]
     far = [[p[0] + 200, p[1]] for p in SQUARE]
