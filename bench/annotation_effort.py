@@ -988,7 +988,8 @@ def updated(earlier: dict, rerun: dict, what: str = "", kept_note: str = "") -> 
     nail tagged ``run``: ``earlier`` or ``rerun``). A summary row that would mix the two runs' rules (a set with
     photos the rerun did not label) keeps the earlier run's figures and says so (``earlier``). Also counts what
     the rerun's positive corrective points did to the proposal's IoU (beside the earlier run's counts, when it was a
-    rerun too). ``what``: what changed since the earlier run; ``kept_note``: what the rows not rerun are."""
+    rerun too). The model described is the rerun's when it ran a model mode. ``what``: what changed since the
+    earlier run; ``kept_note``: what the rows not rerun are (say which model they had)."""
     redone = {(r["mode"], r["photo"]) for r in rerun["nails"]}
     modes = {mode for mode, _ in redone}
     kept = [{**r, "run": "earlier"} for r in earlier["nails"] if (r["mode"], r["photo"]) not in redone]
@@ -1003,7 +1004,7 @@ def updated(earlier: dict, rerun: dict, what: str = "", kept_note: str = "") -> 
         ious = r.get("click", {}).get("proposal_ious", [])
         steps += [(ious[k], ious[k + 1]) for k, sign in enumerate(r.get("click", {}).get("points", []))
                   if sign == "+" and k + 1 < len(ious)]
-    report = {**earlier, "summary": summary,
+    report = {**earlier, "summary": summary, "model": rerun.get("model") or earlier.get("model"),  # the rerun's, if it had one
               "rerun": {"modes": sorted(modes), "photos": len({p for _, p in redone}), "when": rerun["when"],
                         "wall_s": rerun["wall_s"], "command": rerun["command"], "machine": rerun["machine"],
                         "rules": rerun["rules"],
