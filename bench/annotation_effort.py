@@ -677,12 +677,13 @@ def activate_model(checkpoint: Path):
     return version
 
 
-def write_drafts(image_ids: list[int], checkpoint: Path, size: int = 480) -> None:
-    """Pre-labeling's draft of each image (the prelabel job's steps, in this process)."""
+def write_drafts(image_ids: list[int], checkpoint: Path, version, size: int = 480) -> None:
+    """Pre-labeling's draft of each image by the model ``version`` (the prelabel job's steps, in this process): the
+    prediction is kept with its nails' confidences (the page proposes the unsure ones) and written as the draft."""
     from PIL import Image as PILImage
 
     from labeling.models import Image
-    from prelabel.drafts import nails_to_geometry, write_draft
+    from prelabel.drafts import save_prediction
     from ml.predict import Predictor
     from training.serving import predict_picture
 
@@ -690,8 +691,7 @@ def write_drafts(image_ids: list[int], checkpoint: Path, size: int = 480) -> Non
     for image in Image.objects.filter(pk__in=image_ids):
         with image.file.open("rb") as handle, PILImage.open(handle) as picture:
             rgb = np.asarray(picture.convert("RGB"))
-        geometry, _, _ = nails_to_geometry(predict_picture(predictor, rgb, size).nails, image.width, image.height)
-        write_draft(image, geometry, "effort-bench")
+        save_prediction(image, version, predict_picture(predictor, rgb, size))
 
 
 
@@ -937,11 +937,11 @@ def main(argv=None) -> int:
         for mode in [m for m in MODES if m in modes and m in ("scratch", "click")]:
             records += run_mode(browser, base_url, mode, photos, answers, names, held)
         if checkpoint is not None and any(m in modes for m in ("drafts", "click+model")):
-            activate_model(checkpoint)
+            version = activate_model(checkpoint)
             if "drafts" in modes:
                 ids = add_photos("drafts", photos)
                 log("pre-labeling the drafts' photos")
-                write_drafts(ids, checkpoint)
+                write_drafts(ids, checkpoint, version)
                 records += run_mode(browser, base_url, "drafts", photos, answers, names, held, ids)
             if "click+model" in modes:
                 records += run_mode(browser, base_url, "click+model", photos, answers, names, held)
