@@ -6,8 +6,8 @@ whose unsure nails are proposed: a good one is accepted with Enter, a spurious o
 import numpy as np
 import pytest
 
-from bench.annotation_effort import (PASSWORD, USER, add_photos, check_nail, match, section, summarize, run_mode,
-                                     synthetic_photo, updated)
+from bench.annotation_effort import (PASSWORD, USER, activate_model, add_photos, check_nail, match, section, summarize,
+                                     run_mode, synthetic_photo, updated, write_drafts)
 
 SQUARE = [[10, 10], [50, 10], [50, 50], [10, 50]]
 ANSWER = {"polygon": SQUARE, "finger": 2, "base": [30, 50], "tip": [30, 10]}
@@ -136,3 +136,20 @@ def test_drafts_with_proposed_nails_on_a_synthetic_photo(browser, live_server):
     # proposal, Enter, then finger, A, base, tip.
     assert left["label_actions"] == right["label_actions"] == 4, records
     assert left["actions"] == 6 and right["actions"] == 7, records
+
+
+@pytest.mark.django_db
+def test_the_bench_drafts_are_written_as_prelabeling_writes_them():
+    """The drafts mode's drafts come with their prediction (the nails' confidences): without it the page's open
+    call has no draft to describe and proposes nothing."""
+    from labeling.models import Annotation
+    from prelabel.models import Prediction
+    from tests.prelabel_support import nail_photo, tiny_checkpoint
+
+    checkpoint = tiny_checkpoint()
+    version = activate_model(checkpoint)
+    (image_id,) = add_photos("drafts", [nail_photo(nails=((30, 36, 14, 9, 0.4), (66, 36, 14, 9, 1.2)))])
+    write_drafts([image_id], checkpoint, version, size=64)
+    prediction = Prediction.objects.get(image_id=image_id, model_version=version)
+    assert prediction.draft_state == "drafted" and prediction.draft_version == Annotation.objects.get(image_id=image_id).version
+    assert prediction.nails and all(0 < n["confidence"] <= 1 for n in prediction.nails)
