@@ -271,7 +271,9 @@ def evaluate(data_dir: Path, predictor=None, only=(), twelve_mp: bool = True) ->
 def section(result: dict, command: str) -> str:
     start, end = markers(SECTION)
     lines = [start, "## Click a nail, get the nail (`bench/click_nail.py`, issue #18)", "",
-             f"Command: `{command}`. Machine: {result['machine']['cpu']}. {result['photos']} shared photos, one click per "
+             f"Command: `{command}`. Machine: {result['machine']['cpu']}, {result['machine']['nproc']} CPUs, load average "
+             f"{result['machine']['load'][0]:.2f} at the start (a shared machine: other work running, which inflates the "
+             f"latencies). {result['photos']} shared photos, one click per "
              "nail at its pole of inaccessibility (shapely `polylabel`), the polygon of "
              "`ml.click_segmentation.segment_click` against the answer (both rasterized by `dataset/raster.py`). "
              "`prior`: the nail size a photo without labels gets (the image's first nail); `others`: the size from the "
