@@ -1,7 +1,7 @@
 """A model draft's nails the model is unsure of, in Chromium (issue #18): they are proposed (ghosted), not shown
 as nails; the first is selected at the start; Delete rejects the selected one (gone, the next selected), a click
-selects one and Enter accepts it (a normal nail, selected, one undoable edit). What is saved holds the sure nail
-and the accepted one, never the rejected one; the help lists the keys."""
+selects one and Enter accepts it (a normal nail, selected, one undoable edit); submitting waits until each is
+decided. What is saved holds the sure nail and the accepted one, never the rejected one; the help lists the keys."""
 import numpy as np
 import pytest
 from PIL import Image as PILImage
@@ -59,6 +59,12 @@ def test_unsure_draft_nails_are_accepted_or_rejected_with_one_key(browser, live_
     expect(page.locator("#prelabel-banner")).to_contain_text("Enter accepts the selected one, Delete rejects it")
     expect(page.locator("#message")).to_contain_text("Enter accepts it as a nail, Delete rejects it")
     assert page.evaluate("annotator.autosaver.dirty") is False   # taking them out is not an edit
+
+    canvas.click(*centre("sure"))
+    page.keyboard.press("Control+Enter")                           # submitting waits for a decision on each proposal
+    expect(page.locator("#message")).to_contain_text("2 proposed nail(s) to decide on first")
+    assert page.evaluate("annotator.proposed.current") == 0 and page.evaluate("annotator.scene.selection") is None
+    assert Annotation.objects.get(image=image).status == "draft"
 
     page.keyboard.press("Delete")                                  # rejects unsure_a; unsure_b is selected
     assert proposed() == ["unsure_b"] and page.evaluate("annotator.proposed.current") == 0

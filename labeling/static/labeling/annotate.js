@@ -321,6 +321,10 @@ async function submit() {
   if (autosaver.paused) return message("Resolve the conflict first.");
   if (editor.drawing.length) editor.closeDrawing();
   const blocking = state.issues.filter((i) => i.level === "error" || i.level === "incomplete");
+  if (proposed.nails.length) {  // never dropped unseen: each proposed nail is accepted or rejected first
+    proposed.select(proposed.current === null ? 0 : proposed.current);
+    return message(`${proposed.nails.length} proposed nail(s) to decide on first: Enter accepts the selected one, Delete rejects it.`);
+  }
   if (!scene.geometry.nails.length) return message("Nothing to submit: draw the nails first (N).");
   if (blocking.length) {
     const first = blocking[0];

@@ -5,7 +5,7 @@
 // selected one: it becomes a normal nail (one undoable edit, keeping its id, finger and base/tip and their
 // `suggested` marks), selected. Delete rejects it: it is gone, and the next proposal is selected. Until accepted a proposed nail is never saved: the labels
 // saved are the scene's, which does not hold it (leaving the page without an edit keeps the server's copy as it
-// was, so the next visit proposes the same nails again).
+// was, so the next visit proposes the same nails again). Submitting waits until each one is decided (annotate.js).
 
 import { pointInPolygon } from "./geometry.js";
 import { drawProposedShape, drawShapeTag } from "./render.js";
