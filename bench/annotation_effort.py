@@ -33,12 +33,17 @@ Rules of the simulated annotator (fixed; the numbers follow from them):
   tip within ``LANDMARK_TOL`` of the nail's base-tip length), then the scratch rule for what is still wrong.
 * Tools: ``N`` before each outline, ``A`` before base/tip, ``V`` before drags or a selecting click when another
   tool is on (each a key press).
-* Drafts: each answer nail is matched to a draft nail (greedy, best IoU first, IoU >= 0.1). IoU >= 0.9: kept
-  (a click selects it); IoU >= 0.5: vertex drags, each the drag of the vertex whose move onto the nearest
+* Drafts: the page shows the draft nails the model is sure of as nails and proposes the others (outline
+  confidence under ``prelabel.proposals.SUGGEST_BELOW``; ghosted, the first one selected). Each answer nail is
+  matched to a draft nail, shown or proposed (greedy, best IoU first, IoU >= 0.1). Draft nails matching no
+  answer (or one below 0.5) go first: a shown one is deleted (a click + ``Delete``), a proposed one rejected
+  (``Delete`` when it is the selected proposal, else a click in it + ``Delete``). Then per answer nail, left
+  to right: a matched proposed nail (IoU >= 0.5) is accepted (a click in it unless it is the selected
+  proposal, ``Enter``) and is then a shown one; a shown one at IoU >= 0.9 is kept (a click selects it, none
+  after an accept); at IoU >= 0.5, vertex drags, each the drag of the vertex whose move onto the nearest
   point of the answer's outline gains the most IoU, until IoU >= 0.9 or after ``MAX_DRAGS`` drags or when no
   drag gains ``MIN_GAIN``: then it is deleted (``Esc``, ``Delete``) and redrawn from scratch; below 0.5 or
-  unmatched: redrawn from scratch. Draft nails matching no answer (or one below 0.5) are deleted first
-  (a click + ``Delete``).
+  unmatched: redrawn from scratch.
 * Click-to-nail: a Ctrl+click at the answer's pole of inaccessibility; while the proposal's IoU < 0.9, up to
   ``MAX_POINTS`` corrective points: an Alt+click (a positive point, which the tool takes anywhere) at the pole
   of the biggest region the proposal missed when that region is at least 2 % of the nail, else a Shift+click
@@ -79,12 +84,14 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
-from shapely.geometry import Point, Polygon  # noqa: E402
+from shapely.geometry import Point  # noqa: E402
 from shapely.ops import nearest_points, polylabel  # noqa: E402
 
 from bench.benchdoc import git_commit, log, machine_info, markers, write_section  # noqa: E402
+from bench.click_nail import biggest_part, click_point, corrective_point, shape  # noqa: E402
 from bench.complete_labels import HELD_OUT, load_labels  # noqa: E402
 from curation.demo_labels import DEMO_LABELS, merge_into_coco, read_demo_labels  # noqa: E402
+from prelabel.proposals import SUGGEST_BELOW  # noqa: E402
 
 SECTION = "annotation_effort"
 SHARED = ROOT.parent / "shared" / "data" / "nails-cc0"
@@ -169,11 +176,6 @@ def train_model(out: Path, budget: dict = TRAIN_BUDGET, data_dir: Path = SHARED)
     return info
 
 
-def shape(polygon) -> Polygon:
-    poly = Polygon(polygon)
-    return poly if poly.is_valid else poly.buffer(0)
-
-
 def iou(a, b) -> float:
     pa, pb = shape(a), shape(b)
     union = pa.union(pb).area
@@ -182,17 +184,21 @@ def iou(a, b) -> float:
 
 def pole(polygon) -> list[float]:
     """The pole of inaccessibility: the inside point furthest from the outline."""
-    poly = shape(polygon)
-    if poly.geom_type != "Polygon":
-        poly = max(poly.geoms, key=lambda g: g.area)
-    p = polylabel(poly, tolerance=0.5)
+    return list(click_point(polygon))
+
+
+def free_point(polygon, others: list) -> list[float]:
+    """Where a click selects ``polygon`` among ``others``: the pole of its largest part that none of them covers
+    (the polygon's own pole when they cover it all)."""
+    own = shape(polygon)
+    for other in others:
+        if shape(other).intersects(own):
+            own = own.difference(shape(other))
+    part = biggest_part(own)
+    if part is None:
+        return pole(polygon)
+    p = polylabel(part, tolerance=0.5)
     return [p.x, p.y]
-
-
-def biggest_part(region):
-    """The largest polygon of a (multi)polygon region, or None when it has no area."""
-    parts = [g for g in getattr(region, "geoms", [region]) if g.geom_type == "Polygon" and g.area > 0]
-    return max(parts, key=lambda g: g.area) if parts else None
 
 
 def landmarks_ok(base, tip, answer: dict) -> bool:
@@ -271,6 +277,10 @@ class Annotator:
 
     def nails(self) -> list[dict]:
         return self.state("annotator.scene.geometry.nails")
+
+    def proposed(self) -> list[dict]:
+        """The proposed nails (a draft's unsure ones): ``[{"nail", "confidence", "source"}]``."""
+        return self.state("annotator.proposed.nails")
 
     def index_of(self, nail_id) -> int:
         return next(i for i, n in enumerate(self.nails()) if n.get("id") == nail_id)
@@ -421,18 +431,11 @@ class Annotator:
             trace["proposal_ious"].append(round(value, 4))
             if not proposal or value >= BAR or len(trace["proposal_ious"]) > MAX_POINTS:
                 break
-            truth, got = shape(answer["polygon"]), shape(proposal["polygon"])
-            point = None
-            for region, modifier in ((truth.difference(got), "Alt"), (got.difference(truth), "Shift")):
-                biggest = biggest_part(region)
-                if biggest is not None and biggest.area >= 0.02 * truth.area:
-                    point = (polylabel(biggest, tolerance=0.5), modifier)
-                    break
+            point = corrective_point(proposal["polygon"], answer["polygon"])
             if point is None:
                 break
-            (p, modifier) = point
-            self.click([p.x, p.y], modifiers=[modifier])
-            trace.setdefault("points", []).append("+" if modifier == "Alt" else "-")
+            self.click(point[:2], modifiers=["Alt" if point[2] else "Shift"])
+            trace.setdefault("points", []).append("+" if point[2] else "-")
             proposal = self.wait_proposal() or proposal
         if proposal:  # what the last proposal got wrong, as shares of the answer's area
             truth, got = shape(answer["polygon"]), shape(proposal["polygon"])
@@ -468,14 +471,7 @@ class Annotator:
         """A click at the pole of the part of the nail no other nail covers (Esc when it picked a vertex)."""
         self.select_tool()
         nails = self.nails()
-        own = shape(nails[self.index_of(nail_id)]["polygon"])
-        for other in nails:
-            if other["id"] != nail_id and shape(other["polygon"]).intersects(own):
-                own = own.difference(shape(other["polygon"]))
-        if own.geom_type == "MultiPolygon":
-            own = max(own.geoms, key=lambda g: g.area)
-        p = polylabel(own, tolerance=0.5) if own.geom_type == "Polygon" and own.area > 0 else None
-        self.click([p.x, p.y] if p else pole(nails[self.index_of(nail_id)]["polygon"]))
+        self.click(free_point(nails[self.index_of(nail_id)]["polygon"], [n["polygon"] for n in nails if n["id"] != nail_id]))
         selection = self.state("annotator.scene.selection") or {}
         if selection.get("index") != self.index_of(nail_id):  # it hit another nail's vertex: its row in the list, F
             self.actions += 1
@@ -484,6 +480,31 @@ class Annotator:
             self.fit()
         elif selection.get("vertex") is not None:
             self.key("Escape")
+
+    def pick_proposed(self, nail_id) -> None:
+        """Select a proposed nail: nothing when it is the selected proposal, else a click at the pole of its part
+        that no nail and no other proposal covers (its row, as it were, when that click missed it)."""
+        entries = self.proposed()
+        k = next(k for k, e in enumerate(entries) if e["nail"]["id"] == nail_id)
+        if self.page.evaluate("annotator.proposed.current") == k and self.state("annotator.scene.selection") is None:
+            return
+        self.select_tool()
+        self.click(free_point(entries[k]["nail"]["polygon"], [n["polygon"] for n in self.nails()] +
+                              [e["nail"]["polygon"] for j, e in enumerate(entries) if j != k]))
+        if self.page.evaluate("annotator.proposed.current") != k:
+            self.actions += 1
+            self.timed(lambda: self.page.evaluate(f"annotator.proposed.select({k})"))
+
+    def reject(self, nail_id) -> None:
+        """A proposed nail that matches no answer: selected, ``Delete``."""
+        self.pick_proposed(nail_id)
+        self.key("Delete")
+
+    def accept(self, nail_id) -> bool:
+        """A proposed nail that matches an answer: selected, ``Enter``; it is then a nail (selected)."""
+        self.pick_proposed(nail_id)
+        self.key("Enter")
+        return True
 
     def delete(self, nail_id, selected: bool = False) -> None:
         if not selected:
@@ -521,8 +542,10 @@ class Annotator:
 # --------------------------------------------------------------------------------------------------
 
 def open_photo(page, base_url: str, image_id: int) -> None:
+    """The page ready, with pre-labeling's open call answered (a draft's unsure nails proposed)."""
     page.goto(f"{base_url}/annotate/{image_id}/")
     page.wait_for_selector("#app[data-ready='1']", state="attached", timeout=30_000)
+    page.evaluate("window.prelabelOpen ? window.prelabelOpen.then(() => true) : true")
 
 
 def saved_geometry(page, base_url: str, image_id: int, timeout: float = 30) -> dict:
@@ -535,6 +558,18 @@ def saved_geometry(page, base_url: str, image_id: int, timeout: float = 30) -> d
     answer = page.request.get(f"{base_url}/api/images/{image_id}/annotation/")
     assert answer.ok, answer.status
     return answer.json()["geometry"]
+
+
+def checked(page, base_url: str, image_id: int, answers: list[dict], records: list[dict]) -> list[dict]:
+    """The records of one photo's answer nails, each updated with its check (``check_nail``) against the saved
+    labels (after the autosave, matched by IoU)."""
+    saved = saved_geometry(page, base_url, image_id)["nails"]
+    matched = match([n["polygon"] for n in saved], answers)
+    for i, answer in enumerate(answers):
+        j, value = matched.get(i, (None, 0.0))
+        records[i].update(check_nail(saved[j] if j is not None else None, value, answer))
+        records[i]["seconds"] = round(records[i]["seconds"], 3)
+    return records
 
 
 def label_photo(page, base_url: str, image_id: int, answers: list[dict], mode: str) -> list[dict]:
@@ -556,27 +591,30 @@ def label_photo(page, base_url: str, image_id: int, answers: list[dict], mode: s
         return out
 
     if mode == "drafts":
-        drafts = bot.nails()
+        drafts = bot.nails() + [entry["nail"] for entry in bot.proposed()]
+        proposed = {d["id"] for d in drafts[len(bot.nails()):]}
         matched = match([d["polygon"] for d in drafts], answers)
         keep = {drafts[j]["id"]: (i, value) for i, (j, value) in matched.items() if value >= 0.5}
         spurious = [d["id"] for d in drafts if d["id"] not in keep]
         if spurious and order:
-            timed(order[0], lambda: [bot.delete(nail_id) for nail_id in spurious])
+            timed(order[0], lambda: [bot.reject(nail_id) if nail_id in proposed else bot.delete(nail_id) for nail_id in spurious])
         by_answer = {i: (nail_id, value) for nail_id, (i, value) in keep.items()}
         for i in order:
             records[i]["draft_iou"] = round(by_answer[i][1], 4) if i in by_answer else None
+            records[i]["proposed"] = i in by_answer and by_answer[i][0] in proposed
 
             def work(i=i):
                 if i not in by_answer:
                     return bot.scratch_nail(answers[i])
                 nail_id, value = by_answer[i]
+                accepted = nail_id in proposed and bot.accept(nail_id)
                 if value < BAR:
                     records[i]["drags"] = bot.correct_draft(nail_id, answers[i])
                     bot.fit()
                     if not records[i]["drags"]["reached"]:
                         bot.delete(nail_id, selected=True)
                         return bot.scratch_nail(answers[i])
-                else:
+                elif not accepted:
                     bot.select(nail_id)
                 bot.labels(nail_id, answers[i])
             timed(i, work)
@@ -588,13 +626,7 @@ def label_photo(page, base_url: str, image_id: int, answers: list[dict], mode: s
             timed(i, lambda i=i: bot.scratch_nail(answers[i]))
     else:
         raise ValueError(f"unknown mode {mode!r}")
-    saved = saved_geometry(page, base_url, image_id)["nails"]
-    matched = match([n["polygon"] for n in saved], answers)
-    for i, answer in enumerate(answers):
-        j, value = matched.get(i, (None, 0.0))
-        records[i].update(check_nail(saved[j] if j is not None else None, value, answer))
-        records[i]["seconds"] = round(records[i]["seconds"], 3)
-    return records
+    return checked(page, base_url, image_id, answers, records)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -659,12 +691,13 @@ def activate_model(checkpoint: Path):
     return version
 
 
-def write_drafts(image_ids: list[int], checkpoint: Path, size: int = 480) -> None:
-    """Pre-labeling's draft of each image (the prelabel job's steps, in this process)."""
+def write_drafts(image_ids: list[int], checkpoint: Path, version, size: int = 480) -> None:
+    """Pre-labeling's draft of each image by the model ``version`` (the prelabel job's steps, in this process): the
+    prediction is kept with its nails' confidences (the page proposes the unsure ones) and written as the draft."""
     from PIL import Image as PILImage
 
     from labeling.models import Image
-    from prelabel.drafts import nails_to_geometry, write_draft
+    from prelabel.drafts import save_prediction
     from ml.predict import Predictor
     from training.serving import predict_picture
 
@@ -672,8 +705,7 @@ def write_drafts(image_ids: list[int], checkpoint: Path, size: int = 480) -> Non
     for image in Image.objects.filter(pk__in=image_ids):
         with image.file.open("rb") as handle, PILImage.open(handle) as picture:
             rgb = np.asarray(picture.convert("RGB"))
-        geometry, _, _ = nails_to_geometry(predict_picture(predictor, rgb, size).nails, image.width, image.height)
-        write_draft(image, geometry, "effort-bench")
+        save_prediction(image, version, predict_picture(predictor, rgb, size), photo=rgb)
 
 
 
@@ -757,7 +789,8 @@ def summarize(records: list[dict]) -> dict:
                           "unfinished": {"not_saved": sum(not r["finished"] and r.get("iou", 0) == 0 for r in mine),
                                          "outline": sum(not r["finished"] and 0 < r.get("iou", 0) < BAR for r in mine),
                                          "labels": sum(not r["finished"] and r.get("iou", 0) >= BAR for r in mine)},
-                          "kept_drafts": sum(r.get("draft_iou") is not None and r.get("draft_iou") >= BAR for r in mine)}
+                          "kept_drafts": sum(r.get("draft_iou") is not None and r.get("draft_iou") >= BAR for r in mine),
+                          "proposed_drafts": sum(r.get("proposed") is True for r in mine)}
         scratch = rows.get("scratch", {}).get("actions_median")
         for row in rows.values():
             row["ratio_to_scratch"] = round(scratch / row["actions_median"], 2) if scratch and row["actions_median"] else None
@@ -795,7 +828,8 @@ def section(report: dict) -> str:
                             f"(of the proposals not good as they came, {row['proposal_mostly_missed']} had more missed than "
                             "extra area)")
         elif mode == "drafts":
-            outlines.append(f"{labels[mode]}: {row['kept_drafts']} of {row['nails']} draft outlines good as they were (IoU >= 0.9)")
+            outlines.append(f"{named(mode, row)}: {row['kept_drafts']} of {row['nails']} draft outlines good as they were (IoU >= 0.9), "
+                            f"{row.get('proposed_drafts', 0)} matched draft nails proposed (unsure) and accepted with Enter")
     for mode, row in report["summary"].get("all", {}).items():
         u = row["unfinished"]
         if sum(u.values()):
@@ -815,31 +849,34 @@ def section(report: dict) -> str:
     rerun = report.get("rerun")
     rerun_text = "" if not rerun else (
         f" Rerun {rerun['when']} in {rerun['wall_s']:.0f} s with `{rerun['command']}` (commit "
-        f"{rerun['machine'].get('commit', '?')}, load average {rerun['machine']['load'][0]:.2f}), with the click rule's "
-        f"positive points outside the proposal: modes {', '.join(rerun['modes'])} on {rerun['photos']} photos"
+        f"{rerun['machine'].get('commit', '?')}, load average {rerun['machine']['load'][0]:.2f}, shared machine)"
+        + (f", {rerun['what']}" if rerun.get("what") else "") + f": modes {', '.join(rerun['modes'])} on {rerun['photos']} photos"
         + ("; rows and counts of those modes over photos the rerun did not label are the earlier run's, marked "
            "\"(earlier run)\" (in the sentences on all photos below too)"
            if any(row.get("earlier") for rows in report["summary"].values() for row in rows.values()) else "")
-        + "; the other modes' rows are the earlier run's, click-to-nail + model with the earlier rule (negative "
-        "points only).")
+        + "; the other modes' rows are the earlier run's" + (f" ({rerun['kept']})" if rerun.get("kept") else "") + ".")
     changes = []
-    for subset, title in (("held_out", "held out"), ("all", "all photos")):
-        before = (rerun or {}).get("earlier", {}).get(subset, {}).get("click")
-        now = report["summary"].get(subset, {}).get("click")
-        if before and now and not now.get("earlier"):
-            changes.append(f"{title} median {before['actions_median']:g} -> {now['actions_median']:g} actions per "
-                           f"finished nail (mean {before['actions_mean']:g} -> {now['actions_mean']:g})")
-    rerun_finding = "" if not changes else (
-        f" Positive points (rerun against the earlier run, image only): {'; '.join(changes)}; "
-        f"of {rerun['positive_points']} positive points, {rerun['positive_gained']} raised the proposal's IoU and "
-        f"{rerun['positive_leaked']} dropped it from >= 0.5 to below 0.5 (the image-only region grown from a second "
-        "seed can leak into the skin), after which the nail is drawn.")
+    for mode in (rerun or {}).get("modes", []):
+        for subset, title in (("held_out", "held out"), ("all", "all photos")):
+            before = rerun.get("earlier", {}).get(subset, {}).get(mode)
+            now = report["summary"].get(subset, {}).get(mode)
+            if before and now and not now.get("earlier") and before.get("actions_median") is not None:
+                changes.append(f"{labels[mode]}, {title}: median {before['actions_median']:g} -> {now['actions_median']:g} "
+                               f"actions per finished nail (mean {before['actions_mean']:g} -> {now['actions_mean']:g})")
+    positive = ""
+    if rerun and rerun.get("positive_points"):
+        previous = rerun.get("positive_before")
+        positive = (f" Positive corrective points in the rerun (image only): of {rerun['positive_points']}, "
+                    f"{rerun['positive_gained']} raised the proposal's IoU and {rerun['positive_leaked']} dropped it from "
+                    ">= 0.5 to below 0.5" + (f" (the earlier run: of {previous['points']}, {previous['gained']} raised it and "
+                                             f"{previous['leaked']} dropped it)" if previous else "") + ".")
+    rerun_finding = ("" if not changes else f" Rerun against the earlier run: {'; '.join(changes)}.") + positive
     return f"""{start}
 ## Annotator effort (`bench/annotation_effort.py`, issue #18)
 
 Measured {report['when']} in {report['wall_s']:.0f} s with `{report['command']}` (commit {m.get('commit', '?')}); {m['nproc']} CPUs ({m['cpu']}), load average {m['load'][0]:.2f} at the start (shared machine).{rerun_text}
 
-A simulated annotator labels the shared photos (answers: nails-cc0 polygons + the project's confirmed fingers and base/tip) in the real tool in headless Chromium, until each nail has IoU >= 0.9 with the answer, the right finger and base/tip within 5 % of the nail's base-tip length, read back through the API. Its rules are fixed and written in the script's docstring: outlines from scratch are the answer simplified (Douglas-Peucker) to the fewest clicks that keep IoU >= 0.9, zooming in (wheel) on nails under {MIN_NAIL_PX} px on screen; drafts are kept (IoU >= 0.9), corrected with vertex drags (at most {MAX_DRAGS}, else redrawn) or redrawn (IoU < 0.5); click-to-nail is a Ctrl+click at the nail's pole of inaccessibility with up to {MAX_POINTS} corrective points (an Alt+click, positive, at the pole of the biggest region the proposal missed, else a Shift+click, negative, in the biggest region it has too much; in the earlier run, before the tool took positive points outside the proposal, only negative ones), then accepted (IoU >= 0.9), corrected like a draft (IoU >= 0.5) or drawn; G accepts a suggestion when its finger or base/tip is right, then what is wrong is fixed (finger: 1 click in the panel; base/tip: A + 2 clicks). Every click, drag, wheel notch and key press counts. Seconds are the tool's and server's latency only (the annotator does not think), per nail.
+A simulated annotator labels the shared photos (answers: nails-cc0 polygons + the project's confirmed fingers and base/tip) in the real tool in headless Chromium, until each nail has IoU >= 0.9 with the answer, the right finger and base/tip within 5 % of the nail's base-tip length, read back through the API. Its rules are fixed and written in the script's docstring: outlines from scratch are the answer simplified (Douglas-Peucker) to the fewest clicks that keep IoU >= 0.9, zooming in (wheel) on nails under {MIN_NAIL_PX} px on screen; drafts are kept (IoU >= 0.9), corrected with vertex drags (at most {MAX_DRAGS}, else redrawn) or redrawn (IoU < 0.5), and a draft nail the model is unsure of (outline confidence under {SUGGEST_BELOW:g}) is proposed: accepted with Enter when it matches an answer (IoU >= 0.5; a click selects it unless it is the selected proposal), then treated as a draft nail, else rejected with Delete; click-to-nail is a Ctrl+click at the nail's pole of inaccessibility with up to {MAX_POINTS} corrective points (an Alt+click, positive, at the pole of the biggest region the proposal missed, else a Shift+click, negative, in the biggest region it has too much), then accepted (IoU >= 0.9), corrected like a draft (IoU >= 0.5) or drawn; G accepts a suggestion when its finger or base/tip is right, then what is wrong is fixed (finger: 1 click in the panel; base/tip: A + 2 clicks). Every click, drag, wheel notch and key press counts. Seconds are the tool's and server's latency only (the annotator does not think), per nail.
 
 | set | mode | nails | finished | actions per finished nail (median) | mean | of which finger + base/tip (mean) | scratch / mode (median) | seconds per nail (median) |
 | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
@@ -849,7 +886,7 @@ A simulated annotator labels the shared photos (answers: nails-cc0 polygons + th
 
 All photos: {"; ".join(outlines) or "-"}. (A nail not in the saved labels: the page flagged its shape, e.g. self-crossing after vertex drags, and the save kept it apart; the simulated annotator does not repair flagged shapes.)
 
-Where the actions go: a finished nail from scratch costs about {f_scratch} clicks for its outline plus 4 for the finger and base/tip; a click proposal is rarely good to 0.9 IoU as it comes (the image-only proposals' median IoU is ~0.8, `click_nail` section), and its finger and base/tip suggestions are often wrong (then 1 + 3 actions), so the floor of 3 actions (Ctrl+click, Enter, G) is reached by few nails. With this weak model, drafts and model proposals cost more than drawing (spurious draft nails to delete, outlines to redraw).
+Where the actions go: a finished nail from scratch costs about {f_scratch} clicks for its outline plus 4 for the finger and base/tip; a click proposal is rarely good to 0.9 IoU as it comes (the image-only proposals' median IoU is ~0.8, `click_nail` section), and its finger and base/tip suggestions are often wrong (then 1 + 3 actions), so the floor of 3 actions (Ctrl+click, Enter, G) is reached by few nails. With this weak model, drafts and model proposals cost more than drawing (spurious draft nails to delete, outlines to redraw). Proposing a draft's unsure nails changes little with such a model: a spurious one costs one key (Delete) instead of a click and Delete only while it is the selected proposal, else a click and Delete as before, and an accepted one still needs drags or a redraw like any draft nail below the bar.
 
 {verdict} Positive corrective points: an Alt+click adds one anywhere, also outside the proposal, so a region the proposal missed can be pointed at; proposals still short of the bar after {MAX_POINTS} points are corrected with vertex drags or drawn.{rerun_finding} Per nail: `docs/results/annotation_effort.json`.
 {end}
@@ -870,12 +907,14 @@ def main(argv=None) -> int:
     parser.add_argument("--update", nargs=2, default=None, metavar=("EARLIER", "RERUN"),
                         help="write the docs from an earlier report with the modes of a later run (WORK/report.json, "
                              "e.g. --held-out) in place of its own on the rerun's photos")
+    parser.add_argument("--what", default="", help="with --update: what changed since the earlier run (for the docs)")
+    parser.add_argument("--kept", default="", help="with --update: what the rows not rerun are (for the docs)")
     parser.add_argument("--no-docs", action="store_true")
     args = parser.parse_args(argv)
     if args.merge:
         return merge_reports([Path(p) for p in args.merge], argv)
     if args.update:
-        return update_report(Path(args.update[0]), Path(args.update[1]))
+        return update_report(Path(args.update[0]), Path(args.update[1]), args.what, args.kept)
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="annotation-effort-"))
     if args.train_only:
         print(json.dumps(train_model(work / "model"), indent=1))
@@ -912,11 +951,11 @@ def main(argv=None) -> int:
         for mode in [m for m in MODES if m in modes and m in ("scratch", "click")]:
             records += run_mode(browser, base_url, mode, photos, answers, names, held)
         if checkpoint is not None and any(m in modes for m in ("drafts", "click+model")):
-            activate_model(checkpoint)
+            version = activate_model(checkpoint)
             if "drafts" in modes:
                 ids = add_photos("drafts", photos)
                 log("pre-labeling the drafts' photos")
-                write_drafts(ids, checkpoint)
+                write_drafts(ids, checkpoint, version)
                 records += run_mode(browser, base_url, "drafts", photos, answers, names, held, ids)
             if "click+model" in modes:
                 records += run_mode(browser, base_url, "click+model", photos, answers, names, held)
@@ -958,11 +997,13 @@ def merge_reports(paths: list[Path], argv) -> int:
 
 
 
-def updated(earlier: dict, rerun: dict) -> tuple[dict, list[dict]]:
+def updated(earlier: dict, rerun: dict, what: str = "", kept_note: str = "") -> tuple[dict, list[dict]]:
     """An earlier report with a later run's modes in place of its own on the photos the rerun labelled (each
     nail tagged ``run``: ``earlier`` or ``rerun``). A summary row that would mix the two runs' rules (a set with
     photos the rerun did not label) keeps the earlier run's figures and says so (``earlier``). Also counts what
-    the rerun's positive corrective points did to the proposal's IoU."""
+    the rerun's positive corrective points did to the proposal's IoU (beside the earlier run's counts, when it was a
+    rerun too). The model described is the rerun's when it ran a model mode. ``what``: what changed since the
+    earlier run; ``kept_note``: what the rows not rerun are (say which model they had)."""
     redone = {(r["mode"], r["photo"]) for r in rerun["nails"]}
     modes = {mode for mode, _ in redone}
     kept = [{**r, "run": "earlier"} for r in earlier["nails"] if (r["mode"], r["photo"]) not in redone]
@@ -977,20 +1018,24 @@ def updated(earlier: dict, rerun: dict) -> tuple[dict, list[dict]]:
         ious = r.get("click", {}).get("proposal_ious", [])
         steps += [(ious[k], ious[k + 1]) for k, sign in enumerate(r.get("click", {}).get("points", []))
                   if sign == "+" and k + 1 < len(ious)]
-    report = {**earlier, "summary": summary,
+    report = {**earlier, "summary": summary, "model": rerun.get("model") or earlier.get("model"),  # the rerun's, if it had one
               "rerun": {"modes": sorted(modes), "photos": len({p for _, p in redone}), "when": rerun["when"],
                         "wall_s": rerun["wall_s"], "command": rerun["command"], "machine": rerun["machine"],
                         "rules": rerun["rules"],
                         "earlier": {subset: {m: rows[m] for m in sorted(modes) if m in rows}
                                     for subset, rows in earlier["summary"].items()},
                         "positive_points": len(steps), "positive_gained": sum(b > a for a, b in steps),
-                        "positive_leaked": sum(a >= 0.5 > b for a, b in steps)}}
+                        "positive_leaked": sum(a >= 0.5 > b for a, b in steps), "what": what, "kept": kept_note}}
+    before = earlier.get("rerun") or {}
+    if before.get("positive_points"):
+        report["rerun"]["positive_before"] = {"points": before["positive_points"], "gained": before["positive_gained"],
+                                              "leaked": before["positive_leaked"]}
     return report, records
 
 
-def update_report(earlier_path: Path, rerun_path: Path) -> int:
+def update_report(earlier_path: Path, rerun_path: Path, what: str = "", kept_note: str = "") -> int:
     """Writes the docs from an earlier report updated by a rerun (``updated``)."""
-    report, records = updated(json.loads(earlier_path.read_text()), json.loads(rerun_path.read_text()))
+    report, records = updated(json.loads(earlier_path.read_text()), json.loads(rerun_path.read_text()), what, kept_note)
     print(json.dumps(report["summary"], indent=1))
     RESULTS.write_text(report_text(report, records))
     write_section(SECTION, section(report))

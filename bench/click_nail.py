@@ -12,6 +12,12 @@ tool sends once an image has nails). Latency: per photo, the first click (the ph
 the endpoint's first call) and the later clicks (median of each), at the photo's size and on the photo
 upscaled to 12 MP.
 
+Two clicks: for each nail whose first proposal (``prior`` and ``others``) has IoU < 0.9, one corrective point
+placed by the effort bench's annotator rule (:func:`corrective_point`: positive at the pole of the biggest
+region the proposal missed when it is at least 2 % of the nail, else negative at the pole of the biggest
+region it has too much) goes in with the first click; the IoU before and after are recorded, and how often
+the point raised it and dropped it from >= 0.5 to < 0.5, per point sign.
+
 Image-only unless ``--model CHECKPOINT``: then the model's probability map (``ml.predict.Predictor``, once per
 photo, its time reported apart, as the endpoint caches it) is given as ``fg_prob`` as well, and both are
 reported. The method's numbers (``ml.click_segmentation.ClickRules``) were tuned on the photos of
@@ -21,6 +27,7 @@ reported. The method's numbers (``ml.click_segmentation.ClickRules``) were tuned
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import sys
@@ -37,7 +44,7 @@ from shapely.geometry import Polygon  # noqa: E402
 from shapely.ops import polylabel  # noqa: E402
 
 from dataset.raster import rasterize  # noqa: E402
-from ml.click_segmentation import nail_size_from_polygons, segment_click  # noqa: E402
+from ml.click_segmentation import DEFAULT_RULES, nail_size_from_polygons, segment_click  # noqa: E402
 
 from bench.benchdoc import fmt, machine_info, markers, write_section  # noqa: E402
 
@@ -48,7 +55,18 @@ SECTION = "click_nail"
 TUNED_ON = ("09aefeec-e05f-11e8-87a6-0242ac1c0002.jpg", "1eecab90-1a92-43a7-b952-0204384e1fae.jpg",
             "2c376c66-9823-4874-869e-1e7f5c54ec7b.jpg", "34404E67-4BB8-432E-863E-C1BEF5EB37E0.jpg",
             "3493127D-7B19-4E50-94AE-2401BD2A91C8.jpg")
+# The photos the corrective point's seed (ClickRules.later_*) was chosen on: TUNED_ON and the next five by name
+# whose participant is not held out (bench/complete_labels.py); the second-point rows report them apart.
+SECOND_TUNED_ON = TUNED_ON + ("4252e46c-e40f-4543-91ab-031917d46c5c.jpg", "54108996-6DA8-48F9-93DF-7ABB92F64E03.jpg",
+                              "5CBCC5AC-B638-4DFA-AA7B-2464FADFF2F7.jpg", "5fad3947-76d7-4352-9329-4a92f898dd59.jpg",
+                              "7e9f5818-4425-4d8a-808a-4673d96fa250.jpg")
 TWELVE_MP = 12_000_000
+BAR = 0.9               # a proposal below this IoU gets a corrective point (the effort bench's bar)
+MIN_REGION = 0.02       # a corrective point marks a region of at least this share of the nail
+# The baseline of the two-click rows, measured in the same run: the earlier rule, every positive point seeded
+# as the first one.
+SAME_SEED = dataclasses.replace(DEFAULT_RULES, later_sure_radius=DEFAULT_RULES.sure_radius,
+                                later_probable_radius=DEFAULT_RULES.probable_radius)
 
 
 def load_answers(data_dir: Path) -> dict[str, list[list[list[float]]]]:
@@ -65,12 +83,36 @@ def load_answers(data_dir: Path) -> dict[str, list[list[list[float]]]]:
     return out
 
 
+def shape(polygon) -> Polygon:
+    """A polygon as shapely's, made valid (``buffer(0)``) when it is not."""
+    poly = Polygon(polygon)
+    return poly if poly.is_valid else poly.buffer(0)
+
+
+def biggest_part(region):
+    """The largest polygon of a (multi)polygon region, or None when it has no area."""
+    parts = [g for g in getattr(region, "geoms", [region]) if g.geom_type == "Polygon" and g.area > 0]
+    return max(parts, key=lambda g: g.area) if parts else None
+
+
 def click_point(polygon) -> tuple[float, float]:
-    shape = Polygon(polygon).buffer(0)
-    if shape.geom_type == "MultiPolygon":
-        shape = max(shape.geoms, key=lambda g: g.area)
-    point = polylabel(shape, tolerance=0.5)
+    """The pole of inaccessibility: the inside point furthest from the outline (of the largest part)."""
+    point = polylabel(biggest_part(shape(polygon)), tolerance=0.5)
     return float(point.x), float(point.y)
+
+
+def corrective_point(proposal, answer, min_share: float = MIN_REGION) -> tuple[float, float, int] | None:
+    """The simulated annotator's corrective point on a proposal (bench/annotation_effort.py's rule): positive
+    (label 1) at the pole of the biggest region of the answer the proposal missed when it is at least
+    ``min_share`` of the answer's area, else negative (0) at the pole of the biggest region the proposal has
+    too much (same floor); None when neither is."""
+    truth, got = shape(answer), shape(proposal)
+    for region, label in ((truth.difference(got), 1), (got.difference(truth), 0)):
+        biggest = biggest_part(region)
+        if biggest is not None and biggest.area >= min_share * truth.area:
+            p = polylabel(biggest, tolerance=0.5)
+            return float(p.x), float(p.y), label
+    return None
 
 
 def iou(polygon, answer, width: int, height: int) -> float:
@@ -89,9 +131,10 @@ def read_rgb(path: Path) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def measure_photo(path: Path, answers: list, predictor=None, scale: float = 1.0) -> list[dict]:
+def measure_photo(path: Path, answers: list, predictor=None, scale: float = 1.0, two_clicks: bool = True) -> list[dict]:
     """One record per nail of the photo: IoU, vertices, confidence, seconds (with the prior, then with the other
-    nails' size; with the model too when given). ``scale`` upscales the photo (and the answers) first."""
+    nails' size; with the model too when given), and the IoU after a corrective point (``second``) when the
+    first was under the bar. ``scale`` upscales the photo (and the answers) first."""
     started = time.perf_counter()
     rgb = read_rgb(path)
     if scale != 1.0:
@@ -117,6 +160,16 @@ def measure_photo(path: Path, answers: list, predictor=None, scale: float = 1.0)
             seconds = time.perf_counter() - t0
             record[key] = {"iou": round(iou(result.polygon, answer, width, height), 4), "vertices": len(result.polygon),
                            "confidence": result.confidence, "seconds": round(seconds, 5), "source": result.source}
+            if two_clicks and key != "model" and result.polygon and record[key]["iou"] < BAR:
+                point = corrective_point(result.polygon, answer)
+                if point is not None:
+                    second = {"point": [round(point[0], 1), round(point[1], 1), point[2]]}
+                    for suffix, rules in (("", DEFAULT_RULES), ("_same_seed", SAME_SEED)):
+                        if suffix and point[2] == 0:
+                            continue  # a negative point is the same under both rules
+                        proposal = segment_click(rgb, [(x, y, 1), point], nail_size=size, fg_prob=prob, rules=rules)
+                        second["iou" + suffix] = round(iou(proposal.polygon, answer, width, height), 4)
+                    record[key]["second"] = second
         records.append(record)
     if records:
         records[0]["decode_seconds"] = round(decode, 5)
@@ -149,6 +202,23 @@ def summarize(records: list[dict], key: str) -> dict:
             "nails_confidence_below_05": len(low)}
 
 
+def summarize_second(records: list[dict], key: str) -> dict:
+    """What one corrective point did to the proposals under the bar: per point (``+`` positive with the small
+    seed, ``+_same_seed`` positive seeded as the first point, ``-`` negative) the IoU before and after."""
+    out = {}
+    for name, label, suffix in (("+", 1, ""), ("+_same_seed", 1, "_same_seed"), ("-", 0, "")):
+        steps = [(r[key]["iou"], r[key]["second"]["iou" + suffix]) for r in records
+                 if "second" in r.get(key, {}) and r[key]["second"]["point"][2] == label]
+        if not steps:
+            out[name] = {"points": 0}
+            continue
+        out[name] = {"points": len(steps), "iou_before_median": round(_quantile([a for a, _ in steps], 0.5), 4),
+                     "iou_after_median": round(_quantile([b for _, b in steps], 0.5), 4),
+                     "raised": sum(b > a for a, b in steps), "reached_bar": sum(b >= BAR for _, b in steps),
+                     "dropped_below_05": sum(a >= 0.5 > b for a, b in steps)}
+    return out
+
+
 def latency(records: list[dict], key: str = "others") -> dict:
     """Median first call per photo (decoding + first click) and median later call."""
     first, later = [], []
@@ -176,6 +246,11 @@ def evaluate(data_dir: Path, predictor=None, only=(), twelve_mp: bool = True) ->
     result = {"data": str(data_dir), "photos": len(names), "tuned_on": list(TUNED_ON), "machine": machine_info(),
               "summary": {key: {"all": summarize(records, key), "tuned_on": summarize(tuned, key), "rest": summarize(rest, key)}
                           for key in keys},
+              "second_tuned_on": list(SECOND_TUNED_ON),
+              "second_point": {key: {"all": summarize_second(records, key),
+                                     "tuned_on": summarize_second([r for r in records if r["photo"] in SECOND_TUNED_ON], key),
+                                     "rest": summarize_second([r for r in records if r["photo"] not in SECOND_TUNED_ON], key)}
+                               for key in ("prior", "others")},
               "latency": {key: latency(records, key) for key in keys}}
     if predictor is not None:
         seconds = [r["model_seconds"] for r in records if "model_seconds" in r]
@@ -186,7 +261,7 @@ def evaluate(data_dir: Path, predictor=None, only=(), twelve_mp: bool = True) ->
         for name in names[:: max(1, len(names) // 8)]:  # about one photo in eight: upscaled to 12 MP
             height, width = sizes[name]
             scale = (TWELVE_MP / (height * width)) ** 0.5
-            big += measure_photo(data_dir / "images" / name, answers[name], None, scale)
+            big += measure_photo(data_dir / "images" / name, answers[name], None, scale, two_clicks=False)
         result["twelve_mp"] = {"photos": len({r["photo"] for r in big}), "size": [big[0]["width"], big[0]["height"]] if big else None,
                                "summary": summarize(big, "others"), "latency": latency(big, "others")}
     result["records"] = records
@@ -196,7 +271,9 @@ def evaluate(data_dir: Path, predictor=None, only=(), twelve_mp: bool = True) ->
 def section(result: dict, command: str) -> str:
     start, end = markers(SECTION)
     lines = [start, "## Click a nail, get the nail (`bench/click_nail.py`, issue #18)", "",
-             f"Command: `{command}`. Machine: {result['machine']['cpu']}. {result['photos']} shared photos, one click per "
+             f"Command: `{command}`. Machine: {result['machine']['cpu']}, {result['machine']['nproc']} CPUs, load average "
+             f"{result['machine']['load'][0]:.2f} at the start (a shared machine: other work running, which inflates the "
+             f"latencies). {result['photos']} shared photos, one click per "
              "nail at its pole of inaccessibility (shapely `polylabel`), the polygon of "
              "`ml.click_segmentation.segment_click` against the answer (both rasterized by `dataset/raster.py`). "
              "`prior`: the nail size a photo without labels gets (the image's first nail); `others`: the size from the "
@@ -215,6 +292,22 @@ def section(result: dict, command: str) -> str:
                          f"{fmt(100 * m['share_iou_075'], 0)} % | {fmt(m['vertices_median'], 0)} | {fmt(m['confidence_median'], 2)} | "
                          f"{fmt(m['iou_median_confidence_below_05'], 3)} ({m['nails_confidence_below_05']}) | "
                          f"{fmt(m['iou_median_confidence_above_05'], 3)} |")
+    lines += ["", f"Two clicks: each proposal under IoU {BAR:g} gets one corrective point by the effort bench's annotator rule "
+              "(positive at the pole of the biggest region the proposal missed, if at least 2 % of the nail; else negative at "
+              "the pole of the biggest region it has too much), sent with the first click. The corrective positive point's seed "
+              f"(`ClickRules.later_*`) was chosen on {len(result['second_tuned_on'])} photos (the 5 above and the next 5 by name "
+              "not held out); `rest` is the other photos.", "",
+              "| mode | set | point | points | IoU before (median) | IoU after (median) | raised | reached 0.9 | dropped from >= 0.5 to < 0.5 |",
+              "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    kinds = {"+": "positive, small seed (now)", "+_same_seed": "positive, seeded as the first point (earlier rule)",
+             "-": "negative"}
+    for key, sets in result.get("second_point", {}).items():
+        for name in ("all", "tuned_on", "rest"):
+            for kind, m in sets[name].items():
+                if m["points"]:
+                    lines.append(f"| {key} | {name} | {kinds[kind]} | {m['points']} | "
+                                 f"{fmt(m['iou_before_median'], 3)} | {fmt(m['iou_after_median'], 3)} | {m['raised']} | "
+                                 f"{m['reached_bar']} | {m['dropped_below_05']} |")
     lines += ["", "Latency of `segment_click` in one process (first: the photo's decoding + the first click, median over "
               "photos; later: the next clicks on the same photo, as the endpoint's cache makes them):", "",
               "| photos | mode | first call (ms) | later calls median (ms) | later p90 (ms) |", "| --- | --- | --- | --- | --- |"]

@@ -40,8 +40,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.annotation_effort import (LANDMARK_TOL, VIEWPORT, Annotator, activate_model, add_photos,  # noqa: E402
-                                     check_nail, load_answers, login, match, open_photo, pole, saved_geometry,
-                                     start_instance)
+                                     checked, load_answers, login, match, open_photo, pole, start_instance)
 from bench.benchdoc import git_commit, log, machine_info, markers, write_section  # noqa: E402
 
 SECTION = "completion_effort"
@@ -83,13 +82,7 @@ def complete_photo(page, base_url: str, image_id: int, answers: list[dict], mode
             bot.labels(nail_id, answers[i])
         records[i]["actions"] += bot.actions - before
         records[i]["seconds"] += bot.busy - busy
-    saved = saved_geometry(page, base_url, image_id)["nails"]
-    matched = match([n["polygon"] for n in saved], answers)
-    for i, answer in enumerate(answers):
-        j, value = matched.get(i, (None, 0.0))
-        records[i].update(check_nail(saved[j] if j is not None else None, value, answer))
-        records[i]["seconds"] = round(records[i]["seconds"], 3)
-    return records
+    return checked(page, base_url, image_id, answers, records)
 
 
 def summarize(records: list[dict]) -> dict:

@@ -111,9 +111,15 @@ def check_may_edit(user, current: Annotation) -> None:
     if role == ANNOTATOR:
         if current.assignee_id not in (None, user.pk):
             raise NotAllowed(f"this image is assigned to {current.assignee.username}")
-        if current.status == Annotation.Status.ACCEPTED and not queue.is_incomplete(
-                current.status, Annotation.objects.values_list("geometry", flat=True).get(pk=current.pk)):
+        if current.status == Annotation.Status.ACCEPTED and not queue.is_incomplete(current.status, _geometry_of(current)):
             raise NotAllowed("this annotation was accepted; only an admin can change it now")
+
+
+def _geometry_of(current: Annotation) -> dict:
+    """The annotation's geometry: as loaded, or read when the caller deferred it (saving does: it rarely needs it)."""
+    if "geometry" in current.get_deferred_fields():
+        return Annotation.objects.values_list("geometry", flat=True).get(pk=current.pk)
+    return current.geometry
 
 
 def _check_version(version) -> int:

@@ -198,6 +198,8 @@ class ImageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             if self.request.method == "PUT":  # save_annotation reads the row itself
                 return images.defer("annotation__geometry")
             return images.select_related("annotation__reviewer", "annotation__updated_by")
+        if self.action == "click_nail":  # the labels, read with the image: the permission check and the proposal use them
+            return images
         # Lists count nails in SQL instead of decoding every row's geometry (see docs/benchmarks.md).
         return images.defer("annotation__geometry").annotate(nail_count=JSONArrayLength(KeyTransform("nails", "annotation__geometry")))
 
@@ -303,13 +305,14 @@ class ImageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         image pixels (1: inside the nail, 0: outside it) -> the proposed polygon, finger and base/tip. Allowed to
         whoever may edit the image's labels."""
         image = self.get_object()
+        current = image.annotation
         try:
-            annotations.check_may_edit(request.user, Annotation.objects.select_related("assignee").get(image=image))
+            annotations.check_may_edit(request.user, current)
         except annotations.NotAllowed as exc:
             return Response({"detail": str(exc)}, status=403)
         body = request.data if isinstance(request.data, dict) else {}
         try:
-            return Response(click_nail.click_nail(image, body.get("points")))
+            return Response(click_nail.click_nail(image, body.get("points"), current.geometry))
         except click_nail.BadPoints as exc:
             return Response({"points": [str(exc)]}, status=400)
         except OSError as exc:  # the stored photo is missing or unreadable

@@ -23,7 +23,7 @@ from ml.click_segmentation import NoNail, nail_size_from_polygons, segment_click
 from ml.label_suggestions import suggest_labels
 
 from . import extensions
-from .models import Annotation, Image
+from .models import Image
 from .photos import photo_of
 
 MAX_POINTS = 24                 # clicks on one proposal (positive and negative together)
@@ -58,13 +58,14 @@ def parse_points(raw, width: int, height: int) -> list[tuple[float, float, int]]
     return points
 
 
-def click_nail(image: Image, raw_points) -> dict:
-    """The proposal for the clicks (see the module docstring). Raises BadPoints, FileNotFoundError."""
+def click_nail(image: Image, raw_points, geometry: dict) -> dict:
+    """The proposal for the clicks (see the module docstring) on an image whose saved labels are ``geometry``
+    (the caller has the annotation at hand: its permission check read it). Raises BadPoints, FileNotFoundError."""
     points = parse_points(raw_points, image.width, image.height)
     rgb, small, scale = photo_of(image)
     if rgb.shape[:2] != (image.height, image.width):
         raise FileNotFoundError(f"the stored photo is {rgb.shape[1]}x{rgb.shape[0]}, not {image.width}x{image.height}")
-    nails = (Annotation.objects.values_list("geometry", flat=True).get(image=image) or {}).get("nails") or []
+    nails = (geometry or {}).get("nails") or []
     polygons = [n["polygon"] for n in nails if len(n.get("polygon") or []) >= 3]
     provided = extensions.foreground_for(image, rgb)
     fg_prob, model = provided if provided is not None else (None, None)

@@ -20,8 +20,13 @@ How (every number lives in :class:`ClickRules`):
    downscaled so its longer side is at most ``work_side`` pixels: the cost is bounded whatever the photo's
    size (a 12 MP photo costs what a small one does).
 2. Image-only (``source="image"``): ``cv2.grabCut`` initialised with a mask: sure background on the crop's
-   border and at the negative points, sure foreground in a small disk at each positive point, probable
-   foreground in a nail-sized disk around them, probable background elsewhere.
+   border and at the negative points, sure foreground in a small disk at the first positive point, probable
+   foreground in a nail-sized disk around it, probable background elsewhere. A later (corrective) positive
+   point, often placed near the nail's edge, gets much smaller disks (``later_sure_radius``,
+   ``later_probable_radius``): with the first point's disks it taught GrabCut the skin's colour and the region
+   leaked into the finger (measured by ``bench/click_nail.py``'s two-click rows: a window around each point,
+   choosing the nail size by the first point and refusing a growth past 1.6-2x the first region gained
+   nothing more).
    With a model (``source="model"``): the model's probability in the crop, thresholded at
    ``model_threshold``; the component holding the click is taken as it is when no negative point is given
    and the click is inside it. Otherwise (a negative point, or the click outside what the model saw) GrabCut
@@ -56,9 +61,11 @@ class ClickRules:
     crop_nails: float = 2.5           # the window is this many nail sizes wide
     work_side: int = 128              # the window is downscaled to at most this many px on its longer side
     border_px: int = 2                # sure-background band on the window's border (work px)
-    probable_radius: float = 0.45     # probable-foreground disk around a positive point
-    sure_radius: float = 0.15         # sure-foreground disk at a positive point
+    probable_radius: float = 0.45     # probable-foreground disk around the first positive point
+    sure_radius: float = 0.15         # sure-foreground disk at the first positive point
     negative_radius: float = 0.06     # sure-background disk at a negative point
+    later_sure_radius: float = 0.05   # sure-foreground disk at a later (corrective) positive point: small, so
+    later_probable_radius: float = 0.1  # that a point near the nail's edge does not teach GrabCut the skin's colour
     iterations: int = 4               # GrabCut iterations
     model_threshold: float = 0.5      # the model's foreground: probability above this
     model_sure: float = 0.9           # ... sure foreground for GrabCut above this
@@ -317,15 +324,15 @@ def _segment(image: np.ndarray, positives: np.ndarray, negatives: np.ndarray, si
             foreground = None
     else:
         prob = None
-        for p in pos_w:
-            _disk(mask, p, rules.probable_radius * size_w, cv2.GC_PR_FGD)
+        for k, p in enumerate(pos_w):
+            _disk(mask, p, (rules.later_probable_radius if k else rules.probable_radius) * size_w, cv2.GC_PR_FGD)
         foreground = None
     if foreground is None:
         _border(mask, band, cv2.GC_BGD, box, (width, height))
         for p in neg_w:
             _disk(mask, p, max(1.0, rules.negative_radius * size_w), cv2.GC_BGD)
-        for p in pos_w:
-            _disk(mask, p, max(1.0, rules.sure_radius * size_w), cv2.GC_FGD)
+        for k, p in enumerate(pos_w):
+            _disk(mask, p, max(1.0, (rules.later_sure_radius if k else rules.sure_radius) * size_w), cv2.GC_FGD)
         foreground = _grabcut(small, mask, rules)
         for p in neg_w:  # a negative click is outside the nail, whatever the colours say
             cut = np.zeros_like(mask)

@@ -210,7 +210,9 @@ class OpenView(APIView):
     """The annotation page says it opened an image (time to submit starts here; see prelabel/metrics.py).
     The answer carries the model draft the page shows, if it is one: per draft nail (``nail``: its index in
     the draft geometry) the outline ``confidence`` (mean nail probability: low means the outline itself is
-    doubtful), ``class_confidence`` and ``direction_confidence`` (those of its suggested finger and landmarks)."""
+    doubtful), ``class_confidence`` and ``direction_confidence`` (those of its suggested finger and landmarks), and
+    ``suggestion``: whether the page proposes it to accept or reject with one key instead of showing it as a nail
+    (``drafts.is_suggestion``; the threshold is ``suggest_below``)."""
 
     permission_classes = [IsStaffRole]
 
@@ -227,10 +229,11 @@ class OpenView(APIView):
         data = {"id": event.pk, "image": image.pk, "opened_at": event.opened_at, "draft": None}
         if draft is not None and not drafts.has_human_revision(annotation):
             data["draft"] = {"prediction": draft.pk, "model_version": draft.model_version.name, "version": draft.draft_version,
-                             "confidence": draft.confidence,
+                             "confidence": draft.confidence, "suggest_below": drafts.SUGGEST_BELOW,
                              "nails": [{"nail": i, "finger": n.get("finger"), "confidence": n.get("confidence"),
                                         "class_confidence": n.get("class_confidence"),
-                                        "direction_confidence": n.get("direction_confidence")}
+                                        "direction_confidence": n.get("direction_confidence"),
+                                        "suggestion": drafts.is_suggestion(n)}
                                        for i, n in enumerate(n for n in draft.nails if not n.get("dropped"))]}
         return Response(data, status=201)
 

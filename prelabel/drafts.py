@@ -30,6 +30,10 @@ and base/tip are then the label suggestions (``ml.label_suggestions``) that weig
 (``ImagePrediction.votes``) with the nails' layout and the photo, and their marks the suggestions' confidences. The
 nail's outline confidence (mean nail probability) has no place in the geometry: it stays with the
 prediction's nails (``Prediction.nails[i]["confidence"]``, in the draft's order) for the page to show.
+
+A draft nail whose outline confidence is under ``SUGGEST_BELOW`` (``prelabel/proposals.py``) is not shown as a nail
+to fix but proposed to accept or reject with one key (issue #18; the annotation page's open call says which,
+``api.OpenView``): the draft keeps it, and the page saves it only when the annotator accepts it.
 """
 from __future__ import annotations
 
@@ -45,6 +49,7 @@ from labeling.suggestions import RULE
 from ml.label_suggestions import suggest_labels
 
 from .models import Prediction
+from .proposals import SUGGEST_BELOW, is_suggestion  # noqa: F401  (the page's open call and the tests ask here)
 
 Source = AnnotationRevision.Source
 S = Annotation.Status

@@ -1,11 +1,13 @@
 """The annotator-effort bench (bench/annotation_effort.py, issue #18): its checks on their own, and its core on
 one synthetic photo with two nails: the simulated annotator labels it in Chromium from scratch and with
 click-to-nail (image only, no model), each nail is checked against the answer as saved through the API, every
-action sent to the page is counted, and click-to-nail takes fewer actions than drawing."""
+action sent to the page is counted, and click-to-nail takes fewer actions than drawing; and correcting a draft
+whose unsure nails are proposed: a good one is accepted with Enter, a spurious one rejected with Delete."""
+import numpy as np
 import pytest
 
-from bench.annotation_effort import (PASSWORD, USER, check_nail, match, section, summarize, run_mode,
-                                     synthetic_photo, updated)
+from bench.annotation_effort import (PASSWORD, USER, activate_model, add_photos, check_nail, match, section, summarize,
+                                     run_mode, synthetic_photo, updated, write_drafts)
 
 SQUARE = [[10, 10], [50, 10], [50, 50], [10, 50]]
 ANSWER = {"polygon": SQUARE, "finger": 2, "base": [30, 50], "tip": [30, 10]}
@@ -47,6 +49,22 @@ def test_a_rerun_replaces_its_modes_on_its_photos_and_no_row_mixes_two_runs():
     assert rerun_info["earlier"]["held_out"]["click"]["actions_median"] == 14
 
 
+def test_a_rerun_of_a_rerun_says_what_changed_and_keeps_the_earlier_counts():
+    earlier_nails = [nail_record(mode, "held", True, actions) for mode, actions in (("scratch", 17), ("click", 14))]
+    earlier = {"summary": summarize(earlier_nails), "nails": earlier_nails, "when": "then", "wall_s": 2.0, "command": "first",
+               "model": None, "machine": {"nproc": 2, "cpu": "cpu", "load": [1.0], "commit": "a"},
+               "rerun": {"positive_points": 175, "positive_gained": 59, "positive_leaked": 33}}
+    rerun_nails = [nail_record("click", "held", True, 6, {"proposal_ious": [0.6, 0.8], "points": ["+"]})]
+    rerun = {"summary": summarize(rerun_nails), "nails": rerun_nails, "when": "now", "wall_s": 1.0, "command": "rerun",
+             "machine": {"load": [0.5], "commit": "b"}, "rules": {}}
+    report, _ = updated(earlier, rerun, "small seeds", "scratch from the first run")
+    assert report["rerun"]["positive_before"] == {"points": 175, "gained": 59, "leaked": 33}
+    text = section(report)
+    assert ", small seeds: modes click on 1 photos" in text and "(scratch from the first run)" in text
+    assert "click-to-nail, image only, held out: median 14 -> 6 actions" in text
+    assert "of 1, 1 raised the proposal's IoU and 0 dropped it" in text and "(the earlier run: of 175, 59 raised" in text
+
+
 def test_matching_is_one_to_one_best_first():
     shifted = [[p[0] + 4, p[1]] for p in SQUARE]
     far = [[p[0] + 200, p[1]] for p in SQUARE]
@@ -80,3 +98,58 @@ def test_scratch_and_click_on_a_synthetic_photo(browser, live_server):
     text = section({"when": "now", "wall_s": 1.0, "command": "test", "summary": summary, "model": None,
                     "machine": {"nproc": 2, "cpu": "cpu", "load": [0.0], "commit": "x"}})
     assert "| all photos | click-to-nail, image only | 2 | 2 |" in text and "not run" in text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_drafts_with_proposed_nails_on_a_synthetic_photo(browser, live_server):
+    """A draft of the synthetic photo: the left nail sure (shown, its outline exact), the right nail unsure
+    (proposed, exact), and a spurious unsure nail (proposed, first in the list: selected at the start). The
+    annotator rejects the spurious one with one key, accepts the right one (a click in it + Enter) and gives
+    each its finger and base/tip; nothing spurious is saved."""
+    from django.contrib.auth.models import Group, User
+
+    from prelabel import drafts
+    from tests.test_prelabel_suggested import model_version
+    from training.serving import ImagePrediction
+
+    User.objects.create_user(USER, password=PASSWORD).groups.add(Group.objects.get_or_create(name="annotator")[0])
+    picture, answers = synthetic_photo()
+    (image_id,) = add_photos("drafts", [picture])
+    unsure = drafts.SUGGEST_BELOW - 0.1
+    spurious = [[560, 60], [600, 60], [600, 100], [560, 100]]
+    entries = [{"polygon": polygon, "finger": None, "base": None, "tip": None, "suggested": {}, "confidence": confidence}
+               for polygon, confidence in ((spurious, unsure), (answers[0]["polygon"], 0.95), (answers[1]["polygon"], unsure))]
+    from labeling.models import Image
+
+    image = Image.objects.get(pk=image_id)
+    result = ImagePrediction(entries, np.zeros((image.height, image.width), np.float32), uncertainty=0.1,
+                             input_size=(image.height, image.width), seconds=0.01)
+    assert drafts.save_prediction(image, model_version("effort-test"), result).draft_state == "drafted"
+
+    records = run_mode(browser, live_server.url, "drafts", [picture], [answers], ["synthetic"], [True], [image_id])
+    assert all(r["finished"] for r in records), records
+    left, right = records
+    assert left["proposed"] is False and right["proposed"] is True
+    assert left["draft_iou"] == right["draft_iou"] == 1.0
+    # left: Delete (the spurious proposal, selected at the start; counted to the photo's first nail), a click
+    # selecting the nail, then finger, A, base, tip; right: V (the base & tip tool was on), a click in the
+    # proposal, Enter, then finger, A, base, tip.
+    assert left["label_actions"] == right["label_actions"] == 4, records
+    assert left["actions"] == 6 and right["actions"] == 7, records
+
+
+@pytest.mark.django_db
+def test_the_bench_drafts_are_written_as_prelabeling_writes_them():
+    """The drafts mode's drafts come with their prediction (the nails' confidences): without it the page's open
+    call has no draft to describe and proposes nothing."""
+    from labeling.models import Annotation
+    from prelabel.models import Prediction
+    from tests.prelabel_support import nail_photo, tiny_checkpoint
+
+    checkpoint = tiny_checkpoint()
+    version = activate_model(checkpoint)
+    (image_id,) = add_photos("drafts", [nail_photo(nails=((30, 36, 14, 9, 0.4), (66, 36, 14, 9, 1.2)))])
+    write_drafts([image_id], checkpoint, version, size=64)
+    prediction = Prediction.objects.get(image_id=image_id, model_version=version)
+    assert prediction.draft_state == "drafted" and prediction.draft_version == Annotation.objects.get(image_id=image_id).version
+    assert prediction.nails and all(0 < n["confidence"] <= 1 for n in prediction.nails)

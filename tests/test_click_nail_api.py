@@ -153,3 +153,23 @@ def test_the_active_model_probability_is_computed_once_per_image_and_version(cli
     monkeypatch.setattr(click_foreground, "predictor_for", serving.predictor_for)
     second = client.post(url(image), {"points": [CLICK, [480, 400, 0]]}, format="json")
     assert second.status_code == 200 and second.json()["source"] == "model" and not calls
+
+
+def test_a_click_reads_the_labels_once(client_for, users, nail_image):
+    """The endpoint reads the image's labels once per call (the permission check and the size/suggestion share
+    them), also for accepted labels that are still incomplete (editable by annotators)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    image, _ = nail_image
+    client = client_for("annotator")
+    incomplete = {"nails": [{"polygon": [[10, 10], [40, 10], [40, 40], [10, 40]], "finger": None, "base": None, "tip": None}],
+                  "ignore": []}
+    for status in (Annotation.Status.UNLABELED, Annotation.Status.ACCEPTED):
+        Annotation.objects.filter(image=image).update(status=status, geometry=incomplete)
+        with CaptureQueriesContext(connection) as queries:
+            response = client.post(url(image), {"points": [CLICK]}, format="json")
+        assert response.status_code == 200, response.json()
+        reads = [q["sql"] for q in queries.captured_queries
+                 if q["sql"].startswith("SELECT") and '"labeling_annotation"."geometry"' in q["sql"]]
+        assert len(reads) == 1, (status, reads)

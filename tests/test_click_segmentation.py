@@ -84,6 +84,22 @@ def test_a_negative_click_removes_a_leak():
     assert iou(fixed.polygon, truth) >= 0.8
 
 
+@pytest.mark.parametrize("seed, angle", [(0, 20), (1, 0), (5, -30)])
+def test_a_positive_point_near_the_edge_does_not_add_skin(seed, angle):
+    """A corrective positive point just inside the nail's edge (the base end, where an annotator points at a part
+    the proposal missed) keeps the proposal on the nail: its seed must not take in the skin beyond the edge
+    (the first point's large seed disks did: ~4-6 % of the nail's area outside it)."""
+    photo, truth = synthetic_nail(seed=seed, angle=angle)
+    size = size_of(truth)
+    edge = (320 - 55 * np.sin(np.radians(angle)), 240 + 55 * np.cos(np.radians(angle)), 1)
+    assert truth[int(edge[1]), int(edge[0])], "the point must be inside the nail"
+    first = segment_click(photo, [(320, 240, 1)], nail_size=size)
+    second = segment_click(photo, [(320, 240, 1), edge], nail_size=size)
+    mask = rasterize({"nails": [{"polygon": second.polygon}]}, 640, 480).foreground > 0
+    assert np.count_nonzero(mask & ~truth) < 0.025 * truth.sum()
+    assert iou(second.polygon, truth) >= iou(first.polygon, truth) - 0.01
+
+
 def test_twelve_megapixels_cost_a_bounded_window():
     photo, truth = synthetic_nail(scale=6.25, seed=5)   # 4000 x 3000
     assert photo.shape[0] * photo.shape[1] == 12_000_000

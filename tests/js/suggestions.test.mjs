@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { actionFor } from "../../labeling/static/labeling/keyboard.js";
-import { acceptSuggestion, clearLandmarks, normalizeIn, setFinger, setLandmark, swapLandmarks, translateShape }
+import { acceptSuggestion, clearLandmarks, normalizeIn, setFinger, setLandmark, suggestedFields, swapLandmarks, translateShape }
   from "../../labeling/static/labeling/scene.js";
 
 const SQUARE = [[10, 10], [30, 10], [30, 30], [10, 30]];
@@ -38,4 +38,29 @@ test("G accepts the selected nail's suggestion, Shift+G every nail's", () => {
   assert.deepEqual(actionFor({ key: "g", shiftKey: false }), { action: "accept-suggestion" });
   assert.deepEqual(actionFor({ key: "G", shiftKey: true }), { action: "accept-all-suggestions" });
   assert.deepEqual(actionFor({ key: "a", shiftKey: false }), { action: "tool-landmarks" });   // A keeps its tool
+});
+
+test("what is shown ghosted is what accepting sets (one field rule)", () => {
+  const suggestion = { finger: 6, confidence: 0.7, base: [20, 29], tip: [20, 11], direction_confidence: 0.9 };
+  const nails = [
+    { id: "a", polygon: SQUARE },                                                      // nothing: the suggestion's
+    { id: "b", polygon: SQUARE, finger: 3 },                                           // confirmed finger: landmarks only
+    { id: "c", polygon: SQUARE, finger: 7, base: [21, 28], tip: [21, 12], suggested: { finger: 0.8, landmarks: 0.6 } },
+    { id: "d", polygon: SQUARE, finger: 2, base: [20, 28], tip: [20, 12] },             // complete, confirmed: nothing
+  ];
+  for (const raw of nails) {
+    const g = normalizeIn({ nails: [raw], ignore: [] });
+    const offered = suggestedFields(g.nails[0], suggestion);
+    const accepted = acceptSuggestion(g, 0, suggestion);
+    if (!Object.keys(offered).length) {
+      assert.equal(accepted, null);
+      continue;
+    }
+    const nail = accepted.nails[0];
+    if ("finger" in offered) assert.equal(nail.finger, offered.finger);
+    if ("base" in offered) assert.deepEqual([nail.base, nail.tip], [offered.base, offered.tip]);
+    assert.equal("suggested" in nail, false);
+  }
+  assert.deepEqual(suggestedFields(normalizeIn({ nails: [nails[2]], ignore: [] }).nails[0], suggestion),
+    { finger: 7, fingerConfidence: 0.8, base: [21, 28], tip: [21, 12], directionConfidence: 0.6 });
 });

@@ -10,6 +10,7 @@ import { bbox, validate } from "./geometry.js";
 import { SHORTCUTS, actionFor, renderHelp } from "./keyboard.js";
 import { OVERLAY_NAMES, RasterOverlay } from "./overlay.js";
 import { HandsPanel, IssueList, NailList, classifyIssues, el, issuesByShape } from "./panels.js";
+import { ProposedNails } from "./proposed.js";
 import { Stage } from "./render.js";
 import { Scene, geometryKey, normalizeIn, shapeOf, withInvalidShapes } from "./scene.js";
 import { Suggestions, describeGhost, paintGhosts } from "./suggestions.js";
@@ -81,10 +82,54 @@ const clicker = new ClickNail({ apiBase: config.apiBase, onMessage: message, onC
 editor.clicker = clicker;
 
 const suggestions = new Suggestions(config.apiBase);
+// Nails proposed by another app (pre-labeling: a draft's low-confidence nails, prelabel/static/prelabel/opened.js):
+// one key accepts (Enter) or rejects (Delete) the selected one; never saved unless accepted (proposed.js).
+const proposed = new ProposedNails({
+  onChange: () => {
+    if (proposed.selected) {
+      scene.select(null);
+      message(proposed.describe());
+    }
+    stage.request("scene");
+  },
+});
+editor.proposed = proposed;
 stage.painters.scene = (ctx) => {
   editor.paintScene(ctx);
   paintGhosts(ctx, view, scene.geometry, suggestions);
+  proposed.paint(ctx, view);
 };
+
+/**
+ * Show the nails at `indices` of the labels as proposed nails (`info[k]`: {confidence, source} of indices[k]):
+ * they leave the labels without an edit (nothing to save or undo; the next save sends the labels without them).
+ * Returns how many were taken.
+ */
+function proposeNails(indices, info = []) {
+  if (state.readOnly || !indices.length) return 0;
+  const before = scene.geometry.nails.length;
+  scene.reset(proposed.take(scene.geometry, indices, info));
+  autosaver.setBase({ version: autosaver.version, geometry: scene.geometry, status: autosaver.status });
+  refreshSuggestions();
+  if (proposed.selected) message(proposed.describe());
+  return before - scene.geometry.nails.length;
+}
+
+function acceptProposed() {
+  const added = proposed.accept(scene.geometry);
+  if (!added) return false;
+  scene.commit(added.geometry, "Accept proposed nail", { kind: "nail", index: added.index });
+  message(`Nail ${added.index + 1} accepted (Ctrl-Z takes it back out); its finger and base/tip are suggestions (dashed): G accepts them.` +
+    (proposed.nails.length ? ` ${proposed.nails.length} proposed nail(s) left: click one to select it.` : ""));
+  return true;
+}
+
+function rejectProposed() {
+  if (!proposed.reject()) return false;
+  stage.request("scene");
+  if (!proposed.selected) message(proposed.nails.length ? "Proposed nail rejected." : "Proposed nail rejected; none left.");
+  return true;
+}
 
 async function refreshSuggestions() {
   if (await suggestions.refresh()) {
@@ -161,7 +206,8 @@ scene.on("change", ({ source, label }) => {
     overlay.changed();
   }
 });
-scene.on("select", () => {
+scene.on("select", (selection) => {
+  if (selection) proposed.select(null);
   stage.request("scene", "ui");
   refreshPanels();
 });
@@ -275,6 +321,10 @@ async function submit() {
   if (autosaver.paused) return message("Resolve the conflict first.");
   if (editor.drawing.length) editor.closeDrawing();
   const blocking = state.issues.filter((i) => i.level === "error" || i.level === "incomplete");
+  if (proposed.nails.length) {  // never dropped unseen: each proposed nail is accepted or rejected first
+    proposed.select(proposed.current === null ? 0 : proposed.current);
+    return message(`${proposed.nails.length} proposed nail(s) to decide on first: Enter accepts the selected one, Delete rejects it.`);
+  }
   if (!scene.geometry.nails.length) return message("Nothing to submit: draw the nails first (N).");
   if (blocking.length) {
     const first = blocking[0];
@@ -378,7 +428,7 @@ const ACTIONS = {
   "tool-landmarks": () => editor.setTool("landmarks"),
   "tool-select": () => editor.setTool("select"),
   "tool-click": () => editor.setTool("click"),
-  close: () => (editor.drawing.length ? editor.closeDrawing() : editor.acceptProposal()),
+  close: () => (editor.drawing.length ? editor.closeDrawing() : editor.acceptProposal() || acceptProposed()),
   "drop-point": () => editor.undoDrawPoint(),
   cancel: () => editor.cancel(),
   hand: (hand) => { editor.setHand(hand); refreshPanels(); },
@@ -390,7 +440,7 @@ const ACTIONS = {
   "accept-all-suggestions": () => acceptSuggestions(true),
   undo: () => (editor.drawing.length ? editor.undoDrawPoint() : scene.undo() || message("Nothing to undo.")),
   redo: () => scene.redo() || message("Nothing to redo."),
-  delete: () => editor.deleteSelection(),
+  delete: () => (scene.selection || !proposed.selected ? editor.deleteSelection() : rejectProposed()),
   next: (step) => editor.selectNext(step),
   nudge: ([dx, dy]) => {
     if (!editor.nudge(dx, dy)) {
@@ -524,6 +574,6 @@ async function start() {
   $("app").dataset.ready = "1";
 }
 
-window.annotator = { config, view, stage, scene, editor, autosaver, overlay, suggestions, clicker, shortcuts: SHORTCUTS, shapeOf, bbox,
-  fingerCode };
+window.annotator = { config, view, stage, scene, editor, autosaver, overlay, suggestions, clicker, proposed, proposeNails,
+  shortcuts: SHORTCUTS, shapeOf, bbox, fingerCode };
 window.annotator.ready = start();

@@ -10,7 +10,7 @@
 import { request } from "./api.js";
 import { fingerCode } from "./fingers.js";
 import { pointInPolygon, roundPoint } from "./geometry.js";
-import { drawArrow, tracePolygon } from "./render.js";
+import { drawArrow, drawProposedShape } from "./render.js";
 import { addNail } from "./scene.js";
 
 const percent = (c) => `${Math.round(c * 100)}%`;
@@ -103,18 +103,7 @@ export class ClickNail {
   paint(ctx, view) {
     if (this.proposal) {
       const nail = this.proposal.nail;
-      tracePolygon(ctx, view, nail.polygon);
-      ctx.save();
-      ctx.fillStyle = "rgba(255, 214, 0, 0.18)";
-      ctx.fill();
-      ctx.setLineDash([6, 4]);
-      ctx.strokeStyle = "rgba(0,0,0,0.7)";
-      ctx.lineWidth = 3.5;
-      ctx.stroke();
-      ctx.strokeStyle = "#ffd600";
-      ctx.lineWidth = 1.5;
-      ctx.stroke();
-      ctx.restore();
+      drawProposedShape(ctx, view, nail.polygon, { fill: "rgba(255, 214, 0, 0.18)", color: "#ffd600" });
       if (nail.base && nail.tip) drawArrow(ctx, view, nail.base, nail.tip, { color: "#ffd600", dashed: true });
     }
     for (const [x, y, label] of this.points) {

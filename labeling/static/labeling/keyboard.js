@@ -9,8 +9,12 @@ export const SHORTCUTS = [
   { group: "Tools", keys: ["Alt+click"], action: null, help: "While a nail is proposed: more nail anywhere, also outside the proposal (a part it missed); Option+click on a Mac" },
   { group: "Tools", keys: ["I"], action: "tool-ignore", help: "Draw an ignore region (hidden or unclear nails: no loss there)" },
   { group: "Tools", keys: ["V", "Esc"], action: "tool-select", help: "Select / edit tool (Esc also cancels drawing and deselects)" },
-  { group: "Tools", keys: ["Enter"], action: "close", help: "Close the polygon being drawn; accept the proposed nail" },
+  { group: "Tools", keys: ["Enter"], action: "close", help: "Close the polygon being drawn; accept the proposed nail (a click proposal, else the selected proposed nail)" },
   { group: "Tools", keys: ["Backspace"], action: "drop-point", help: "While drawing: remove the last point (also right-click)", whileDrawing: true },
+
+  { group: "Proposed nails", keys: ["click"], action: null, help: "Select a proposed nail: dotted, with ? and its confidence (a model draft's nail the model is unsure of)" },
+  { group: "Proposed nails", keys: ["Enter"], action: null, help: "Accept the selected proposed nail: it becomes a normal nail (Ctrl+Z takes it back out)" },
+  { group: "Proposed nails", keys: ["Delete"], action: null, help: "Reject the selected proposed nail: it is gone, and the next one is selected (never saved unless accepted)" },
 
   { group: "Finger & landmarks", keys: ["L", "R"], action: "hand", help: "Choose the hand (it stays chosen), then…" },
   { group: "Finger & landmarks", keys: ["1", "2", "3", "4", "5"], action: "digit", help: "…set the finger of the selected nail: thumb, index, middle, ring, little" },

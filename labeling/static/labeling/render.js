@@ -174,6 +174,34 @@ export function tracePolygon(ctx, view, points, close = true) {
   if (close) ctx.closePath();
 }
 
+/** A shape that is only proposed (a click proposal, a proposed nail): filled, outlined dashed over a dark halo. */
+export function drawProposedShape(ctx, view, points, { fill, color, dash = [6, 4], width = 1.5 }) {
+  tracePolygon(ctx, view, points);
+  ctx.save();
+  ctx.fillStyle = fill;
+  ctx.fill();
+  ctx.setLineDash(dash);
+  ctx.strokeStyle = "rgba(0,0,0,0.7)";
+  ctx.lineWidth = width + 2;
+  ctx.stroke();
+  ctx.strokeStyle = color;
+  ctx.lineWidth = width;
+  ctx.stroke();
+  ctx.restore();
+}
+
+/** A small italic tag centred under the middle of a shape (its top `dy` screen px below it), e.g. "? R2 (84%)". */
+export function drawShapeTag(ctx, view, points, text, { dy = 10, color = "#ffe9a8" } = {}) {
+  const n = points.length;
+  const [x, y] = view.toScreen(...points.reduce((a, p) => [a[0] + p[0] / n, a[1] + p[1] / n], [0, 0]));
+  const font = "italic 600 11px system-ui, sans-serif";
+  ctx.save();
+  ctx.font = font;
+  const width = ctx.measureText(text).width + 8;
+  drawTag(ctx, x - width / 2, y + dy + 15, text, { background: "rgba(30,30,60,0.65)", color, font });
+  ctx.restore();
+}
+
 export function drawHandle(ctx, x, y, { radius = HANDLE_RADIUS, fill = "#fff", stroke = "#000", width = 1.5, square = false } = {}) {
   ctx.beginPath();
   if (square) ctx.rect(x - radius, y - radius, radius * 2, radius * 2);

@@ -135,19 +135,35 @@ export function clearLandmarks(geometry, index) {
 }
 
 /**
- * Accept the suggestions of one nail: a field marked suggested keeps its value and loses the mark; a missing
- * field takes the value of `suggestion` ({finger, base, tip} from /label-suggestions/). Null when nothing changes.
+ * What is suggested for one nail, field by field (the one rule of the ghosts and of accepting them): a field
+ * marked suggested offers the nail's own value and the mark's confidence; a missing field offers `suggestion`'s
+ * ({finger, confidence, base, tip, direction_confidence} from /label-suggestions/). Returns {finger,
+ * fingerConfidence} and {base, tip, directionConfidence} for what is offered ({} when nothing is).
+ */
+export function suggestedFields(nail, suggestion) {
+  const marks = suggestedMarks(nail);
+  const out = {};
+  if (marks.finger !== undefined) Object.assign(out, { finger: nail.finger, fingerConfidence: marks.finger });
+  else if (nail.finger === null && suggestion && Number.isInteger(suggestion.finger)) {
+    Object.assign(out, { finger: suggestion.finger, fingerConfidence: suggestion.confidence });
+  }
+  if (marks.landmarks !== undefined) Object.assign(out, { base: nail.base, tip: nail.tip, directionConfidence: marks.landmarks });
+  else if (nail.base === null && nail.tip === null && suggestion && suggestion.base && suggestion.tip) {
+    Object.assign(out, { base: suggestion.base, tip: suggestion.tip, directionConfidence: suggestion.direction_confidence });
+  }
+  return out;
+}
+
+/**
+ * Accept the suggestions of one nail (`suggestedFields`): a field marked suggested keeps its value and loses the
+ * mark; a missing field takes the value of `suggestion`. Null when nothing changes.
  */
 export function acceptSuggestion(geometry, index, suggestion) {
   const nail = geometry.nails[index];
-  const marks = suggestedMarks(nail);
+  const offered = suggestedFields(nail, suggestion);
   const changes = {};
-  if (marks.finger !== undefined) changes.finger = nail.finger;
-  else if (nail.finger === null && suggestion && Number.isInteger(suggestion.finger)) changes.finger = suggestion.finger;
-  if (marks.landmarks !== undefined) Object.assign(changes, { base: nail.base, tip: nail.tip });
-  else if (nail.base === null && nail.tip === null && suggestion && suggestion.base && suggestion.tip) {
-    Object.assign(changes, { base: point(suggestion.base), tip: point(suggestion.tip) });
-  }
+  if ("finger" in offered) changes.finger = offered.finger;
+  if ("base" in offered) Object.assign(changes, { base: point(offered.base), tip: point(offered.tip) });
   if (!Object.keys(changes).length) return null;
   const { suggested, ...rest } = nail;
   const nails = geometry.nails.slice();

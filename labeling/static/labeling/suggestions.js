@@ -8,9 +8,8 @@
 
 import { request } from "./api.js";
 import { fingerCode } from "./fingers.js";
-import { suggestedMarks } from "./geometry.js";
-import { drawArrow } from "./render.js";
-import { acceptSuggestion } from "./scene.js";
+import { drawArrow, drawShapeTag } from "./render.js";
+import { acceptSuggestion, suggestedFields } from "./scene.js";
 
 export class Suggestions {
   constructor(apiBase) {
@@ -42,18 +41,7 @@ export class Suggestions {
   ghost(geometry, index) {
     const nail = geometry.nails[index];
     if (!nail) return null;
-    const marks = suggestedMarks(nail);
-    const suggestion = this.forNail(geometry, index);
-    const out = {};
-    if (marks.finger !== undefined) Object.assign(out, { finger: nail.finger, fingerConfidence: marks.finger });
-    else if (nail.finger === null && suggestion && Number.isInteger(suggestion.finger)) {
-      Object.assign(out, { finger: suggestion.finger, fingerConfidence: suggestion.confidence });
-    }
-    if (marks.landmarks !== undefined) {
-      Object.assign(out, { base: nail.base, tip: nail.tip, directionConfidence: marks.landmarks });
-    } else if (nail.base === null && nail.tip === null && suggestion && suggestion.base && suggestion.tip) {
-      Object.assign(out, { base: suggestion.base, tip: suggestion.tip, directionConfidence: suggestion.direction_confidence });
-    }
+    const out = suggestedFields(nail, this.forNail(geometry, index));
     return Object.keys(out).length ? out : null;
   }
 
@@ -81,15 +69,6 @@ export function paintGhosts(ctx, view, geometry, suggestions) {
     const ghost = suggestions.ghost(geometry, index);
     if (!ghost) return;
     if (ghost.base && ghost.tip) drawArrow(ctx, view, ghost.base, ghost.tip, { color: "rgba(255,255,255,0.8)", dashed: true });
-    const [x, y] = view.toScreen(...nail.polygon.reduce((a, p) => [a[0] + p[0] / nail.polygon.length, a[1] + p[1] / nail.polygon.length], [0, 0]));
-    ctx.save();
-    ctx.font = "italic 600 11px system-ui, sans-serif";
-    const text = describeGhost(ghost).replace("suggested ", "? ");
-    const width = ctx.measureText(text).width + 8;
-    ctx.fillStyle = "rgba(30,30,60,0.65)";
-    ctx.fillRect(x - width / 2, y + 10, width, 16);
-    ctx.fillStyle = "#ffe9a8";
-    ctx.fillText(text, x - width / 2 + 4, y + 22);
-    ctx.restore();
+    drawShapeTag(ctx, view, nail.polygon, describeGhost(ghost).replace("suggested ", "? "));
   });
 }

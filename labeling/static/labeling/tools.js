@@ -42,6 +42,7 @@ export class Editor {
     this.hidden = false;
     this.cursor = "";
     this.clicker = null;        // a ClickNail (click.js), set by the page
+    this.proposed = null;       // the ProposedNails (proposed.js), set by the page
     stage.painters.scene = (ctx) => this.paintScene(ctx);
     stage.painters.ui = (ctx) => this.paintUI(ctx);
     const el = stage.top;
@@ -193,6 +194,7 @@ export class Editor {
     const hit = this.hitTest(s);
     if (!hit) {
       this.scene.select(null);
+      if (this.proposed && this.proposed.pick(this.imagePoint(s))) return null;  // a proposed nail (proposed.js)
       return this.startDrag(e, { type: "pan", last: s });
     }
     const g = this.geometry;

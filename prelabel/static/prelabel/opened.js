@@ -1,6 +1,9 @@
 // Loaded by the annotation page (/annotate/<id>/): tells the server that this image was opened (the start of
 // "time to submit" in the correction metrics, see prelabel/metrics.py) and, when the labels on screen are a
-// model's draft, says so with the model's per-nail confidence. Every drafted nail is an ordinary nail.
+// model's draft, says so with the model's per-nail confidence. A draft nail the model is unsure of (the server
+// marks it `suggestion`: outline confidence under prelabel/proposals.py's SUGGEST_BELOW) becomes a proposed nail
+// of the tool (labeling/static/labeling/proposed.js): Enter accepts it, Delete rejects it, and it is never saved
+// unless accepted. The other draft nails are ordinary nails. `window.prelabelOpen` resolves when this is done.
 
 const configNode = document.getElementById("annotate-config");
 const csrf = document.querySelector("meta[name=csrf-token]");
@@ -17,9 +20,23 @@ function showDraft(draft) {
   node.className = "banner info";
   node.setAttribute("role", "status");
   const nails = draft.nails.map((n, i) => `nail ${i + 1}: ${percent(n.confidence)}`).join(", ");
+  const unsure = draft.nails.filter((n) => n.suggestion).length;
   node.textContent = `Pre-labelled by model ${draft.model_version} (version ${draft.version}): ${draft.nails.length} nail(s)` +
-    (nails ? `, confidence ${nails}` : "") + ". Correct what is wrong and submit; every nail is editable.";
+    (nails ? `, confidence ${nails}` : "") + "." + (unsure ? ` ${unsure} with a confidence under ${percent(draft.suggest_below)} ` +
+    "are proposed (dotted, ?): Enter accepts the selected one, Delete rejects it." : "") +
+    " Correct what is wrong and submit; every nail is editable.";
   banners.appendChild(node);
+}
+
+/** The draft's unsure nails as the tool's proposed nails, once the page has loaded these labels. */
+async function proposeUnsure(draft) {
+  const annotator = window.annotator;
+  const unsure = draft ? draft.nails.filter((n) => n.suggestion) : [];
+  if (!annotator || !unsure.length) return 0;
+  await annotator.ready;
+  if (annotator.autosaver.version !== draft.version) return 0;  // the labels on screen are not this draft
+  return annotator.proposeNails(unsure.map((n) => n.nail),
+    unsure.map((n) => ({ confidence: n.confidence, source: `model ${draft.model_version}` })));
 }
 
 export async function recordOpen() {
@@ -34,6 +51,7 @@ export async function recordOpen() {
     if (!response.ok) return null;
     const data = await response.json();
     showDraft(data.draft);
+    data.proposed = await proposeUnsure(data.draft);
     return data;
   } catch (error) {
     return null;  // the metrics lose one open event; the annotation page must not care

@@ -1,0 +1,102 @@
+// Proposed nails (issue #18): nails another part of the platform is unsure of (pre-labeling hands over a model
+// draft's low-confidence nails, prelabel/static/prelabel/opened.js) are not labels to fix but suggestions to
+// decide on with one key. They are taken out of the labels and shown ghosted (dotted outline, "?" and the
+// confidence); a click inside one selects it (the first one is selected at the start). Enter accepts the
+// selected one: it becomes a normal nail (one undoable edit, keeping its id, finger and base/tip and their
+// `suggested` marks), selected. Delete rejects it: it is gone, and the next proposal is selected. Until accepted a proposed nail is never saved: the labels
+// saved are the scene's, which does not hold it (leaving the page without an edit keeps the server's copy as it
+// was, so the next visit proposes the same nails again). Submitting waits until each one is decided (annotate.js).
+
+import { pointInPolygon } from "./geometry.js";
+import { drawProposedShape, drawShapeTag } from "./render.js";
+import { addNail } from "./scene.js";
+
+const percent = (c) => (c === null || c === undefined ? "?" : `${Math.round(c * 100)}%`);
+
+export class ProposedNails {
+  constructor({ onChange = () => {} } = {}) {
+    this.onChange = onChange;
+    this.nails = [];            // [{nail, confidence, source}]
+    this.current = null;        // index in `nails` of the selected one
+  }
+
+  get selected() {
+    return this.current === null ? null : this.nails[this.current] || null;
+  }
+
+  /**
+   * Take the nails at `indices` out of `geometry` as proposals ({confidence, source} each from `info`); returns the
+   * geometry without them. The first proposal is selected.
+   */
+  take(geometry, indices, info = []) {
+    const wanted = new Set(indices);
+    const kept = [];
+    geometry.nails.forEach((nail, index) => {
+      if (!wanted.has(index)) return kept.push(nail);
+      const { confidence = null, source = "" } = info[indices.indexOf(index)] || {};
+      return this.nails.push({ nail, confidence, source });
+    });
+    if (this.nails.length && this.current === null) this.current = 0;
+    this.onChange();
+    return { ...geometry, nails: kept };
+  }
+
+  /** Select the proposal under image point p (the first found); true when there is one. */
+  pick(p) {
+    const index = this.nails.findIndex((entry) => pointInPolygon(p, entry.nail.polygon));
+    if (index < 0) return false;
+    this.select(index);
+    return true;
+  }
+
+  select(index) {
+    const next = index === null || !this.nails[index] ? null : index;
+    if (next === this.current) return;
+    this.current = next;
+    this.onChange();
+  }
+
+  /** Drop the selected proposal from the list and select the next one (`next`) or none; returns it. */
+  remove(next) {
+    const entry = this.selected;
+    if (!entry) return null;
+    this.nails.splice(this.current, 1);
+    this.current = next && this.nails.length ? Math.min(this.current, this.nails.length - 1) : null;
+    this.onChange();
+    return entry;
+  }
+
+  /**
+   * Enter: `{geometry, index}` with the selected proposal added as a normal nail (which the page then selects: no
+   * proposal stays selected), or null when none is selected.
+   */
+  accept(geometry) {
+    const entry = this.remove(false);
+    if (!entry) return null;
+    const { id, polygon, ...fields } = entry.nail;
+    return addNail(geometry, polygon, { ...fields, ...(id ? { id } : {}) });
+  }
+
+  /** Delete: the selected proposal is gone and the next one is selected; returns it, or null when none is selected. */
+  reject() {
+    return this.remove(true);
+  }
+
+  /** A few words on the selected proposal, for the message line. */
+  describe() {
+    const entry = this.selected;
+    if (!entry) return "";
+    return `Proposed nail ${this.current + 1} of ${this.nails.length}${entry.source ? ` (${entry.source}` : " ("}` +
+      `confidence ${percent(entry.confidence)}): Enter accepts it as a nail, Delete rejects it.`;
+  }
+
+  paint(ctx, view) {
+    this.nails.forEach((entry, index) => {
+      const selected = index === this.current;
+      drawProposedShape(ctx, view, entry.nail.polygon, selected
+        ? { fill: "rgba(120, 200, 255, 0.22)", color: "#78c8ff", dash: [2, 4], width: 2 }
+        : { fill: "rgba(255, 255, 255, 0.08)", color: "rgba(255,255,255,0.75)", dash: [2, 4], width: 1.2 });
+      drawShapeTag(ctx, view, entry.nail.polygon, `? ${percent(entry.confidence)}`, { dy: -8, color: selected ? "#bfe6ff" : "#ffffff" });
+    });
+  }
+}
