@@ -1,7 +1,7 @@
 """How well ml.label_suggestions completes polygon-only labels (issue #16), measured on confirmed labels.
 
     python bench/complete_labels.py [--labels curation/demo/nails-cc0-labels.json] [--data ../shared/data/nails-cc0]
-                                    [--held-out] [--no-cv] [--no-docs] [--model CHECKPOINT]
+                                    [--held-out] [--no-cv] [--no-docs] [--model CHECKPOINT ...]
 
 ``--labels``: the project's confirmed labels of the shared photos (default; ``curation/demo_labels.py``), or a
 COCO file of the shared photos in which every annotation carries its finger as its category
@@ -17,7 +17,7 @@ tuned, and the learned weights (``ml/nail_direction.py``, ``bench/fit_label_sugg
 only. The bench reports the tuning participants with the fitted weights, a leave-one-participant-out
 cross-validation over them (the weights refit without the participant being scored), and only with
 ``--held-out`` the held-out participants (for the final figures: ``HELD_OUT_RUNS`` says how often that
-was done). ``--model CHECKPOINT`` adds rows with a trained model's per-nail votes (``ml.nail_votes``) weighed
+was done). ``--model CHECKPOINT ...`` adds rows with each trained model's per-nail votes (``ml.nail_votes``) weighed
 in, and the votes' own accuracy; train it on the tuning participants only (``bench/annotation_effort.py``'s
 ``train_model`` does). Writes ``docs/results/complete_labels.json`` and the ``complete_labels`` section of
 ``docs/benchmarks.md``.
@@ -60,6 +60,7 @@ HOLDOUT_SHARE = 1 / 3
 # How many times the held-out figures were computed (--held-out) while tuning the suggestions (issue #16: <= 3).
 HELD_OUT_RUNS = 3
 BANDS = ((0.0, 0.5), (0.5, 0.8), (0.8, 1.01))
+MODEL_NAMES = "ABCDEFGH"  # the models of --model, in the doc's rows
 LABEL_TO_FINGER = {name.replace(" ", "_"): k for k, name in FINGER_NAMES.items()}
 
 
@@ -237,7 +238,7 @@ def metrics(records: list[dict]) -> dict:
 
 
 def evaluate(labels_path, data_dir=SHARED, held=HELD_OUT, *, show_held_out: bool = False,
-             cross_validation: bool = True, model=None) -> dict:
+             cross_validation: bool = True, models=()) -> dict:
     """The bench's figures (no files written): on the tuning participants (everyone not in ``held``) with
     the fitted weights, their leave-one-participant-out cross-validation, and only with ``show_held_out``
     the held-out participants' figures (their photos are not even read otherwise)."""
@@ -252,19 +253,18 @@ def evaluate(labels_path, data_dir=SHARED, held=HELD_OUT, *, show_held_out: bool
     cv = cross_validate(labels, data_dir, participants, tuning) if cross_validation else []
     held_records = compare(labels, data_dir, participants, only=set(held)) if show_held_out else []
     checked = json.loads(Path(labels_path).read_text()).get("checked_by_eye")
-    with_model = {}
-    if model is not None:  # the same comparison with the model's per-nail votes (rules unchanged)
+    voted = []
+    for model in models:  # the same comparison with each model's per-nail votes (rules unchanged)
         from ml.predict import Predictor
 
         predictor = Predictor.from_checkpoint(model, threads=2)
-        with_model["model"] = {"checkpoint": str(model), **_training_info(Path(model))}
-        with_model["tuning_model"] = metrics(compare(labels, data_dir, participants, only=set(tuning),
-                                                     predictor=predictor))
+        entry = {"checkpoint": str(model), **_training_info(Path(model)),
+                 "tuning": metrics(compare(labels, data_dir, participants, only=set(tuning), predictor=predictor))}
         if show_held_out:
-            with_model["held_out_model"] = metrics(compare(labels, data_dir, participants, only=set(held),
-                                                           predictor=predictor))
-            with_model["model"]["held_out_segmentation"] = held_out_segmentation(model, data_dir)
-    return {"labels": str(labels_path), "data": str(data_dir), "checked_by_eye": checked, **with_model,
+            entry["held_out"] = metrics(compare(labels, data_dir, participants, only=set(held), predictor=predictor))
+            entry["held_out_segmentation"] = held_out_segmentation(model, data_dir)
+        voted.append(entry)
+    return {"labels": str(labels_path), "data": str(data_dir), "checked_by_eye": checked, "models": voted,
             "tuned_on": tuning, "held_out": held, "seconds": seconds,
             "tuning": metrics(records), "cross_validation": metrics(cv) if cv else None,
             "held_out_metrics": metrics(held_records) if show_held_out else None,
@@ -317,40 +317,39 @@ def section(result: dict, command: str) -> str:
              f"tuning participants, so it is close to the tuning figure and the held-out row is the honest one.", "",
              "| set | nails | hand | digit | finger | angle median | angle p95 | within 30 deg |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    rows = (("tuning participants (weights fit on them)", "tuning"),
-            ("tuning, leave-one-participant-out", "cross_validation"),
-            ("held-out participants", "held_out_metrics"), ("all photos", "all"),
-            ("tuning, + model votes (the model trained on them)", "tuning_model"),
-            ("held-out participants, + model votes", "held_out_model"))
-    for name, key in rows:
-        m = result.get(key)
+    rows = [("tuning participants (weights fit on them)", result.get("tuning")),
+            ("tuning, leave-one-participant-out", result.get("cross_validation")),
+            ("held-out participants", result.get("held_out_metrics")), ("all photos", result.get("all"))]
+    for k, model in enumerate(result.get("models") or []):
+        rows += [(f"tuning, + votes of model {MODEL_NAMES[k]} (trained on them)", model.get("tuning")),
+                 (f"held-out participants, + votes of model {MODEL_NAMES[k]}", model.get("held_out"))]
+    for name, m in rows:
         if not m:
             continue
         lines.append(f"| {name} | {m['nails']} | {_pct(m.get('hand_accuracy'))} | {_pct(m.get('digit_accuracy'))} | "
                      f"{_pct(m.get('finger_accuracy'))} | {fmt(m.get('angle_median'))} | {fmt(m.get('angle_p95'))} | "
                      f"{_pct(m.get('within_30'))} |")
-    if result.get("model"):
-        model = result["model"]
+    for k, model in enumerate(result.get("models") or []):
         budget = model.get("budget") or {}
-        lines += ["", f"Model votes (`ml.nail_votes`, `--model`): `{model['checkpoint']}`"
+        lines += ["", f"Model {MODEL_NAMES[k]} (`ml.nail_votes`, `--model`): `{model['checkpoint']}`"
                   + (f", trained by `bench/annotation_effort.py`'s `train_model` (preset {budget.get('preset')}, "
                      f"{budget.get('epochs')} epochs x {budget.get('steps_per_epoch')} steps of {budget.get('batch_size')}"
                      f" on {budget.get('threads')} CPU threads, {model.get('wall_s')} s) on the {model.get('photos')} "
                      f"photos of the tuning participants with their confirmed fingers and base/tip" if budget else "")
-                  + ". The rules were not changed for it. The model's votes alone (argmax of its class head over "
+                  + ". The rules were not changed for it. Its votes alone (argmax of its class head over "
                   "the nail; its direction field's mean): "
-                  + "; ".join(f"{name}: finger {_pct(result[key].get('model_finger_accuracy'))}, within 30 deg "
-                              f"{_pct(result[key].get('model_within_30'))}"
-                              for name, key in (("tuning", "tuning_model"), ("held out", "held_out_model"))
-                              if result.get(key)) + "."]
+                  + "; ".join(f"{name}: finger {_pct(model[key].get('model_finger_accuracy'))}, within 30 deg "
+                              f"{_pct(model[key].get('model_within_30'))}"
+                              for name, key in (("tuning", "tuning"), ("held out", "held_out")) if model.get(key))
+                  + "."]
         seg = model.get("held_out_segmentation")
         if seg:
             per_finger = seg.get("finger_iou") or {}
-            lines += ["", f"The model on the held-out participants' {seg['photos']} photos ({seg['nails']} nails; "
-                          f"`ml.evaluate`, long side {seg['size']}): binary mIoU {_pct(seg.get('miou'))}, nail IoU "
+            lines += ["", f"Model {MODEL_NAMES[k]} on the held-out participants' {seg['photos']} photos ({seg['nails']} "
+                          f"nails; `ml.evaluate`, long side {seg['size']}): binary mIoU {_pct(seg.get('miou'))}, nail IoU "
                           f"{_pct(seg.get('nail_iou'))}, mean per-finger IoU {_pct(seg.get('finger_miou'))}, direction "
                           f"error {fmt(seg.get('direction_error_deg'))} deg (mean over the nails' pixels); per finger: "
-                          + (", ".join(f"{short_name(int(k))} {_pct(v)}" for k, v in sorted(per_finger.items(),
+                          + (", ".join(f"{short_name(int(f))} {_pct(v)}" for f, v in sorted(per_finger.items(),
                                                                                           key=lambda kv: int(kv[0])))
                              or "-") + "."]
     checked = result.get("checked_by_eye")
@@ -363,14 +362,16 @@ def section(result: dict, command: str) -> str:
               "`direction_confidence`), nails in the band in brackets:", "",
               "| set | what | " + " | ".join(f"{lo:g}-{min(hi, 1):g}" for lo, hi in BANDS) + " | ECE |",
               "| --- | --- |" + " --- |" * (len(BANDS) + 1)]
-    for name, key in (("tuning, cross-validated", "cross_validation"), ("held out", "held_out_metrics"),
-                      ("held out, + model votes", "held_out_model")):
-        if not result.get(key):
+    banded = [("tuning, cross-validated", result.get("cross_validation")), ("held out", result.get("held_out_metrics"))]
+    banded += [(f"held out, + votes of model {MODEL_NAMES[k]}", model.get("held_out"))
+               for k, model in enumerate(result.get("models") or [])]
+    for name, m in banded:
+        if not m:
             continue
         for what, band_key in (("finger", "finger_by_confidence"), ("direction", "direction_by_confidence")):
-            bands = result[key].get(band_key) or []
+            bands = m.get(band_key) or []
             cells = [f"{_pct(b['accuracy'])} ({b['nails']})" for b in bands] or ["-"] * len(BANDS)
-            ece = result[key].get(f"{what}_ece")
+            ece = m.get(f"{what}_ece")
             lines.append(f"| {name} | {what} | " + " | ".join(cells) + f" | {fmt(ece, 3)} |")
     lines += ["", f"Targets (issue #16, held out): finger >= 90 %, within 30 deg >= 95 %, low confidence where "
               f"wrong. Written {time.strftime('%Y-%m-%d')}; full figures in `docs/results/complete_labels.json`.",
@@ -388,11 +389,12 @@ def main(argv=None) -> int:
                         help="also suggest and score the held-out participants' photos (only for the final figures)")
     parser.add_argument("--no-cv", action="store_true", help="skip the leave-one-participant-out cross-validation")
     parser.add_argument("--no-docs", action="store_true", help="print only; write neither the JSON nor the doc")
-    parser.add_argument("--model", help="a checkpoint whose per-nail votes (ml.nail_votes) are also weighed: adds "
-                                        "the rows '+ model votes' (train it on the tuning participants only)")
+    parser.add_argument("--model", nargs="+", default=[],
+                        help="checkpoints whose per-nail votes (ml.nail_votes) are also weighed, each in turn: adds the "
+                             "rows '+ votes of model A' (B, ...); train them on the tuning participants only")
     args = parser.parse_args(argv)
     result = evaluate(args.labels, args.data, show_held_out=args.held_out, cross_validation=not args.no_cv,
-                      model=args.model)
+                      models=args.model)
     summary = {k: v for k, v in result.items() if not k.endswith("records")}
     print(json.dumps(summary, indent=2))
     if not args.no_docs:
