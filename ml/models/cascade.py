@@ -61,13 +61,16 @@ from ml.models.mobilenetv2 import (
 from ml.models.outputs import FG_PRIOR, NUM_FINGER_CLASSES, Outputs
 
 __all__ = [
+    "BoundaryRefinement",
     "CascadeNet",
     "FusionBlock",
     "OutputBranch",
+    "RefineLevel",
     "cascade_43",
     "cascade_55",
     "cascade_baseline",
     "cascade_net",
+    "cascade_refined",
     "count_decoder_convs",
     "count_low_path_convs",
 ]
@@ -118,6 +121,52 @@ class OutputBranch(nn.Module):
         return Outputs(self.fg(features), self.cls(features), self.field(features))
 
 
+def _kaiming(module: nn.Module) -> None:
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+
+class RefineLevel(nn.Module):
+    """One x2 step of :class:`BoundaryRefinement`: ``x`` upsampled to the skip's size, concatenated with the
+    skip reduced by a 1x1 conv to ``width // 2`` channels, then two depthwise-separable 3x3 convs (depthwise
+    3x3 + BN + ReLU6, pointwise 1x1 + BN + ReLU6) to ``width`` channels."""
+
+    def __init__(self, width: int, skip_channels: int, bn_eps: float = BN_EPS, bn_momentum: float = BN_MOMENTUM):
+        super().__init__()
+        bn = {"bn_eps": bn_eps, "bn_momentum": bn_momentum}
+        joined = width + width // 2
+        self.skip = ConvBNAct(skip_channels, width // 2, 1, **bn)
+        self.convs = nn.Sequential(
+            ConvBNAct(joined, joined, 3, groups=joined, **bn), ConvBNAct(joined, width, 1, **bn),
+            ConvBNAct(width, width, 3, groups=width, **bn), ConvBNAct(width, width, 1, **bn),
+        )
+        _kaiming(self)
+
+    def forward(self, x: Tensor, skip: Tensor) -> Tensor:
+        return self.convs(torch.cat([_up(x, tuple(skip.shape[-2:])), self.skip(skip)], dim=1))
+
+
+class BoundaryRefinement(nn.Module):
+    """The fused H/8 map (``in_channels``) reduced by a 1x1 conv to ``width`` channels, then one
+    :class:`RefineLevel` per skip (the high branch's stride-4 stage, then optionally its stride-2 stage),
+    each doubling the resolution: the heads then run at H/4 (or H/2) instead of H/8."""
+
+    def __init__(self, in_channels: int, skip_channels: list[int], width: int,
+                 bn_eps: float = BN_EPS, bn_momentum: float = BN_MOMENTUM) -> None:
+        super().__init__()
+        bn = {"bn_eps": bn_eps, "bn_momentum": bn_momentum}
+        self.reduce = ConvBNAct(in_channels, width, 1, **bn)
+        self.levels = nn.ModuleList(RefineLevel(width, c, **bn) for c in skip_channels)
+        _kaiming(self.reduce)
+
+    def forward(self, fused: Tensor, skips: list[Tensor]) -> Tensor:
+        x = self.reduce(fused)
+        for level, skip in zip(self.levels, skips):
+            x = level(x, skip)
+        return x
+
+
 class FusionBlock(nn.Module):
     """The paper's Figure 2 (left): F1 (already upsampled x2) -> 3x3 conv, dilation 2 + BN;
     F2 -> 1x1 projection + BN; sum; ReLU."""
@@ -128,9 +177,7 @@ class FusionBlock(nn.Module):
         bn = {"bn_eps": bn_eps, "bn_momentum": bn_momentum}
         self.dilated = ConvBNAct(f1_channels, out_channels, 3, dilation=2, activation=False, **bn)
         self.projection = ConvBNAct(f2_channels, out_channels, 1, activation=False, **bn)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        _kaiming(self)
 
     def forward(self, f1_up: Tensor, f2: Tensor) -> Tensor:
         return F.relu(self.dilated(f1_up) + self.projection(f2))
@@ -183,7 +230,16 @@ class CascadeNet(nn.Module):
         else:
             self.fusion1 = None
             self.aux1 = None
-        self.head = OutputBranch(c, config.num_classes, hb)
+        # the high branch's stages at strides 4 and 2 (stages 3 and 2), finest last
+        self.refine_stages = [3, 2][:{0: 0, 4: 1, 2: 2}[config.refine_stride]]
+        if self.refine_stages:
+            self.refine = BoundaryRefinement(c, [self.high.stage_channels[k - 1] for k in self.refine_stages],
+                                             config.refine_width, **bn)
+            self.aux_fused = OutputBranch(c, config.num_classes, hb)  # the paper's final branch, supervised
+        else:
+            self.refine = None
+            self.aux_fused = None
+        self.head = OutputBranch(config.refine_width if self.refine_stages else c, config.num_classes, hb)
         self.register_buffer("input_mean", torch.tensor(config.input_mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("input_std", torch.tensor(config.input_std).view(1, 3, 1, 1), persistent=False)
 
@@ -207,19 +263,26 @@ class CascadeNet(nn.Module):
         if all_scales:
             aux.append(self.aux0(low_last, size16))  # = heads on the upsampled F1 (see OutputBranch)
         if self.cascade:
-            high4 = self.high(x)
+            high = self.high.forward_stages(x)
+            high4 = high[3]
             size8 = tuple(high4.shape[-2:])
             f1 = _up(fused, size8)
             if all_scales:
                 aux.insert(0, self.aux1(fused, size8))
             fused = self.fusion1(f1, high4)
+            if self.refine is not None:
+                if all_scales:
+                    aux.insert(0, self.aux_fused(fused, size8))
+                fused = self.refine(fused, [high[k - 1] for k in self.refine_stages])
         final = self.head(fused, size)
         return [final, *aux] if all_scales else final
 
     @property
     def output_strides(self) -> list[int]:
         """Stride of each training-mode output w.r.t. the input (finest first)."""
-        return [1, 8, 16] if self.cascade else [1, 16]
+        if not self.cascade:
+            return [1, 16]
+        return [1, 8, 8, 16] if self.refine is not None else [1, 8, 16]
 
 
 def count_low_path_convs(model: CascadeNet) -> int:
@@ -257,6 +320,11 @@ def cascade_55(**overrides: Any) -> CascadeNet:
 def cascade_43(**overrides: Any) -> CascadeNet:
     """The "43-layer" cascade (low branch without the 160- and 320-ch groups)."""
     return cascade_net(ModelConfig(depth=43), **overrides)
+
+
+def cascade_refined(**overrides: Any) -> CascadeNet:
+    """The cascade with the boundary refinement to stride 4 (``refine_stride=2``: to stride 2)."""
+    return cascade_net(ModelConfig(refine_stride=4), **overrides)
 
 
 def cascade_baseline(**overrides: Any) -> CascadeNet:
