@@ -23,9 +23,9 @@ so the H/8 heads decide their boundaries on a grid a few cells wide. With it::
                -> up2, concat stage_high3 (24 ch at H/4) 1x1-reduced to w/2 ch, two depthwise-separable 3x3
                   convs -> w ch at H/4
                [-> up2, concat stage_high2 (16 ch at H/2) reduced alike, two more -> w ch at H/2]  (stride 2)
-      output:  the three heads on the refined map, up4 (or up2)
-      deep supervision adds the paper's final branch (heads on Fusion1 at H/8): [final, fusion1_out, fusion1_aux,
-      fusion0_aux].
+      output:  residual: the paper's heads on Fusion1 (H/8), up2 (or up4), + the three heads on the refined
+               map (fg bias 0, weights ~0: at initialisation the paper's output), then up4 (or up2)
+      deep supervision adds the paper's output at H/8: [final, fusion1_out, fusion1_aux, fusion0_aux].
 
 It adds 0.07 GMAC at 360x480 (1.7 %; stride 2: 0.22 GMAC) to the paper's 3.96.
 
@@ -106,9 +106,13 @@ class OutputBranch(nn.Module):
     ``forward(features, size)`` returns :class:`Outputs` at ``size``: the features are upsampled
     bilinearly to ``size`` before the heads, or (``heads_before_upsample``) the 14 head outputs are
     upsampled instead, which is the same function (1x1 convs and bilinear interpolation commute).
+    ``forward(features, size, base=logits)`` adds ``base`` (a coarser branch's 14 outputs, upsampled to the
+    features' size) before the upsample to ``size``: a residual branch (``nail_prior=False``: its fg bias
+    starts at 0, the base carries the prior).
     """
 
-    def __init__(self, in_channels: int, num_classes: int = NUM_FINGER_CLASSES, heads_before_upsample: bool = True):
+    def __init__(self, in_channels: int, num_classes: int = NUM_FINGER_CLASSES, heads_before_upsample: bool = True,
+                 nail_prior: bool = True):
         super().__init__()
         self.fg = nn.Conv2d(in_channels, 2, 1)
         self.cls = nn.Conv2d(in_channels, num_classes, 1)
@@ -117,21 +121,33 @@ class OutputBranch(nn.Module):
         for conv in (self.fg, self.cls, self.field):
             nn.init.normal_(conv.weight, 0.0, 0.01)
             nn.init.zeros_(conv.bias)
-        with torch.no_grad():
-            self.fg.bias[1] = math.log(FG_PRIOR / (1 - FG_PRIOR))
+        if nail_prior:
+            with torch.no_grad():
+                self.fg.bias[1] = math.log(FG_PRIOR / (1 - FG_PRIOR))
 
-    def forward(self, features: Tensor, size: tuple[int, int]) -> Outputs:
+    def logits(self, features: Tensor) -> Tensor:
+        """The 14 head outputs at the features' size: the three heads as one 1x1 conv, so that one
+        interpolation upsamples all 14 channels. NCHW: faster than channels_last for the interpolation of
+        14 channels, and callers get plain contiguous outputs."""
+        weight = torch.cat([self.fg.weight, self.cls.weight, self.field.weight])
+        bias = torch.cat([self.fg.bias, self.cls.bias, self.field.bias])
+        return F.conv2d(features, weight, bias).contiguous()
+
+    def split(self, y: Tensor) -> Outputs:
+        c = self.cls.out_channels
+        return Outputs(y[:, :2], y[:, 2:2 + c], y[:, 2 + c:])
+
+    def forward(self, features: Tensor, size: tuple[int, int], base: Tensor | None = None) -> Outputs:
+        small = tuple(features.shape[-2:])
         if self.heads_before_upsample:
-            # the three heads as one 1x1 conv, so that one interpolation upsamples all 14 channels
-            weight = torch.cat([self.fg.weight, self.cls.weight, self.field.weight])
-            bias = torch.cat([self.fg.bias, self.cls.bias, self.field.bias])
-            # NCHW for the interpolation: faster than channels_last with 14 channels, and callers get
-            # plain contiguous outputs
-            y = _up(F.conv2d(features, weight, bias).contiguous(), size)
-            c = self.cls.out_channels
-            return Outputs(y[:, :2], y[:, 2:2 + c], y[:, 2 + c:])
-        features = _up(features, size)
-        return Outputs(self.fg(features), self.cls(features), self.field(features))
+            y = self.logits(features)
+            if base is not None:
+                y = y + _up(base, small)
+            return self.split(_up(y, size))
+        y = self.logits(_up(features, size))
+        if base is not None:
+            y = y + _up(_up(base, small), size)
+        return self.split(y)
 
 
 def _kaiming(module: nn.Module) -> None:
@@ -248,11 +264,12 @@ class CascadeNet(nn.Module):
         if self.refine_stages:
             self.refine = BoundaryRefinement(c, [self.high.stage_channels[k - 1] for k in self.refine_stages],
                                              config.refine_width, **bn)
-            self.aux_fused = OutputBranch(c, config.num_classes, hb)  # the paper's final branch, supervised
+            self.aux_fused = OutputBranch(c, config.num_classes, hb)  # the paper's final branch: the base
         else:
             self.refine = None
             self.aux_fused = None
-        self.head = OutputBranch(config.refine_width if self.refine_stages else c, config.num_classes, hb)
+        self.head = OutputBranch(config.refine_width if self.refine_stages else c, config.num_classes, hb,
+                                 nail_prior=not self.refine_stages)
         self.register_buffer("input_mean", torch.tensor(config.input_mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("input_std", torch.tensor(config.input_std).view(1, 3, 1, 1), persistent=False)
 
@@ -284,9 +301,12 @@ class CascadeNet(nn.Module):
                 aux.insert(0, self.aux1(fused, size8))
             fused = self.fusion1(f1, high4)
             if self.refine is not None:
+                coarse = self.aux_fused.logits(fused)  # the paper's final output at H/8, before its upsample
                 if all_scales:
-                    aux.insert(0, self.aux_fused(fused, size8))
-                fused = self.refine(fused, [high[k - 1] for k in self.refine_stages])
+                    aux.insert(0, self.aux_fused.split(coarse))
+                refined = self.refine(fused, [high[k - 1] for k in self.refine_stages])
+                final = self.head(refined, size, base=coarse)
+                return [final, *aux] if all_scales else final
         final = self.head(fused, size)
         return [final, *aux] if all_scales else final
 
