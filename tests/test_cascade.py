@@ -222,6 +222,26 @@ def test_refined_cascade_shapes_strides_and_head_resolution(refine_stride):
     assert {k.split(".")[0] for k in set(refined) - set(paper)} == {"refine", "aux_fused"}
 
 
+def test_refined_output_is_the_paper_output_plus_a_correction():
+    """The refined heads add to the upsampled H/8 output (the paper's final branch); they start with a zero fg
+    bias, and with zero weights the final output is exactly the H/8 output upsampled x2 then x4."""
+    import torch.nn.functional as F
+
+    model = cascade_net("tiny-refined").eval()
+    assert model.head.fg.bias.abs().max().item() == 0 and model.aux_fused.fg.bias[1].item() < -2  # the prior
+    x = torch.rand(1, 3, 96, 128)
+    with torch.no_grad():
+        for p in model.head.parameters():
+            p.zero_()
+        final, coarse = model(x, all_scales=True)[:2]
+        up = F.interpolate(F.interpolate(torch.cat(coarse, 1), size=(24, 32), mode="bilinear", align_corners=False),
+                           size=(96, 128), mode="bilinear", align_corners=False)
+        assert (torch.cat(final, 1) - up).abs().max().item() < 1e-6
+        nn.init.normal_(model.head.fg.weight, 0, 0.5)  # a correction moves the final output, not the H/8 one
+        moved, same = model(x, all_scales=True)[:2]
+    assert (moved.fg - final.fg).abs().max().item() > 1e-2 and torch.equal(same.fg, coarse.fg)
+
+
 def test_config_json_round_trip_presets_and_errors():
     config = model_config("cascade-43", fusion_width=128)
     assert ModelConfig.from_json(config.to_json()) == config
