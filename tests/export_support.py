@@ -10,11 +10,12 @@ from ml.models.cascade import cascade_net
 from ml.export.photos import DEFAULT_PHOTOS_DIR, photos_dir
 
 
-def tiny_model(seed: int = 0, val_size: int = 128):
-    """The "tiny" cascade (width 0.25, fusion 32) with TF "SAME" padding (as the ImageNet-pretrained
-    models have) and random batch-norm statistics, so that folding, padding and every head matter."""
+def tiny_model(seed: int = 0, val_size: int = 128, preset: str = "tiny"):
+    """The "tiny" cascade (width 0.25, fusion 32; ``preset="tiny-refined"``: with the boundary refinement) with
+    TF "SAME" padding (as the ImageNet-pretrained models have) and random batch-norm statistics, so that
+    folding, padding and every head matter."""
     torch.manual_seed(seed)
-    model = cascade_net("tiny", tf_padding=True)
+    model = cascade_net(preset, tf_padding=True)
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, torch.nn.BatchNorm2d):

@@ -74,7 +74,7 @@ def test_cascade_output_shapes_and_strides(hw):
     # the intermediate maps of the reading: high4 at H/8, low4 at H/16, low8 at H/32 (low branch OS16)
     feats = {}
     hooks = [
-        model.high.register_forward_hook(lambda m, i, o: feats.__setitem__("high4", o)),
+        model.high.stages[3].register_forward_hook(lambda m, i, o: feats.__setitem__("high4", o)),
         model.low.stages[3].register_forward_hook(lambda m, i, o: feats.__setitem__("low4", o)),
         model.low.stages[7].register_forward_hook(lambda m, i, o: feats.__setitem__("low8", o)),
         model.fusion0.register_forward_hook(lambda m, i, o: feats.__setitem__("fusion0", o)),
@@ -144,15 +144,15 @@ def test_baseline_variant():
     assert sum(p.numel() for p in model.parameters()) < sum(p.numel() for p in cascade_net("tiny").parameters())
 
 
-@pytest.mark.parametrize("arch", ["cascade", "baseline"])
-def test_heads_before_upsample_equals_upsample_then_heads(arch):
-    config = model_config("tiny", arch=arch)
+@pytest.mark.parametrize("preset", ["tiny", "tiny-baseline", "tiny-refined"])
+def test_heads_before_upsample_equals_upsample_then_heads(preset):
+    config = model_config(preset)
     fast = CascadeNet(config)
     slow = CascadeNet(config.replace(heads_before_upsample=False))
     slow.load_state_dict(fast.state_dict())
     _randomize_bn(fast)
     slow.load_state_dict(fast.state_dict())
-    for branch in [fast.head, fast.aux0] + ([fast.aux1] if fast.aux1 is not None else []):
+    for branch in [b for b in (fast.head, fast.aux0, fast.aux1, fast.aux_fused) if b is not None]:
         for conv in (branch.fg, branch.cls, branch.field):  # heads with weight, not the 0.01 init
             nn.init.normal_(conv.weight, 0, 0.5)
             nn.init.normal_(conv.bias, 0, 0.5)
@@ -167,19 +167,20 @@ def test_heads_before_upsample_equals_upsample_then_heads(arch):
             assert (ta - tb).abs().max().item() < 1e-5
 
 
-def test_fold_batchnorm_and_channels_last_keep_outputs():
-    model = cascade_net("tiny")
+@pytest.mark.parametrize("preset", ["tiny", "tiny-refined"])
+def test_fold_batchnorm_and_channels_last_keep_outputs(preset):
+    model = cascade_net(preset, tf_padding=True)
     _randomize_bn(model)
     model.eval()
     fast = inference_model(model)
     assert not any(isinstance(m, nn.BatchNorm2d) for m in fast.modules())
     assert any(isinstance(m, nn.BatchNorm2d) for m in model.modules())  # a copy: the original is kept
-    x = torch.rand(1, 3, 96, 128)
-    with torch.no_grad():
-        ref = model(x)
-        got = fast(x.contiguous(memory_format=torch.channels_last))
-    for r, g in zip(ref, got):
-        assert (r - g).abs().max().item() < 1e-4
+    for x in (torch.rand(1, 3, 96, 128), torch.rand(1, 3, 90, 118)):  # odd strides: every upsample meets its skip
+        with torch.no_grad():
+            ref = model(x)
+            got = fast(x.contiguous(memory_format=torch.channels_last))
+        for r, g in zip(ref, got):
+            assert r.shape == g.shape and (r - g).abs().max().item() < 1e-4
     unet = unet_mobilenet_v2("tiny-unet")
     _randomize_bn(unet)
     unet.eval()
@@ -187,6 +188,58 @@ def test_fold_batchnorm_and_channels_last_keep_outputs():
         ref = unet(x)
         got = fold_batchnorm(unet)(x)
     assert (ref.fg - got.fg).abs().max().item() < 1e-4
+
+
+@pytest.mark.parametrize("refine_stride", [4, 2])
+def test_refined_cascade_shapes_strides_and_head_resolution(refine_stride):
+    h, w = 96, 128
+    model = cascade_net("tiny-refined", refine_stride=refine_stride).train()
+    outs = model(torch.rand(2, 3, h, w))
+    # deep supervision: the refined final output, the paper's final branch (H/8), Fusion1's F1 (H/8), Fusion0's (H/16)
+    assert model.output_strides == [1, 8, 8, 16] and len(outs) == 4
+    for out, stride in zip(outs, model.output_strides):
+        assert out.fg.shape == (2, 2, h // stride, w // stride)
+        assert out.cls.shape == (2, 10, h // stride, w // stride) and out.field.shape == (2, 2, h // stride, w // stride)
+    skips = {}
+    hooks = [model.refine.register_forward_hook(lambda m, i, o: skips.__setitem__("refined", o))]
+    hooks += [level.skip.register_forward_hook(lambda m, i, o, k=k: skips.__setitem__(k, o))
+              for k, level in enumerate(model.refine.levels)]
+    with torch.no_grad():
+        final = model.eval()(torch.rand(2, 3, h, w))
+    for hook in hooks:
+        hook.remove()
+    assert final.fg.shape == (2, 2, h, w)
+    # the heads run on 8 channels at H/4 (or H/2): the high branch's stride-4 (then stride-2) features joined in
+    assert skips["refined"].shape == (2, 8, h // refine_stride, w // refine_stride)
+    assert [tuple(skips[k].shape[-2:]) for k in range(len(model.refine.levels))] == \
+        [(h // 4, w // 4), (h // 2, w // 2)][:len(model.refine.levels)]
+    assert model.head.fg.in_channels == 8
+    # the paper's cascade is untouched: every one of its tensors is in the refined model with the same shape,
+    # except the final heads, which read the refinement's 8 channels instead of the fusion's 32
+    paper, refined = cascade_net("tiny").state_dict(), model.state_dict()
+    assert {k: v.shape for k, v in paper.items() if not k.startswith("head.")} == \
+        {k: refined[k].shape for k in paper if not k.startswith("head.")}
+    assert {k.split(".")[0] for k in set(refined) - set(paper)} == {"refine", "aux_fused"}
+
+
+def test_refined_output_is_the_paper_output_plus_a_correction():
+    """The refined heads add to the upsampled H/8 output (the paper's final branch); they start with a zero fg
+    bias, and with zero weights the final output is exactly the H/8 output upsampled x2 then x4."""
+    import torch.nn.functional as F
+
+    model = cascade_net("tiny-refined").eval()
+    assert model.head.fg.bias.abs().max().item() == 0 and model.aux_fused.fg.bias[1].item() < -2  # the prior
+    x = torch.rand(1, 3, 96, 128)
+    with torch.no_grad():
+        for p in model.head.parameters():
+            p.zero_()
+        final, coarse = model(x, all_scales=True)[:2]
+        up = F.interpolate(F.interpolate(torch.cat(coarse, 1), size=(24, 32), mode="bilinear", align_corners=False),
+                           size=(96, 128), mode="bilinear", align_corners=False)
+        assert (torch.cat(final, 1) - up).abs().max().item() < 1e-6
+        nn.init.normal_(model.head.fg.weight, 0, 0.5)  # a correction moves the final output, not the H/8 one
+        moved, same = model(x, all_scales=True)[:2]
+    assert (moved.fg - final.fg).abs().max().item() > 1e-2 and torch.equal(same.fg, coarse.fg)
 
 
 def test_config_json_round_trip_presets_and_errors():
@@ -198,6 +251,11 @@ def test_config_json_round_trip_presets_and_errors():
         ModelConfig(width_mult=0.25)  # pretrained by default
     with pytest.raises(ValueError, match="depth"):
         ModelConfig(depth=50)
+    with pytest.raises(ValueError, match="refine_stride"):
+        ModelConfig(refine_stride=8)
+    with pytest.raises(ValueError, match="high branch"):
+        ModelConfig(arch="baseline", refine_stride=4)
+    assert model_config("cascade-55-refined").refine_stride == 4 and model_config("cascade-55").refine_stride == 0
     with pytest.raises(ValueError, match="unknown model preset"):
         model_config("cascade-99")
     with pytest.raises(ValueError, match="unknown model config keys"):
@@ -264,12 +322,13 @@ def test_ml_core_does_not_import_django():
     assert result.stdout.strip() == "ok"
 
 
-def test_onnx_export_matches_eager():
+@pytest.mark.parametrize("preset", ["tiny", "tiny-refined"])
+def test_onnx_export_matches_eager(preset):
     ort = pytest.importorskip("onnxruntime")
     import io
     import warnings
 
-    model = cascade_net("tiny")
+    model = cascade_net(preset)
     _randomize_bn(model)
     fast = inference_model(model.eval(), channels_last=False)
     x = torch.rand(1, 3, 96, 128)

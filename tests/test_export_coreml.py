@@ -38,6 +38,15 @@ def test_coreml_fp32_program_matches_pytorch_under_1e_4(fp32_export):
     assert document["files"] == ["model.mlpackage"] and (out / "model.mlpackage" / "Manifest.json").is_file()
 
 
+def test_refined_cascade_exports_to_coreml_with_parity(tmp_path):
+    model, meta = tiny_model(preset="tiny-refined")
+    document = export_model(model, "coreml", tmp_path / "out", meta=meta, model_version="tiny-refined-v1",
+                            precision="fp32", size="96x128")
+    report = document["parity"]
+    assert report["passed"] and report["max_abs_diff"] < 1e-4
+    assert "concat" in report["runs"]["coreml-interpreter"]["program_ops"]  # the refinement's skip join
+
+
 def test_coreml_package_is_an_ml_program_with_an_image_input_and_metadata(fp32_export):
     _, out, document = fp32_export
     interp = CoreMLInterpreter(out / "model.mlpackage")

@@ -110,6 +110,18 @@ def test_tfjs_export_runs_in_chromium_with_pytorchs_outputs(browser, live_server
     assert artifact.passed and artifact.parity["max_abs_diff"] < GOAL
 
 
+def test_refined_cascade_converts_to_tfjs_with_tensorflows_parity(tmp_path):
+    from ml.export.pipeline import export_model
+    from tests.export_support import tiny_model
+
+    require_export_tools()
+    model, meta = tiny_model(preset="tiny-refined")
+    document = export_model(model, "tfjs", tmp_path / "out", meta=meta, browser=False)
+    run = document["parity"]["runs"]["tensorflow-savedmodel"]
+    assert document["parity"]["passed"] and run["max_abs_diff"] < GOAL, run
+    assert "ConcatV2" in document["metadata"]["format_details"]["graph_ops"]  # the refinement's skip join
+
+
 def test_without_the_export_environment_the_export_says_how_to_get_it(monkeypatch, tmp_path):
     from ml.export.pipeline import export_model
     from ml.export.spec import ExportError

@@ -14,10 +14,12 @@ from ml.models.mobilenetv2 import BN_EPS, BN_MOMENTUM
 from ml.models.outputs import NUM_FINGER_CLASSES
 from ml.weights.sources import WEIGHT_SOURCES, WeightsError
 
-__all__ = ["ARCHS", "DEPTHS", "MODEL_PRESETS", "ModelConfig", "model_config"]
+__all__ = ["ARCHS", "DEPTHS", "MODEL_PRESETS", "REFINE_STRIDES", "ModelConfig", "model_config"]
 
 ARCHS = ("cascade", "baseline", "unet")
 DEPTHS = (55, 43)
+#: Finest stride of the cascade's boundary refinement (0: none, the paper's cascade).
+REFINE_STRIDES = (0, 4, 2)
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,10 @@ class ModelConfig:
             not needed to rebuild a trained model from a checkpoint.
         tf_padding: TensorFlow "SAME" padding in stride-2 convs; None = what the source needs.
         heads_before_upsample: run the 1x1 heads before bilinear upsampling (exact, cheaper).
+        refine_stride: the cascade's boundary refinement (``ml.models.cascade.BoundaryRefinement``): 0 = none
+            (the paper's cascade, heads at H/8); 4 = the fused H/8 map refined with the high branch's stride-4
+            features, heads at H/4; 2 = then once more with its stride-2 features, heads at H/2.
+        refine_width: channels of the refinement (when ``refine_stride`` is not 0).
         unet_decoder_channels: decoder widths of the U-Net (smp's defaults).
         bn_eps, bn_momentum: batch-norm settings of the encoders and the decoder.
     """
@@ -48,6 +54,8 @@ class ModelConfig:
     weights_path: str | None = None
     tf_padding: bool | None = None
     heads_before_upsample: bool = True
+    refine_stride: int = 0
+    refine_width: int = 32
     num_classes: int = NUM_FINGER_CLASSES
     unet_decoder_channels: tuple[int, ...] = (256, 128, 64, 32, 16)
     bn_eps: float = BN_EPS
@@ -60,6 +68,12 @@ class ModelConfig:
             raise ValueError(f"depth must be 55 or 43, got {self.depth!r}")
         if not isinstance(self.fusion_width, int) or self.fusion_width < 1:
             raise ValueError(f"fusion_width must be a positive int, got {self.fusion_width!r}")
+        if self.refine_stride not in REFINE_STRIDES:
+            raise ValueError(f"refine_stride must be one of {REFINE_STRIDES}, got {self.refine_stride!r}")
+        if self.refine_stride and self.arch != "cascade":
+            raise ValueError(f"the boundary refinement needs the cascade's high branch, not arch {self.arch!r}")
+        if not isinstance(self.refine_width, int) or self.refine_width < 2:
+            raise ValueError(f"refine_width must be an int >= 2, got {self.refine_width!r}")
         if not self.width_mult > 0:
             raise ValueError(f"width_mult must be positive, got {self.width_mult!r}")
         if self.pretrained is not None:
@@ -116,9 +130,12 @@ MODEL_PRESETS: dict[str, ModelConfig] = {
     "cascade-43": ModelConfig(depth=43),
     "cascade-55-f256": ModelConfig(fusion_width=256),
     "cascade-55-f128": ModelConfig(fusion_width=128),
+    "cascade-55-refined": ModelConfig(refine_stride=4),
+    "cascade-55-refined-s2": ModelConfig(refine_stride=2),
     "baseline-55": ModelConfig(arch="baseline"),
     "unet": ModelConfig(arch="unet"),
     "tiny": ModelConfig(width_mult=0.25, fusion_width=32, pretrained=None),
+    "tiny-refined": ModelConfig(width_mult=0.25, fusion_width=32, pretrained=None, refine_stride=4, refine_width=8),
     "tiny-baseline": ModelConfig(arch="baseline", width_mult=0.25, fusion_width=32, pretrained=None),
     "tiny-unet": ModelConfig(
         arch="unet", width_mult=0.25, pretrained=None, unet_decoder_channels=(32, 16, 16, 8, 8)
