@@ -705,7 +705,7 @@ def write_drafts(image_ids: list[int], checkpoint: Path, version, size: int = 48
     for image in Image.objects.filter(pk__in=image_ids):
         with image.file.open("rb") as handle, PILImage.open(handle) as picture:
             rgb = np.asarray(picture.convert("RGB"))
-        save_prediction(image, version, predict_picture(predictor, rgb, size), photo=rgb)
+        save_prediction(image, version, predict_picture(predictor, rgb, size, votes=True), photo=rgb)
 
 
 

@@ -100,6 +100,7 @@ def export_snapshot(snapshot: Snapshot, fmt: str, out: str | None = None, job=No
         folder = Path(out)
         if folder.exists() and any(folder.iterdir()):
             raise TransferError(f"{folder} is not empty; export into a new or empty folder")
+        existed = folder.exists()
         folder.mkdir(parents=True, exist_ok=True)
         try:
             summary = exporter.export(export_records(snapshot, names), FolderTarget(folder), export_meta(snapshot))
@@ -110,8 +111,12 @@ def export_snapshot(snapshot: Snapshot, fmt: str, out: str | None = None, job=No
                 check_not_erased()
                 if record_result is not None:
                     record_result(result)
-        except BaseException:
-            shutil.rmtree(folder, ignore_errors=True)
+        except BaseException:  # nothing half-written stays; an empty folder the user gave stays, empty
+            if existed:
+                for child in folder.iterdir():
+                    shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink(missing_ok=True)
+            else:
+                shutil.rmtree(folder, ignore_errors=True)
             raise
         return result
     exports_dir = Path(settings.MEDIA_ROOT) / "tmp"

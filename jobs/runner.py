@@ -157,10 +157,16 @@ class JobContext:
         """Record the job as succeeded with ``result`` now, in the caller's database transaction, for a job
         whose result must commit together with what it checked under a lock (a snapshot export written to a
         folder, which an erasure must either stop or find: curation/transfer.py). The run goes on to its
-        end, but the row is final: progress and log lines are no longer written, and the runner leaves it."""
-        _finish(self.job.pk, Job.Status.SUCCEEDED, attempt=self.attempt, progress=1.0, result=result,
-                message=message[:500])
-        self.finished = True
+        end, but once that transaction commits the row is final: progress and log lines are no longer written,
+        and the runner leaves it. A run that no longer holds the row (taken over) raises ``JobCancelled``, so the
+        caller's transaction rolls back and its output is removed."""
+        written = _rows(self.job.pk, self.attempt).update(status=Job.Status.SUCCEEDED, finished_at=timezone.now(),
+                                                          progress=1.0, result=result, message=message[:500])
+        if not written and Job.objects.filter(pk=self.job.pk).exists():  # taken over (see update_row): this
+            # run's result must not commit, or an erasure after it would not find the export
+            self.lost_seen()
+            raise JobCancelled("the job was taken over by another run")
+        transaction.on_commit(lambda: setattr(self, "finished", True))
 
     @property
     def cancel_requested(self) -> bool:

@@ -16,7 +16,10 @@ no app that builds on it (pre-labeling registers here, see prelabel/apps.py).
 """
 from __future__ import annotations
 
+import logging
 from typing import Callable
+
+logger = logging.getLogger(__name__)
 
 AfterIngestHook = Callable[..., object]
 ForegroundProvider = Callable[..., object]
@@ -66,13 +69,23 @@ def foreground_providers() -> tuple[ForegroundProvider, ...]:
     return tuple(_foreground_providers)
 
 
-def foreground_for(image, rgb):
-    """``(fg_prob, model_name)`` from the first registered provider that has one for this photo, else None."""
-    for provider in list(_foreground_providers):
-        answer = provider(image, rgb)
+def _first_answer(providers, kind: str, *args):
+    """The first provider's answer that is not None, else None. A provider that fails (a model's weights
+    missing or broken, out of memory) is logged and skipped: what it adds is optional, the page must work."""
+    for provider in list(providers):
+        try:
+            answer = provider(*args)
+        except Exception:  # noqa: BLE001  (any failure of an optional provider)
+            logger.exception("%s provider %r failed; going on without it", kind, provider)
+            continue
         if answer is not None:
             return answer
     return None
+
+
+def foreground_for(image, rgb):
+    """``(fg_prob, model_name)`` from the first registered provider that has one for this photo, else None."""
+    return _first_answer(_foreground_providers, "foreground", image, rgb)
 
 
 def register_vote_provider(provider: Callable[..., object]) -> Callable[..., object]:
@@ -89,8 +102,4 @@ def vote_providers() -> tuple[Callable[..., object], ...]:
 
 def votes_for(image, rgb, polygons):
     """Per-nail votes from the first registered provider that has them for this photo, else None."""
-    for provider in list(_vote_providers):
-        answer = provider(image, rgb, polygons)
-        if answer is not None:
-            return answer
-    return None
+    return _first_answer(_vote_providers, "vote", image, rgb, polygons)

@@ -139,6 +139,14 @@ def _window(positives: np.ndarray, negatives: np.ndarray, size: float, width: in
     return x0, y0, max(x1, x0 + 2), max(y1, y0 + 2)
 
 
+def _seed_radius(k: int, rules, sure: bool) -> float:
+    """The seed disk's radius (in nail sizes) at the ``k``-th positive point: the first point's, or the small one
+    of a later, corrective point (which often lies near the nail's edge)."""
+    if sure:
+        return rules.later_sure_radius if k else rules.sure_radius
+    return rules.later_probable_radius if k else rules.probable_radius
+
+
 def _disk(mask: np.ndarray, centre, radius: float, value: int) -> None:
     cv2.circle(mask, (int(round(centre[0])), int(round(centre[1]))), max(1, int(round(radius))), int(value), -1)
 
@@ -319,20 +327,20 @@ def _segment(image: np.ndarray, positives: np.ndarray, negatives: np.ndarray, si
             mask[prob >= rules.model_threshold] = cv2.GC_PR_FGD
             mask[confident & (prob >= rules.model_sure)] = cv2.GC_FGD
             if not confident.any():  # the model missed this nail: the click's own prior as well
-                for p in pos_w:
-                    _disk(mask, p, rules.probable_radius * size_w, cv2.GC_PR_FGD)
+                for k, p in enumerate(pos_w):
+                    _disk(mask, p, _seed_radius(k, rules, sure=False) * size_w, cv2.GC_PR_FGD)
             foreground = None
     else:
         prob = None
         for k, p in enumerate(pos_w):
-            _disk(mask, p, (rules.later_probable_radius if k else rules.probable_radius) * size_w, cv2.GC_PR_FGD)
+            _disk(mask, p, _seed_radius(k, rules, sure=False) * size_w, cv2.GC_PR_FGD)
         foreground = None
     if foreground is None:
         _border(mask, band, cv2.GC_BGD, box, (width, height))
         for p in neg_w:
             _disk(mask, p, max(1.0, rules.negative_radius * size_w), cv2.GC_BGD)
         for k, p in enumerate(pos_w):
-            _disk(mask, p, max(1.0, (rules.later_sure_radius if k else rules.sure_radius) * size_w), cv2.GC_FGD)
+            _disk(mask, p, max(1.0, _seed_radius(k, rules, sure=True) * size_w), cv2.GC_FGD)
         foreground = _grabcut(small, mask, rules)
         for p in neg_w:  # a negative click is outside the nail, whatever the colours say
             cut = np.zeros_like(mask)

@@ -26,9 +26,9 @@ STEP = 0.1           # the walk's step, in nail sizes
 CHROMA_TOLERANCE = 12.0     # Lab a/b distance from the skin colour that ends a run
 LIGHTNESS_TOLERANCE = 30.0  # L* distance that ends a run (light changes along a finger)
 PLATEAU = 0.3        # runs this close to the longest count as the longest
-# Skin-like colours (CIE Lab): a* and b* above the first, hue angle between the next two (degrees); used
-# when at least the last share of the ring is skin-like.
-SKIN_GATE = (3.0, 15.0, 85.0, 0.2)
+SKIN_MIN_AB = 3.0            # skin-like colours (CIE Lab): a* and b* above this ...
+SKIN_HUE = (15.0, 85.0)      # ... and the hue angle atan2(b*, a*) between these (degrees)
+SKIN_MIN_SHARE = 0.2         # the ring's skin-like colours alone make the skin's when at least this share
 
 
 def skin_lab(image: np.ndarray) -> np.ndarray:
@@ -43,7 +43,7 @@ def skin_lab(image: np.ndarray) -> np.ndarray:
 
 def _skin_colour(lab: np.ndarray, pts: np.ndarray, width: float):
     """The skin's colour: the median Lab colour of a ring around the nail, of its skin-like colours only
-    (``SKIN_GATE``) when enough of the ring is skin-like (a nail at the hand's edge has background in its
+    (``SKIN_MIN_AB``, ``SKIN_HUE``) when enough of the ring is skin-like (a nail at the hand's edge has background in its
     ring: a dark table, denim); None when unreadable."""
     height, width_px = lab.shape[:2]
     x0, y0 = np.floor(pts.min(axis=0)).astype(int)
@@ -62,8 +62,8 @@ def _skin_colour(lab: np.ndarray, pts: np.ndarray, width: float):
     colours = lab[by0:by1, bx0:bx1][ring > 0]
     a, b = colours[:, 1], colours[:, 2]
     hue = np.degrees(np.arctan2(b, a))
-    skin_like = (a > SKIN_GATE[0]) & (b > SKIN_GATE[0]) & (hue > SKIN_GATE[1]) & (hue < SKIN_GATE[2])
-    if skin_like.mean() >= SKIN_GATE[3]:  # background in the ring (a nail at the hand's edge): skin only
+    skin_like = (a > SKIN_MIN_AB) & (b > SKIN_MIN_AB) & (hue > SKIN_HUE[0]) & (hue < SKIN_HUE[1])
+    if skin_like.mean() >= SKIN_MIN_SHARE:  # background in the ring (a nail at the hand's edge): skin only
         colours = colours[skin_like]
     return np.median(colours, axis=0)
 
@@ -108,4 +108,3 @@ def skin_axis(lab: np.ndarray, polygon, centre, width: float, length: float) -> 
     doubled = 4 * math.pi * np.arange(STEPS) / STEPS
     a = math.atan2(float(weights @ np.sin(doubled)), float(weights @ np.cos(doubled))) / 2
     return np.array([math.cos(a), math.sin(a)]), top - float(np.median(smooth))
-

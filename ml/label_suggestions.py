@@ -514,8 +514,8 @@ def suggest_labels(polygons: Sequence, image: np.ndarray | None = None, *, known
             for i in members:
                 results[i] = _fallback(nails[i], known[i], ["known labels of this hand contradict each other"])
             continue
-        best = hyps[int(np.argmax(_posterior(hyps, rules, hand_weights[g])))]
-        post = _posterior(hyps, rules, hand_weights[g], rules.confidence_sharpness)
+        post = _posterior(hyps, rules, hand_weights[g], rules.confidence_sharpness)  # sharpening keeps the argmax
+        best = hyps[int(np.argmax(post))]
         reasons_hand = _hand_reasons(best, [nails[i] for i in members], group_notes, len(groups))
         for local, i in enumerate(members):
             nail = nails[i]

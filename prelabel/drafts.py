@@ -164,11 +164,14 @@ def with_label_suggestions(entries: list[dict], photo, votes: list) -> list[dict
     suggestions = suggest_labels([e["polygon"] for e in entries], photo, model_votes=votes)
     out = []
     for entry, suggestion in zip(entries, suggestions):
-        entry = dict(entry, finger=suggestion.finger, base=[round(v, 2) for v in suggestion.base],
-                     tip=[round(v, 2) for v in suggestion.tip], label_source=RULE,
-                     direction_confidence=as_confidence(suggestion.direction_confidence, 4))
-        entry["suggested"] = {"finger": as_confidence(suggestion.confidence),
-                              "landmarks": as_confidence(suggestion.direction_confidence)}
+        entry = dict(entry, base=[round(v, 2) for v in suggestion.base], tip=[round(v, 2) for v in suggestion.tip],
+                     label_source=RULE, direction_confidence=as_confidence(suggestion.direction_confidence, 4))
+        entry["suggested"] = {"landmarks": as_confidence(suggestion.direction_confidence)}
+        if suggestion.finger is not None:  # None: no basis at all (the nail keeps no finger)
+            entry.update(finger=suggestion.finger, class_confidence=as_confidence(suggestion.confidence, 4))
+            entry["suggested"]["finger"] = as_confidence(suggestion.confidence)
+        else:
+            entry.update(finger=None, class_confidence=None)
         out.append(entry)
     return out
 

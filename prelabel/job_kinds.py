@@ -101,7 +101,7 @@ def prelabel_job(ctx, model: str, image_ids=None, participant=None, unlabeled=Fa
     for number, image in enumerate(images, start=1):
         try:
             rgb = image.read_rgb()
-            result = predict_picture(predictor, rgb)
+            result = predict_picture(predictor, rgb, votes=True)
             prediction = save_prediction(image, version, result, job=ctx.job, photo=rgb)
         except Exception as exc:  # one unreadable image must not stop the batch
             counts["failed"] += 1

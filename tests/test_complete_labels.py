@@ -206,3 +206,21 @@ def test_the_active_models_votes_are_weighed_and_its_outputs_kept_per_image(hand
     monkeypatch.setattr(model_votes, "predictor_for", lambda v: Untrained())
     model_votes.clear_cache()
     assert not any("model votes" in n["suggestion"]["reasons"] for n in client.get(url).json()["nails"])
+
+
+def test_a_failing_vote_provider_leaves_the_suggestions_working(hand, client_for, monkeypatch, caplog):
+    """A model that cannot run (weights missing or broken) must not break the page's suggestions: the provider's
+    failure is logged and the suggestions come from the geometry and the photo."""
+    from labeling import extensions
+
+    image, truth = hand
+    import_annotation(image, outlines(truth), status="accepted", note="import")
+
+    def broken(image, rgb, polygons):
+        raise OSError("weights file missing")
+
+    monkeypatch.setattr(extensions, "_vote_providers", [broken])
+    answer = client_for("reviewer").get(f"/api/images/{image.pk}/label-suggestions/")
+    assert answer.status_code == 200
+    assert not any("model votes" in n["suggestion"]["reasons"] for n in answer.json()["nails"])
+    assert "vote provider" in caplog.text and "weights file missing" in caplog.text

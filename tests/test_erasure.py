@@ -263,6 +263,11 @@ def test_a_failed_folder_export_leaves_no_partial_folder(participant, tmp_path, 
     with pytest.raises(FileNotFoundError):
         export_snapshot(snapshot, "coco", out=str(tmp_path / "out"))
     assert not (tmp_path / "out").exists()
+    given = tmp_path / "given"  # an empty folder the user gave is emptied again, not removed
+    given.mkdir()
+    with pytest.raises(FileNotFoundError):
+        export_snapshot(snapshot, "coco", out=str(given))
+    assert given.is_dir() and not any(given.iterdir())
 
 
 # --- Row 3: the API's DELETE ----------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """A model draft's nails the model is unsure of, in Chromium (issue #18): they are proposed (ghosted), not shown
 as nails; the first is selected at the start; Delete rejects the selected one (gone, the next selected), a click
 selects one and Enter accepts it (a normal nail, selected, one undoable edit); submitting waits until each is
-decided. What is saved holds the sure nail and the accepted one, never the rejected one; the help lists the keys."""
+decided. What is saved holds the sure nail, the accepted one and the undecided ones, never the rejected one; the
+help lists the keys."""
 import numpy as np
 import pytest
 from PIL import Image as PILImage
@@ -69,6 +70,11 @@ def test_unsure_draft_nails_are_accepted_or_rejected_with_one_key(browser, live_
     page.keyboard.press("Delete")                                  # rejects unsure_a; unsure_b is selected
     assert proposed() == ["unsure_b"] and page.evaluate("annotator.proposed.current") == 0
     assert nails() == ["sure"]
+    assert page.evaluate("annotator.autosaver.dirty") is True     # the rejection is saved ...
+    page.keyboard.press("Control+s")
+    kept = wait_for(lambda: (lambda g: g if len(g["nails"]) == 2 else None)(Annotation.objects.get(image=image).geometry),
+                    timeout=15, message="the save of the rejection")
+    assert sorted(column_of(n["polygon"]) for n in kept["nails"]) == ["sure", "unsure_b"]  # ... the undecided one stays
 
     canvas.click(*centre("sure"))                                  # selecting a nail deselects the proposal
     assert page.evaluate("annotator.proposed.current") is None
@@ -80,6 +86,11 @@ def test_unsure_draft_nails_are_accepted_or_rejected_with_one_key(browser, live_
     assert nails() == ["sure", "unsure_b"] and proposed() == []
     assert page.evaluate("annotator.scene.selection.index") == 1
     assert page.evaluate("annotator.scene.history.undoLabel") == "Accept proposed nail"
+    page.keyboard.press("Escape")
+    page.keyboard.press("Control+z")                               # undoing the accept proposes it again ...
+    assert nails() == ["sure"] and proposed() == ["unsure_b"]
+    page.keyboard.press("Control+Shift+z")                         # ... and redoing accepts it again
+    assert nails() == ["sure", "unsure_b"] and proposed() == []
 
     page.keyboard.press("Control+s")
     saved = wait_for(lambda: (lambda g: g if len(g["nails"]) == 2 else None)(Annotation.objects.get(image=image).geometry),

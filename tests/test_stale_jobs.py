@@ -135,3 +135,25 @@ def test_a_run_whose_job_was_taken_over_stops_and_writes_nothing_more():
     with pytest.raises(JobCancelled):
         ctx.progress(0.4, "step 2 of the lost run")
     assert ctx.lost.is_set() and row(job.pk).message == "attempt 2" and row(job.pk).progress == 0.2
+
+
+@pytest.mark.worker
+def test_a_taken_over_run_cannot_record_itself_succeeded():
+    """``JobContext.succeed`` (an export that must commit its result with what it checked: curation/transfer.py)
+    on a row another run holds writes nothing and raises, so the caller's transaction rolls back."""
+    from django.db import transaction
+
+    job = running_job(0)
+    ctx = JobContext(job)
+    Job.objects.filter(pk=job.pk).update(status="running", attempts=2, worker="newcomer@localhost", message="attempt 2")
+    with pytest.raises(JobCancelled), transaction.atomic():
+        ctx.succeed({"size": 1}, "done by the lost run")
+    assert ctx.lost.is_set() and not ctx.finished
+    assert row(job.pk).status == "running" and row(job.pk).message == "attempt 2" and row(job.pk).result in (None, {})
+
+    mine = running_job(0)
+    held = JobContext(mine)
+    with transaction.atomic():
+        held.succeed({"size": 2}, "done")
+        assert not held.finished  # final once the transaction commits
+    assert held.finished and row(mine.pk).status == "succeeded" and row(mine.pk).result == {"size": 2}

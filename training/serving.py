@@ -64,14 +64,16 @@ class ImagePrediction:
     votes: list | None = None  # per nail, the trained class / direction heads' vote (ml.nail_votes); None: untrained
 
 
-def predict_picture(predictor, rgb: np.ndarray, size: int | None = None) -> ImagePrediction:
-    """Network -> post-processing -> uncertainty for one uint8 RGB picture."""
+def predict_picture(predictor, rgb: np.ndarray, size: int | None = None, *, votes: bool = False) -> ImagePrediction:
+    """Network -> post-processing -> uncertainty for one uint8 RGB picture; with ``votes``, each nail's vote
+    of the trained class / direction heads too (``ml.nail_votes``; pre-labeling's drafts weigh them)."""
     started = time.perf_counter()
     prediction = predictor(rgb, size)
     nails = postprocess(*prediction.arrays, image=rgb)
     uncertainty = edge_entropy(prediction.fg_prob)
-    votes = None
-    if prediction.class_prob is not None or prediction.field is not None:
-        votes = nail_votes([nail.polygon for nail in nails], prediction.class_prob, prediction.field, prediction.fg_prob)
+    nail_vote_list = None
+    if votes and (prediction.class_prob is not None or prediction.field is not None):
+        nail_vote_list = nail_votes([nail.polygon for nail in nails], prediction.class_prob, prediction.field,
+                                    prediction.fg_prob)
     return ImagePrediction(nails, prediction.fg_prob, uncertainty, tuple(prediction.input_size),
-                           time.perf_counter() - started, votes)
+                           time.perf_counter() - started, nail_vote_list)

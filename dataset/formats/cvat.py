@@ -165,7 +165,7 @@ class _CvatParser:
         elif tag == "tag":
             if label == IDENTITY_TAG:
                 frame = attributes.get("frame_index", "")
-                read_identity(image, {**attributes, "frame_index": int(frame) if frame.isdigit() else None}, warn)
+                read_identity(image, {**attributes, "frame_index": int(frame) if frame.isascii() and frame.isdecimal() else None}, warn)
             else:
                 warn(f"{ref}: image tags are not labels of nails; skipped")
             return

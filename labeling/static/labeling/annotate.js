@@ -60,7 +60,7 @@ stage.onViewChange = () => {
 // Drafts are saved as drawn: the server keeps a shape that breaks a rule apart, flagged (invalid_shapes);
 // only submitting needs every shape valid.
 const autosaver = new Autosaver({
-  client, backup, key: geometryKey, getGeometry: () => scene.geometry,
+  client, backup, key: geometryKey, getGeometry: () => savedGeometry(),
   onState: ({ state: s, detail }) => showSaveState(s, detail),
   onSaved: (annotation) => {
     state.annotation = { ...state.annotation, ...annotation };
@@ -83,7 +83,7 @@ editor.clicker = clicker;
 
 const suggestions = new Suggestions(config.apiBase);
 // Nails proposed by another app (pre-labeling: a draft's low-confidence nails, prelabel/static/prelabel/opened.js):
-// one key accepts (Enter) or rejects (Delete) the selected one; never saved unless accepted (proposed.js).
+// one key accepts (Enter) or rejects (Delete) the selected one; undecided ones stay in the saved labels (proposed.js).
 const proposed = new ProposedNails({
   onChange: () => {
     if (proposed.selected) {
@@ -101,15 +101,26 @@ stage.painters.scene = (ctx) => {
 };
 
 /**
+ * What is saved: the scene's labels and, after them, the proposed nails still undecided (they stay in the saved
+ * labels, as the draft had them, until rejected; so an edit never drops one unseen, and a reload keeps them).
+ */
+function savedGeometry() {
+  return proposed.nails.length ? { ...scene.geometry, nails: [...scene.geometry.nails, ...proposed.nails.map((e) => e.nail)] }
+    : scene.geometry;
+}
+
+/**
  * Show the nails at `indices` of the labels as proposed nails (`info[k]`: {confidence, source} of indices[k]):
- * they leave the labels without an edit (nothing to save or undo; the next save sends the labels without them).
+ * they leave the scene without an edit (nothing to undo; what is saved still holds them, see savedGeometry).
+ * Only on labels as the server has them: not while an edit waits to be saved or a conflict is open.
  * Returns how many were taken.
  */
 function proposeNails(indices, info = []) {
-  if (state.readOnly || !indices.length) return 0;
+  if (state.readOnly || !indices.length || autosaver.dirty || autosaver.paused) return 0;
   const before = scene.geometry.nails.length;
   scene.reset(proposed.take(scene.geometry, indices, info));
-  autosaver.setBase({ version: autosaver.version, geometry: scene.geometry, status: autosaver.status });
+  // The same nails as the server's, the proposed ones last: nothing to save until an edit.
+  autosaver.setBase({ version: autosaver.version, geometry: savedGeometry(), status: autosaver.status });
   refreshSuggestions();
   if (proposed.selected) message(proposed.describe());
   return before - scene.geometry.nails.length;
@@ -126,6 +137,7 @@ function acceptProposed() {
 
 function rejectProposed() {
   if (!proposed.reject()) return false;
+  autosaver.changed();  // saved without it from now on
   stage.request("scene");
   if (!proposed.selected) message(proposed.nails.length ? "Proposed nail rejected." : "Proposed nail rejected; none left.");
   return true;
@@ -195,6 +207,7 @@ function refreshPanels() {
 }
 
 scene.on("change", ({ source, label }) => {
+  if (source === "undo" || source === "redo") proposed.sync(scene.geometry);  // an accepted proposal undone: proposed again
   if (source !== "reset") state.serverIssues = [];
   revalidate();
   stage.request("scene", "ui");

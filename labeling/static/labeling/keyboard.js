@@ -14,7 +14,7 @@ export const SHORTCUTS = [
 
   { group: "Proposed nails", keys: ["click"], action: null, help: "Select a proposed nail: dotted, with ? and its confidence (a model draft's nail the model is unsure of)" },
   { group: "Proposed nails", keys: ["Enter"], action: null, help: "Accept the selected proposed nail: it becomes a normal nail (Ctrl+Z takes it back out)" },
-  { group: "Proposed nails", keys: ["Delete"], action: null, help: "Reject the selected proposed nail: it is gone, and the next one is selected (never saved unless accepted)" },
+  { group: "Proposed nails", keys: ["Delete"], action: null, help: "Reject the selected proposed nail: it is gone from the next save, and the next one is selected" },
 
   { group: "Finger & landmarks", keys: ["L", "R"], action: "hand", help: "Choose the hand (it stays chosen), then…" },
   { group: "Finger & landmarks", keys: ["1", "2", "3", "4", "5"], action: "digit", help: "…set the finger of the selected nail: thumb, index, middle, ring, little" },

@@ -3,9 +3,9 @@
 // decide on with one key. They are taken out of the labels and shown ghosted (dotted outline, "?" and the
 // confidence); a click inside one selects it (the first one is selected at the start). Enter accepts the
 // selected one: it becomes a normal nail (one undoable edit, keeping its id, finger and base/tip and their
-// `suggested` marks), selected. Delete rejects it: it is gone, and the next proposal is selected. Until accepted a proposed nail is never saved: the labels
-// saved are the scene's, which does not hold it (leaving the page without an edit keeps the server's copy as it
-// was, so the next visit proposes the same nails again). Submitting waits until each one is decided (annotate.js).
+// `suggested` marks), selected. Delete rejects it: it is gone (the next save drops it), and the next proposal is
+// selected. An undecided proposal stays in the saved labels, as the draft had it (annotate.js savedGeometry), so
+// no edit drops it unseen; submitting waits until each one is decided (annotate.js).
 
 import { pointInPolygon } from "./geometry.js";
 import { drawProposedShape, drawShapeTag } from "./render.js";
@@ -18,6 +18,7 @@ export class ProposedNails {
     this.onChange = onChange;
     this.nails = [];            // [{nail, confidence, source}]
     this.current = null;        // index in `nails` of the selected one
+    this.accepted = [];         // entries accepted into the labels (undo hands them back: sync)
   }
 
   get selected() {
@@ -30,11 +31,15 @@ export class ProposedNails {
    */
   take(geometry, indices, info = []) {
     const wanted = new Set(indices);
+    const ids = new Set(geometry.nails.map((nail) => nail.id).filter(Boolean));
     const kept = [];
     geometry.nails.forEach((nail, index) => {
       if (!wanted.has(index)) return kept.push(nail);
       const { confidence = null, source = "" } = info[indices.indexOf(index)] || {};
-      return this.nails.push({ nail, confidence, source });
+      let id = nail.id;  // an id to find it again after an undo (sync)
+      for (let k = index; !id || (id !== nail.id && ids.has(id)); k += 1) id = `proposed-${k}`;
+      ids.add(id);
+      return this.nails.push({ nail: { ...nail, id }, confidence, source });
     });
     if (this.nails.length && this.current === null) this.current = 0;
     this.onChange();
@@ -73,8 +78,25 @@ export class ProposedNails {
   accept(geometry) {
     const entry = this.remove(false);
     if (!entry) return null;
+    this.accepted.push(entry);
     const { id, polygon, ...fields } = entry.nail;
     return addNail(geometry, polygon, { ...fields, ...(id ? { id } : {}) });
+  }
+
+  /**
+   * After an undo or redo of the labels: an accepted nail no longer in them is proposed again, a proposed one
+   * that is back in them (redo) is accepted again. True when something moved.
+   */
+  sync(geometry) {
+    const ids = new Set(geometry.nails.map((nail) => nail.id));
+    const back = this.accepted.filter((entry) => !ids.has(entry.nail.id));
+    const again = this.nails.filter((entry) => ids.has(entry.nail.id));
+    if (!back.length && !again.length) return false;
+    this.accepted = this.accepted.filter((entry) => ids.has(entry.nail.id)).concat(again);
+    this.nails = this.nails.filter((entry) => !ids.has(entry.nail.id)).concat(back);
+    this.current = this.nails.length ? 0 : null;
+    this.onChange();
+    return true;
   }
 
   /** Delete: the selected proposal is gone and the next one is selected; returns it, or null when none is selected. */

@@ -2,8 +2,8 @@
 // "time to submit" in the correction metrics, see prelabel/metrics.py) and, when the labels on screen are a
 // model's draft, says so with the model's per-nail confidence. A draft nail the model is unsure of (the server
 // marks it `suggestion`: outline confidence under prelabel/proposals.py's SUGGEST_BELOW) becomes a proposed nail
-// of the tool (labeling/static/labeling/proposed.js): Enter accepts it, Delete rejects it, and it is never saved
-// unless accepted. The other draft nails are ordinary nails. `window.prelabelOpen` resolves when this is done.
+// of the tool (labeling/static/labeling/proposed.js): Enter accepts it, Delete rejects it; until then it stays in
+// the saved labels as the draft had it. The other draft nails are ordinary nails. `window.prelabelOpen` resolves when this is done.
 
 const configNode = document.getElementById("annotate-config");
 const csrf = document.querySelector("meta[name=csrf-token]");
@@ -34,7 +34,8 @@ async function proposeUnsure(draft) {
   const unsure = draft ? draft.nails.filter((n) => n.suggestion) : [];
   if (!annotator || !unsure.length) return 0;
   await annotator.ready;
-  if (annotator.autosaver.version !== draft.version) return 0;  // the labels on screen are not this draft
+  // Only on this draft as the server has it (an edit made meanwhile, or a conflict, keeps every nail a nail).
+  if (annotator.autosaver.version !== draft.version || annotator.autosaver.dirty || annotator.autosaver.paused) return 0;
   return annotator.proposeNails(unsure.map((n) => n.nail),
     unsure.map((n) => ({ confidence: n.confidence, source: `model ${draft.model_version}` })));
 }
