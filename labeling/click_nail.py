@@ -16,15 +16,13 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from dataset.geometry import as_confidence, confirmed_labels
 from ml.click_segmentation import NoNail, nail_size_from_polygons, segment_click
-from ml.label_suggestions import suggest_labels
 
 from . import extensions
 from .models import Image
 from .photos import photo_of
+from .suggestions import suggest_on_small
 
 MAX_POINTS = 24                 # clicks on one proposal (positive and negative together)
 
@@ -79,11 +77,9 @@ def click_nail(image: Image, raw_points, geometry: dict) -> dict:
         answer["detail"] = "no nail found at this click: click nearer its middle, or draw it (N)"
         return answer
     known = [confirmed_labels(n) for n in nails if len(n.get("polygon") or []) >= 3]
-    scaled = [(np.asarray(p, np.float64) * scale).tolist() for p in polygons + [result.polygon]]
-    scaled_known = [{**k, "base": _scaled(k.get("base"), scale), "tip": _scaled(k.get("tip"), scale)} for k in known]
-    suggestion = suggest_labels(scaled, small, known=scaled_known + [None])[-1]
-    nail = {"polygon": result.polygon, "finger": suggestion.finger, "base": _on_photo(suggestion.base, scale),
-            "tip": _on_photo(suggestion.tip, scale), "suggested": {}}
+    suggestion = suggest_on_small(polygons + [result.polygon], known + [None], small, scale)[-1]
+    nail = {"polygon": result.polygon, "finger": suggestion.finger, "base": suggestion.base,
+            "tip": suggestion.tip, "suggested": {}}
     if suggestion.finger is not None:
         nail["suggested"]["finger"] = as_confidence(suggestion.confidence)
     nail["suggested"]["landmarks"] = as_confidence(suggestion.direction_confidence)
@@ -92,10 +88,3 @@ def click_nail(image: Image, raw_points, geometry: dict) -> dict:
     return answer
 
 
-def _scaled(point, scale: float):
-    return None if point is None else [float(point[0]) * scale, float(point[1]) * scale]
-
-
-def _on_photo(point, scale: float) -> list[float]:
-    """A point of the suggester's (downscaled) photo in the photo's pixels."""
-    return [round(float(point[0]) / scale, 2), round(float(point[1]) / scale, 2)]

@@ -224,3 +224,32 @@ def test_a_failing_vote_provider_leaves_the_suggestions_working(hand, client_for
     assert answer.status_code == 200
     assert not any("model votes" in n["suggestion"]["reasons"] for n in answer.json()["nails"])
     assert "vote provider" in caplog.text and "weights file missing" in caplog.text
+
+
+def test_a_large_photo_is_suggested_on_its_small_copy_with_answers_in_the_photos_pixels(participant, client_for,
+                                                                                        monkeypatch):
+    """The page asks for suggestions after every autosave: a photo longer than photos.SUGGESTION_SIDE is read
+    at that size (a 12 MP photo in Lab costs ~0.6 s a call), the polygons and base/tip scaled to it and back."""
+    from labeling import photos, suggestions
+    from tests.test_label_suggestions import angle_error
+
+    pixels, nails = render((360, 360), [hand_parts((180, 200), 20, 0, False)])
+    big = PILImage.fromarray(pixels).resize((1440, 1440), PILImage.BILINEAR)
+    image, _ = create_image(participant, big, "PNG")
+    truth = [{"polygon": [[round(float(x) * 4, 2), round(float(y) * 4, 2)] for x, y in n["polygon"]],
+              "finger": n["finger"], "base": n["base"] * 4, "tip": n["tip"] * 4} for n in nails]
+    import_annotation(image, outlines(truth), status="accepted", note="import")
+    seen = []
+    real = suggestions.suggest_labels
+    monkeypatch.setattr(suggestions, "suggest_labels", lambda polygons, photo, **kw: seen.append(photo.shape) or
+                        real(polygons, photo, **kw))
+    body = client_for("reviewer").get(f"/api/images/{image.pk}/label-suggestions/").json()
+    assert seen == [(photos.SUGGESTION_SIDE, photos.SUGGESTION_SIDE, 3)]
+    for entry, answer in zip(body["nails"], truth):
+        got = entry["suggestion"]
+        assert got["finger"] == answer["finger"]
+
+        class Got:
+            base, tip = got["base"], got["tip"]
+        assert angle_error(Got, {"base": answer["base"], "tip": answer["tip"]}) < 30
+        assert all(0 <= v <= 1440 for v in got["base"] + got["tip"]) and max(got["tip"]) > 360  # photo pixels
