@@ -18,13 +18,20 @@ SUGGESTION_SIDE = 1024          # the suggester reads the photo at most this lon
 _photos = LoadOnceLRU(PHOTO_CACHE_SIZE)
 
 
+def small_copy(rgb: np.ndarray) -> tuple[np.ndarray, float]:
+    """``(small, scale)``: the photo itself, or a copy at most ``SUGGESTION_SIDE`` long (``scale`` = its size /
+    the photo's), what the suggester reads."""
+    scale = min(1.0, SUGGESTION_SIDE / max(rgb.shape[:2]))
+    if scale == 1.0:
+        return rgb, scale
+    size = (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale)))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), scale
+
+
 def _decode(image: Image) -> tuple[np.ndarray, np.ndarray, float]:
     rgb = image.read_rgb()
     rgb.setflags(write=False)
-    scale = min(1.0, SUGGESTION_SIDE / max(rgb.shape[:2]))
-    small = rgb if scale == 1.0 else cv2.resize(rgb, (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale))),
-                                                interpolation=cv2.INTER_AREA)
-    return rgb, small, scale
+    return (rgb, *small_copy(rgb))
 
 
 def photo_of(image: Image) -> tuple[np.ndarray, np.ndarray, float]:

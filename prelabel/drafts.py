@@ -45,8 +45,8 @@ from accounts.roles import ADMIN, REVIEWER, role_of
 from dataset.geometry import SUGGESTED_FIELDS, as_confidence, confirm_field, normalize_geometry, validate_geometry
 from labeling.annotations import assign_annotation
 from labeling.models import Annotation, AnnotationRevision, Image
-from labeling.suggestions import RULE
-from ml.label_suggestions import suggest_labels
+from labeling.photos import small_copy
+from labeling.suggestions import RULE, suggest_on_small
 
 from .models import Prediction
 from .proposals import SUGGEST_BELOW, is_suggestion  # noqa: F401  (the page's open call and the tests ask here)
@@ -161,7 +161,8 @@ def with_label_suggestions(entries: list[dict], photo, votes: list) -> list[dict
     far less often than the suggestions that weigh its votes (``bench/complete_labels.py --model``)."""
     if not entries:
         return entries
-    suggestions = suggest_labels([e["polygon"] for e in entries], photo, model_votes=votes)
+    small, scale = small_copy(photo)
+    suggestions = suggest_on_small([e["polygon"] for e in entries], [None] * len(entries), small, scale, votes)
     out = []
     for entry, suggestion in zip(entries, suggestions):
         entry = dict(entry, base=[round(v, 2) for v in suggestion.base], tip=[round(v, 2) for v in suggestion.tip],
