@@ -34,7 +34,7 @@ Rules of the simulated annotator (fixed; the numbers follow from them):
 * Tools: ``N`` before each outline, ``A`` before base/tip, ``V`` before drags or a selecting click when another
   tool is on (each a key press).
 * Drafts: the page shows the draft nails the model is sure of as nails and proposes the others (outline
-  confidence under ``prelabel.proposals.SUGGEST_BELOW``; ghosted, the first one selected). Each answer nail is
+  confidence under ``prelabel.proposals.PROPOSE_BELOW``; ghosted, the first one selected). Each answer nail is
   matched to a draft nail, shown or proposed (greedy, best IoU first, IoU >= 0.1). Draft nails matching no
   answer (or one below 0.5) go first: a shown one is deleted (a click + ``Delete``), a proposed one rejected
   (``Delete`` when it is the selected proposal, else a click in it + ``Delete``). Then per answer nail, left
@@ -91,7 +91,7 @@ from bench.benchdoc import git_commit, log, machine_info, markers, write_section
 from bench.click_nail import biggest_part, click_point, corrective_point, shape  # noqa: E402
 from bench.complete_labels import HELD_OUT, load_labels  # noqa: E402
 from curation.demo_labels import DEMO_LABELS, merge_into_coco, read_demo_labels  # noqa: E402
-from prelabel.proposals import SUGGEST_BELOW  # noqa: E402
+from prelabel.proposals import PROPOSE_BELOW  # noqa: E402
 
 SECTION = "annotation_effort"
 SHARED = ROOT.parent / "shared" / "data" / "nails-cc0"
@@ -876,7 +876,7 @@ def section(report: dict) -> str:
 
 Measured {report['when']} in {report['wall_s']:.0f} s with `{report['command']}` (commit {m.get('commit', '?')}); {m['nproc']} CPUs ({m['cpu']}), load average {m['load'][0]:.2f} at the start (shared machine).{rerun_text}
 
-A simulated annotator labels the shared photos (answers: nails-cc0 polygons + the project's confirmed fingers and base/tip) in the real tool in headless Chromium, until each nail has IoU >= 0.9 with the answer, the right finger and base/tip within 5 % of the nail's base-tip length, read back through the API. Its rules are fixed and written in the script's docstring: outlines from scratch are the answer simplified (Douglas-Peucker) to the fewest clicks that keep IoU >= 0.9, zooming in (wheel) on nails under {MIN_NAIL_PX} px on screen; drafts are kept (IoU >= 0.9), corrected with vertex drags (at most {MAX_DRAGS}, else redrawn) or redrawn (IoU < 0.5), and a draft nail the model is unsure of (outline confidence under {SUGGEST_BELOW:g}) is proposed: accepted with Enter when it matches an answer (IoU >= 0.5; a click selects it unless it is the selected proposal), then treated as a draft nail, else rejected with Delete; click-to-nail is a Ctrl+click at the nail's pole of inaccessibility with up to {MAX_POINTS} corrective points (an Alt+click, positive, at the pole of the biggest region the proposal missed, else a Shift+click, negative, in the biggest region it has too much), then accepted (IoU >= 0.9), corrected like a draft (IoU >= 0.5) or drawn; G accepts a suggestion when its finger or base/tip is right, then what is wrong is fixed (finger: 1 click in the panel; base/tip: A + 2 clicks). Every click, drag, wheel notch and key press counts. Seconds are the tool's and server's latency only (the annotator does not think), per nail.
+A simulated annotator labels the shared photos (answers: nails-cc0 polygons + the project's confirmed fingers and base/tip) in the real tool in headless Chromium, until each nail has IoU >= 0.9 with the answer, the right finger and base/tip within 5 % of the nail's base-tip length, read back through the API. Its rules are fixed and written in the script's docstring: outlines from scratch are the answer simplified (Douglas-Peucker) to the fewest clicks that keep IoU >= 0.9, zooming in (wheel) on nails under {MIN_NAIL_PX} px on screen; drafts are kept (IoU >= 0.9), corrected with vertex drags (at most {MAX_DRAGS}, else redrawn) or redrawn (IoU < 0.5), and a draft nail the model is unsure of (outline confidence under {PROPOSE_BELOW:g}) is proposed: accepted with Enter when it matches an answer (IoU >= 0.5; a click selects it unless it is the selected proposal), then treated as a draft nail, else rejected with Delete; click-to-nail is a Ctrl+click at the nail's pole of inaccessibility with up to {MAX_POINTS} corrective points (an Alt+click, positive, at the pole of the biggest region the proposal missed, else a Shift+click, negative, in the biggest region it has too much), then accepted (IoU >= 0.9), corrected like a draft (IoU >= 0.5) or drawn; G accepts a suggestion when its finger or base/tip is right, then what is wrong is fixed (finger: 1 click in the panel; base/tip: A + 2 clicks). Every click, drag, wheel notch and key press counts. Seconds are the tool's and server's latency only (the annotator does not think), per nail.
 
 | set | mode | nails | finished | actions per finished nail (median) | mean | of which finger + base/tip (mean) | scratch / mode (median) | seconds per nail (median) |
 | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |

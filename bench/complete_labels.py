@@ -43,7 +43,7 @@ import numpy as np  # noqa: E402
 from dataset.geometry import FINGER_NAMES  # noqa: E402
 from curation.demo_labels import DEMO_LABELS, merge_into_coco  # noqa: E402
 from ml.label_suggestions import SuggestionRules, hand_and_digit, short_name, suggest_labels  # noqa: E402
-from ml.nail_votes import model_votes  # noqa: E402
+from ml.nail_votes import predict_nail_votes  # noqa: E402
 
 from bench.benchdoc import fmt, machine_info, markers, write_section  # noqa: E402  (importable from tests too)
 
@@ -154,7 +154,7 @@ def compare(labels: dict[str, list[dict]], data_dir, participants: dict[str, str
         image = read_photo(Path(data_dir) / "images" / file_name)
         rules = rules_for(who) if rules_for else None
         polygons = [n["polygon"] for n in nails]
-        votes = model_votes(predictor, image, polygons) if predictor is not None and image is not None else None
+        votes = predict_nail_votes(predictor, image, polygons) if predictor is not None and image is not None else None
         suggestions = suggest_labels(polygons, image, rules=rules, model_votes=votes)
         for k, (nail, s) in enumerate(zip(nails, suggestions)):
             rec = {"file_name": file_name, "nail": k, "participant": who,

@@ -5,8 +5,8 @@ were trained on complete labels (``ml.predict.heads_trained``), its per-pixel ou
 polygon say which finger the nail is and which way it points; :func:`ml.label_suggestions.suggest_labels`
 takes these as ``model_votes`` and weighs them with the geometry and the photo.
 
-    from ml.nail_votes import model_votes
-    votes = model_votes(predictor, image_rgb, polygons)    # one dict (or None) per polygon
+    from ml.nail_votes import predict_nail_votes
+    votes = predict_nail_votes(predictor, image_rgb, polygons)    # one dict (or None) per polygon
 
 Per nail (its polygon rasterized on the outputs' grid; the nail probability weighs each pixel):
 
@@ -16,7 +16,7 @@ Per nail (its polygon rasterized on the outputs' grid; the nail probability weig
   (1: every pixel points the same way; near 0: no agreement, e.g. half the nail each way).
 
 A head the model never trained is None in the prediction, and so is its part of the vote; a nail too small
-to cover a pixel of the grid is read at its centroid. :func:`model_votes` runs the network once at its own
+to cover a pixel of the grid is read at its centroid. :func:`predict_nail_votes` runs the network once at its own
 input size (the photo shrunk, not the outputs of a 12 MP photo upsampled: 10 class maps of a 12 MP photo
 are ~0.5 GB) and reads the votes there.
 """
@@ -27,7 +27,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-__all__ = ["model_votes", "nail_votes", "shrunk_prediction"]
+__all__ = ["nail_votes", "predict_nail_votes", "shrunk_prediction"]
 
 
 def _nail_mask(polygon, scale: tuple[float, float], shape: tuple[int, int]) -> tuple[tuple[slice, slice], np.ndarray]:
@@ -87,7 +87,7 @@ def shrunk_prediction(predictor, image: np.ndarray):
     return predictor(np.ascontiguousarray(small)), (in_w / width, in_h / height)
 
 
-def model_votes(predictor, image: np.ndarray, polygons: Sequence) -> list[dict | None]:
+def predict_nail_votes(predictor, image: np.ndarray, polygons: Sequence) -> list[dict | None]:
     """Each polygon's vote (:func:`nail_votes`) from ``predictor`` run once on the photo at the network's
     input size (:func:`shrunk_prediction`)."""
     if not len(polygons):

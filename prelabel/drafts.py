@@ -31,7 +31,7 @@ and base/tip are then the label suggestions (``ml.label_suggestions``) that weig
 nail's outline confidence (mean nail probability) has no place in the geometry: it stays with the
 prediction's nails (``Prediction.nails[i]["confidence"]``, in the draft's order) for the page to show.
 
-A draft nail whose outline confidence is under ``SUGGEST_BELOW`` (``prelabel/proposals.py``) is not shown as a nail
+A draft nail whose outline confidence is under ``PROPOSE_BELOW`` (``prelabel/proposals.py``) is not shown as a nail
 to fix but proposed to accept or reject with one key (issue #18; the annotation page's open call says which,
 ``api.OpenView``): the draft keeps it, and the page saves it only when the annotator accepts it.
 """
@@ -49,7 +49,6 @@ from labeling.photos import small_copy
 from labeling.suggestions import RULE, suggest_on_small
 
 from .models import Prediction
-from .proposals import SUGGEST_BELOW, is_suggestion  # noqa: F401  (the page's open call and the tests ask here)
 
 Source = AnnotationRevision.Source
 S = Annotation.Status

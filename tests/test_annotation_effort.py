@@ -108,14 +108,14 @@ def test_drafts_with_proposed_nails_on_a_synthetic_photo(browser, live_server):
     each its finger and base/tip; nothing spurious is saved."""
     from django.contrib.auth.models import Group, User
 
-    from prelabel import drafts
+    from prelabel import drafts, proposals
     from tests.test_prelabel_suggested import model_version
     from training.serving import ImagePrediction
 
     User.objects.create_user(USER, password=PASSWORD).groups.add(Group.objects.get_or_create(name="annotator")[0])
     picture, answers = synthetic_photo()
     (image_id,) = add_photos("drafts", [picture])
-    unsure = drafts.SUGGEST_BELOW - 0.1
+    unsure = proposals.PROPOSE_BELOW - 0.1
     spurious = [[560, 60], [600, 60], [600, 100], [560, 100]]
     entries = [{"polygon": polygon, "finger": None, "base": None, "tip": None, "suggested": {}, "confidence": confidence}
                for polygon, confidence in ((spurious, unsure), (answers[0]["polygon"], 0.95), (answers[1]["polygon"], unsure))]

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from ml.label_suggestions import suggest_labels
-from ml.nail_votes import model_votes, nail_votes
+from ml.nail_votes import nail_votes, predict_nail_votes
 from ml.predict import Predictor
 
 
@@ -63,7 +63,7 @@ def test_a_nail_smaller_than_a_grid_pixel_reads_its_centroid_and_missing_heads_g
     vote = nail_votes([square(7.1, 3.1, 0.3)], class_prob, None)[0]
     assert int(np.argmax(vote["finger_probs"])) + 1 == 10 and "direction" not in vote
     assert nail_votes([square(1, 1, 5)], None, None) == [None]
-    assert model_votes(None, np.zeros((8, 8, 3), np.uint8), []) == []
+    assert predict_nail_votes(None, np.zeros((8, 8, 3), np.uint8), []) == []
 
 
 def test_the_nail_probability_weighs_the_pixels():
@@ -100,7 +100,7 @@ def test_model_votes_run_a_real_network_once_at_its_input_size_and_feed_the_sugg
     rng = np.random.default_rng(0)
     photo = rng.integers(0, 255, (200, 400, 3), dtype=np.uint8)
     polygons = [square(50, 50, 40), square(200, 100, 30)]
-    votes = model_votes(Spy(), photo, polygons)
+    votes = predict_nail_votes(Spy(), photo, polygons)
     assert seen == [(32, 64, 3)]  # 200 x 400 shrunk to the network's 64 (multiples of 32)
     assert len(votes) == 2 and all(len(v["finger_probs"]) == 10 and len(v["direction"]) == 2 for v in votes)
     suggestions = suggest_labels(polygons, photo, model_votes=votes)

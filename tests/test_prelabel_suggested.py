@@ -9,7 +9,7 @@ from dataset.geometry import confirmed_labels, nail_is_complete, validate_geomet
 from labeling.annotations import save_annotation
 from labeling.models import Annotation, AnnotationRevision
 from ml.postprocess import Nail, postprocess
-from prelabel import drafts
+from prelabel import drafts, proposals
 from prelabel.models import Prediction
 from training.models import ModelVersion
 from training.serving import ImagePrediction
@@ -205,17 +205,17 @@ def test_with_the_photo_and_trained_heads_the_draft_takes_the_label_suggestions_
 
 @pytest.mark.django_db
 def test_a_draft_nail_the_model_is_unsure_of_is_proposed_not_shown_as_a_nail(make_image, client_for):
-    """Issue #18: the open call marks a draft nail whose outline confidence is under SUGGEST_BELOW as a
+    """Issue #18: the open call marks a draft nail whose outline confidence is under PROPOSE_BELOW as a
     suggestion (the page proposes it to accept or reject with one key); a sure nail stays a nail."""
     image = make_image(WIDTH, HEIGHT)
     fg, _, _ = model_outputs(with_heads=False)
-    fg[RIGHT] = drafts.SUGGEST_BELOW - 0.05          # above the nail threshold, under the suggestion one
+    fg[RIGHT] = proposals.PROPOSE_BELOW - 0.05          # above the nail threshold, under the suggestion one
     drafts.save_prediction(image, model_version("unsure"), ImagePrediction(postprocess(fg, None, None), fg, uncertainty=0.1,
                                                                            input_size=(HEIGHT, WIDTH), seconds=0.01))
     assert len(Annotation.objects.get(image=image).geometry["nails"]) == 2   # the draft keeps both
     draft = client_for("annotator").post("/api/prelabel/open/", {"image": image.pk}, format="json").json()["draft"]
-    assert draft["suggest_below"] == drafts.SUGGEST_BELOW
+    assert draft["suggest_below"] == proposals.PROPOSE_BELOW
     by_column = sorted(draft["nails"], key=lambda n: n["nail"])
-    assert [n["suggestion"] for n in by_column] == [n["confidence"] < drafts.SUGGEST_BELOW for n in by_column]
+    assert [n["suggestion"] for n in by_column] == [n["confidence"] < proposals.PROPOSE_BELOW for n in by_column]
     assert sorted(n["suggestion"] for n in by_column) == [False, True]
-    assert drafts.is_suggestion({"confidence": None}) is False
+    assert proposals.is_proposed({"confidence": None}) is False

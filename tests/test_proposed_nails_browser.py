@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 from labeling.intake import create_image
 from labeling.models import Annotation
 from ml.postprocess import postprocess
-from prelabel import drafts
+from prelabel import drafts, proposals
 from tests.browser import open_annotation_tool
 from tests.conftest import make_user, wait_for
 from tests.test_annotation_tool_browser import Canvas
@@ -34,7 +34,7 @@ def draft_with_unsure_nails(participant):
     fg = np.full((HEIGHT, WIDTH), 0.02, np.float32)
     for name, columns in COLUMNS.items():
         picture[ROWS, columns] = (220, 40, 120)
-        fg[ROWS, columns] = 0.95 if name == "sure" else drafts.SUGGEST_BELOW - 0.05
+        fg[ROWS, columns] = 0.95 if name == "sure" else proposals.PROPOSE_BELOW - 0.05
     image, _ = create_image(participant, PILImage.fromarray(picture), "PNG")
     result = ImagePrediction(postprocess(fg, None, None), fg, uncertainty=0.1, input_size=(HEIGHT, WIDTH), seconds=0.01)
     prediction = drafts.save_prediction(image, model_version("unsure-model"), result)

@@ -1,7 +1,7 @@
 // Loaded by the annotation page (/annotate/<id>/): tells the server that this image was opened (the start of
 // "time to submit" in the correction metrics, see prelabel/metrics.py) and, when the labels on screen are a
 // model's draft, says so with the model's per-nail confidence. A draft nail the model is unsure of (the server
-// marks it `suggestion`: outline confidence under prelabel/proposals.py's SUGGEST_BELOW) becomes a proposed nail
+// marks it `suggestion`: outline confidence under prelabel/proposals.py's PROPOSE_BELOW) becomes a proposed nail
 // of the tool (labeling/static/labeling/proposed.js): Enter accepts it, Delete rejects it; until then it stays in
 // the saved labels as the draft had it. The other draft nails are ordinary nails. `window.prelabelOpen` resolves when this is done.
 
