@@ -28,8 +28,8 @@ Rules of the simulated annotator (fixed; the numbers follow from them):
   with the answer (``BAR``); ``Enter`` closes it.
 * Finger from scratch: 1 click on the finger in the two-hands panel; base/tip: ``A``, a click at the answer's
   base, a click at its tip.
-* Finger/base/tip of a nail that shows a suggestion (dashed: the proposal's or the draft's, or the server's
-  label suggestion): ``G`` when the suggested finger or the suggested base/tip is right (finger equal, base and
+* Finger/base/tip of a nail that shows a suggestion (dashed: the draft's or the server's label suggestion; a
+  click proposal's finger and base/tip come confirmed with its ``Enter``): ``G`` when the suggested finger or the suggested base/tip is right (finger equal, base and
   tip within ``LANDMARK_TOL`` of the nail's base-tip length), then the scratch rule for what is still wrong.
 * Tools: ``N`` before each outline, ``A`` before base/tip, ``V`` before drags or a selecting click when another
   tool is on (each a key press).
@@ -50,7 +50,8 @@ Rules of the simulated annotator (fixed; the numbers follow from them):
   (a negative point) at the pole of the biggest region it has too much (at least 2 % of the nail); no point
   when neither is. ``Enter`` accepts it at IoU >= 0.9; at IoU >= 0.5 ``Enter`` and the drafts' drag rule
   (an accepted proposal is corrected like a draft, redrawn when the drags do not reach the bar); below 0.5
-  (or no proposal) ``Esc`` and the scratch rule for the outline. Then the suggestion rule.
+  (or no proposal) ``Esc`` and the scratch rule for the outline. Then the suggestion rule (after an ``Enter``
+  on a proposal: only the scratch rule for a finger or base/tip that is wrong).
 * Check: after the autosave, the annotation is read back through the API (``GET /api/images/<id>/annotation/``);
   each answer nail is matched to a saved nail (greedy IoU); it is finished when IoU >= 0.9, the finger is the
   answer's, base and tip are within ``LANDMARK_TOL`` of the answer's base-tip length and nothing is still only

@@ -1,7 +1,7 @@
 """Click a nail, get the nail (issue #18) in Chromium: the click tool (C) proposes the nail under one click
 (dashed, with its finger and base/tip), Esc drops it, Ctrl+click proposes it again in the select tool, a
-Shift+click outside refines it, Enter accepts it as a nail (one undoable edit) whose finger and base/tip are
-marked suggested; the saved polygon matches the drawn ellipse (IoU >= 0.8). An Alt+click outside a proposal that
+Shift+click outside refines it, Enter accepts it as shown (one undoable edit): its finger and base/tip are
+stored confirmed, not marked suggested; the saved polygon matches the drawn ellipse (IoU >= 0.8). An Alt+click outside a proposal that
 missed part of the nail adds a positive point there and the proposal grows to take it in."""
 import pytest
 from PIL import Image as PILImage
@@ -59,11 +59,13 @@ def test_click_a_nail_accept_and_adjust(browser, live_server, participant):
     assert page.evaluate("annotator.clicker.points.map((p) => p[2])") == [1, 0]
     assert page.evaluate(f"Boolean({proposal})")
 
+    shown = page.evaluate(f"JSON.parse(JSON.stringify({proposal}))")
     page.keyboard.press("Enter")
     assert page.evaluate("annotator.scene.geometry.nails.length") == 1
     assert page.evaluate("annotator.clicker.proposal") is None
     nail = page.evaluate("JSON.parse(JSON.stringify(annotator.scene.geometry.nails[0]))")
-    assert nail["base"] and nail["tip"] and "landmarks" in nail["suggested"]
+    assert nail["base"] and nail["tip"] and "suggested" not in nail               # as shown, confirmed
+    assert [nail[k] for k in ("finger", "base", "tip")] == [shown[k] for k in ("finger", "base", "tip")]
     expect(page.locator("#nails .nail-row")).to_have_count(1)
 
     page.keyboard.press("Control+z")                                        # undoable like any edit
@@ -75,7 +77,7 @@ def test_click_a_nail_accept_and_adjust(browser, live_server, participant):
                      message="the accepted nail to be saved")
     stored = saved.geometry["nails"][0]
     assert iou(stored["polygon"], truth) >= 0.8
-    assert stored["base"] and stored["tip"] and "landmarks" in stored["suggested"]
+    assert stored["base"] and stored["tip"] and "suggested" not in stored
     assert sum(f"/api/images/{image.pk}/click-nail/" in r for r in requests) == 3
     assert errors == [] and console == []
     page.context.close()

@@ -1,7 +1,8 @@
 // Click a nail, get the nail (issue #18): in the click tool (C), or with Ctrl+click (Cmd+click) in any tool, a
 // click inside a nail asks POST /api/images/<id>/click-nail/ (labeling/click_nail.py) for its polygon, finger
-// and base/tip, shown as a dashed proposal. Enter accepts it as a nail (one undoable edit; the finger and
-// base/tip stay marked suggested, as the label suggestions mark them, until confirmed: G), Esc drops it.
+// and base/tip, shown as a dashed proposal with its finger named in the message. Enter accepts it as shown: the
+// outline, the finger and base/tip, confirmed (one undoable edit; a wrong finger or arrow is then fixed as on
+// any nail); Esc drops it.
 // While a proposal is shown (in any tool), a click inside it adds a positive point; Alt+click (Option+click) adds
 // a positive point anywhere, also outside it (a part of the nail it missed); Shift+click or right-click adds a
 // negative one (outside the nail): the proposal is asked again with every point. In the click tool a plain click
@@ -73,19 +74,16 @@ export class ClickNail {
     const nail = data.nail;
     const finger = nail.finger ? `${fingerCode(nail.finger)} (${percent(nail.suggested.finger || 0)})` : "no finger";
     this.onMessage(`Proposed nail (${data.source === "model" ? `model ${data.model}` : "from the photo"}, ` +
-      `confidence ${percent(data.confidence)}, ${finger}): Enter accepts, Esc drops, click inside or Alt+click anywhere for more nail, Shift+click for less.`);
+      `confidence ${percent(data.confidence)}, ${finger}): Enter accepts it with its finger and arrow, Esc drops, click inside or Alt+click anywhere for more nail, Shift+click for less.`);
     return data;
   }
 
-  /** The geometry with the proposal added as a nail, or null; the proposal is then done. */
+  /** The geometry with the proposal added as a nail, as it was shown (outline, finger, base/tip: the annotator
+   * saw them and pressed Enter, so nothing stays marked suggested), or null; the proposal is then done. */
   accept(geometry) {
     if (!this.proposal) return null;
     const nail = this.proposal.nail;
     const fields = { finger: nail.finger ?? null, base: nail.base || null, tip: nail.tip || null };
-    const marks = {};
-    if (fields.finger !== null && nail.suggested && nail.suggested.finger !== undefined) marks.finger = nail.suggested.finger;
-    if (fields.base && fields.tip && nail.suggested && nail.suggested.landmarks !== undefined) marks.landmarks = nail.suggested.landmarks;
-    if (Object.keys(marks).length) fields.suggested = marks;
     const added = addNail(geometry, nail.polygon, fields);
     this.drop();
     return added;
