@@ -66,7 +66,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
-from benchdoc import DOC, cpu_snapshot, fmt, free_port, git_commit, loadavg, log, machine_info, markers, write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
+from benchdoc import cpu_snapshot, fmt, free_port, git_commit, loadavg, log, machine_info, markers, publish_report  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 SECTION = "annotation_tool"
 SECTION_START, SECTION_END = markers(SECTION)
@@ -319,6 +319,17 @@ FRAME_STOP = """() => { window.__benchRun = false; if (window.__benchPO) window.
   return { ...window.__bench, stats: { ...annotator.stage.stats } }; }"""
 
 
+def wait_js(page, expression: str, timeout: float) -> None:
+    """Poll a JS expression until it is truthy: the page's CSP (script-src 'self') forbids the eval that
+    Playwright's ``wait_for_function`` uses for an expression string. The performance marks it waits for are
+    read from the page, so the polling interval does not enter the figures."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(f"Boolean({expression})"):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"waited {timeout:.0f} s for {expression}")
+        time.sleep(0.02)
+
+
 def browser_measurements(args, base_url: str, photo_id: int, expected_bytes: int) -> dict:
     from playwright.sync_api import sync_playwright
 
@@ -345,8 +356,8 @@ def browser_measurements(args, base_url: str, photo_id: int, expected_bytes: int
                 errors = []
                 page.on("pageerror", lambda error: errors.append(str(error)))
                 page.goto(url)
-                page.wait_for_function("document.getElementById('app').dataset.ready === '1'", timeout=60_000)
-                page.wait_for_function("annotator.stage.firstImagePaint > 0", timeout=60_000)
+                wait_js(page, "document.getElementById('app').dataset.ready === '1'", 60)
+                wait_js(page, "annotator.stage.firstImagePaint > 0", 60)
                 timing = page.evaluate("""(id) => {
                   const nav = performance.getEntriesByType("navigation")[0];
                   const mark = performance.getEntriesByName("nailset:first-image-paint")[0];
@@ -407,7 +418,7 @@ def browser_measurements(args, base_url: str, photo_id: int, expected_bytes: int
                     f"vertex moved: {record['dragged']}")
                 page.wait_for_timeout(300)
             try:  # the drags' autosave lands before the save measurements start
-                page.wait_for_function("!annotator.autosaver.dirty && !annotator.autosaver.running", timeout=15_000)
+                wait_js(page, "!annotator.autosaver.dirty && !annotator.autosaver.running", 15)
             except Exception:  # noqa: BLE001 - reported; the revision count is taken after the browser is gone
                 log(f"the page did not save its last edit: {page.locator('#save-state').inner_text()!r}")
             out["save_state"] = page.locator("#save-state").inner_text()
@@ -698,16 +709,7 @@ def orchestrate(args) -> int:
                                "reconnects": sum(a.reconnects for a in annotators),
                                "fresh_connections": sum(a.fresh_connections for a in annotators)}
         report["gunicorn_command"] = "gunicorn " + " ".join(shlex.quote(c) for c in gunicorn.command[2:]).replace(f"127.0.0.1:{port}", "127.0.0.1:PORT")
-        report["load_end"] = loadavg()
-        report["total_s"] = time.perf_counter() - started
-        report["command"] = " ".join([".venv/bin/python", "bench/annotation_tool.py", *map(shlex.quote, sys.argv[1:])])
-        if args.json:
-            Path(args.json).write_text(json.dumps(report, indent=1, default=str))
-        text = render(report)
-        print(text)
-        if not args.no_docs:
-            write_section(SECTION, text)
-            log(f"wrote the {SECTION} section of {DOC.relative_to(ROOT)}")
+        publish_report(report, started, "bench/annotation_tool.py", sys.argv[1:], render, SECTION, args.json, args.no_docs)
         return 0
     finally:
         for annotator in annotators:

@@ -35,6 +35,26 @@ def write_section(name: str, section: str) -> None:
     DOC.write_text(text)
 
 
+def publish_report(report: dict, started: float, script: str, argv: list[str], render, section: str,
+                   json_path: str | None, no_docs: bool) -> str:
+    """The end of a bench run: stamp ``report`` with the load, the wall time and the command that reproduces
+    it, write it as JSON to ``json_path`` (when given), print ``render(report)`` and put it into the
+    document as section ``section`` unless ``no_docs``. Returns the rendered text."""
+    import json
+    import shlex
+    report["load_end"] = loadavg()
+    report["total_s"] = time.perf_counter() - started
+    report["command"] = " ".join([".venv/bin/python", script, *map(shlex.quote, argv)])
+    if json_path:
+        Path(json_path).write_text(json.dumps(report, indent=1, default=str))
+    text = render(report)
+    print(text)
+    if not no_docs:
+        write_section(section, text)
+        log(f"wrote the {section} section of {DOC.relative_to(ROOT)}")
+    return text
+
+
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 

@@ -42,7 +42,6 @@ import datetime as dt
 import json
 import math
 import os
-import shlex
 import shutil
 import statistics
 import subprocess
@@ -54,8 +53,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
 from benchdoc import (  # noqa: E402  (bench/ is on sys.path when run as a script)
-    DOC, child_env, fmt, git_commit, loadavg, log, machine_info, markers, proc_status, reset_peak,
-    run_measured, setup_django, wait_for_quiet, write_section,
+    child_env, fmt, git_commit, loadavg, log, machine_info, markers, proc_status, reset_peak,
+    publish_report, run_measured, setup_django, wait_for_quiet,
 )
 
 SECTION = "intake"
@@ -442,16 +441,7 @@ def orchestrate(args) -> int:
                     log(f"{key} decode only: {r['wall_s']:.1f} s, {r['frames'] / r['wall_s']:.0f} frames/s, "
                         f"peak {r['peak_mib']:.0f} MiB (before {r['rss_before_mib']:.0f}); other load {proc['other_cores']:.2f} cores")
             report["video_runs"][key] = runs
-        report["load_end"] = loadavg()
-        report["total_s"] = time.perf_counter() - started
-        report["command"] = " ".join([".venv/bin/python", "bench/intake.py", *map(shlex.quote, sys.argv[1:])])
-        if args.json:
-            Path(args.json).write_text(json.dumps(report, indent=1, default=str))
-        text = render(report)
-        print(text)
-        if not args.no_docs:
-            write_section(SECTION, text)
-            log(f"wrote the {SECTION} section of {DOC.relative_to(ROOT)}")
+        publish_report(report, started, "bench/intake.py", sys.argv[1:], render, SECTION, args.json, args.no_docs)
         return 0
     finally:
         if args.keep:

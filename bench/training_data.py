@@ -49,7 +49,6 @@ import json
 import math
 import os
 import random
-import shlex
 import shutil
 import statistics
 import subprocess
@@ -62,8 +61,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
 from benchdoc import (  # noqa: E402  (bench/ is on sys.path when run as a script)
-    DOC, child_env, fmt, git_commit, loadavg, log, machine_info, markers, proc_status, reset_peak, run_measured, setup_django,
-    wait_for_quiet, write_section,
+    child_env, fmt, git_commit, loadavg, log, machine_info, markers, proc_status, reset_peak, run_measured, setup_django,
+    publish_report, wait_for_quiet,
 )
 
 sys.path.insert(0, str(ROOT))
@@ -472,16 +471,7 @@ def orchestrate(args) -> int:
         subprocess.run([sys.executable, me, "--phase", "zipcost", "--out", str(out)], cwd=ROOT, env=env, check=True)
         report["zipcost"] = json.loads(out.read_text())
         log(f"zip directory: {report['zipcost']['kib_per_entry']:.2f} KiB per entry while the archive is open")
-        report["load_end"] = loadavg()
-        report["total_s"] = time.perf_counter() - started
-        report["command"] = " ".join([".venv/bin/python", "bench/training_data.py", *map(shlex.quote, sys.argv[1:])])
-        if args.json:
-            Path(args.json).write_text(json.dumps(report, indent=1, default=str))
-        text = render(report)
-        print(text)
-        if not args.no_docs:
-            write_section(SECTION, text)
-            log(f"wrote the {SECTION} section of {DOC.relative_to(ROOT)}")
+        publish_report(report, started, "bench/training_data.py", sys.argv[1:], render, SECTION, args.json, args.no_docs)
         return 0
     finally:
         if args.keep:
