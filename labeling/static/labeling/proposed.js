@@ -1,5 +1,5 @@
 // Proposed nails (issue #18): nails another part of the platform is unsure of (pre-labeling hands over a model
-// draft's low-confidence nails, prelabel/static/prelabel/opened.js) are not labels to fix but suggestions to
+// draft's low-confidence nails, prelabel/static/prelabel/opened.js) are not labels to fix but proposals to
 // decide on with one key. They are taken out of the labels and shown ghosted (dotted outline, "?" and the
 // confidence); a click inside one selects it (the first one is selected at the start). Enter accepts the
 // selected one: it becomes a normal nail (one undoable edit, keeping its id, finger and base/tip and their
