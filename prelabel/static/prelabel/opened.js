@@ -2,8 +2,9 @@
 // "time to submit" in the correction metrics, see prelabel/metrics.py) and, when the labels on screen are a
 // model's draft, says so with the model's per-nail confidence. A draft nail the model is unsure of (the server
 // marks it `proposed`: outline confidence under prelabel/proposals.py's PROPOSE_BELOW) becomes a proposed nail
-// of the tool (labeling/static/labeling/proposed.js): Enter accepts it, Delete rejects it; until then it stays in
-// the saved labels as the draft had it. The other draft nails are ordinary nails. `window.prelabelOpen` resolves when this is done.
+// of the tool (labeling/static/labeling/proposed.js): Enter accepts it, Delete rejects it, P / Shift+P select the
+// next / previous one; until then it stays in the saved labels as the draft had it. The other draft nails are
+// ordinary nails. `window.prelabelOpen` resolves when this is done.
 
 const configNode = document.getElementById("annotate-config");
 const csrf = document.querySelector("meta[name=csrf-token]");
@@ -23,7 +24,7 @@ function showDraft(draft) {
   const unsure = draft.nails.filter((n) => n.proposed).length;
   node.textContent = `Pre-labelled by model ${draft.model_version} (version ${draft.version}): ${draft.nails.length} nail(s)` +
     (nails ? `, confidence ${nails}` : "") + "." + (unsure ? ` ${unsure} with a confidence under ${percent(draft.propose_below)} ` +
-    "are proposed (dotted, ?): Enter accepts the selected one, Delete rejects it." : "") +
+    "are proposed (dotted, ?): Enter accepts the selected one, Delete rejects it, P selects the next." : "") +
     " Correct what is wrong and submit; every nail is editable.";
   banners.appendChild(node);
 }
