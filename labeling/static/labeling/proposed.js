@@ -2,9 +2,8 @@
 // draft's low-confidence nails, prelabel/static/prelabel/opened.js) are not labels to fix but proposals to
 // decide on with one key. They are taken out of the labels and shown ghosted (dotted outline, "?" and the
 // confidence); a click inside one selects it, and so do P / Shift+P, the next / previous one (the first one is
-// selected at the start). Enter accepts the
-// selected one: it becomes a normal nail (one undoable edit, keeping its id, finger and base/tip and their
-// `suggested` marks), selected. Delete rejects it: it is gone (the next save drops it), and the next proposal is
+// selected at the start). Enter accepts the selected one: it becomes a normal nail (one undoable edit, keeping
+// its id, finger and base/tip and their `suggested` marks), selected. Delete rejects it: it is gone (the next save drops it), and the next proposal is
 // selected. An undecided proposal stays in the saved labels, as the draft had it (annotate.js savedGeometry), so
 // no edit drops it unseen; submitting waits until each one is decided (annotate.js).
 
