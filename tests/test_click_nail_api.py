@@ -190,7 +190,7 @@ def test_click_a_nail_and_the_model_votes_share_one_network_run(client_for, user
     assert len(runs) == 1
     key = active_prediction.cache_key(image, active_tiny_model)
     assert active_prediction.outputs.keys() == [key] and click_foreground.maps.keys() == [key]
-    # Other weights are another key: the network runs again.
+    # With the kept outputs and map gone (evicted, as for new weights or a replaced photo), it runs again.
     active_prediction.outputs.clear()
     click_foreground.maps.clear()
     click([CLICK])
