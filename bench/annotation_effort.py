@@ -37,10 +37,12 @@ Rules of the simulated annotator (fixed; the numbers follow from them):
   confidence under ``prelabel.proposals.PROPOSE_BELOW``; ghosted, the first one selected). Each answer nail is
   matched to a draft nail, shown or proposed (greedy, best IoU first, IoU >= 0.1). Draft nails matching no
   answer (or one below 0.5) go first: a shown one is deleted (a click + ``Delete``), a proposed one rejected
-  (``Delete`` when it is the selected proposal, else a click in it + ``Delete``). Then per answer nail, left
-  to right: a matched proposed nail (IoU >= 0.5) is accepted (a click in it unless it is the selected
-  proposal, ``Enter``) and is then a shown one; a shown one at IoU >= 0.9 is kept (a click selects it, none
-  after an accept); at IoU >= 0.5, vertex drags, each the drag of the vertex whose move onto the nearest
+  (``Delete`` when it is the selected proposal, else it is selected first + ``Delete``). Then per answer nail,
+  left to right: a matched proposed nail (IoU >= 0.5) is accepted (selected unless it is the selected proposal,
+  ``Enter``) and is then a shown one. A proposal is selected with ``P`` (``Shift+P``) when it is the next
+  (previous) one of the selected proposal (with none selected: the first, the last), else with a click in it
+  (then ``P`` until it is selected, when the click missed it). A shown one at IoU >= 0.9 is kept (a click
+  selects it, none after an accept); at IoU >= 0.5, vertex drags, each the drag of the vertex whose move onto the nearest
   point of the answer's outline gains the most IoU, until IoU >= 0.9 or after ``MAX_DRAGS`` drags or when no
   drag gains ``MIN_GAIN``: then it is deleted (``Esc``, ``Delete``) and redrawn from scratch; below 0.5 or
   unmatched: redrawn from scratch.
@@ -483,18 +485,28 @@ class Annotator:
             self.key("Escape")
 
     def pick_proposed(self, nail_id) -> None:
-        """Select a proposed nail: nothing when it is the selected proposal, else a click at the pole of its part
-        that no nail and no other proposal covers (its row, as it were, when that click missed it)."""
+        """Select a proposed nail: nothing when it is the selected proposal; ``P`` (``Shift+P``) when it is the
+        next (previous) one round the list (from none selected: the first, the last); else a click at the pole of
+        its part that no nail and no other proposal covers, and ``P`` until it is selected when that click missed
+        it."""
         entries = self.proposed()
         k = next(k for k, e in enumerate(entries) if e["nail"]["id"] == nail_id)
-        if self.page.evaluate("annotator.proposed.current") == k and self.state("annotator.scene.selection") is None:
+        current = self.page.evaluate("annotator.proposed.current")
+        if current == k and self.state("annotator.scene.selection") is None:
             return
+        count = len(entries)
+        if k == (0 if current is None else (current + 1) % count):
+            return self.key("p")
+        if k == (count - 1 if current is None else (current - 1) % count):
+            return self.key("Shift+P")
         self.select_tool()
         self.click(free_point(entries[k]["nail"]["polygon"], [n["polygon"] for n in self.nails()] +
                               [e["nail"]["polygon"] for j, e in enumerate(entries) if j != k]))
-        if self.page.evaluate("annotator.proposed.current") != k:
-            self.actions += 1
-            self.timed(lambda: self.page.evaluate(f"annotator.proposed.select({k})"))
+        for _ in range(count):
+            if self.page.evaluate("annotator.proposed.current") == k:
+                return
+            self.key("p")
+        raise RuntimeError(f"proposed nail {nail_id} could not be selected")
 
     def reject(self, nail_id) -> None:
         """A proposed nail that matches no answer: selected, ``Delete``."""
@@ -877,7 +889,7 @@ def section(report: dict) -> str:
 
 Measured {report['when']} in {report['wall_s']:.0f} s with `{report['command']}` (commit {m.get('commit', '?')}); {m['nproc']} CPUs ({m['cpu']}), load average {m['load'][0]:.2f} at the start (shared machine).{rerun_text}
 
-A simulated annotator labels the shared photos (answers: nails-cc0 polygons + the project's confirmed fingers and base/tip) in the real tool in headless Chromium, until each nail has IoU >= 0.9 with the answer, the right finger and base/tip within 5 % of the nail's base-tip length, read back through the API. Its rules are fixed and written in the script's docstring: outlines from scratch are the answer simplified (Douglas-Peucker) to the fewest clicks that keep IoU >= 0.9, zooming in (wheel) on nails under {MIN_NAIL_PX} px on screen; drafts are kept (IoU >= 0.9), corrected with vertex drags (at most {MAX_DRAGS}, else redrawn) or redrawn (IoU < 0.5), and a draft nail the model is unsure of (outline confidence under {PROPOSE_BELOW:g}) is proposed: accepted with Enter when it matches an answer (IoU >= 0.5; a click selects it unless it is the selected proposal), then treated as a draft nail, else rejected with Delete; click-to-nail is a Ctrl+click at the nail's pole of inaccessibility with up to {MAX_POINTS} corrective points (an Alt+click, positive, at the pole of the biggest region the proposal missed, else a Shift+click, negative, in the biggest region it has too much), then accepted (IoU >= 0.9), corrected like a draft (IoU >= 0.5) or drawn; G accepts a suggestion when its finger or base/tip is right, then what is wrong is fixed (finger: 1 click in the panel; base/tip: A + 2 clicks). Every click, drag, wheel notch and key press counts. Seconds are the tool's and server's latency only (the annotator does not think), per nail.
+A simulated annotator labels the shared photos (answers: nails-cc0 polygons + the project's confirmed fingers and base/tip) in the real tool in headless Chromium, until each nail has IoU >= 0.9 with the answer, the right finger and base/tip within 5 % of the nail's base-tip length, read back through the API. Its rules are fixed and written in the script's docstring: outlines from scratch are the answer simplified (Douglas-Peucker) to the fewest clicks that keep IoU >= 0.9, zooming in (wheel) on nails under {MIN_NAIL_PX} px on screen; drafts are kept (IoU >= 0.9), corrected with vertex drags (at most {MAX_DRAGS}, else redrawn) or redrawn (IoU < 0.5), and a draft nail the model is unsure of (outline confidence under {PROPOSE_BELOW:g}) is proposed: accepted with Enter when it matches an answer (IoU >= 0.5; unless it is the selected proposal, P / Shift+P select it when it is the next / previous one, else a click), then treated as a draft nail, else rejected with Delete; click-to-nail is a Ctrl+click at the nail's pole of inaccessibility with up to {MAX_POINTS} corrective points (an Alt+click, positive, at the pole of the biggest region the proposal missed, else a Shift+click, negative, in the biggest region it has too much), then accepted (IoU >= 0.9), corrected like a draft (IoU >= 0.5) or drawn; G accepts a suggestion when its finger or base/tip is right, then what is wrong is fixed (finger: 1 click in the panel; base/tip: A + 2 clicks). Every click, drag, wheel notch and key press counts. Seconds are the tool's and server's latency only (the annotator does not think), per nail.
 
 | set | mode | nails | finished | actions per finished nail (median) | mean | of which finger + base/tip (mean) | scratch / mode (median) | seconds per nail (median) |
 | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |

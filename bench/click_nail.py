@@ -18,10 +18,11 @@ region the proposal missed when it is at least 2 % of the nail, else negative at
 region it has too much) goes in with the first click; the IoU before and after are recorded, and how often
 the point raised it and dropped it from >= 0.5 to < 0.5, per point sign.
 
-Image-only unless ``--model CHECKPOINT``: then the model's probability map (``ml.predict.Predictor``, once per
-photo, its time reported apart, as the endpoint caches it) is given as ``fg_prob`` as well, and both are
-reported. The method's numbers (``ml.click_segmentation.ClickRules``) were tuned on the photos of
-``TUNED_ON`` only; the other photos are reported apart. Writes ``docs/results/click_nail.json`` and the
+Image-only unless ``--model CHECKPOINT``: then the model's probability map, made as the endpoint makes it (the
+network's outputs at its input size, ``ml.nail_votes.shrunk_prediction``, brought to the photo's size by
+``ml.predict.foreground_at``; once per photo, its time reported apart, as the endpoint caches it), is given as
+``fg_prob`` as well, and both are reported. The method's numbers (``ml.click_segmentation.ClickRules``) were
+tuned on the photos of ``TUNED_ON`` only; the other photos are reported apart. Writes ``docs/results/click_nail.json`` and the
 ``click_nail`` section of ``docs/benchmarks.md``.
 """
 from __future__ import annotations
@@ -45,6 +46,7 @@ from shapely.ops import polylabel  # noqa: E402
 
 from dataset.raster import rasterize  # noqa: E402
 from ml.click_segmentation import DEFAULT_RULES, nail_size_from_polygons, segment_click  # noqa: E402
+from ml.nail_votes import shrunk_prediction  # noqa: E402
 
 from bench.benchdoc import fmt, machine_info, markers, write_section  # noqa: E402
 
@@ -144,8 +146,11 @@ def measure_photo(path: Path, answers: list, predictor=None, scale: float = 1.0,
     height, width = rgb.shape[:2]
     fg_prob, model_seconds = None, None
     if predictor is not None:
+        from ml.predict import foreground_at  # torch: only with a model
+
         started = time.perf_counter()
-        fg_prob = predictor(rgb).fg_prob
+        prediction, _ = shrunk_prediction(predictor, rgb)     # as the endpoint: the outputs it keeps per photo ...
+        fg_prob = foreground_at(prediction.fg_prob.astype(np.float16), height, width)  # ... brought to the photo's size
         model_seconds = time.perf_counter() - started
     records = []
     for index, answer in enumerate(answers):

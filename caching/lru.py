@@ -4,10 +4,12 @@
     predictors = LoadOnceLRU(2)
     predictor = predictors.get((version.pk, version.weights.name), lambda: load(version))
 
-The served model (``training/serving.py``), the decoded photos (``labeling/photos.py``) and the model's
-click-a-nail probability maps (``prelabel/click_foreground.py``) each keep one. Keys carry what identifies the
-value (an image's stored file name, a model version's weights file), so a replaced file is a new key and the
-old entry simply ages out: there is no other invalidation.
+The served model (``training/serving.py``), the decoded photos (``labeling/photos.py``), the active model's
+outputs per photo (``prelabel/active_prediction.py``) and click-a-nail's full-size probability maps
+(``prelabel/click_foreground.py``) each keep one, as a public module attribute (``keys()`` and ``clear()``
+are the LRU's own: no wrapper around them). Keys carry what identifies the value (an image's stored file
+name, a model version's weights file), so a replaced file is a new key and the old entry simply ages out:
+there is no other invalidation.
 
 ``get(key, load)``: a hit moves the key to the most recent end. On a miss the first asker runs ``load()``
 outside the cache's lock; the others asking for that key meanwhile wait for it and get the same value, while

@@ -15,7 +15,8 @@ from .models import Image
 PHOTO_CACHE_SIZE = 3            # decoded photos kept per process (a 12 MP one is 36 MB)
 SUGGESTION_SIDE = 1024          # the suggester reads the photo at most this long (12 MP at full size: ~0.6 s)
 
-_photos = LoadOnceLRU(PHOTO_CACHE_SIZE)
+#: ``(image id, its file's name)`` -> ``(rgb, small, scale)`` (``keys()``: least recently used first; ``clear()``).
+decoded = LoadOnceLRU(PHOTO_CACHE_SIZE)
 
 
 def small_copy(rgb: np.ndarray) -> tuple[np.ndarray, float]:
@@ -38,13 +39,4 @@ def photo_of(image: Image) -> tuple[np.ndarray, np.ndarray, float]:
     """``(rgb, small, scale)``: the image's decoded photo (uint8 RGB) and a copy at most ``SUGGESTION_SIDE``
     long (``scale`` = its size / the photo's), made once and kept in a small LRU (key: the image and its stored
     file's name, so a replaced file is decoded again). FileNotFoundError when the file is gone."""
-    return _photos.get((image.pk, image.file.name), lambda: _decode(image))
-
-
-def cached_photos() -> list[tuple[int, str]]:
-    """The keys of the decoded photos kept, least recently used first."""
-    return _photos.keys()
-
-
-def clear_photo_cache() -> None:
-    _photos.clear()
+    return decoded.get((image.pk, image.file.name), lambda: _decode(image))

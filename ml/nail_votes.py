@@ -79,11 +79,16 @@ def nail_votes(polygons: Sequence, class_prob: np.ndarray | None, field: np.ndar
 
 def shrunk_prediction(predictor, image: np.ndarray):
     """``(prediction, (sx, sy))``: ``predictor`` (an ``ml.predict.Predictor``) run on the photo (uint8 H x W x 3
-    RGB) shrunk to the network's input size, its outputs at that size, and their px per photo px."""
+    RGB) resized to the network's input size, its outputs at that size, and their px per photo px. The photo
+    is resized as the predictor resizes a photo itself (``ml.data.resize_for_eval``), so the network sees the
+    same input as ``predictor(image)``: only the outputs stay small (``ml.predict.foreground_at`` brings the
+    nail probability to the photo's size)."""
+    from ml.data import resize_for_eval  # ml.data imports torch: a predictor has it loaded already
+
     image = np.asarray(image)
     height, width = image.shape[:2]
-    in_h, in_w = predictor.input_size_for(height, width)
-    small = cv2.resize(image, (in_w, in_h), interpolation=cv2.INTER_AREA) if (in_h, in_w) != (height, width) else image
+    small = resize_for_eval(image, predictor.size)
+    in_h, in_w = small.shape[:2]
     return predictor(np.ascontiguousarray(small)), (in_w / width, in_h / height)
 
 

@@ -211,8 +211,8 @@ class OpenView(APIView):
     The answer carries the model draft the page shows, if it is one: per draft nail (``nail``: its index in
     the draft geometry) the outline ``confidence`` (mean nail probability: low means the outline itself is
     doubtful), ``class_confidence`` and ``direction_confidence`` (those of its suggested finger and landmarks), and
-    ``suggestion``: whether the page proposes it to accept or reject with one key instead of showing it as a nail
-    (``proposals.is_proposed``; the threshold is ``suggest_below``)."""
+    ``proposed``: whether the page proposes it to accept or reject with one key instead of showing it as a nail
+    (``proposals.is_proposed``; the threshold is ``propose_below``)."""
 
     permission_classes = [IsStaffRole]
 
@@ -229,11 +229,11 @@ class OpenView(APIView):
         data = {"id": event.pk, "image": image.pk, "opened_at": event.opened_at, "draft": None}
         if draft is not None and not drafts.has_human_revision(annotation):
             data["draft"] = {"prediction": draft.pk, "model_version": draft.model_version.name, "version": draft.draft_version,
-                             "confidence": draft.confidence, "suggest_below": proposals.PROPOSE_BELOW,
+                             "confidence": draft.confidence, "propose_below": proposals.PROPOSE_BELOW,
                              "nails": [{"nail": i, "finger": n.get("finger"), "confidence": n.get("confidence"),
                                         "class_confidence": n.get("class_confidence"),
                                         "direction_confidence": n.get("direction_confidence"),
-                                        "suggestion": proposals.is_proposed(n)}
+                                        "proposed": proposals.is_proposed(n)}
                                        for i, n in enumerate(n for n in draft.nails if not n.get("dropped"))]}
         return Response(data, status=201)
 

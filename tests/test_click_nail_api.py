@@ -10,8 +10,9 @@ from labeling import click_nail, extensions, photos
 from labeling.annotations import save_annotation
 from labeling.intake import create_image
 from labeling.models import Annotation
-from prelabel import click_foreground
+from prelabel import active_prediction, click_foreground
 from prelabel.click_foreground import active_foreground
+from training import serving
 from tests.test_click_segmentation import iou, synthetic_nail
 
 CLICK = [320, 245, 1]
@@ -22,7 +23,7 @@ def nail_image(participant):
     """A 640x480 photo of one synthetic nail, and the nail's mask."""
     photo, truth = synthetic_nail(seed=11)
     image, _ = create_image(participant, PILImage.fromarray(photo), "PNG")
-    photos.clear_photo_cache()
+    photos.decoded.clear()
     return image, truth
 
 
@@ -45,10 +46,10 @@ def test_a_click_proposes_the_nail_with_its_suggested_finger_and_landmarks(clien
     assert set(nail["suggested"]) <= {"finger", "landmarks"}
     assert ("finger" in nail["suggested"]) == (nail["finger"] is not None)
     # Decoded once: the next click reuses the photo; nothing was saved.
-    assert photos.cached_photos() == [(image.pk, image.file.name)]
+    assert photos.decoded.keys() == [(image.pk, image.file.name)]
     again = client.post(url(image), {"points": [CLICK, [480, 400, 0]]}, format="json")
     assert again.status_code == 200 and again.json()["nail"]
-    assert photos.cached_photos() == [(image.pk, image.file.name)]
+    assert photos.decoded.keys() == [(image.pk, image.file.name)]
     assert Annotation.objects.get(image=image).version == 0
 
 
@@ -135,24 +136,87 @@ def test_prelabel_registers_the_active_model_as_foreground_provider(client_for, 
     assert client_for("annotator").post(url(image), {"points": [CLICK]}, format="json").json()["source"] == "image"
 
 
-def test_the_active_model_probability_is_computed_once_per_image_and_version(client_for, nail_image, monkeypatch):
+@pytest.fixture
+def active_tiny_model(db):
+    """The tiny test checkpoint as the active model, every cache of its outputs empty."""
     from tests.prelabel_support import register_model, tiny_checkpoint
-    from training import serving
 
-    image, _ = nail_image
     version = register_model("click-tiny", tiny_checkpoint(), active=True)
-    click_foreground.clear_cache()
-    serving.clear_cache()
+    for cache in (active_prediction.outputs, click_foreground.maps, serving.predictors):
+        cache.clear()
+    yield version
+    for cache in (active_prediction.outputs, click_foreground.maps, serving.predictors):
+        cache.clear()
+
+
+def count_network_runs(version, monkeypatch) -> list:
+    """Each forward pass of the served predictor's real network, appended to the list returned."""
+    model = serving.predictor_for(version).model
+    runs, forward = [], model.forward
+    monkeypatch.setattr(model, "forward", lambda *args, **kwargs: runs.append(1) or forward(*args, **kwargs))
+    return runs
+
+
+@pytest.mark.parametrize("click_first", [True, False])
+def test_click_a_nail_and_the_model_votes_share_one_network_run(client_for, users, nail_image, active_tiny_model,
+                                                                 monkeypatch, click_first):
+    """The active model runs once per photo for click-a-nail's probability map and the label suggestions' votes,
+    in either order; later clicks and suggestions (after each autosave) run nothing."""
+    image, truth = nail_image
+    contours, _ = cv2.findContours(truth.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    save_annotation(image, users["annotator"], version=0, geometry={
+        "nails": [{"polygon": contours[0].reshape(-1, 2).tolist(), "finger": None, "base": None, "tip": None}],
+        "ignore": []})
+    runs = count_network_runs(active_tiny_model, monkeypatch)
     client = client_for("annotator")
-    first = client.post(url(image), {"points": [CLICK]}, format="json")
-    assert first.status_code == 200, first.json()
-    assert first.json()["source"] == "model" and first.json()["model"] == "click-tiny"
-    assert click_foreground.cached_keys() == [click_foreground.cache_key(image, version)]
-    calls = []
-    monkeypatch.setattr(serving, "predictor_for", lambda v: calls.append(v) or (_ for _ in ()).throw(AssertionError))
-    monkeypatch.setattr(click_foreground, "predictor_for", serving.predictor_for)
-    second = client.post(url(image), {"points": [CLICK, [480, 400, 0]]}, format="json")
-    assert second.status_code == 200 and second.json()["source"] == "model" and not calls
+
+    def click(points):
+        response = client.post(url(image), {"points": points}, format="json")
+        assert response.status_code == 200, response.json()
+        assert response.json()["source"] == "model" and response.json()["model"] == "click-tiny"
+
+    def suggest():
+        response = client.get(f"/api/images/{image.pk}/label-suggestions/")
+        assert response.status_code == 200, response.json()
+        assert all("model votes" in n["suggestion"]["reasons"] for n in response.json()["nails"])
+
+    first, second = (click, suggest) if click_first else (suggest, click)
+    first([CLICK]) if click_first else first()
+    assert len(runs) == 1
+    second() if click_first else second([CLICK])
+    assert len(runs) == 1
+    click([CLICK, [480, 400, 0]])
+    suggest()
+    assert len(runs) == 1
+    key = active_prediction.cache_key(image, active_tiny_model)
+    assert active_prediction.outputs.keys() == [key] and click_foreground.maps.keys() == [key]
+    # With the kept outputs and map gone (evicted, as for new weights or a replaced photo), it runs again.
+    active_prediction.outputs.clear()
+    click_foreground.maps.clear()
+    click([CLICK])
+    assert len(runs) == 2
+
+
+@pytest.mark.parametrize("size", [(360, 360), (1080, 1080), (600, 900)])
+def test_the_kept_outputs_give_click_a_nail_the_full_photo_predictions_map(participant, active_tiny_model, size):
+    """The map click-a-nail reads, from the outputs kept at the network's input size, is the one the predictor
+    gives for the full photo (same network input; upsampled in logits the same way) within float16 and uint8
+    rounding, for photos of several sizes and shapes (the network's input is 64 px here)."""
+    from ml.predict import foreground_at
+    from tests.test_complete_labels import hand_image
+
+    image, _ = hand_image(participant)   # a hand like those the tiny model was trained on
+    rgb = cv2.resize(photos.photo_of(image)[0], size[::-1], interpolation=cv2.INTER_LINEAR)
+    predictor = serving.predictor_for(active_tiny_model)
+    full = np.clip(np.round(predictor(rgb).fg_prob * 255.0), 0, 255).astype(np.int16)
+    kept = foreground_at(active_prediction.kept_outputs(image, rgb, active_tiny_model).fg_prob, *size).astype(np.int16)
+    difference = np.abs(full - kept)
+    assert kept.shape == size and full.max() - full.min() > 40   # a map with contrast, not a flat one
+    assert difference.max() <= 1 and difference.mean() < 0.05, (difference.max(), difference.mean())
+    # The comparison can fail: the same outputs upsampled otherwise (nearest) are farther off.
+    nearest = cv2.resize(active_prediction.kept_outputs(image, rgb, active_tiny_model).fg_prob.astype(np.float32),
+                         size[::-1], interpolation=cv2.INTER_NEAREST)
+    assert np.abs(full - np.round(nearest * 255)).max() > 5
 
 
 def test_a_click_reads_the_labels_once(client_for, users, nail_image):

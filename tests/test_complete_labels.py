@@ -164,11 +164,11 @@ def test_expected_calibration_error():
 
 def test_the_active_models_votes_are_weighed_and_its_outputs_kept_per_image(hand, client_for, monkeypatch):
     """A model whose class and direction heads were trained votes on every nail (ml.nail_votes via
-    prelabel/model_votes.py); the network runs once per image and version, later calls (after each
-    autosave, polygons changed) read the kept outputs; no active model, or one whose heads never trained:
-    the geometry and the photo alone."""
+    prelabel/model_votes.py); the network runs once per image and version (prelabel/active_prediction.py),
+    later calls (after each autosave, polygons changed) read the kept outputs; no active model, or one whose
+    heads never trained: the geometry and the photo alone."""
     from labeling import extensions
-    from prelabel import model_votes
+    from prelabel import active_prediction, model_votes
     from tests.prelabel_support import register_model, tiny_checkpoint
     from training import serving
 
@@ -181,21 +181,21 @@ def test_the_active_models_votes_are_weighed_and_its_outputs_kept_per_image(hand
     assert not any("model votes" in n["suggestion"]["reasons"] for n in alone)
 
     version = register_model("votes-tiny", tiny_checkpoint(), active=True)
-    model_votes.clear_cache()
-    serving.clear_cache()
+    active_prediction.outputs.clear()
+    serving.predictors.clear()
     voted = client.get(url).json()["nails"]
     assert all("model votes" in n["suggestion"]["reasons"] for n in voted)
     runs = []
-    real = model_votes.shrunk_prediction
-    monkeypatch.setattr(model_votes, "shrunk_prediction", lambda *a: runs.append(a) or real(*a))
+    real = active_prediction.shrunk_prediction
+    monkeypatch.setattr(active_prediction, "shrunk_prediction", lambda *a: runs.append(a) or real(*a))
     moved = outlines(truth)
     moved["nails"][0]["polygon"] = [[x + 1, y] for x, y in moved["nails"][0]["polygon"]]
     import_annotation(image, moved, status="accepted", note="moved")
     again = client.get(url).json()["nails"]
     assert all("model votes" in n["suggestion"]["reasons"] for n in again)
     assert runs == []  # the kept outputs, read with the moved polygon
-    assert model_votes.cached_keys() == [(image.pk, image.file.name, version.pk, version.weights.name)]
-    model_votes.clear_cache()
+    assert active_prediction.outputs.keys() == [(image.pk, image.file.name, version.pk, version.weights.name)]
+    active_prediction.outputs.clear()
     client.get(url)
     assert len(runs) == 1
 
@@ -204,8 +204,11 @@ def test_the_active_models_votes_are_weighed_and_its_outputs_kept_per_image(hand
         heads = {"classes": False, "field": False}
 
     monkeypatch.setattr(model_votes, "predictor_for", lambda v: Untrained())
-    model_votes.clear_cache()
+    active_prediction.outputs.clear()
+    runs.clear()
     assert not any("model votes" in n["suggestion"]["reasons"] for n in client.get(url).json()["nails"])
+    assert runs == []  # nor does it run the network for them
+    active_prediction.outputs.clear()
 
 
 def test_a_failing_vote_provider_leaves_the_suggestions_working(hand, client_for, monkeypatch, caplog):

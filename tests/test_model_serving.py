@@ -42,9 +42,9 @@ def loads(monkeypatch):
         return real(cls, path, *args, **kwargs)
 
     monkeypatch.setattr(Predictor, "from_checkpoint", classmethod(counting))
-    serving.clear_cache()
+    serving.predictors.clear()
     yield seen
-    serving.clear_cache()
+    serving.predictors.clear()
 
 
 def photo_bytes() -> bytes:
@@ -153,7 +153,7 @@ def test_one_cache_serves_prelabeling_the_endpoint_and_the_try_on(checkpoint, pa
     assert tried.json()["model"] == version.name and tried.json()["timings_ms"]["load_model"] < 1000
     assert loads == [version.weights.path]  # still the one load
     assert serving.predictor_for(version) is predictor
-    assert serving.cached_keys() == [(version.pk, version.weights.name)]
+    assert serving.predictors.keys() == [(version.pk, version.weights.name)]
 
 
 @pytest.mark.django_db
@@ -175,11 +175,11 @@ def test_the_cache_loads_a_version_once_under_concurrency_and_keeps_the_newest_t
     serving.predictor_for(versions[1])
     serving.predictor_for(versions[0])  # used again: now the most recent
     serving.predictor_for(versions[2])  # evicts versions[1], the least recently used
-    assert serving.cached_keys() == [serving.cache_key(versions[0]), serving.cache_key(versions[2])]
+    assert serving.predictors.keys() == [serving.cache_key(versions[0]), serving.cache_key(versions[2])]
     assert len(loads) == 3
     serving.predictor_for(versions[1])
     assert len(loads) == 4
-    assert serving.cache_key(versions[0]) not in serving.cached_keys()
+    assert serving.cache_key(versions[0]) not in serving.predictors.keys()
 
 
 def test_torch_is_imported_on_first_use_only():

@@ -90,9 +90,6 @@ def test_model_votes_run_a_real_network_once_at_its_input_size_and_feed_the_sugg
         size = predictor.size
         heads = predictor.heads
 
-        def input_size_for(self, h, w, size=None):
-            return predictor.input_size_for(h, w, size)
-
         def __call__(self, image, size=None):
             seen.append(image.shape)
             return original(image, size)

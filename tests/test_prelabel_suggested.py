@@ -205,17 +205,18 @@ def test_with_the_photo_and_trained_heads_the_draft_takes_the_label_suggestions_
 
 @pytest.mark.django_db
 def test_a_draft_nail_the_model_is_unsure_of_is_proposed_not_shown_as_a_nail(make_image, client_for):
-    """Issue #18: the open call marks a draft nail whose outline confidence is under PROPOSE_BELOW as a
-    suggestion (the page proposes it to accept or reject with one key); a sure nail stays a nail."""
+    """Issue #18: the open call marks a draft nail whose outline confidence is under PROPOSE_BELOW as
+    proposed (the page proposes it to accept or reject with one key); a sure nail stays a nail."""
     image = make_image(WIDTH, HEIGHT)
     fg, _, _ = model_outputs(with_heads=False)
-    fg[RIGHT] = proposals.PROPOSE_BELOW - 0.05          # above the nail threshold, under the suggestion one
+    fg[RIGHT] = proposals.PROPOSE_BELOW - 0.05          # above the nail threshold, under the proposal one
     drafts.save_prediction(image, model_version("unsure"), ImagePrediction(postprocess(fg, None, None), fg, uncertainty=0.1,
                                                                            input_size=(HEIGHT, WIDTH), seconds=0.01))
     assert len(Annotation.objects.get(image=image).geometry["nails"]) == 2   # the draft keeps both
     draft = client_for("annotator").post("/api/prelabel/open/", {"image": image.pk}, format="json").json()["draft"]
-    assert draft["suggest_below"] == proposals.PROPOSE_BELOW
+    assert draft["propose_below"] == proposals.PROPOSE_BELOW and "suggest_below" not in draft
     by_column = sorted(draft["nails"], key=lambda n: n["nail"])
-    assert [n["suggestion"] for n in by_column] == [n["confidence"] < proposals.PROPOSE_BELOW for n in by_column]
-    assert sorted(n["suggestion"] for n in by_column) == [False, True]
+    assert [n["proposed"] for n in by_column] == [n["confidence"] < proposals.PROPOSE_BELOW for n in by_column]
+    assert sorted(n["proposed"] for n in by_column) == [False, True]
+    assert not any("suggestion" in n for n in by_column)   # the label suggestions' word, not this one
     assert proposals.is_proposed({"confidence": None}) is False

@@ -1,6 +1,6 @@
 """A model draft's nails the model is unsure of, in Chromium (issue #18): they are proposed (ghosted), not shown
-as nails; the first is selected at the start; Delete rejects the selected one (gone, the next selected), a click
-selects one and Enter accepts it (a normal nail, selected, one undoable edit); submitting waits until each is
+as nails; the first is selected at the start; P / Shift+P select the next / previous one (the view follows it
+off screen); Delete rejects the selected one (gone, the next selected), a click selects one and Enter accepts it (a normal nail, selected, one undoable edit); submitting waits until each is
 decided. What is saved holds the sure nail, the accepted one and the undecided ones, never the rejected one; the
 help lists the keys."""
 import numpy as np
@@ -61,6 +61,24 @@ def test_unsure_draft_nails_are_accepted_or_rejected_with_one_key(browser, live_
     expect(page.locator("#message")).to_contain_text("Enter accepts it as a nail, Delete rejects it")
     assert page.evaluate("annotator.autosaver.dirty") is False   # taking them out is not an edit
 
+    page.keyboard.press("p")                                       # P: the next proposed nail ...
+    assert page.evaluate("annotator.proposed.current") == 1
+    expect(page.locator("#message")).to_contain_text("Proposed nail 2 of 2")
+    page.keyboard.press("Shift+P")                                 # ... Shift+P the previous one
+    assert page.evaluate("annotator.proposed.current") == 0
+    on_screen = lambda name: page.evaluate(  # noqa: E731
+        "([x, y]) => { const [sx, sy] = annotator.view.toScreen(x, y);"
+        " return sx >= 0 && sy >= 0 && sx <= annotator.view.width && sy <= annotator.view.height; }", list(centre(name)))
+    for _ in range(6):
+        page.keyboard.press("+")                                   # zoomed in on the middle: unsure_b is off screen ...
+    assert not on_screen("unsure_b")
+    page.keyboard.press("p")                                       # ... P selects it and the view follows it
+    assert page.evaluate("annotator.proposed.current") == 1 and on_screen("unsure_b")
+    page.keyboard.press("p")                                       # round the list: the first again
+    assert page.evaluate("annotator.proposed.current") == 0 and on_screen("unsure_a")
+    page.keyboard.press("f")
+    assert page.evaluate("annotator.autosaver.dirty") is False     # selecting is not an edit
+
     canvas.click(*centre("sure"))
     page.keyboard.press("Control+Enter")                           # submitting waits for a decision on each proposal
     expect(page.locator("#message")).to_contain_text("2 proposed nail(s) to decide on first")
@@ -99,4 +117,5 @@ def test_unsure_draft_nails_are_accepted_or_rejected_with_one_key(browser, live_
 
     page.keyboard.press("?")
     expect(page.locator("#help-body")).to_contain_text("Reject the selected proposed nail")
+    expect(page.locator("#help-body")).to_contain_text("Select the next / previous proposed nail")
     assert errors == [] and console == []

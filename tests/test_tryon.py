@@ -54,7 +54,7 @@ def make_model_version(name="tiny-tryon", active=True) -> ModelVersion:
     version = ModelVersion(name=name, config={}, metrics={"miou": 0.5}, snapshot_content_hash="0" * 64, is_active=active)
     version.weights.save("model.pt", ContentFile(tiny_checkpoint_bytes()), save=False)
     version.save()
-    serving.clear_cache()
+    serving.predictors.clear()
     return version
 
 

@@ -88,7 +88,7 @@ def tfjs_model():
     assert artifact.passed, artifact.parity
     version.is_active = True
     version.save()
-    serving.clear_cache()
+    serving.predictors.clear()
     return version
 
 

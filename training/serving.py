@@ -25,7 +25,8 @@ from ml.uncertainty import edge_entropy
 
 #: How many loaded model versions a process keeps (the active one and, say, a candidate being compared).
 CACHE_SIZE = 2
-_predictors = LoadOnceLRU(CACHE_SIZE)
+#: ``cache_key(version)`` -> its ``ml.predict.Predictor`` (``keys()``: least recently used first; ``clear()``).
+predictors = LoadOnceLRU(CACHE_SIZE)
 
 
 def cache_key(version) -> tuple[int, str]:
@@ -42,16 +43,7 @@ def _load_predictor(version):
 
 def predictor_for(version):
     """The ``ml.predict.Predictor`` of a ModelVersion, loaded once per process and shared by every caller."""
-    return _predictors.get(cache_key(version), lambda: _load_predictor(version))
-
-
-def cached_keys() -> list[tuple[int, str]]:
-    """The keys of the loaded predictors, least recently used first."""
-    return _predictors.keys()
-
-
-def clear_cache() -> None:
-    _predictors.clear()
+    return predictors.get(cache_key(version), lambda: _load_predictor(version))
 
 
 @dataclass

@@ -131,7 +131,7 @@ function acceptProposed() {
   if (!added) return false;
   scene.commit(added.geometry, "Accept proposed nail", { kind: "nail", index: added.index });
   message(`Nail ${added.index + 1} accepted (Ctrl-Z takes it back out); its finger and base/tip are suggestions (dashed): G accepts them.` +
-    (proposed.nails.length ? ` ${proposed.nails.length} proposed nail(s) left: click one to select it.` : ""));
+    (proposed.nails.length ? ` ${proposed.nails.length} proposed nail(s) left: P selects the next (or click one).` : ""));
   return true;
 }
 
@@ -141,6 +141,15 @@ function rejectProposed() {
   stage.request("scene");
   if (!proposed.selected) message(proposed.nails.length ? "Proposed nail rejected." : "Proposed nail rejected; none left.");
   return true;
+}
+
+/** P / Shift+P: the next / previous proposed nail, selected and brought into view when it is off screen. */
+function selectNextProposed(step) {
+  const entry = proposed.selectNext(step);
+  if (!entry) return message("No proposed nail to select.");
+  const box = bbox(entry.nail.polygon);
+  if (view.ensureVisible((box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2)) stage.viewChanged();
+  return message(proposed.describe());
 }
 
 async function refreshSuggestions() {
@@ -455,6 +464,7 @@ const ACTIONS = {
   redo: () => scene.redo() || message("Nothing to redo."),
   delete: () => (scene.selection || !proposed.selected ? editor.deleteSelection() : rejectProposed()),
   next: (step) => editor.selectNext(step),
+  "next-proposed": (step) => selectNextProposed(step),
   nudge: ([dx, dy]) => {
     if (!editor.nudge(dx, dy)) {
       view.panBy(-dx * 30, -dy * 30);

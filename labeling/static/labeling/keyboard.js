@@ -13,6 +13,7 @@ export const SHORTCUTS = [
   { group: "Tools", keys: ["Backspace"], action: "drop-point", help: "While drawing: remove the last point (also right-click)", whileDrawing: true },
 
   { group: "Proposed nails", keys: ["click"], action: null, help: "Select a proposed nail: dotted, with ? and its confidence (a model draft's nail the model is unsure of)" },
+  { group: "Proposed nails", keys: ["P", "Shift+P"], action: "next-proposed", help: "Select the next / previous proposed nail (the view follows it)" },
   { group: "Proposed nails", keys: ["Enter"], action: null, help: "Accept the selected proposed nail: it becomes a normal nail (Ctrl+Z takes it back out)" },
   { group: "Proposed nails", keys: ["Delete"], action: null, help: "Reject the selected proposed nail: it is gone from the next save, and the next one is selected" },
 
@@ -102,6 +103,7 @@ export function actionFor(event, { drawing = false } = {}) {
     o: { action: "overlay" }, h: { action: "hide" },
   };
   if (lower === "g") return { action: event.shiftKey ? "accept-all-suggestions" : "accept-suggestion" };
+  if (lower === "p") return { action: "next-proposed", arg: event.shiftKey ? -1 : 1 };
   if (event.shiftKey) return null;
   return letters[lower] || null;
 }

@@ -1,9 +1,9 @@
 // Proposed nails (issue #18): nails another part of the platform is unsure of (pre-labeling hands over a model
-// draft's low-confidence nails, prelabel/static/prelabel/opened.js) are not labels to fix but suggestions to
+// draft's low-confidence nails, prelabel/static/prelabel/opened.js) are not labels to fix but proposals to
 // decide on with one key. They are taken out of the labels and shown ghosted (dotted outline, "?" and the
-// confidence); a click inside one selects it (the first one is selected at the start). Enter accepts the
-// selected one: it becomes a normal nail (one undoable edit, keeping its id, finger and base/tip and their
-// `suggested` marks), selected. Delete rejects it: it is gone (the next save drops it), and the next proposal is
+// confidence); a click inside one selects it, and so do P / Shift+P, the next / previous one (the first one is
+// selected at the start). Enter accepts the selected one: it becomes a normal nail (one undoable edit, keeping
+// its id, finger and base/tip and their `suggested` marks), selected. Delete rejects it: it is gone (the next save drops it), and the next proposal is
 // selected. An undecided proposal stays in the saved labels, as the draft had it (annotate.js savedGeometry), so
 // no edit drops it unseen; submitting waits until each one is decided (annotate.js).
 
@@ -52,6 +52,18 @@ export class ProposedNails {
     if (index < 0) return false;
     this.select(index);
     return true;
+  }
+
+  /**
+   * P / Shift+P: select the next (`step` 1) or previous (-1) undecided proposal, round the list; from none selected,
+   * the first (last). Returns the selected entry, or null when there is none.
+   */
+  selectNext(step) {
+    const n = this.nails.length;
+    if (!n) return null;
+    const from = this.current === null ? (step > 0 ? -1 : n) : this.current;
+    this.select((((from + step) % n) + n) % n);
+    return this.selected;
   }
 
   select(index) {
@@ -109,7 +121,8 @@ export class ProposedNails {
     const entry = this.selected;
     if (!entry) return "";
     return `Proposed nail ${this.current + 1} of ${this.nails.length}${entry.source ? ` (${entry.source}` : " ("}` +
-      `confidence ${percent(entry.confidence)}): Enter accepts it as a nail, Delete rejects it.`;
+      `confidence ${percent(entry.confidence)}): Enter accepts it as a nail, Delete rejects it` +
+      (this.nails.length > 1 ? ", P selects the next." : ".");
   }
 
   paint(ctx, view) {

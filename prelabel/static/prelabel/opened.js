@@ -1,9 +1,10 @@
 // Loaded by the annotation page (/annotate/<id>/): tells the server that this image was opened (the start of
 // "time to submit" in the correction metrics, see prelabel/metrics.py) and, when the labels on screen are a
 // model's draft, says so with the model's per-nail confidence. A draft nail the model is unsure of (the server
-// marks it `suggestion`: outline confidence under prelabel/proposals.py's PROPOSE_BELOW) becomes a proposed nail
-// of the tool (labeling/static/labeling/proposed.js): Enter accepts it, Delete rejects it; until then it stays in
-// the saved labels as the draft had it. The other draft nails are ordinary nails. `window.prelabelOpen` resolves when this is done.
+// marks it `proposed`: outline confidence under prelabel/proposals.py's PROPOSE_BELOW) becomes a proposed nail
+// of the tool (labeling/static/labeling/proposed.js): Enter accepts it, Delete rejects it, P / Shift+P select the
+// next / previous one; until then it stays in the saved labels as the draft had it. The other draft nails are
+// ordinary nails. `window.prelabelOpen` resolves when this is done.
 
 const configNode = document.getElementById("annotate-config");
 const csrf = document.querySelector("meta[name=csrf-token]");
@@ -20,10 +21,10 @@ function showDraft(draft) {
   node.className = "banner info";
   node.setAttribute("role", "status");
   const nails = draft.nails.map((n, i) => `nail ${i + 1}: ${percent(n.confidence)}`).join(", ");
-  const unsure = draft.nails.filter((n) => n.suggestion).length;
+  const unsure = draft.nails.filter((n) => n.proposed).length;
   node.textContent = `Pre-labelled by model ${draft.model_version} (version ${draft.version}): ${draft.nails.length} nail(s)` +
-    (nails ? `, confidence ${nails}` : "") + "." + (unsure ? ` ${unsure} with a confidence under ${percent(draft.suggest_below)} ` +
-    "are proposed (dotted, ?): Enter accepts the selected one, Delete rejects it." : "") +
+    (nails ? `, confidence ${nails}` : "") + "." + (unsure ? ` ${unsure} with a confidence under ${percent(draft.propose_below)} ` +
+    "are proposed (dotted, ?): Enter accepts the selected one, Delete rejects it, P selects the next." : "") +
     " Correct what is wrong and submit; every nail is editable.";
   banners.appendChild(node);
 }
@@ -31,7 +32,7 @@ function showDraft(draft) {
 /** The draft's unsure nails as the tool's proposed nails, once the page has loaded these labels. */
 async function proposeUnsure(draft) {
   const annotator = window.annotator;
-  const unsure = draft ? draft.nails.filter((n) => n.suggestion) : [];
+  const unsure = draft ? draft.nails.filter((n) => n.proposed) : [];
   if (!annotator || !unsure.length) return 0;
   await annotator.ready;
   // Only on this draft as the server has it (an edit made meanwhile, or a conflict, keeps every nail a nail).
