@@ -107,6 +107,8 @@ class Session:
         log(f"train: budget {budget}, stops after {share:.0f} s at most")
         info = train_model(self.work / "model", dict(budget), data_dir=self.args.data,
                            should_stop=lambda: time.monotonic() > stop_at)
+        if not Path(info["checkpoint"]).is_file():
+            raise RuntimeError(f"training stopped ({info['status']}) before its first epoch ended: no checkpoint")
         run = Path(info["checkpoint"]).parent
         shutil.copyfile(info["checkpoint"], self.out / "model.pt")
         shutil.copyfile(run / "history.json", self.out / "history.json")
