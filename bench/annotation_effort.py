@@ -92,14 +92,17 @@ from shapely.ops import nearest_points, polylabel  # noqa: E402
 
 from bench.benchdoc import git_commit, log, machine_info, markers, write_section  # noqa: E402
 from bench.click_nail import biggest_part, click_point, corrective_point, shape  # noqa: E402
-from bench.complete_labels import HELD_OUT, load_labels  # noqa: E402
+from bench.complete_labels import HELD_OUT, load_labels, training_info  # noqa: E402
 from curation.demo_labels import DEMO_LABELS, merge_into_coco, read_demo_labels  # noqa: E402
 from prelabel.proposals import PROPOSE_BELOW  # noqa: E402
 
 SECTION = "annotation_effort"
 SHARED = ROOT.parent / "shared" / "data" / "nails-cc0"
 RESULTS = ROOT / "docs" / "results" / "annotation_effort.json"
-TRAIN_BUDGET = {"preset": "web-336", "epochs": 4, "steps_per_epoch": 25, "batch_size": 4, "threads": 2}
+# The model modes' training on this machine's CPU; bench/gpu_session.py trains a bigger budget on a lent GPU
+# ("device": "cuda", "workers": DataLoader processes).
+TRAIN_BUDGET = {"preset": "web-336", "epochs": 4, "steps_per_epoch": 25, "batch_size": 4, "threads": 2,
+                "device": "cpu"}
 BAR = 0.9               # IoU a finished nail needs with the answer
 LANDMARK_TOL = 0.05     # base / tip within this share of the answer's base-tip length
 MIN_NAIL_PX = 150       # zoom in on nails smaller than this on screen before drawing / dragging
@@ -152,18 +155,23 @@ def masks_export(out: Path, held_out: bool = False, data_dir: Path = SHARED) -> 
     return out / "masks", len(records), sum(len(r.geometry["nails"]) for r in records)
 
 
-def train_model(out: Path, budget: dict = TRAIN_BUDGET, data_dir: Path = SHARED) -> dict:
+def train_model(out: Path, budget: dict = TRAIN_BUDGET, data_dir: Path = SHARED, should_stop=None) -> dict:
     """The platform's training (``ml.train.train``) on the shared photos of the participants NOT held out, with
     their finger classes and base/tip (demo labels), written as the platform's masks export; every photo is
-    train (no val: the train mIoU picks the best epoch). Returns the checkpoint path, the config and the time."""
+    train (no val: the train mIoU picks the best epoch). ``budget``: ``TRAIN_BUDGET``'s keys (``device``:
+    where; ``workers``: DataLoader processes, optional); ``should_stop()``: asked before each step (a
+    deadline; the best epoch so far is kept). Writes ``out/training.json``: the checkpoint path, the budget,
+    the photos, the device, the epochs completed and the time, and returns it."""
     import torch
 
     from ml.train import train, train_config
 
     masks, photos, nails = masks_export(out, held_out=False, data_dir=data_dir)
     torch.set_num_threads(budget["threads"])
+    device = budget.get("device", "cpu")
     config = train_config(budget["preset"], epochs=budget["epochs"], steps_per_epoch=budget["steps_per_epoch"],
-                          batch_size=budget["batch_size"], device="cpu")
+                          batch_size=budget["batch_size"], device=device, num_workers=budget.get("workers", 0),
+                          cache_data=True)
     started = time.monotonic()
     last = [0.0]
 
@@ -172,11 +180,23 @@ def train_model(out: Path, budget: dict = TRAIN_BUDGET, data_dir: Path = SHARED)
             last[0] = time.monotonic()
             log(f"train {fraction * 100:5.1f}% {message}")
 
-    result = train(config, masks, out / "run", resume=False, on_progress=progress)
+    result = train(config, masks, out / "run", resume=False, on_progress=progress, should_stop=should_stop)
     info = {"checkpoint": str(result["checkpoint"] or result["last_checkpoint"]), "budget": budget,
-            "photos": photos, "nails": nails, "wall_s": round(time.monotonic() - started, 1)}
+            "photos": photos, "nails": nails, "wall_s": round(time.monotonic() - started, 1),
+            "device": torch.cuda.get_device_name(0) if result["device"].startswith("cuda") else "cpu",
+            "status": result["status"], "epochs_completed": result["epochs_completed"]}
     (out / "training.json").write_text(json.dumps(info, indent=1))
     return info
+
+
+def describe_budget(model: dict) -> str:
+    """How ``train_model``'s model was trained, for the docs: "preset P, E epochs x S steps of B on ..."."""
+    budget = model["budget"]
+    where = (f"{budget['threads']} CPU threads" if budget.get("device", "cpu") == "cpu" else
+             f"{model.get('device') or budget['device']} ({budget.get('workers', 0)} loader processes)")
+    epochs = (f"{model['epochs_completed']} of {budget['epochs']} epochs (stopped at its deadline)"
+              if model.get("status") == "cancelled" else f"{budget['epochs']} epochs")
+    return f"preset {budget['preset']}, {epochs} x {budget['steps_per_epoch']} steps of {budget['batch_size']} on {where}"
 
 
 def iou(a, b) -> float:
@@ -825,13 +845,15 @@ def section(report: dict) -> str:
                          f"{f(row['actions_mean'])} | {f(row['label_actions_mean'])} | {f(row['ratio_to_scratch'])} | {row['seconds_median']:.2f} |")
     model = report.get("model")
     model_text = ("Model modes were not run (no model)." if not model else
-                  f"Model (drafts and click+model): `ml.train.train` preset `{model['budget']['preset']}` reduced to "
-                  f"{model['budget']['epochs']} epochs x {model['budget']['steps_per_epoch']} steps of {model['budget']['batch_size']} "
-                  f"on {model['budget']['threads']} CPU threads ({model.get('wall_s', '?')} s, on this shared machine), on the "
+                  f"Model (drafts and click+model): `{model['checkpoint']}`, its training not recorded."
+                  if not model.get("budget") else
+                  f"Model (drafts and click+model): `ml.train.train`, {describe_budget(model)} "
+                  f"({model.get('wall_s', '?')} s), on the "
                   f"{model['photos']} photos ({model['nails']} nails, fingers and base/tip) of the participants not held out; "
                   f"no val split (train mIoU picks the epoch; last epoch: train mIoU {model.get('train_miou', '?')}, train nail "
-                  f"IoU {model.get('train_nail_iou', '?')}, on augmented crops). A weak model: the model modes' figures are "
-                  "a floor, not what a model trained on a real dataset gives.")
+                  f"IoU {model.get('train_nail_iou', '?')}, on augmented crops)."
+                  + (" A weak model: the model modes' figures are a floor, not what a model trained on a real dataset "
+                     "gives." if model["budget"].get("device", "cpu") == "cpu" else ""))
     outlines = []
     for mode, row in report["summary"].get("all", {}).items():
         if mode.startswith("click"):
@@ -911,6 +933,7 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="1 synthetic photo, 2 nails, scratch and click modes")
     parser.add_argument("--work", default=None, help="folder for the model and the scratch instance")
     parser.add_argument("--train-only", action="store_true", help="train the model into WORK/model and stop")
+    parser.add_argument("--device", default="cpu", help="with --train-only: where TRAIN_BUDGET trains (cpu, cuda)")
     parser.add_argument("--model", default=None, help="checkpoint for the model modes (default: WORK/model's, if trained)")
     parser.add_argument("--modes", default=",".join(MODES), help="comma-separated subset of " + ", ".join(MODES))
     parser.add_argument("--photos", type=int, default=0, help="only the first N photos (0: all)")
@@ -930,7 +953,7 @@ def main(argv=None) -> int:
         return update_report(Path(args.update[0]), Path(args.update[1]), args.what, args.kept)
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="annotation-effort-"))
     if args.train_only:
-        print(json.dumps(train_model(work / "model"), indent=1))
+        print(json.dumps(train_model(work / "model", {**TRAIN_BUDGET, "device": args.device}), indent=1))
         return 0
     started = time.monotonic()
     if args.quick:
@@ -945,6 +968,8 @@ def main(argv=None) -> int:
     trained = work / "model" / "training.json"
     model = json.loads(trained.read_text()) if trained.is_file() and not args.model else None
     checkpoint = Path(args.model) if args.model else Path(model["checkpoint"]) if model else None
+    if model is None and checkpoint is not None:  # a given checkpoint: train_model's record beside it, if any
+        model = training_info(checkpoint) or None
     history = checkpoint.parent / "history.json" if checkpoint else None
     if model and history.is_file():  # the last epoch's train figures (on augmented crops; no val split)
         last = json.loads(history.read_text())[-1]

@@ -1,7 +1,8 @@
 """Click a nail, get the nail (issue #18): how good one click's polygon is, how many vertices, how fast.
 
     python bench/click_nail.py [--data ../shared/data/nails-cc0] [--model CHECKPOINT] [--no-docs]
-                               [--no-12mp] [--only NAME ...]
+                               [--no-12mp] [--only NAME ...] [--json PATH]
+    python bench/click_nail.py --from-json PATH         # the docs of a run made elsewhere (bench/gpu_session.py)
 
 On each shared photo (COCO polygons as the answers), one positive click at each nail's pole of
 inaccessibility (``shapely.ops.polylabel``: the inside point furthest from the outline) goes into
@@ -346,20 +347,29 @@ def main(argv=None) -> int:
     parser.add_argument("--only", nargs="*", default=(), help="only these photos (file names), e.g. while tuning")
     parser.add_argument("--no-12mp", action="store_true", help="skip the photos upscaled to 12 MP")
     parser.add_argument("--no-docs", action="store_true", help="print only; write neither the JSON nor the doc")
+    parser.add_argument("--json", help="also write the full result here (with its command), e.g. on the GPU machine")
+    parser.add_argument("--from-json", help="measure nothing: write docs/results/click_nail.json and the doc section "
+                                            "of a result that --json saved (elsewhere)")
     args = parser.parse_args(argv)
-    predictor = None
-    if args.model:
-        from ml.predict import Predictor
+    if args.from_json:
+        result = json.loads(Path(args.from_json).read_text())
+    else:
+        predictor = None
+        if args.model:
+            from ml.predict import Predictor
 
-        predictor = Predictor.from_checkpoint(args.model, threads=2)
-    result = evaluate(Path(args.data), predictor, tuple(args.only), twelve_mp=not args.no_12mp)
+            predictor = Predictor.from_checkpoint(args.model, threads=2)
+        result = evaluate(Path(args.data), predictor, tuple(args.only), twelve_mp=not args.no_12mp)
+        result["command"] = "python bench/click_nail.py " + " ".join(argv if argv is not None else sys.argv[1:])
     summary = {k: v for k, v in result.items() if k != "records"}
     print(json.dumps(summary, indent=2))
+    if args.json and not args.from_json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
     if not args.no_docs:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-        command = "python bench/click_nail.py " + " ".join(argv if argv is not None else sys.argv[1:])
-        write_section(SECTION, section(result, command.strip()))
+        write_section(SECTION, section(result, result["command"].strip()))
     return 0
 
 

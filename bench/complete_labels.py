@@ -1,7 +1,8 @@
 """How well ml.label_suggestions completes polygon-only labels (issue #16), measured on confirmed labels.
 
     python bench/complete_labels.py [--labels curation/demo/nails-cc0-labels.json] [--data ../shared/data/nails-cc0]
-                                    [--held-out] [--no-cv] [--no-docs] [--model CHECKPOINT ...]
+                                    [--held-out] [--no-cv] [--no-docs] [--model CHECKPOINT ...] [--json PATH]
+    python bench/complete_labels.py --from-json PATH     # the docs of a run made elsewhere (bench/gpu_session.py)
 
 ``--labels``: the project's confirmed labels of the shared photos (default; ``curation/demo_labels.py``), or a
 COCO file of the shared photos in which every annotation carries its finger as its category
@@ -258,7 +259,7 @@ def evaluate(labels_path, data_dir=SHARED, held=HELD_OUT, *, show_held_out: bool
         from ml.predict import Predictor
 
         predictor = Predictor.from_checkpoint(model, threads=2)
-        entry = {"checkpoint": str(model), **_training_info(Path(model)),
+        entry = {"checkpoint": str(model), **training_info(Path(model)),
                  "tuning": metrics(compare(labels, data_dir, participants, only=set(tuning), predictor=predictor))}
         if show_held_out:
             entry["held_out"] = metrics(compare(labels, data_dir, participants, only=set(held), predictor=predictor))
@@ -288,14 +289,14 @@ def held_out_segmentation(checkpoint, data_dir=SHARED, size: int = 480) -> dict:
             **{k: scores.get(k) for k in ("miou", "nail_iou", "finger_iou", "finger_miou", "direction_error_deg")}}
 
 
-def _training_info(checkpoint: Path) -> dict:
+def training_info(checkpoint: Path) -> dict:
     """What ``bench/annotation_effort.py``'s ``train_model`` wrote beside the checkpoint's run (budget,
     photos, wall time), when it is there."""
     for folder in checkpoint.parents[:3]:
         info = folder / "training.json"
         if info.is_file():
             data = json.loads(info.read_text())
-            return {k: data[k] for k in ("budget", "photos", "nails", "wall_s") if k in data}
+            return {k: data[k] for k in ("budget", "photos", "nails", "wall_s", "device", "status", "epochs_completed") if k in data}
     return {}
 
 
@@ -306,7 +307,7 @@ def _pct(value) -> str:
 def section(result: dict, command: str) -> str:
     start, end = markers(SECTION)
     lines = [start, "## Completing polygon-only labels (`bench/complete_labels.py`, issue #16)", "",
-             f"Command: `{command}`. Machine: {machine_info()['cpu']}. Suggestions from polygons + photo only "
+             f"Command: `{command}`. Machine: {(result.get('machine') or machine_info())['cpu']}. Suggestions from polygons + photo only "
              f"(`ml.label_suggestions.suggest_labels`), compared with the confirmed labels in `{result['labels']}`.",
              f"Held out (fixed; never looked at while tuning): {', '.join(result['held_out']) or '-'}. Tuned on "
              f"(rules and the learned weights of `ml/nail_direction.py`, refit by `bench/fit_label_suggestions.py`): "
@@ -329,13 +330,14 @@ def section(result: dict, command: str) -> str:
         lines.append(f"| {name} | {m['nails']} | {_pct(m.get('hand_accuracy'))} | {_pct(m.get('digit_accuracy'))} | "
                      f"{_pct(m.get('finger_accuracy'))} | {fmt(m.get('angle_median'))} | {fmt(m.get('angle_p95'))} | "
                      f"{_pct(m.get('within_30'))} |")
+    from bench.annotation_effort import describe_budget  # it imports this module
+
     for k, model in enumerate(result.get("models") or []):
-        budget = model.get("budget") or {}
         lines += ["", f"Model {MODEL_NAMES[k]} (`ml.nail_votes`, `--model`): `{model['checkpoint']}`"
-                  + (f", trained by `bench/annotation_effort.py`'s `train_model` (preset {budget.get('preset')}, "
-                     f"{budget.get('epochs')} epochs x {budget.get('steps_per_epoch')} steps of {budget.get('batch_size')}"
-                     f" on {budget.get('threads')} CPU threads, {model.get('wall_s')} s) on the {model.get('photos')} "
-                     f"photos of the tuning participants with their confirmed fingers and base/tip" if budget else "")
+                  + (f", trained by `bench/annotation_effort.py`'s `train_model` ({describe_budget(model)}, "
+                     f"{model.get('wall_s')} s) on the {model.get('photos')} "
+                     f"photos of the tuning participants with their confirmed fingers and base/tip"
+                     if model.get("budget") else "")
                   + ". The rules were not changed for it. Its votes alone (argmax of its class head over "
                   "the nail; its direction field's mean): "
                   + "; ".join(f"{name}: finger {_pct(model[key].get('model_finger_accuracy'))}, within 30 deg "
@@ -389,19 +391,30 @@ def main(argv=None) -> int:
                         help="also suggest and score the held-out participants' photos (only for the final figures)")
     parser.add_argument("--no-cv", action="store_true", help="skip the leave-one-participant-out cross-validation")
     parser.add_argument("--no-docs", action="store_true", help="print only; write neither the JSON nor the doc")
+    parser.add_argument("--json", help="also write the full result here (with its command and machine), e.g. on "
+                                       "the GPU machine (bench/gpu_session.py)")
+    parser.add_argument("--from-json", help="measure nothing: write docs/results/complete_labels.json and the doc "
+                                            "section of a result that --json saved (elsewhere)")
     parser.add_argument("--model", nargs="+", default=[],
                         help="checkpoints whose per-nail votes (ml.nail_votes) are also weighed, each in turn: adds the "
                              "rows '+ votes of model A' (B, ...); train them on the tuning participants only")
     args = parser.parse_args(argv)
-    result = evaluate(args.labels, args.data, show_held_out=args.held_out, cross_validation=not args.no_cv,
-                      models=args.model)
+    if args.from_json:
+        result = json.loads(Path(args.from_json).read_text())
+    else:
+        result = evaluate(args.labels, args.data, show_held_out=args.held_out, cross_validation=not args.no_cv,
+                          models=args.model)
+        result["command"] = "python bench/complete_labels.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        result["machine"] = machine_info()
     summary = {k: v for k, v in result.items() if not k.endswith("records")}
     print(json.dumps(summary, indent=2))
+    if args.json and not args.from_json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
     if not args.no_docs:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-        command = "python bench/complete_labels.py " + " ".join(argv if argv is not None else sys.argv[1:])
-        write_section(SECTION, section(result, command))
+        write_section(SECTION, section(result, result["command"].strip()))
     return 0
 
 

@@ -59,7 +59,7 @@ def row_config(label: str, args):
         overrides["augment"] = {"crop_size": args.size}
     return train_config(args.preset, **overrides, epochs=args.epochs, batch_size=args.batch,
                         steps_per_epoch=args.steps, patience=10**6, seed=args.seed, device=args.device,
-                        num_workers=0, cache_data=True, val_size=args.val_size,
+                        num_workers=args.workers, cache_data=True, val_size=args.val_size,
                         warmup_steps=min(100, args.steps * args.epochs // 10))
 
 
@@ -138,7 +138,8 @@ def section(report: dict, name: str) -> str:
         "statistics averaged alike); `best-inner-val` = the epoch with the best inner-val binary mIoU. "
         "Gap = the best held-out epoch's mIoU (an oracle no strategy can know) minus the strategy's.",
         f"- **Machine**: {machine['where']}; torch {machine['torch']}, device `{machine['device']}`, load average "
-        f"{machine.get('load', 'n/a')} at the start (other work shared the machine).",
+        f"{machine.get('load', 'n/a')} at the start (other work shared the machine)"
+        + (f"; {machine['parallel']}" if machine.get("parallel") else "") + ".",
         "",
         "### Held-out accuracy (%, mean ± sd over folds)",
         "",
@@ -235,6 +236,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--ema-decay", type=float, default=0.6)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="DataLoader worker processes per training (the same crops: each sample is seeded)")
     parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads for the latency")
     parser.add_argument("--latency-runs", type=int, default=20)
     parser.add_argument("--no-latency", action="store_true")
@@ -291,7 +294,8 @@ def main(argv: list[str] | None = None) -> dict:
                  "latency_runs": args.latency_runs, "folds": args.folds},
         "export": export_summary(export), "folds": [fold.to_dict() for fold in folds], "results": [], "latency": {},
         "machine": {"where": where, "torch": torch.__version__, "device": str(device),
-                    "load": " / ".join(f"{x:.1f}" for x in loadavg()) if device.type == "cpu" else "n/a"},
+                    "load": " / ".join(f"{x:.1f}" for x in loadavg()) if device.type == "cpu" else "n/a",
+                    "workers": args.workers},
     }
     log(f"{len(folds)} folds, held-out photos {[len(f.test) for f in folds]}, inner val {[len(f.inner_val) for f in folds]}")
 

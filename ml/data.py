@@ -344,6 +344,13 @@ class MasksDataset(Dataset):
             return self._cache[index]
         return self.reader().load(self.entries[index])
 
+    def fill_cache(self) -> None:
+        """With ``cache``: decode every entry now, in this process, so that DataLoader workers forked after it
+        share the decoded photos instead of each decoding its own again every epoch. Without: nothing."""
+        if self.cache:
+            for index in range(len(self.entries)):
+                self.load(index)
+
     def rng(self, key: int) -> np.random.Generator:
         """The generator of draw ``key // len`` of sample ``key % len`` in the current epoch."""
         draw, index = divmod(int(key), len(self.entries))

@@ -400,6 +400,8 @@ def train_epoch(run: TrainingRun, train_set: MasksDataset, config: TrainConfig, 
     total_steps = steps * config.epochs
     run.model.train()
     train_set.set_epoch(epoch)
+    if config.num_workers:  # with cache_data the workers forked below share what is decoded here once
+        train_set.fill_cache()
     order = _order(len(train_set), config.seed, epoch, steps * config.batch_size)
     loader = DataLoader(train_set, batch_size=config.batch_size, sampler=order,
                         num_workers=config.num_workers, pin_memory=device.type == "cuda",

@@ -6,8 +6,9 @@ whose unsure nails are proposed: a good one is accepted with Enter, a spurious o
 import numpy as np
 import pytest
 
-from bench.annotation_effort import (PASSWORD, USER, activate_model, add_photos, check_nail, match, section, summarize,
-                                     run_mode, synthetic_photo, updated, write_drafts)
+from bench.annotation_effort import (PASSWORD, TRAIN_BUDGET, USER, activate_model, add_photos, check_nail,
+                                     describe_budget, match, run_mode, section, summarize, synthetic_photo, updated,
+                                     write_drafts)
 
 SQUARE = [[10, 10], [50, 10], [50, 50], [10, 50]]
 ANSWER = {"polygon": SQUARE, "finger": 2, "base": [30, 50], "tip": [30, 10]}
@@ -63,6 +64,17 @@ def test_a_rerun_of_a_rerun_says_what_changed_and_keeps_the_earlier_counts():
     assert ", small seeds: modes click on 1 photos" in text and "(scratch from the first run)" in text
     assert "click-to-nail, image only, held out: median 14 -> 6 actions" in text
     assert "of 1, 1 raised the proposal's IoU and 0 dropped it" in text and "(the earlier run: of 175, 59 raised" in text
+
+
+def test_the_docs_say_where_the_model_trained_and_whether_a_deadline_cut_it():
+    assert describe_budget({"budget": TRAIN_BUDGET}) == "preset web-336, 4 epochs x 25 steps of 4 on 2 CPU threads"
+    before = {k: v for k, v in TRAIN_BUDGET.items() if k != "device"}  # a training.json from before "device"
+    assert describe_budget({"budget": before}).endswith("on 2 CPU threads")
+    gpu = {"budget": {**TRAIN_BUDGET, "epochs": 60, "steps_per_epoch": 12, "batch_size": 16, "device": "cuda",
+                      "workers": 6}, "device": "NVIDIA H200", "status": "completed", "epochs_completed": 60}
+    assert describe_budget(gpu) == "preset web-336, 60 epochs x 12 steps of 16 on NVIDIA H200 (6 loader processes)"
+    cut = {**gpu, "status": "cancelled", "epochs_completed": 41}
+    assert "41 of 60 epochs (stopped at its deadline) x 12 steps" in describe_budget(cut)
 
 
 def test_matching_is_one_to_one_best_first():

@@ -296,6 +296,16 @@ def test_complete_labels_bench_on_synthetic_coco(tmp_path):
     assert "<!-- complete_labels:start -->" in text and "| held-out participants | 10 |" in text
     assert "| tuning, leave-one-participant-out | 20 |" in text
 
+    # --json keeps a run made elsewhere (the GPU machine) with its command and machine, for --from-json here.
+    from bench.complete_labels import main
+
+    saved_path = tmp_path / "elsewhere.json"
+    assert main(["--labels", str(labels), "--data", str(tmp_path), "--no-cv", "--no-docs", "--json", str(saved_path)]) == 0
+    saved = json.loads(saved_path.read_text())
+    assert saved["command"].startswith("python bench/complete_labels.py --labels ") and saved["records"]
+    saved["machine"]["cpu"] = "the other machine's CPU"
+    assert "Machine: the other machine's CPU." in section(saved, saved["command"])
+
     # A confirmed label that disagrees with the suggestion counts as a miss.
     data = json.loads(labels.read_text())
     data["annotations"][0]["category_id"] = 10 if data["annotations"][0]["category_id"] != 10 else 9

@@ -172,6 +172,32 @@ def test_augmentation_is_reproducible_per_seed_epoch_and_draw(export):
     assert a[4]["index"].item() == 0 and not torch.equal(a[4]["image"], a[0]["image"])
 
 
+def test_fill_cache_lets_forked_loader_workers_share_the_decoded_photos(export):
+    """ml.train fills the cache before forking an epoch's loader workers: they must not decode again."""
+    def no_reading():
+        raise AssertionError("decoded again")
+
+    def batches(ds, workers):
+        loader = torch.utils.data.DataLoader(ds, batch_size=2, sampler=[0, 5, 2, 3], num_workers=workers,
+                                             multiprocessing_context="fork" if workers else None)
+        return list(loader)
+
+    expected = batches(MasksDataset(export, "train", augment=AugmentConfig(crop_size=32), seed=7), 0)
+    ds = MasksDataset(export, "train", augment=AugmentConfig(crop_size=32), seed=7, cache=True)
+    ds.reader = no_reading  # an empty cache: each worker would read the photos itself
+    with pytest.raises(Exception, match="decoded again"):
+        batches(ds, 2)
+    del ds.reader
+    ds.fill_cache()
+    assert sorted(ds._cache) == list(range(len(ds)))
+    ds.reader = no_reading
+    got = batches(ds, 2)  # the same crops as without workers, from the parent's decoded photos
+    assert all(torch.equal(a[k], b[k]) for a, b in zip(expected, got) for k in a)
+    plain = MasksDataset(export, "train", augment=AugmentConfig(crop_size=32), seed=7)
+    plain.fill_cache()  # without cache: nothing kept
+    assert plain._cache == {}
+
+
 def test_eval_mode_resizes_to_multiples_of_32_and_keeps_labels(export):
     ds = MasksDataset(export, "val", train=False, eval_size=96)
     item = ds[0]
