@@ -183,12 +183,24 @@ def test_the_job_and_the_commands_take_their_presets_from_the_one_place():
 
 @pytest.mark.django_db
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA: a GPU preset runs here")
-def test_a_gpu_preset_on_a_machine_without_cuda_fails_at_once_saying_so():
+def test_a_gpu_preset_on_a_machine_without_cuda_fails_at_once_saying_so(client_for):
     nail_snapshot("small", participants=2, per_participant=1)
     with pytest.raises(CommandError, match="CudaUnavailable: preset 'gpu-336' is meant for a GPU .* Pick a CPU preset"):
         call_command("train", "--snapshot", "small", "--preset", "gpu-336", stdout=StringIO())
     job = Job.objects.get(kind="train")
     assert job.status == "failed" and not TrainingRun.objects.exists()  # nothing trained, no run left behind
+    # Started from the page (the API), the run is listed as failed with the reason, as a worker without CUDA leaves it.
+    from jobs.runner import execute_job
+
+    admin = client_for("admin")
+    started = admin.post("/api/training-runs/", {"snapshot": "small", "preset": "web-336"}, format="json")
+    assert execute_job(started.json()["id"]).status == "failed"
+    run = admin.get(f"/api/training-runs/{started.json()['training_run']}/").json()
+    assert run["status"] == "failed" and run["history"] == []
+    assert run["job"]["error"].startswith("CudaUnavailable: preset 'web-336' is meant for a GPU")
+    # Asked for the CPU in the overrides, the same preset is not refused (here: validated and queued only).
+    assert admin.post("/api/training-runs/", {"snapshot": "small", "preset": "gpu-336", "overrides": {"device": "cpu"}},
+                      format="json").status_code == 202
 
 
 @pytest.mark.django_db
