@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.benchdoc import fmt, git_commit, loadavg, log, machine_info, markers, write_section  # noqa: E402
+from ml.train_presets import TRAIN_PRESETS  # noqa: E402  (plain Python, no torch)
 
 DEFAULT_SOURCE = ROOT.parent / "shared" / "data" / "nails-cc0"
 
@@ -176,7 +177,8 @@ def main() -> None:
     parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE)
     parser.add_argument("--export", type=Path, help="an existing masks export (skips building one)")
     parser.add_argument("--work", type=Path, default=ROOT / "var" / "bench" / "ablation")
-    parser.add_argument("--preset", default="web-336", choices=["tiny", "web-336", "native-448"])
+    parser.add_argument("--preset", default="web-336", choices=list(TRAIN_PRESETS),
+                        help="the base config; --epochs, --steps and --batch set the budget")
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--steps", type=int, default=8, help="steps per epoch")
     parser.add_argument("--batch", type=int, default=8)
@@ -209,7 +211,6 @@ def main() -> None:
     import torch
 
     from ml.ablation import ABLATION_ROWS, EXTRA_ROWS
-    from ml.data import AUGMENT_PRESETS
     from ml.device import resolve_device
 
     started = time.monotonic()
@@ -231,7 +232,7 @@ def main() -> None:
         "title": args.title, "date": time.strftime("%Y-%m-%d"), "seconds": time.monotonic() - started,
         "command": "python " + shlex.join([Path(sys.argv[0]).as_posix()] + sys.argv[1:]),
         "commit": git_commit(("ml", "bench"), "ml/ or bench/") or "unknown",
-        "args": {"preset": args.preset, "crop": AUGMENT_PRESETS[args.preset].crop_size, "epochs": args.epochs,
+        "args": {"preset": args.preset, "crop": TRAIN_PRESETS[args.preset].crop_size, "epochs": args.epochs,
                  "steps": args.steps, "batch": args.batch, "patience": args.patience, "val_size": args.val_size},
         "export": summary, "results": results,
         "machine": {"where": where, "torch": torch.__version__, "device": str(device),

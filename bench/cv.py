@@ -225,7 +225,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--only-folds", help="comma list of fold indices to run (default all; e.g. to time one)")
     parser.add_argument("--rows", default="baseline,lmp,cascade,unet",
                         help="comma list of ml.cross_validation.ROW_ALIASES or full ml.ablation row labels")
-    parser.add_argument("--preset", default="web-336", choices=["tiny", "web-336", "native-448"])
+    from ml.train_presets import TRAIN_PRESETS
+
+    parser.add_argument("--preset", default="web-336", choices=list(TRAIN_PRESETS))
     parser.add_argument("--size", type=int, help="training crop size (default: the preset's)")
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--steps", type=int, default=8, help="steps per epoch")

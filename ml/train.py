@@ -8,8 +8,9 @@ Plain PyTorch; never imports Django (the Celery job and ``manage.py train`` wrap
     result["checkpoint"]        # best.pt (weights + config + metrics); result["history"]: per epoch
 
 Design (details in ``docs/model.md``):
-* Config: :class:`TrainConfig` (model, augmentation, loss, optimisation; JSON round trip), presets
-  :data:`TRAIN_PRESETS` "tiny" (tests: width 0.25, fusion 32, 64 px crops), "web-336", "native-448".
+* Config: :class:`TrainConfig` (model, augmentation, loss, optimisation; JSON round trip); a preset's
+  (:func:`preset_config`) is built from :data:`ml.train_presets.TRAIN_PRESETS`, which also says the device
+  each is meant for, its budget and what it was measured at.
 * Reproducible: ``seed`` fixes the model's initialisation, each epoch's sample order
   (``default_rng([seed, 1, epoch])``) and each sample's augmentation (``[seed, 0, epoch, index, draw]``),
   independent of DataLoader workers. On CPU two runs with one seed give identical weights.
@@ -69,15 +70,16 @@ from ml.losses import CascadeLoss, LossConfig
 from ml.metrics import SegmentationMetrics
 from ml.models.config import ModelConfig, model_config
 from ml.models.registry import build_model
+from ml.train_presets import TRAIN_PRESETS
 from ml.weights.loading import recalibrate_batchnorm
 from ml.weights.sources import WEIGHT_SOURCES
 
 __all__ = [
-    "TRAIN_PRESETS",
     "EpochOutcome",
     "TrainConfig",
     "TrainingRun",
     "epoch_record",
+    "preset_config",
     "restore_run",
     "resume_checkpoint",
     "save_epoch_checkpoints",
@@ -155,20 +157,14 @@ class TrainConfig:
         return self.val_size or self.augment.long_side
 
 
-TRAIN_PRESETS: dict[str, TrainConfig] = {
-    "tiny": TrainConfig(
-        model=model_config("tiny"), augment=AUGMENT_PRESETS["tiny"], epochs=2, batch_size=8, steps_per_epoch=30,
-        lr=1e-2, warmup_steps=0, patience=1000, val_size=64, recalibrate_batches=0, cache_data=True,
-    ),
-    "web-336": TrainConfig(
-        model=model_config("cascade-55"), augment=AUGMENT_PRESETS["web-336"], epochs=60, batch_size=16,
-        lr=1e-3, val_size=480,
-    ),
-    "native-448": TrainConfig(
-        model=model_config("cascade-55"), augment=AUGMENT_PRESETS["native-448"], epochs=60, batch_size=8,
-        lr=1e-3, val_size=640,
-    ),
-}
+def preset_config(name: str) -> TrainConfig:
+    """The :class:`TrainConfig` of the preset ``name`` of :data:`ml.train_presets.TRAIN_PRESETS`."""
+    try:
+        preset = TRAIN_PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown train preset {name!r}; known: {', '.join(TRAIN_PRESETS)}") from None
+    augment = replace(AUGMENT_PRESETS[preset.augment], crop_size=preset.crop_size)
+    return TrainConfig(model=model_config(preset.model), augment=augment, **preset.train_fields())
 
 
 def train_config(config: TrainConfig | Mapping[str, Any] | str = "tiny", **overrides: Any) -> TrainConfig:
@@ -176,10 +172,7 @@ def train_config(config: TrainConfig | Mapping[str, Any] | str = "tiny", **overr
     ``augment`` and ``loss`` overrides may be dicts of field changes (merged), e.g.
     ``train_config("web-336", epochs=5, model={"fusion_width": 128, "arch": "baseline"})``."""
     if isinstance(config, str):
-        try:
-            base = TRAIN_PRESETS[config]
-        except KeyError:
-            raise ValueError(f"unknown train preset {config!r}; known: {', '.join(TRAIN_PRESETS)}") from None
+        base = preset_config(config)
     elif isinstance(config, TrainConfig):
         base = config
     elif isinstance(config, Mapping):
@@ -509,7 +502,7 @@ def train(
     """Train on the train split of the masks export ``data_dir`` (folder or zip), validating on its val
     split; write ``last.pt`` / ``best.pt`` / ``history.json`` into ``out_dir``.
 
-    ``config``: a preset name ("tiny", "web-336", "native-448"), a :class:`TrainConfig` or a dict;
+    ``config``: a preset name (:data:`ml.train_presets.TRAIN_PRESETS`), a :class:`TrainConfig` or a dict;
     ``overrides``: :func:`train_config` changes (``epochs=2``, ``device="cpu"``, ``model={...}``).
     ``resume``: True continues from ``out_dir/last.pt`` when it exists (its config must match, except
     ``device`` / ``num_workers``); False starts afresh; a path resumes from that checkpoint.

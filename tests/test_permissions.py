@@ -46,6 +46,7 @@ ENDPOINTS = {
     "jobs.detail": ("get", "/api/jobs/{job}/", None, {**STAFF_READ, "annotator": 404, "reviewer": 404}),
     "jobs.create": ("post", "/api/jobs/", {"kind": "verify_media", "arguments": {}}, {**DENY_ALL_BUT_ADMIN, "admin": 202}),
     "jobs.cancel": ("post", "/api/jobs/{job}/cancel/", None, {**DENY_ALL_BUT_ADMIN, "admin": 202}),
+    "training.presets": ("get", "/api/training-runs/presets/", None, {**STAFF_READ, "annotator": 403}),
     "schema": ("get", "/api/schema/", None, {role: 200 for role in ROLES}),
     "docs": ("get", "/api/docs/", None, {role: 200 for role in ROLES}),
 }

@@ -20,7 +20,6 @@ from ml.predict import predict
 from ml.losses import CascadeLoss
 from ml.models.cascade import CascadeNet
 from ml.train import (
-    TRAIN_PRESETS,
     EpochOutcome,
     TrainConfig,
     epoch_record,
@@ -32,6 +31,7 @@ from ml.train import (
     train_epoch,
     training_checkpoint,
 )
+from ml.train_presets import TRAIN_PRESETS
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -176,11 +176,12 @@ def test_early_stopping_on_val_miou(export, tmp_path, monkeypatch):
 
 
 def test_config_round_trip_and_presets():
-    for name, preset in TRAIN_PRESETS.items():
-        assert TrainConfig.from_dict(json.loads(preset.to_json())) == preset, name
-    assert TRAIN_PRESETS["tiny"].model.width_mult == 0.25 and TRAIN_PRESETS["tiny"].model.fusion_width == 32
-    assert TRAIN_PRESETS["tiny"].augment.crop_size == 64
-    assert TRAIN_PRESETS["web-336"].augment.crop_size == 336 and TRAIN_PRESETS["native-448"].augment.crop_size == 448
+    for name in TRAIN_PRESETS:
+        config = train_config(name)
+        assert TrainConfig.from_dict(json.loads(config.to_json())) == config, name
+    tiny = train_config("tiny")
+    assert tiny.model.width_mult == 0.25 and tiny.model.fusion_width == 32 and tiny.augment.crop_size == 64
+    assert train_config("web-336").augment.crop_size == 336 and train_config("native-448").augment.crop_size == 448
     config = train_config("web-336", epochs=5, model={"fusion_width": 128}, loss={"fg_loss": "weighted"})
     assert config.model.fusion_width == 128 and config.model.depth == 55 and config.loss.fg_loss == "weighted"
     with pytest.raises(ValueError, match="unknown train preset"):

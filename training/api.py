@@ -1,4 +1,5 @@
-"""REST API for training runs (start one: 202 + the job to poll), model versions, and the served model's
+"""REST API for training runs (start one: 202 + the job to poll; the presets it may name with their device, budget
+and measured figure: ``GET /api/training-runs/presets/``), model versions, and the served model's
 endpoint for other tools: ``POST /api/model-versions/<id or name>/predict`` (its old address,
 ``/api/models/<id or name>/predict``, redirects there for one release)."""
 import numpy as np
@@ -9,6 +10,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.parsers import FileUploadParser, FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -21,11 +23,12 @@ from jobs.models import Job
 from jobs.runner import BrokerUnavailable
 from jobs.serializers import JobSerializer
 from labeling.intake import RejectedFile, normalized_photo
+from ml.train_presets import describe_presets
 
 from .models import ModelVersion, TrainingRun
 from .runs import run_for_job
-from .serializers import (ModelVersionSerializer, PredictRequestSerializer, PredictResponseSerializer, TrainingRunSerializer,
-                          TrainingStartSerializer)
+from .serializers import (ModelVersionSerializer, PredictRequestSerializer, PredictResponseSerializer, TrainingPresetSerializer,
+                          TrainingRunSerializer, TrainingStartSerializer)
 from .serving import predict_picture, predictor_for
 
 
@@ -57,6 +60,13 @@ class TrainingRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         if run is not None:
             response.data["training_run"] = run.pk
         return response
+
+    @extend_schema(responses={200: TrainingPresetSerializer(many=True)})
+    @action(detail=False, methods=["get"], pagination_class=None)
+    def presets(self, request):
+        """``GET /api/training-runs/presets/``: the presets a run may name, each with the device it is meant for,
+        its budget and what it was measured at (ml.train_presets)."""
+        return Response(describe_presets())
 
 
 class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

@@ -1,20 +1,20 @@
-"""Training jobs: they run on the "training" queue, so a GPU worker can take them."""
+"""Training jobs: they run on the "training" queue, so a GPU worker can take them. The presets are
+ml.train_presets.TRAIN_PRESETS; a GPU preset on a worker without CUDA stops at its start saying so."""
 from jobs.registry import JobArgumentError, job_kind
 from jobs.runner import JobCancelled
+from ml.train_presets import DEFAULT_TRAIN_PRESET, TRAIN_PRESETS, CudaUnavailable, cuda_refusal
 
 from .models import TrainingRun
-
-PRESETS = ("tiny", "web-336", "native-448")
 
 
 def _train_arguments(arguments: dict) -> dict:
     from curation.models import Snapshot
 
-    snapshot, preset = arguments.get("snapshot"), arguments.get("preset", "tiny")
+    snapshot, preset = arguments.get("snapshot"), arguments.get("preset", DEFAULT_TRAIN_PRESET)
     if not Snapshot.objects.filter(name=snapshot, status=Snapshot.Status.READY).exists():
         raise JobArgumentError(f"there is no ready snapshot named {snapshot!r}")
-    if preset not in PRESETS:
-        raise JobArgumentError(f"preset must be one of {', '.join(PRESETS)}")
+    if preset not in TRAIN_PRESETS:
+        raise JobArgumentError(f"preset must be one of {', '.join(TRAIN_PRESETS)}, not {preset!r}")
     overrides = arguments.get("overrides") or {}
     if not isinstance(overrides, dict):
         raise JobArgumentError("overrides must be a JSON object of training settings")
@@ -42,6 +42,9 @@ def train_job(ctx, snapshot: str, preset: str, overrides: dict) -> dict:
     from .runs import PROGRESS_SPAN, PROGRESS_START, record_epoch, register_model_version, run_dir, run_for_job, training_data_dir
 
     config = train_config(preset, **overrides)
+    refusal = cuda_refusal(preset, config.device)  # a GPU preset here, on a worker without CUDA: say so, never run for hours
+    if refusal:
+        raise CudaUnavailable(refusal)
     run = run_for_job(ctx.job)  # made with the job when it was started over the API
     ctx.progress(0.01, f"preparing the training data of {snapshot}")
     data = training_data_dir(run.snapshot)

@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from jobs.serializers import JobSerializer
+from ml.train_presets import DEFAULT_TRAIN_PRESET, TRAIN_PRESETS
 
 from .models import ModelVersion, TrainingRun
 from .runs import live_stats
@@ -42,9 +43,27 @@ class TrainingRunSerializer(serializers.ModelSerializer):
 
 class TrainingStartSerializer(serializers.Serializer):
     snapshot = serializers.CharField()
-    preset = serializers.ChoiceField(choices=["tiny", "web-336", "native-448"], default="tiny")
+    preset = serializers.ChoiceField(choices=list(TRAIN_PRESETS), default=DEFAULT_TRAIN_PRESET,
+                                     error_messages={"invalid_choice": f"\"{{input}}\" is not a train preset; "
+                                                                       f"known: {', '.join(TRAIN_PRESETS)}"})
     epochs = serializers.IntegerField(min_value=1, required=False)
     overrides = serializers.JSONField(required=False, default=dict)
+
+
+class TrainingPresetSerializer(serializers.Serializer):
+    """A training preset for people (ml.train_presets.TrainPreset.describe)."""
+    name = serializers.CharField()
+    device = serializers.ChoiceField(choices=["gpu", "cpu", "tests"])
+    device_note = serializers.CharField(help_text="what the device means, e.g. what a GPU preset does on a worker without CUDA")
+    purpose = serializers.CharField()
+    budget = serializers.CharField(help_text="epochs x steps x batch, crops, model, validation size, in words")
+    model = serializers.CharField(help_text="a model preset name (ml.models.config.MODEL_PRESETS)")
+    crop_size = serializers.IntegerField()
+    epochs = serializers.IntegerField()
+    steps_per_epoch = serializers.IntegerField(allow_null=True, help_text="null: one pass over the train split an epoch")
+    batch_size = serializers.IntegerField()
+    measured = serializers.DictField(allow_null=True, help_text="section, results, figure, time; null: not measured at this budget")
+    measured_text = serializers.CharField(help_text="the measured figure in words, or why there is none")
 
 
 class PredictRequestSerializer(serializers.Serializer):

@@ -4,6 +4,7 @@ from django.shortcuts import get_object_or_404, render
 from accounts.decorators import role_required
 from accounts.roles import ADMIN, REVIEWER, role_of
 from curation.models import Snapshot
+from ml.train_presets import DEFAULT_TRAIN_PRESET, describe_presets
 
 from .models import ModelVersion, TrainingRun
 from .serializers import TrainingRunSerializer
@@ -12,13 +13,16 @@ from .serializers import TrainingRunSerializer
 @role_required(ADMIN, REVIEWER)
 def training_page(request):
     """Runs are drawn by training/static/training/training.js from the API's records (given here for the
-    first paint, then polled while one is queued or running)."""
+    first paint, then polled while one is queued or running). The preset select lists ml.train_presets with
+    each one's device, budget and measured figure (the selected one's shown)."""
     runs = TrainingRun.objects.select_related("snapshot", "job__created_by", "created_by", "model_version")[:50]
     return render(request, "training/training.html", {
         "runs_data": TrainingRunSerializer(runs, many=True).data,
         "models": ModelVersion.objects.all()[:50],
         "snapshots": Snapshot.objects.filter(status=Snapshot.Status.READY),
         "is_admin": role_of(request.user) == ADMIN,
+        "presets": describe_presets(),
+        "default_preset": DEFAULT_TRAIN_PRESET,
     })
 
 

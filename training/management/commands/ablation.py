@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from curation.models import Snapshot
 from ml.ablation import ABLATION_ROWS, EXTRA_ROWS, ablation_table, row_overrides
+from ml.train_presets import TRAIN_PRESETS
 
 
 class Command(BaseCommand):
@@ -11,7 +12,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--snapshot", required=True)
-        parser.add_argument("--preset", default="tiny", choices=["tiny", "web-336", "native-448"])
+        parser.add_argument("--preset", default="tiny", choices=list(TRAIN_PRESETS))
         parser.add_argument("--epochs", type=int)
         parser.add_argument("--random-init", action="store_true", help="train every row from random weights")
         parser.add_argument("--extra", action="store_true",

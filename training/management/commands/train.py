@@ -3,6 +3,7 @@ import json
 from django.core.management.base import CommandError
 
 from jobs.management.job_command import JobCommand
+from ml.train_presets import DEFAULT_TRAIN_PRESET, TRAIN_PRESETS
 
 
 class Command(JobCommand):
@@ -11,7 +12,8 @@ class Command(JobCommand):
 
     def add_job_arguments(self, parser):
         parser.add_argument("--snapshot", required=True)
-        parser.add_argument("--preset", default="tiny", choices=["tiny", "web-336", "native-448"])
+        parser.add_argument("--preset", default=DEFAULT_TRAIN_PRESET, choices=list(TRAIN_PRESETS),
+                            help="device, budget and measured figure of each: GET /api/training-runs/presets/")
         parser.add_argument("--epochs", type=int)
         parser.add_argument("--pretrained", help="file or folder of the ImageNet MobileNetV2 weights (see docs/mobilenetv2-weights.md)")
         parser.add_argument("--set", dest="overrides", help='JSON of training settings to change, e.g. {"model": {"arch": "baseline"}}')

@@ -49,7 +49,7 @@ function runRow(run) {
   }
   const words = document.createElement("span");
   words.className = "small";
-  words.textContent = describeLive(run);
+  words.textContent = run.status === "failed" && run.job?.error ? run.job.error : describeLive(run);
   progress.appendChild(words);
   const best = bestMiou(run);
   cell(row, best === null ? "" : best.toFixed(4));
@@ -82,6 +82,13 @@ const startPolling = () => {
 if (anyActive(initial)) startPolling();
 
 const form = $("start-training");
+// The selected preset's device, budget and measured figure (one <dl> per preset, from ml.train_presets).
+const presetSelect = $("preset");
+const showPresetNote = () => {
+  for (const note of document.querySelectorAll(".preset-note")) note.hidden = note.dataset.preset !== presetSelect.value;
+};
+presetSelect?.addEventListener("change", showPresetNote);
+if (presetSelect) showPresetNote();
 form?.addEventListener("submit", async (event) => {
   event.preventDefault();
   const fields = new FormData(form);

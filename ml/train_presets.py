@@ -1,0 +1,192 @@
+"""The training presets a user picks from: the one place that says, for each, the budget it runs (model, crops,
+epochs x steps x batch), the device it is meant for, and what it was measured at (a ``docs/benchmarks.md``
+section and its figure) or that it was not measured. ``ml.train.train_config(name)`` builds its
+``TrainConfig``; the training page, the API (its choices and ``GET /api/training-runs/presets/``), the
+``train`` job's validation and the ``train`` / ``ablation`` commands read :data:`TRAIN_PRESETS`.
+
+Plain Python without torch (the web process reads this for its pages and API; torch loads on first use).
+
+    from ml.train_presets import TRAIN_PRESETS
+    TRAIN_PRESETS["cpu-224"].describe("cpu-224")   # device, budget, measured figure: what the page shows
+
+Devices: a "gpu" preset is meant for a CUDA GPU; on a machine without one (device "auto"), the ``train`` job
+stops at its start with :func:`cuda_refusal`'s message instead of running for hours on the CPU (``"device":
+"cpu"`` in the overrides runs it there anyway). A "cpu" preset fits a CPU (a GPU runs it too); "tests" is for
+tests and demos.
+
+A measured preset's budget is the measured run's: ``tests/test_train_presets.py`` compares it with the
+``args`` of the run's JSON under ``docs/results/`` and finds each quoted figure in the section the bench wrote.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["DEFAULT_TRAIN_PRESET", "DEVICES", "TRAIN_PRESETS", "CudaUnavailable", "Measurement", "TrainPreset",
+           "cuda_refusal", "describe_presets"]
+
+#: What each preset device means for the person picking it.
+DEVICES: dict[str, str] = {
+    "gpu": "meant for a CUDA GPU: on a training worker without one the run stops at its start and says so "
+           '(set "device": "cpu" in the overrides to run it on the CPU anyway)',
+    "cpu": "fits a CPU (a GPU runs it too, faster)",
+    "tests": "for tests and demos: trains in seconds anywhere; the model is too small to be useful",
+}
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Where a preset's figure comes from. ``section``: the ``docs/benchmarks.md`` section a bench wrote;
+    ``results``: that run's JSON under ``docs/results/`` (its ``args`` hold the budget it ran); ``rows``: the
+    leading cells of the table rows the figure's numbers are read from; ``figure`` and ``time``: what they say."""
+
+    section: str
+    results: str
+    rows: tuple[str, ...]
+    figure: str
+    time: str
+
+
+@dataclass(frozen=True)
+class TrainPreset:
+    """A named training budget for people. ``model``: a name of ``ml.models.config.MODEL_PRESETS``;
+    ``augment``: a name of ``ml.data.AUGMENT_PRESETS``, with its crop size set to ``crop_size``;
+    ``steps_per_epoch`` None: one pass over the train split an epoch; ``patience``: epochs without a better
+    val mIoU before an early stop; ``settings``: further ``TrainConfig`` fields. ``device``: a key of
+    :data:`DEVICES`; ``measured`` None: not measured at this budget (``unmeasured`` says why, or what was)."""
+
+    device: str
+    purpose: str
+    model: str
+    augment: str
+    crop_size: int
+    epochs: int
+    steps_per_epoch: int | None
+    batch_size: int
+    val_size: int
+    lr: float
+    warmup_steps: int
+    patience: int
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    measured: Measurement | None = None
+    unmeasured: str = "not measured"
+
+    def __post_init__(self) -> None:
+        if self.device not in DEVICES:
+            raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+
+    def train_fields(self) -> dict[str, Any]:
+        """The ``TrainConfig`` fields of the preset other than ``model`` and ``augment``."""
+        return {"epochs": self.epochs, "steps_per_epoch": self.steps_per_epoch, "batch_size": self.batch_size,
+                "val_size": self.val_size, "lr": self.lr, "warmup_steps": self.warmup_steps,
+                "patience": self.patience, **self.settings}
+
+    @property
+    def budget(self) -> str:
+        """In words: "8 epochs x 6 steps x batch 8 (384 crops of 224x224), model cascade-55, val at 480 px"."""
+        crop = f"{self.crop_size}x{self.crop_size}"
+        if self.steps_per_epoch:
+            steps = f"{self.steps_per_epoch} steps"
+            crops = f"{self.epochs * self.steps_per_epoch * self.batch_size} crops of {crop}"
+        else:
+            steps, crops = "one pass over the train split", f"crops of {crop}"
+        stop = (f", early stop after {self.patience} epochs without a better val mIoU"
+                if self.patience < self.epochs else "")
+        return (f"{self.epochs} epochs x {steps} x batch {self.batch_size} ({crops}), model {self.model}, "
+                f"val at {self.val_size} px{stop}")
+
+    @property
+    def measured_text(self) -> str:
+        m = self.measured
+        return f"{m.figure}; {m.time} (docs/benchmarks.md, section {m.section})" if m else self.unmeasured
+
+    def describe(self, name: str) -> dict[str, Any]:
+        """What the training page and ``GET /api/training-runs/presets/`` show for the preset ``name``."""
+        m = self.measured
+        return {
+            "name": name, "device": self.device, "device_note": DEVICES[self.device], "purpose": self.purpose,
+            "budget": self.budget, "model": self.model, "crop_size": self.crop_size, "epochs": self.epochs,
+            "steps_per_epoch": self.steps_per_epoch, "batch_size": self.batch_size,
+            "measured": {"section": m.section, "results": m.results, "figure": m.figure, "time": m.time} if m else None,
+            "measured_text": self.measured_text,
+        }
+
+
+#: The measured presets' runs (``bench/cv.py``, ``bench/ablation.py``) warm up for a tenth of their steps
+#: (at most 100) and never stop early; the presets do the same.
+_NO_EARLY_STOP = 1000
+
+TRAIN_PRESETS: dict[str, TrainPreset] = {
+    "tiny": TrainPreset(
+        device="tests", purpose="tests and demos: a width-0.25 cascade, random init, on 64 px crops",
+        model="tiny", augment="tiny", crop_size=64, epochs=2, steps_per_epoch=30, batch_size=8, val_size=64,
+        lr=1e-2, warmup_steps=0, patience=1000, settings={"recalibrate_batches": 0, "cache_data": True},
+        unmeasured="not measured: too small a model to be useful"),
+    "cpu-224": TrainPreset(
+        device="cpu", purpose="a first model on a machine without a GPU, in minutes: the paper's cascade "
+                              "(ImageNet-pretrained encoders) at a reduced budget, small crops and few steps",
+        model="cascade-55", augment="web-336", crop_size=224, epochs=8, steps_per_epoch=6, batch_size=8,
+        val_size=480, lr=1e-3, warmup_steps=4, patience=_NO_EARLY_STOP,
+        measured=Measurement(
+            section="cv-cpu", results="docs/results/cv-cpu.json",
+            rows=("| + cascade | best-inner-val |", "| + cascade | last |"),
+            figure="held-out binary mIoU 72.7 ± 6.0 % with the best val epoch kept, as a run here keeps it "
+                   "(71.3 ± 8.3 with the last epoch), 4-fold participant cross-validation on nails-cc0 (40 photos)",
+            time="172 s a run on 2 shared CPU cores (21 train and 6 val photos a fold)")),
+    "gpu-336": TrainPreset(
+        device="gpu", purpose="the paper's cascade for the web (ImageNet-pretrained encoders, 336 px crops) at "
+                              "the budget measured on a GPU",
+        model="cascade-55", augment="web-336", crop_size=336, epochs=25, steps_per_epoch=12, batch_size=16,
+        val_size=480, lr=1e-3, warmup_steps=30, patience=_NO_EARLY_STOP,
+        measured=Measurement(
+            section="ablation-gpu", results="docs/results/ablation-h100-paper-seed0.json",
+            rows=("| + cascade | pretrained (2 seeds) |",),
+            figure="val binary mIoU 89.9 %, test 83.0 % (best val epoch, mean of 2 seeds; nails-cc0 split by "
+                   "participant: 26 train, 7 val, 7 test photos)",
+            time="46 s a run on one H100 (bf16; the bench used 12 data-loader workers, this preset loads in "
+                 "the training process)")),
+    "web-336": TrainPreset(
+        device="gpu", purpose="the paper's cascade for the web (336 px crops), 60 passes over the train split",
+        model="cascade-55", augment="web-336", crop_size=336, epochs=60, steps_per_epoch=None, batch_size=16,
+        val_size=480, lr=1e-3, warmup_steps=100, patience=10,
+        unmeasured="not measured at this budget: gpu-336 is the same model and crops at the budget that was "
+                   "(25 epochs x 12 steps x batch 16)"),
+    "native-448": TrainPreset(
+        device="gpu", purpose="the paper's cascade for phone apps (448 px crops), 60 passes over the train split",
+        model="cascade-55", augment="native-448", crop_size=448, epochs=60, steps_per_epoch=None, batch_size=8,
+        val_size=640, lr=1e-3, warmup_steps=100, patience=10, unmeasured="not measured"),
+}
+#: The preset of a run that names none (the API, the ``train`` command).
+DEFAULT_TRAIN_PRESET = "tiny"
+
+
+class CudaUnavailable(RuntimeError):
+    """A run needs CUDA (:func:`cuda_refusal` says why) and this machine has none."""
+
+
+def describe_presets() -> list[dict[str, Any]]:
+    """Every preset's :meth:`TrainPreset.describe`, in the order of :data:`TRAIN_PRESETS`."""
+    return [preset.describe(name) for name, preset in TRAIN_PRESETS.items()]
+
+
+def cuda_refusal(name: str, device: str, cuda_available: bool | None = None) -> str | None:
+    """Why a run of preset ``name`` on ``device`` (its config's) must not start on this machine, or None: a
+    "gpu" preset left on "auto", or "cuda" asked for, where CUDA is not available (``cuda_available`` None:
+    torch is asked)."""
+    needs_cuda = str(device).startswith("cuda") or (device == "auto" and TRAIN_PRESETS[name].device == "gpu")
+    if not needs_cuda:
+        return None
+    if cuda_available is None:
+        import torch
+
+        cuda_available = torch.cuda.is_available()
+    if cuda_available:
+        return None
+    if device != "auto":
+        return f"the training settings ask for device {device!r} and this training worker has no CUDA GPU"
+    cpu = [n for n, p in TRAIN_PRESETS.items() if p.device == "cpu"]
+    return (f"preset {name!r} is meant for a GPU and this training worker has no CUDA GPU: on its CPU the run "
+            f"would take hours. Pick a CPU preset ({', '.join(cpu)}), give the training queue a worker with a GPU, "
+            f'or set "device": "cpu" in the overrides to run it on the CPU anyway')
