@@ -74,15 +74,27 @@ def export_summary(export: Path) -> dict:
 
 
 def latency(label: str, args) -> dict:
-    """ONNX Runtime median and minimum ms per frame of the row's model at each of ``LATENCY_SIZES``."""
+    """ONNX Runtime median and minimum ms per frame of the row's model at each of ``LATENCY_SIZES``; with
+    ``--tta flip`` also the flip-TTA model (``ml.tta.FlipTTA``, flip and average in the graph) at the first
+    size, the image and its mirror as a batch of 2 (``"360x480 flip batch"``) and as two runs
+    (``"360x480 flip runs"``), timed in turns with the plain model so that all three see the same load."""
     from bench.model_latency import time_ort
     from ml.models.registry import build_model
+    from ml.tta import with_tta
 
     model = build_model(row_config(label, args).model, load_pretrained=False).eval()
     out = {}
-    for h, w in LATENCY_SIZES:
-        times = time_ort(model, h, w, args.latency_runs, 3, args.threads)
-        out[f"{h}x{w}"] = {"median": statistics.median(times), "min": min(times)}
+    for i, (h, w) in enumerate(LATENCY_SIZES):
+        variants = {f"{h}x{w}": model}
+        if i == 0 and "flip" in args.tta_modes:
+            variants[f"{h}x{w} flip batch"] = with_tta(model, "flip", batched=True)
+            variants[f"{h}x{w} flip runs"] = with_tta(model, "flip", batched=False)
+        times: dict[str, list[float]] = {key: [] for key in variants}
+        for _ in range(2):  # two turns each, so a change of load reaches every variant
+            for key, net in variants.items():
+                times[key] += time_ort(net, h, w, args.latency_runs // 2, 3, args.threads)
+        for key, values in times.items():
+            out[key] = {"median": statistics.median(values), "min": min(values)}
     return out
 
 
@@ -233,6 +245,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--max-side", type=int, default=640, help="cap of the held-out photos' long side")
     parser.add_argument("--select", default="last,ema,best-inner-val")
     parser.add_argument("--ema-decay", type=float, default=0.6)
+    parser.add_argument("--tta", default="", help="comma list of test-time augmentations (ml.tta.TTA_MODES, e.g. "
+                        "flip) every selected model is also scored with (same weights) and timed with")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads for the latency")
@@ -251,6 +265,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--title", default="reduced CPU budget")
     parser.add_argument("--no-doc", action="store_true")
     args = parser.parse_args(argv)
+    from ml.tta import check_tta
+
+    try:
+        args.tta_modes = [m for m in (check_tta(n.strip()) for n in args.tta.split(",") if n.strip()) if m != "none"]
+    except ValueError as exc:
+        parser.error(str(exc))
 
     if args.from_json:
         report = merge_reports([json.loads(path.read_text()) for path in args.from_json])
@@ -288,7 +308,7 @@ def main(argv: list[str] | None = None) -> dict:
         "args": {"preset": args.preset, "crop": crop, "epochs": args.epochs, "steps": args.steps, "batch": args.batch,
                  "val_size": args.val_size, "max_side": args.max_side, "select": selections,
                  "ema_decay": args.ema_decay, "seed": args.seed, "threads": args.threads,
-                 "latency_runs": args.latency_runs, "folds": args.folds},
+                 "latency_runs": args.latency_runs, "folds": args.folds, "tta": args.tta_modes},
         "export": export_summary(export), "folds": [fold.to_dict() for fold in folds], "results": [], "latency": {},
         "machine": {"where": where, "torch": torch.__version__, "device": str(device),
                     "load": " / ".join(f"{x:.1f}" for x in loadavg()) if device.type == "cpu" else "n/a"},
@@ -313,9 +333,12 @@ def main(argv: list[str] | None = None) -> dict:
             log(f"fold {fold.index}: {label}")
             slug = "".join(c if c.isalnum() else "-" for c in label).strip("-")
             result = run_fold(export, fold, row_config(label, args), args.work / "runs" / f"fold{fold.index}-{slug}",
-                              selections=selections, ema_decay=args.ema_decay, max_side=args.max_side, log=log)
+                              selections=selections, ema_decay=args.ema_decay, max_side=args.max_side,
+                              tta=args.tta_modes, log=log)
             report["results"].append({"row": label, **result})
-            log("  -> " + ", ".join(f"{s} {100 * v['scores']['miou']:.1f}" for s, v in result["selections"].items())
+            log("  -> " + ", ".join(f"{s} {100 * v['scores']['miou']:.1f}"
+                                    + "".join(f" ({t} {100 * r['scores']['miou']:.1f})" for t, r in v["tta"].items())
+                                    for s, v in result["selections"].items())
                 + f", oracle {100 * result['oracle']['scores']['miou']:.1f} (epoch {result['oracle']['epoch']}), "
                 f"{result['train_seconds']:.0f} s")
             save()
