@@ -58,10 +58,18 @@ def mirror_outputs(outputs: Outputs) -> Outputs:
     return Outputs(fg.flip(-1), cls.flip(-1), field.flip(-1))
 
 
+def _log_softmax(x: Tensor) -> Tensor:
+    """log_softmax along channels written out: ONNX Runtime's LogSoftmax over a non-last axis of N x C x H x W
+    transposes the maps (several times the network's own time at 360 x 480)."""
+    x = x.float()
+    x = x - x.amax(1, keepdim=True)
+    return x - torch.log(torch.exp(x).sum(1, keepdim=True))
+
+
 def _mean_log_prob(a: Tensor, b: Tensor) -> Tensor:
     """log((softmax(a) + softmax(b)) / 2) along channels, computed stably (logaddexp written out: ONNX has
     no such operator)."""
-    la, lb = torch.log_softmax(a.float(), 1), torch.log_softmax(b.float(), 1)
+    la, lb = _log_softmax(a), _log_softmax(b)
     top = torch.maximum(la, lb)
     return top + torch.log(torch.exp(la - top) + torch.exp(lb - top)) - math.log(2.0)
 
