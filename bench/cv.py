@@ -158,14 +158,18 @@ def section(report: dict, name: str) -> str:
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     steadiness = {s: [] for s in selections}
+    ttas = args.get("tta") or []
     for row in rows:
-        for strategy in selections:
-            s = summarize(by_row[row], strategy)
-            steadiness[strategy].append(s)
-            per_fold = " / ".join(f"{100 * v:.1f}" for v in s["miou"]["folds"])
-            picked = "/".join("ema" if e is None else str(e) for e in s["epochs"])
-            lines.append(f"| {row} | {strategy} | {pct(s)} | {pct(s, 'nail_iou')} | {pct(s, 'per_nail_iou')} | "
-                         f"{pct(s, 'gap_to_oracle')} | {per_fold} | {picked} |")
+        for tta in [None, *ttas]:
+            for strategy in selections:
+                s = summarize(by_row[row], strategy, tta)
+                if tta is None:
+                    steadiness[strategy].append(s)
+                per_fold = " / ".join(f"{100 * v:.1f}" for v in s["miou"]["folds"])
+                picked = "/".join("ema" if e is None else str(e) for e in s["epochs"])
+                gap = pct(s, "gap_to_oracle") if tta is None else "-"  # the oracle epoch is the plain scoring's
+                lines.append(f"| {row}{f' + {tta} TTA' if tta else ''} | {strategy} | {pct(s)} | {pct(s, 'nail_iou')} | "
+                             f"{pct(s, 'per_nail_iou')} | {gap} | {per_fold} | {picked} |")
     lines += ["", "Averaged over the rows:", ""]
     overall = {}
     for strategy, summaries in steadiness.items():
@@ -185,6 +189,8 @@ def section(report: dict, name: str) -> str:
         lines += ["", f"Steadiest across folds (lowest mean sd): `{steadiest}`; closest to the best epoch it could "
                   f"have picked (smallest mean gap): `{closest}`. With {len(folds)} folds an sd is itself uncertain "
                   "by about a third of its value, so differences in sd below a point are not evidence."]
+    if ttas:
+        lines += tta_lines(report, rows, by_row, selections, ttas)
     wait = report.get("latency_wait") or {}
     busy = (f"; other processes kept {wait['busy_cores']:.1f} cores busy just before (the minimum is the better "
             "estimate of a quiet machine; `model_latency` has quiet figures)" if wait.get("busy_cores") is not None else "")
@@ -197,10 +203,54 @@ def section(report: dict, name: str) -> str:
         cells = [f"{fmt(lat[k]['median'])} ({fmt(lat[k]['min'])})" if k in lat else "-" for k in ("360x480", "480x640")]
         secs = statistics.fmean(r["train_seconds"] for r in by_row[row])
         lines.append(f"| {row} | {cells[0]} | {cells[1]} | {secs:.0f} | {by_row[row][0]['crops']} |")
+    flip = [row for row in rows if "360x480 flip batch" in (report.get("latency", {}).get(row) or {})]
+    if flip:
+        lines += ["", "Flip TTA at 360x480, the same process and turns as the plain model (flip and averaging in the "
+                  "ONNX graph; median (min) ms):", "",
+                  "| model | plain | flip, image + mirror as a batch of 2 | flip, two runs of batch 1 | "
+                  "cheaper flip / plain (medians) |", "| --- | --- | --- | --- | --- |"]
+        for row in flip:
+            lat = report["latency"][row]
+            cells = [f"{fmt(lat[k]['median'])} ({fmt(lat[k]['min'])})"
+                     for k in ("360x480", "360x480 flip batch", "360x480 flip runs")]
+            cheaper = min(lat["360x480 flip batch"]["median"], lat["360x480 flip runs"]["median"])
+            lines.append(f"| {row} | {' | '.join(cells)} | {cheaper / lat['360x480']['median']:.2f} |")
     scoring = "not included" if all("scoring_seconds" in r for r in report["results"]) else "included"
     lines += ["", "Train time is the wall time of `ml.train.train` (inner validation included, the held-out scoring "
               f"after each epoch {scoring}), on a machine shared with other work.", end]
     return "\n".join(lines) + "\n"
+
+
+def tta_lines(report: dict, rows: list[str], by_row: dict, selections: list[str], ttas: list[str]) -> list[str]:
+    """The test-time augmentation part of the section: per model and selection the binary mIoU plain and with
+    each TTA (the same weights), the gain per fold, the folds it wins, and whether that meets the rule for a
+    default (every fold or all but one of at least 4 gain, and the mean gain above its sd over folds)."""
+    from ml.cross_validation import summarize
+
+    lines = ["", "### Test-time augmentation (the same models scored plain and with it; points of binary mIoU)", "",
+             "| model | selection | TTA | plain | with TTA | gain (mean ± sd) | gain per fold | folds gained | "
+             "nail IoU gain | per-nail IoU gain | default? |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for row in rows:
+        for tta in ttas:
+            for strategy in selections:
+                plain, aug = summarize(by_row[row], strategy), summarize(by_row[row], strategy, tta)
+                gain = aug["gain"]
+                n = len(gain["folds"])
+                sd = gain["sd"] or 0.0
+                enough = aug["wins"] == n or (n >= 4 and aug["wins"] >= n - 1)
+                verdict = "yes" if enough and gain["mean"] > sd else "no"
+                per_fold = " / ".join(f"{100 * v:+.1f}" for v in gain["folds"])
+                others = [f"{100 * (aug[k]['mean'] - plain[k]['mean']):+.1f}" for k in ("nail_iou", "per_nail_iou")]
+                lines.append(f"| {row} | {strategy} | {tta} | {pct(plain)} | {pct(aug)} | {100 * gain['mean']:+.1f}"
+                             + (f" ± {100 * gain['sd']:.1f}" if gain["sd"] is not None else "")
+                             + f" | {per_fold} | {aug['wins']} of {n} | {others[0]} | {others[1]} | {verdict} |")
+    seconds = [r.get("tta_seconds") for r in report["results"] if r.get("tta_seconds") is not None]
+    lines += ["", "A TTA would become a default only with \"yes\": every fold gains (or all but one, with at least "
+              "4 folds) and the mean gain exceeds its sd over folds. The folds' sd of the plain mIoU is in the table "
+              "above; the gain is paired (same model, same photos), so its own sd is the one that matters."
+              + (f" Scoring with TTA took {statistics.fmean(seconds):.0f} s per fold and row." if seconds else "")]
+    return lines
 
 
 def merge_reports(reports: list[dict]) -> dict:

@@ -104,6 +104,22 @@ def test_flip_tta_of_a_random_model_is_mirror_equivariant():
     assert torch.allclose(torch.exp(on_image.fg), expected, atol=1e-5)
 
 
+@torch.no_grad()
+def test_the_equivariance_check_catches_a_wrong_class_swap(monkeypatch):
+    import ml.tta
+
+    model, x = _random_model(), torch.rand(1, 3, 64, 96)
+
+    def class_error() -> float:
+        tta = with_tta(model, "flip")
+        expected, got = _mirrored_by_hand(tta(x)), tta(x.flip(-1))
+        return float((torch.softmax(expected.cls, 1) - torch.softmax(got.cls, 1)).abs().max())
+
+    assert class_error() < 1e-4
+    monkeypatch.setattr(ml.tta, "FINGER_CHANNEL_FLIP", tuple(range(10)))  # no left/right swap
+    assert class_error() > 0.05
+
+
 def test_unknown_tta_names_are_refused():
     model = build_model("tiny", load_pretrained=False)
     assert TTA_MODES == ("none", "flip") and check_tta(None) == "none"
@@ -124,7 +140,8 @@ def test_predictor_with_flip_mirrors_with_the_photo():
     np.testing.assert_allclose(a.fg_prob[:, ::-1], b.fg_prob, atol=1e-4)
     np.testing.assert_allclose(a.class_prob[:, ::-1][..., list(FINGER_CHANNEL_FLIP)], b.class_prob, atol=1e-4)
     np.testing.assert_allclose(a.field[:, ::-1] * [-1, 1], b.field, atol=1e-4, rtol=1e-4)
-    assert np.abs(plain(photo).fg_prob - a.fg_prob).max() > 0.05
+    alone = plain(photo)  # the model itself is not symmetric: the option changes what the predictor returns
+    assert np.abs(alone.class_prob - a.class_prob).max() > 0.1 and np.abs(alone.field - a.field).max() > 0.1
 
 
 def test_flip_tta_exports_to_onnx_with_the_same_outputs():
