@@ -1,7 +1,7 @@
 """Participant-grouped k-fold cross-validation of the ablation rows on real photos (issue #17).
 
     python bench/cv.py [--folds 5] [--rows baseline,lmp,cascade,unet] [--epochs N] [--steps S] [--size 224]
-                       [--select last,ema,best-inner-val] [--seed 0] [--json docs/results/cv-cpu.json]
+                       [--select last,ema,best-inner-val] [--seed 0] [--tta flip] [--json docs/results/cv-cpu.json]
                        [--section cv-cpu]
     python bench/cv.py --from-json run.json --section cv-gpu     # write a run made elsewhere (the GPU machine)
     python bench/cv.py --latency-only --export E ... --json lat.json   # latency apart (a quiet moment), then
@@ -16,8 +16,11 @@
    every epoch (long side capped at ``--max-side``, scored at the photo's own size). Every selection
    strategy in ``--select`` is judged on that same run: the last epoch, the EMA of the epoch-end weights, the
    best epoch on the fold's inner val participants; the best held-out epoch ("oracle") measures the gap.
+   ``--tta flip``: each strategy's model is also scored with flip test-time augmentation (``ml.tta``; the same
+   weights, no extra training), and the table gets its rows, the paired gain per fold and the folds it wins.
 3. Measures each row's latency in ONNX Runtime at 360x480 and 480x640 (``bench/model_latency.py``'s
-   ``time_ort``, ``--threads`` threads) in the same run.
+   ``time_ort``, ``--threads`` threads) in the same run; with ``--tta flip`` also the flip model at 360x480, the
+   image and its mirror as a batch of 2 and as two runs, in turns with the plain model.
 4. Writes the raw results (per image, per epoch, per fold) to ``--json`` after every fold and row, and the
    table to the ``--section`` section of ``docs/benchmarks.md``.
 """
@@ -312,7 +315,8 @@ def main(argv: list[str] | None = None) -> dict:
                         help="only write the doc section of earlier runs' JSON (several runs on the same folds, e.g. "
                              "one per row: results and latencies merged, in order)")
     parser.add_argument("--section", default="cv-cpu")
-    parser.add_argument("--title", default="reduced CPU budget")
+    parser.add_argument("--title", help="the section's title (default \"reduced CPU budget\"; with --from-json: "
+                                         "the runs' own unless given)")
     parser.add_argument("--no-doc", action="store_true")
     args = parser.parse_args(argv)
     from ml.tta import check_tta
@@ -324,6 +328,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     if args.from_json:
         report = merge_reports([json.loads(path.read_text()) for path in args.from_json])
+        if args.title:
+            report["title"] = args.title
         text = section(report, args.section)
         if not args.no_doc:
             write_section(args.section, text)
@@ -352,7 +358,7 @@ def main(argv: list[str] | None = None) -> dict:
              else f"{info['nproc']} CPUs ({info.get('cpu', 'unknown')}), {torch.get_num_threads()} threads")
     crop = row_config(labels[0], args).augment.crop_size
     report = {
-        "title": args.title, "date": time.strftime("%Y-%m-%d"), "seconds": 0.0,
+        "title": args.title or "reduced CPU budget", "date": time.strftime("%Y-%m-%d"), "seconds": 0.0,
         "command": "python " + shlex.join(["bench/cv.py"] + (sys.argv[1:] if argv is None else list(argv))),
         "commit": git_commit(("ml", "bench"), "ml/ or bench/") or "unknown",
         "args": {"preset": args.preset, "crop": crop, "epochs": args.epochs, "steps": args.steps, "batch": args.batch,
