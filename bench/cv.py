@@ -148,10 +148,13 @@ def section(report: dict, name: str) -> str:
         "at the photo's own size (`ml.evaluate.FullResScorer`). Binary mIoU = mean of nail and background IoU "
         "from the fold's pixel counts; per-nail IoU = mean over labelled nails of each nail's IoU with the "
         "predicted nail pixels nearest to it. Mean ± sd over the folds; per-image scores are in the JSON.",
-        "- **Checkpoint selection**, all judged on the same training run: `last` = the fixed schedule's last "
-        f"epoch; `ema` = exponential moving average of the epoch-end weights (decay {args['ema_decay']}, BN "
-        "statistics averaged alike); `best-inner-val` = the epoch with the best inner-val binary mIoU. "
-        "Gap = the best held-out epoch's mIoU (an oracle no strategy can know) minus the strategy's.",
+        "- **Checkpoint selection**, all judged on the same training run: " + "; ".join(
+            {"last": "`last` = the fixed schedule's last epoch",
+             "ema": f"`ema` = exponential moving average of the epoch-end weights (decay {args['ema_decay']}, BN "
+                    "statistics averaged alike)",
+             "best-inner-val": "`best-inner-val` = the epoch with the best inner-val binary mIoU"}[s]
+            for s in selections)
+        + ". Gap = the best held-out epoch's mIoU (an oracle no strategy can know) minus the strategy's.",
         f"- **Machine**: {machine['where']}; torch {machine['torch']}, device `{machine['device']}`, load average "
         f"{machine.get('load', 'n/a')} at the start (other work shared the machine).",
         "",
