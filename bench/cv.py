@@ -1,7 +1,7 @@
 """Participant-grouped k-fold cross-validation of the ablation rows on real photos (issue #17).
 
     python bench/cv.py [--folds 5] [--rows baseline,lmp,cascade,unet] [--epochs N] [--steps S] [--size 224]
-                       [--select last,ema,best-inner-val] [--seed 0] [--json docs/results/cv-cpu.json]
+                       [--select last,ema,best-inner-val] [--seed 0] [--tta flip] [--json docs/results/cv-cpu.json]
                        [--section cv-cpu]
     python bench/cv.py --from-json run.json --section cv-gpu     # write a run made elsewhere (the GPU machine)
     python bench/cv.py --latency-only --export E ... --json lat.json   # latency apart (a quiet moment), then
@@ -16,8 +16,11 @@
    every epoch (long side capped at ``--max-side``, scored at the photo's own size). Every selection
    strategy in ``--select`` is judged on that same run: the last epoch, the EMA of the epoch-end weights, the
    best epoch on the fold's inner val participants; the best held-out epoch ("oracle") measures the gap.
+   ``--tta flip``: each strategy's model is also scored with flip test-time augmentation (``ml.tta``; the same
+   weights, no extra training), and the table gets its rows, the paired gain per fold and the folds it wins.
 3. Measures each row's latency in ONNX Runtime at 360x480 and 480x640 (``bench/model_latency.py``'s
-   ``time_ort``, ``--threads`` threads) in the same run.
+   ``time_ort``, ``--threads`` threads) in the same run; with ``--tta flip`` also the flip model at 360x480, the
+   image and its mirror as a batch of 2 and as two runs, in turns with the plain model.
 4. Writes the raw results (per image, per epoch, per fold) to ``--json`` after every fold and row, and the
    table to the ``--section`` section of ``docs/benchmarks.md``.
 """
@@ -74,15 +77,27 @@ def export_summary(export: Path) -> dict:
 
 
 def latency(label: str, args) -> dict:
-    """ONNX Runtime median and minimum ms per frame of the row's model at each of ``LATENCY_SIZES``."""
+    """ONNX Runtime median and minimum ms per frame of the row's model at each of ``LATENCY_SIZES``; with
+    ``--tta flip`` also the flip-TTA model (``ml.tta.FlipTTA``, flip and average in the graph) at the first
+    size, the image and its mirror as a batch of 2 (``"360x480 flip batch"``) and as two runs
+    (``"360x480 flip runs"``), timed in turns with the plain model so that all three see the same load."""
     from bench.model_latency import time_ort
     from ml.models.registry import build_model
+    from ml.tta import with_tta
 
     model = build_model(row_config(label, args).model, load_pretrained=False).eval()
     out = {}
-    for h, w in LATENCY_SIZES:
-        times = time_ort(model, h, w, args.latency_runs, 3, args.threads)
-        out[f"{h}x{w}"] = {"median": statistics.median(times), "min": min(times)}
+    for i, (h, w) in enumerate(LATENCY_SIZES):
+        variants = {f"{h}x{w}": model}
+        if i == 0 and "flip" in args.tta_modes:
+            variants[f"{h}x{w} flip batch"] = with_tta(model, "flip", batched=True)
+            variants[f"{h}x{w} flip runs"] = with_tta(model, "flip", batched=False)
+        times: dict[str, list[float]] = {key: [] for key in variants}
+        for _ in range(2):  # two turns each, so a change of load reaches every variant
+            for key, net in variants.items():
+                times[key] += time_ort(net, h, w, args.latency_runs // 2, 3, args.threads)
+        for key, values in times.items():
+            out[key] = {"median": statistics.median(values), "min": min(values)}
     return out
 
 
@@ -133,10 +148,13 @@ def section(report: dict, name: str) -> str:
         "at the photo's own size (`ml.evaluate.FullResScorer`). Binary mIoU = mean of nail and background IoU "
         "from the fold's pixel counts; per-nail IoU = mean over labelled nails of each nail's IoU with the "
         "predicted nail pixels nearest to it. Mean ± sd over the folds; per-image scores are in the JSON.",
-        "- **Checkpoint selection**, all judged on the same training run: `last` = the fixed schedule's last "
-        f"epoch; `ema` = exponential moving average of the epoch-end weights (decay {args['ema_decay']}, BN "
-        "statistics averaged alike); `best-inner-val` = the epoch with the best inner-val binary mIoU. "
-        "Gap = the best held-out epoch's mIoU (an oracle no strategy can know) minus the strategy's.",
+        "- **Checkpoint selection**, all judged on the same training run: " + "; ".join(
+            {"last": "`last` = the fixed schedule's last epoch",
+             "ema": f"`ema` = exponential moving average of the epoch-end weights (decay {args['ema_decay']}, BN "
+                    "statistics averaged alike)",
+             "best-inner-val": "`best-inner-val` = the epoch with the best inner-val binary mIoU"}[s]
+            for s in selections)
+        + ". Gap = the best held-out epoch's mIoU (an oracle no strategy can know) minus the strategy's.",
         f"- **Machine**: {machine['where']}; torch {machine['torch']}, device `{machine['device']}`, load average "
         f"{machine.get('load', 'n/a')} at the start (other work shared the machine)"
         + (f"; {machine['parallel']}" if machine.get("parallel") else "") + ".",
@@ -147,14 +165,18 @@ def section(report: dict, name: str) -> str:
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     steadiness = {s: [] for s in selections}
+    ttas = args.get("tta") or []
     for row in rows:
-        for strategy in selections:
-            s = summarize(by_row[row], strategy)
-            steadiness[strategy].append(s)
-            per_fold = " / ".join(f"{100 * v:.1f}" for v in s["miou"]["folds"])
-            picked = "/".join("ema" if e is None else str(e) for e in s["epochs"])
-            lines.append(f"| {row} | {strategy} | {pct(s)} | {pct(s, 'nail_iou')} | {pct(s, 'per_nail_iou')} | "
-                         f"{pct(s, 'gap_to_oracle')} | {per_fold} | {picked} |")
+        for tta in [None, *ttas]:
+            for strategy in selections:
+                s = summarize(by_row[row], strategy, tta)
+                if tta is None:
+                    steadiness[strategy].append(s)
+                per_fold = " / ".join(f"{100 * v:.1f}" for v in s["miou"]["folds"])
+                picked = "/".join("ema" if e is None else str(e) for e in s["epochs"])
+                gap = pct(s, "gap_to_oracle") if tta is None else "-"  # the oracle epoch is the plain scoring's
+                lines.append(f"| {row}{f' + {tta} TTA' if tta else ''} | {strategy} | {pct(s)} | {pct(s, 'nail_iou')} | "
+                             f"{pct(s, 'per_nail_iou')} | {gap} | {per_fold} | {picked} |")
     lines += ["", "Averaged over the rows:", ""]
     overall = {}
     for strategy, summaries in steadiness.items():
@@ -174,6 +196,8 @@ def section(report: dict, name: str) -> str:
         lines += ["", f"Steadiest across folds (lowest mean sd): `{steadiest}`; closest to the best epoch it could "
                   f"have picked (smallest mean gap): `{closest}`. With {len(folds)} folds an sd is itself uncertain "
                   "by about a third of its value, so differences in sd below a point are not evidence."]
+    if ttas:
+        lines += tta_lines(report, rows, by_row, selections, ttas)
     wait = report.get("latency_wait") or {}
     busy = (f"; other processes kept {wait['busy_cores']:.1f} cores busy just before (the minimum is the better "
             "estimate of a quiet machine; `model_latency` has quiet figures)" if wait.get("busy_cores") is not None else "")
@@ -186,10 +210,54 @@ def section(report: dict, name: str) -> str:
         cells = [f"{fmt(lat[k]['median'])} ({fmt(lat[k]['min'])})" if k in lat else "-" for k in ("360x480", "480x640")]
         secs = statistics.fmean(r["train_seconds"] for r in by_row[row])
         lines.append(f"| {row} | {cells[0]} | {cells[1]} | {secs:.0f} | {by_row[row][0]['crops']} |")
+    flip = [row for row in rows if "360x480 flip batch" in (report.get("latency", {}).get(row) or {})]
+    if flip:
+        lines += ["", "Flip TTA at 360x480, the same process and turns as the plain model (flip and averaging in the "
+                  "ONNX graph; median (min) ms):", "",
+                  "| model | plain | flip, image + mirror as a batch of 2 | flip, two runs of batch 1 | "
+                  "cheaper flip / plain (medians) |", "| --- | --- | --- | --- | --- |"]
+        for row in flip:
+            lat = report["latency"][row]
+            cells = [f"{fmt(lat[k]['median'])} ({fmt(lat[k]['min'])})"
+                     for k in ("360x480", "360x480 flip batch", "360x480 flip runs")]
+            cheaper = min(lat["360x480 flip batch"]["median"], lat["360x480 flip runs"]["median"])
+            lines.append(f"| {row} | {' | '.join(cells)} | {cheaper / lat['360x480']['median']:.2f} |")
     scoring = "not included" if all("scoring_seconds" in r for r in report["results"]) else "included"
     lines += ["", "Train time is the wall time of `ml.train.train` (inner validation included, the held-out scoring "
               f"after each epoch {scoring}), on a machine shared with other work.", end]
     return "\n".join(lines) + "\n"
+
+
+def tta_lines(report: dict, rows: list[str], by_row: dict, selections: list[str], ttas: list[str]) -> list[str]:
+    """The test-time augmentation part of the section: per model and selection the binary mIoU plain and with
+    each TTA (the same weights), the gain per fold, the folds it wins, and whether that meets the rule for a
+    default (every fold or all but one of at least 4 gain, and the mean gain above its sd over folds)."""
+    from ml.cross_validation import summarize
+
+    lines = ["", "### Test-time augmentation (the same models scored plain and with it; points of binary mIoU)", "",
+             "| model | selection | TTA | plain | with TTA | gain (mean ± sd) | gain per fold | folds gained | "
+             "nail IoU gain | per-nail IoU gain | default? |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for row in rows:
+        for tta in ttas:
+            for strategy in selections:
+                plain, aug = summarize(by_row[row], strategy), summarize(by_row[row], strategy, tta)
+                gain = aug["gain"]
+                n = len(gain["folds"])
+                sd = gain["sd"] or 0.0
+                enough = aug["wins"] == n or (n >= 4 and aug["wins"] >= n - 1)
+                verdict = "yes" if enough and gain["mean"] > sd else "no"
+                per_fold = " / ".join(f"{100 * v:+.1f}" for v in gain["folds"])
+                others = [f"{100 * (aug[k]['mean'] - plain[k]['mean']):+.1f}" for k in ("nail_iou", "per_nail_iou")]
+                lines.append(f"| {row} | {strategy} | {tta} | {pct(plain)} | {pct(aug)} | {100 * gain['mean']:+.1f}"
+                             + (f" ± {100 * gain['sd']:.1f}" if gain["sd"] is not None else "")
+                             + f" | {per_fold} | {aug['wins']} of {n} | {others[0]} | {others[1]} | {verdict} |")
+    seconds = [r.get("tta_seconds") for r in report["results"] if r.get("tta_seconds") is not None]
+    lines += ["", "A TTA would become a default only with \"yes\": every fold gains (or all but one, with at least "
+              "4 folds) and the mean gain exceeds its sd over folds. The folds' sd of the plain mIoU is in the table "
+              "above; the gain is paired (same model, same photos), so its own sd is the one that matters."
+              + (f" Scoring with TTA took {statistics.fmean(seconds):.0f} s per fold and row." if seconds else "")]
+    return lines
 
 
 def merge_reports(reports: list[dict]) -> dict:
@@ -236,6 +304,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--max-side", type=int, default=640, help="cap of the held-out photos' long side")
     parser.add_argument("--select", default="last,ema,best-inner-val")
     parser.add_argument("--ema-decay", type=float, default=0.6)
+    parser.add_argument("--tta", default="", help="comma list of test-time augmentations (ml.tta.TTA_MODES, e.g. "
+                        "flip) every selected model is also scored with (same weights) and timed with")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--workers", type=int, default=0,
@@ -253,12 +323,21 @@ def main(argv: list[str] | None = None) -> dict:
                         help="only write the doc section of earlier runs' JSON (several runs on the same folds, e.g. "
                              "one per row: results and latencies merged, in order)")
     parser.add_argument("--section", default="cv-cpu")
-    parser.add_argument("--title", default="reduced CPU budget")
+    parser.add_argument("--title", help="the section's title (default \"reduced CPU budget\"; with --from-json: "
+                                         "the runs' own unless given)")
     parser.add_argument("--no-doc", action="store_true")
     args = parser.parse_args(argv)
+    from ml.tta import check_tta
+
+    try:
+        args.tta_modes = [m for m in (check_tta(n.strip()) for n in args.tta.split(",") if n.strip()) if m != "none"]
+    except ValueError as exc:
+        parser.error(str(exc))
 
     if args.from_json:
         report = merge_reports([json.loads(path.read_text()) for path in args.from_json])
+        if args.title:
+            report["title"] = args.title
         text = section(report, args.section)
         if not args.no_doc:
             write_section(args.section, text)
@@ -287,13 +366,13 @@ def main(argv: list[str] | None = None) -> dict:
              else f"{info['nproc']} CPUs ({info.get('cpu', 'unknown')}), {torch.get_num_threads()} threads")
     crop = row_config(labels[0], args).augment.crop_size
     report = {
-        "title": args.title, "date": time.strftime("%Y-%m-%d"), "seconds": 0.0,
+        "title": args.title or "reduced CPU budget", "date": time.strftime("%Y-%m-%d"), "seconds": 0.0,
         "command": "python " + shlex.join(["bench/cv.py"] + (sys.argv[1:] if argv is None else list(argv))),
         "commit": git_commit(("ml", "bench"), "ml/ or bench/") or "unknown",
         "args": {"preset": args.preset, "crop": crop, "epochs": args.epochs, "steps": args.steps, "batch": args.batch,
                  "val_size": args.val_size, "max_side": args.max_side, "select": selections,
                  "ema_decay": args.ema_decay, "seed": args.seed, "threads": args.threads,
-                 "latency_runs": args.latency_runs, "folds": args.folds},
+                 "latency_runs": args.latency_runs, "folds": args.folds, "tta": args.tta_modes},
         "export": export_summary(export), "folds": [fold.to_dict() for fold in folds], "results": [], "latency": {},
         "machine": {"where": where, "torch": torch.__version__, "device": str(device),
                     "load": " / ".join(f"{x:.1f}" for x in loadavg()) if device.type == "cpu" else "n/a",
@@ -319,9 +398,12 @@ def main(argv: list[str] | None = None) -> dict:
             log(f"fold {fold.index}: {label}")
             slug = "".join(c if c.isalnum() else "-" for c in label).strip("-")
             result = run_fold(export, fold, row_config(label, args), args.work / "runs" / f"fold{fold.index}-{slug}",
-                              selections=selections, ema_decay=args.ema_decay, max_side=args.max_side, log=log)
+                              selections=selections, ema_decay=args.ema_decay, max_side=args.max_side,
+                              tta=args.tta_modes, log=log)
             report["results"].append({"row": label, **result})
-            log("  -> " + ", ".join(f"{s} {100 * v['scores']['miou']:.1f}" for s, v in result["selections"].items())
+            log("  -> " + ", ".join(f"{s} {100 * v['scores']['miou']:.1f}"
+                                    + "".join(f" ({t} {100 * r['scores']['miou']:.1f})" for t, r in v["tta"].items())
+                                    for s, v in result["selections"].items())
                 + f", oracle {100 * result['oracle']['scores']['miou']:.1f} (epoch {result['oracle']['epoch']}), "
                 f"{result['train_seconds']:.0f} s")
             save()

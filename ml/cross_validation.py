@@ -50,6 +50,7 @@ from ml.ablation import ABLATION_ROWS, EXTRA_ROWS
 from ml.evaluate import FULL_RES_MAX_SIDE, FullResScorer, pooled_scores
 from ml.models.registry import build_model
 from ml.train import TrainConfig, train
+from ml.tta import check_tta, with_tta
 
 __all__ = ["ROW_ALIASES", "SELECTIONS", "Fold", "WeightAverage", "check_folds", "fold_view",
            "participant_folds", "row_label", "run_fold", "select_epoch", "summarize"]
@@ -258,16 +259,22 @@ def _brief(pooled: Mapping[str, Any]) -> dict[str, Any]:
 
 def run_fold(export: str | os.PathLike, fold: Fold, config: TrainConfig, out_dir: str | os.PathLike, *,
              selections: Sequence[str] = SELECTIONS, ema_decay: float = 0.6, max_side: int = FULL_RES_MAX_SIDE,
-             keep_checkpoints: bool = False, log: Callable[[str], Any] | None = None) -> dict[str, Any]:
+             keep_checkpoints: bool = False, tta: Sequence[str] = (),
+             log: Callable[[str], Any] | None = None) -> dict[str, Any]:
     """Train ``config`` on ``fold`` of the masks export and score its held-out participants at full resolution
     after every epoch. Returns ``{"fold", "test_participants", "test_images", "train_images",
     "inner_val_images", "epochs": [per epoch: train loss, inner val mIoU, wall seconds, held-out pooled
-    scores], "selections": {strategy: {"epoch", "scores" (pooled), "images" (per image)}}, "oracle":
+    scores], "selections": {strategy: {"epoch", "scores" (pooled), "images" (per image), "tta"}}, "oracle":
     {"epoch", "scores"}, "train_seconds" (``ml.train.train``'s wall time without the held-out scoring),
-    "scoring_seconds", "seconds", "crops", "device"}``."""
+    "scoring_seconds", "tta_seconds", "seconds", "crops", "device"}``.
+
+    ``tta``: test-time augmentations (``ml.tta.TTA_MODES`` other than ``none``) each strategy's model is
+    also scored with, the same weights (no extra training): ``selections[strategy]["tta"][name]`` =
+    ``{"scores", "images"}``."""
     unknown = set(selections) - set(SELECTIONS)
     if unknown:
         raise ValueError(f"unknown selection strategies: {', '.join(sorted(unknown))}")
+    tta = [check_tta(name) for name in tta if check_tta(name) != "none"]
     started = time.monotonic()
     say = log or (lambda message: None)
     out = Path(out_dir)
@@ -276,6 +283,7 @@ def run_fold(export: str | os.PathLike, fold: Fold, config: TrainConfig, out_dir
     scorer = FullResScorer(view, "test", max_side=max_side, device=config.device)
     average = WeightAverage(ema_decay)
     per_epoch: list[list[dict[str, Any]]] = []
+    weights: dict[int, dict[str, torch.Tensor]] = {}  # epoch -> its weights (CPU), kept only to score with TTA
 
     scoring = [0.0]  # seconds spent scoring inside train(), not part of its training time
 
@@ -285,6 +293,8 @@ def run_fold(export: str | os.PathLike, fold: Fold, config: TrainConfig, out_dir
         per_epoch.append(scorer(trained))
         if "ema" in selections:  # averaged on the CPU, as when it was read back from last.pt: the same figures
             average.update({key: value.cpu() for key, value in trained.state_dict().items()})
+        if tta:
+            weights[record["epoch"]] = {key: value.detach().cpu().clone() for key, value in trained.state_dict().items()}
         scoring[0] += time.monotonic() - t0
         val = (record.get("val") or {}).get("miou")
         say(f"  epoch {record['epoch']}: loss {record['train_loss']:.4f}"
@@ -305,7 +315,16 @@ def run_fold(export: str | os.PathLike, fold: Fold, config: TrainConfig, out_dir
         else:
             epoch = select_epoch(history, strategy)
             images = per_epoch[epoch - 1]
-        chosen[strategy] = {"epoch": epoch, "scores": _brief(pooled_scores(images)), "images": images}
+        chosen[strategy] = {"epoch": epoch, "scores": _brief(pooled_scores(images)), "images": images, "tta": {}}
+    tta_started = time.monotonic()
+    for strategy in selections if tta else ():
+        model = build_model(config.model, load_pretrained=False)
+        epoch = chosen[strategy]["epoch"]
+        model.load_state_dict(average.state if epoch is None else weights[epoch])
+        model.to(scorer.device)
+        for name in tta:
+            images = scorer(with_tta(model, name))
+            chosen[strategy]["tta"][name] = {"scores": _brief(pooled_scores(images)), "images": images}
     oracle = max(range(len(epochs)), key=lambda i: epochs[i]["test"]["miou"] or 0.0)
     if not keep_checkpoints:
         for name in ("last.pt", "best.pt"):
@@ -316,6 +335,7 @@ def run_fold(export: str | os.PathLike, fold: Fold, config: TrainConfig, out_dir
             "inner_val_images": len(fold.inner_val) if inner else 0, "epochs": epochs, "selections": chosen,
             "oracle": {"epoch": epochs[oracle]["epoch"], "scores": epochs[oracle]["test"]},
             "train_seconds": result["seconds"] - scoring[0], "scoring_seconds": scoring[0],
+            "tta_seconds": time.monotonic() - tta_started,
             "seconds": time.monotonic() - started,
             "crops": steps * config.batch_size * result["epochs_completed"], "device": result["device"]}
 
@@ -330,14 +350,27 @@ def _mean_sd(values: Sequence[float]) -> dict[str, Any]:
             "sd": statistics.stdev(values) if len(values) > 1 else None, "folds": list(values)}
 
 
-def summarize(fold_results: Sequence[Mapping[str, Any]], strategy: str) -> dict[str, Any]:
+def summarize(fold_results: Sequence[Mapping[str, Any]], strategy: str, tta: str | None = None) -> dict[str, Any]:
     """Mean and standard deviation over folds of ``strategy``'s held-out scores (binary mIoU, nail IoU,
     per-nail IoU; each fold's figures pooled over its photos), its gap to the oracle epoch's mIoU, and the
-    epochs it picked."""
-    picked = [f["selections"][strategy] for f in fold_results]
-    summary = {key: _mean_sd([p["scores"][key] for p in picked if p["scores"][key] is not None])
+    epochs it picked. ``tta``: the scores of the same models run with that test-time augmentation
+    (``run_fold(tta=...)``), plus ``gain`` (its binary mIoU minus the plain one, per fold) and ``wins`` (the
+    folds where it is higher)."""
+    plain = [f["selections"][strategy] for f in fold_results]
+    if tta is None or check_tta(tta) == "none":
+        picked = [p["scores"] for p in plain]
+    else:
+        missing = [f["fold"] for f, p in zip(fold_results, plain) if tta not in p.get("tta", {})]
+        if missing:
+            raise ValueError(f"folds {missing} were not scored with test-time augmentation {tta!r}")
+        picked = [p["tta"][tta]["scores"] for p in plain]
+    summary = {key: _mean_sd([p[key] for p in picked if p[key] is not None])
                for key in ("miou", "nail_iou", "per_nail_iou")}
-    summary["gap_to_oracle"] = _mean_sd([f["oracle"]["scores"]["miou"] - p["scores"]["miou"]
+    summary["gap_to_oracle"] = _mean_sd([f["oracle"]["scores"]["miou"] - p["miou"]
                                          for f, p in zip(fold_results, picked)])
-    summary["epochs"] = [p["epoch"] for p in picked]
+    summary["epochs"] = [p["epoch"] for p in plain]
+    if tta not in (None, "none"):
+        gains = [p["miou"] - q["scores"]["miou"] for p, q in zip(picked, plain)]
+        summary["gain"] = _mean_sd(gains)
+        summary["wins"] = sum(g > 0 for g in gains)
     return summary

@@ -10,7 +10,9 @@ Each image is resized so its longer side is the size and both sides are multiple
 (``ml.data.eval_size_for``; a 640 x 480 photo at 480 runs at 480 x 352); the prediction is resized back to
 the image's own size and compared with its labels there (``ml.metrics``). Speed is the median wall time
 of the model's forward pass per image (batch 1, after one warm-up image), by default on the inference
-copy of the model (BN folded, channels_last; ``optimize=False`` times the model as given).
+copy of the model (BN folded, channels_last; ``optimize=False`` times the model as given). ``tta="flip"``
+runs the model with horizontal-flip test-time augmentation (``ml.tta``: the image and its mirror, averaged;
+timed as a whole).
 
 Per-image scores (cross-validation): :class:`FullResScorer` runs each photo at its own size, its longer side
 capped at :data:`FULL_RES_MAX_SIDE`, and scores it at its own size (:func:`image_scores`: pixel counts, nail /
@@ -35,6 +37,7 @@ from ml.data import MasksDataset, resize_for_eval, to_tensors
 from ml.device import resolve_device
 from ml.metrics import SegmentationMetrics, binary_ious, predictions_at
 from ml.models.inference import inference_model
+from ml.tta import check_tta, with_tta
 
 __all__ = ["EVAL_SIZES", "FULL_RES_MAX_SIDE", "FullResScorer", "evaluate", "image_scores", "nail_owners",
            "pooled_scores"]
@@ -66,20 +69,24 @@ def evaluate(
     max_images: int | None = None,
     optimize: bool = True,
     threads: int | None = None,
+    tta: str = "none",
     on_progress=None,
 ) -> dict[str, Any]:
     """Accuracy (binary mIoU, nail IoU, per-finger IoU, direction error) and speed (ms per image) of
-    ``model`` (a module or a checkpoint path) on ``split`` of the masks export, at each size."""
+    ``model`` (a module or a checkpoint path) on ``split`` of the masks export, at each size, run with the
+    test-time augmentation ``tta`` (``ml.tta.TTA_MODES``; unknown names: ValueError)."""
+    tta = check_tta(tta)
     device = resolve_device(device)
     net, meta = _model(model, device)
     if optimize:
         net = inference_model(net, channels_last=device.type == "cpu")
+    net = with_tta(net, tta)
     old_threads = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
     try:
         report: dict[str, Any] = {"split": split, "device": str(device), "threads": torch.get_num_threads(),
-                                  "optimized": optimize, "sizes": {}}
+                                  "optimized": optimize, "tta": tta, "sizes": {}}
         if meta:
             report["checkpoint_epoch"] = meta.get("epoch")
         total = len(sizes)

@@ -13,6 +13,9 @@ side is ``size`` (default: the checkpoint's ``TrainConfig.eval_size``) with both
 (``CascadeNet.normalize``), so it is not repeated here. The outputs are upsampled bilinearly to the photo's
 size: fg logits -> nail probability (softmax), class logits -> probabilities (softmax), field as is.
 
+``tta="flip"`` (``Predictor(..., tta="flip")``) runs the network on the photo and on its mirror and averages
+them (``ml.tta``): about twice the network's time; the default is ``"none"``.
+
 Heads that the checkpoint's training never supervised (the training data had no finger classes or no
 base/tip landmarks: every epoch's class or field loss was 0) are reported as None, so post-processing
 falls back to binary instances and shape-based axes instead of reading noise.
@@ -31,6 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from ml.data import eval_size_for, resize_for_eval
+from ml.tta import check_tta, with_tta
 
 __all__ = ["Prediction", "Predictor", "foreground_at", "heads_trained", "predict"]
 
@@ -68,8 +72,9 @@ class Predictor:
     """A loaded model plus its preprocessing; thread-safe (one inference at a time per predictor)."""
 
     def __init__(self, model: torch.nn.Module, meta: dict[str, Any] | None = None, size: int | None = None,
-                 device: str | torch.device = "cpu", threads: int | None = None) -> None:
-        self.model = model.eval()
+                 device: str | torch.device = "cpu", threads: int | None = None, tta: str = "none") -> None:
+        self.tta = check_tta(tta)
+        self.model = with_tta(model.eval(), self.tta)
         self.meta = meta or {}
         config = self.meta.get("config") or {}
         val_size = config.get("val_size")
@@ -83,11 +88,12 @@ class Predictor:
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, size: int | None = None, device: str = "cpu",
-                        threads: int | None = None) -> Predictor:
+                        threads: int | None = None, tta: str = "none") -> Predictor:
         from ml.checkpoint import load_model  # local: keeps importing ml.predict cheap
 
+        check_tta(tta)  # before the checkpoint is read
         model, meta = load_model(path, device=device)
-        return cls(model, meta, size=size, device=device, threads=threads)
+        return cls(model, meta, size=size, device=device, threads=threads, tta=tta)
 
     @torch.no_grad()
     def __call__(self, image: np.ndarray, size: int | None = None) -> Prediction:
@@ -130,12 +136,12 @@ class Predictor:
         return eval_size_for(height, width, int(size or self.size))
 
 
-def predict(model_or_path, image: np.ndarray, size: int | None = None) -> Prediction:
+def predict(model_or_path, image: np.ndarray, size: int | None = None, tta: str = "none") -> Prediction:
     """One-off convenience: a checkpoint path or a model, and a uint8 RGB image -> :class:`Prediction`."""
     if isinstance(model_or_path, (str, os.PathLike)):
-        predictor = Predictor.from_checkpoint(model_or_path, size=size)
+        predictor = Predictor.from_checkpoint(model_or_path, size=size, tta=tta)
     else:
-        predictor = Predictor(model_or_path, size=size)
+        predictor = Predictor(model_or_path, size=size, tta=tta)
     return predictor(image, size)
 
 

@@ -217,6 +217,37 @@ def test_run_fold_scores_the_weights_last_pt_holds_without_reading_it(tmp_path):
     assert not (tmp_path / "new" / "run" / "last.pt").exists()  # and the checkpoints are still cleaned up
 
 
+def test_run_fold_scores_the_selected_weights_with_tta_too(tmp_path):
+    """With tta=("flip",) each strategy's model is scored again with flip TTA: for ``last`` the figures are those
+    of last.pt run through ml.tta.with_tta; summarize(tta=) gives the paired gain."""
+    from ml.tta import with_tta
+
+    torch.set_num_threads(1)
+    export = make_synthetic_export(tmp_path / "export", train=6, val=3, size=(48, 40))
+    fold = participant_folds(read_masks_manifest(export)["images"], k=3, seed=0)[0]
+    config = train_config("tiny", epochs=2, steps_per_epoch=3, lr=0.05, device="cpu")
+    with pytest.raises(ValueError, match="unknown test-time augmentation 'mirror'"):
+        run_fold(export, fold, config, tmp_path / "bad", tta=("mirror",))
+    assert not (tmp_path / "bad").exists()  # refused before anything was trained or written
+    result = run_fold(export, fold, config, tmp_path / "f", selections=("last", "ema"), tta=("flip",),
+                      keep_checkpoints=True)
+    for strategy in ("last", "ema"):
+        flip = result["selections"][strategy]["tta"]["flip"]
+        assert {img["file_name"] for img in flip["images"]} == set(fold.test)
+    model = build_model(config.model, load_pretrained=False)
+    model.load_state_dict(load_checkpoint(tmp_path / "f" / "run" / "last.pt")["model"])
+    by_hand = pooled_scores(FullResScorer(tmp_path / "f" / "data", "test", device="cpu")(with_tta(model, "flip")))
+    flip_last = result["selections"]["last"]["tta"]["flip"]["scores"]
+    assert flip_last == {key: by_hand[key] for key in flip_last}
+    summary = summarize([result, result], "last", "flip")
+    assert summary["miou"]["mean"] == flip_last["miou"]
+    gain = flip_last["miou"] - result["selections"]["last"]["scores"]["miou"]
+    assert summary["gain"]["folds"] == [gain, gain] and summary["wins"] == (2 if gain > 0 else 0)
+    assert "gain" not in summarize([result], "last")
+    with pytest.raises(ValueError, match="not scored with test-time augmentation 'flip'"):
+        summarize([{**result, "selections": {"last": {**result["selections"]["last"], "tta": {}}}}], "last", "flip")
+
+
 def test_cv_bench_runs_end_to_end_and_writes_per_image_scores(tmp_path, capsys):
     from bench import cv
 
@@ -225,7 +256,7 @@ def test_cv_bench_runs_end_to_end_and_writes_per_image_scores(tmp_path, capsys):
     out = tmp_path / "cv.json"
     cv.main(["--export", str(export), "--work", str(tmp_path / "work"), "--preset", "tiny", "--folds", "3",
              "--rows", "cascade,unet", "--epochs", "2", "--steps", "2", "--batch", "4", "--val-size", "64",
-             "--device", "cpu", "--no-latency", "--no-doc", "--json", str(out)])
+             "--device", "cpu", "--no-latency", "--no-doc", "--json", str(out), "--tta", "flip"])
     report = json.loads(out.read_text())
     assert len(report["results"]) == 6  # 3 folds x 2 rows
     images = {img["file_name"] for r in report["results"] if r["row"] == "+ cascade"
@@ -234,6 +265,11 @@ def test_cv_bench_runs_end_to_end_and_writes_per_image_scores(tmp_path, capsys):
     assert all(isinstance(img["miou"], float) for r in report["results"] for img in r["selections"]["ema"]["images"])
     text = cv.section(report, "cv-test")
     assert "<!-- cv-test:start -->" in text and "| + cascade | best-inner-val |" in text
+    assert "| + cascade + flip TTA | best-inner-val |" in text and "| U-Net (MobileNetV2 encoder), LMP | last | flip |" in text
+    with pytest.raises(SystemExit):  # an unknown TTA is refused before anything runs
+        cv.main(["--export", str(export), "--work", str(tmp_path / "work2"), "--tta", "mirror", "--no-doc"])
+    assert "unknown test-time augmentation 'mirror'" in capsys.readouterr().err
+    assert not (tmp_path / "work2").exists()
     capsys.readouterr()
     cv.main(["--from-json", str(out), "--section", "cv-test", "--no-doc"])  # a run made elsewhere
     assert text in capsys.readouterr().out

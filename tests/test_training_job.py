@@ -71,6 +71,17 @@ def test_evaluate_predict_commands_api_and_pages(client_for, users, tmp_path):
     call_command("predict", version.name, str(photo), "--out", str(tmp_path / "pred"), stdout=out)
     classes = np.asarray(PILImage.open(tmp_path / "pred" / "hand.classes.png"))
     assert classes.shape == (60, 80) and classes.max() <= 10 and (tmp_path / "pred" / "hand.fg.png").exists()
+    out = StringIO()  # flip test-time augmentation as an option of both commands
+    call_command("evaluate", version.name, "--snapshot", "nails", "--split", "val", "--sizes", "64", "--tta", "flip",
+                 stdout=out)
+    assert "(flip TTA)" in out.getvalue() and "    64" in out.getvalue()
+    call_command("predict", version.name, str(photo), "--out", str(tmp_path / "flip"), "--tta", "flip", stdout=StringIO())
+    assert np.asarray(PILImage.open(tmp_path / "flip" / "hand.classes.png")).shape == (60, 80)
+    for command in (["evaluate", version.name, "--snapshot", "nails"], ["predict", version.name, str(photo), "--out",
+                                                                         str(tmp_path / "bad")]):
+        with pytest.raises(CommandError, match="invalid choice: 'mirror'"):
+            call_command(*command, "--tta", "mirror", stdout=StringIO())
+    assert not (tmp_path / "bad").exists()
     reviewer, admin = client_for("reviewer"), client_for("admin")
     run = reviewer.get("/api/training-runs/").json()["results"][0]
     assert len(run["history"]) == 1 and run["model_version"] == version.name and run["job"]["status"] == "succeeded"

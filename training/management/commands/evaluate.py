@@ -3,6 +3,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from curation.models import Snapshot
+from ml.tta import TTA_MODES
 from training.models import ModelVersion
 
 
@@ -14,6 +15,8 @@ class Command(BaseCommand):
         parser.add_argument("--snapshot", required=True)
         parser.add_argument("--split", default="val", choices=["train", "val", "test"])
         parser.add_argument("--sizes", nargs="+", type=int, default=[288, 352, 480])
+        parser.add_argument("--tta", default="none", choices=TTA_MODES,
+                            help="test-time augmentation: flip = the photo and its mirror, averaged (about 2x the time)")
         parser.add_argument("--json", action="store_true", help="print the full report as JSON")
 
     def handle(self, *args, **options):
@@ -27,11 +30,13 @@ class Command(BaseCommand):
             raise CommandError(f"there is no model version {options['model']!r}")
         if snapshot is None:
             raise CommandError(f"there is no ready snapshot {options['snapshot']!r}")
-        report = evaluate(version.weights.path, training_data_dir(snapshot), split=options["split"], sizes=options["sizes"])
+        report = evaluate(version.weights.path, training_data_dir(snapshot), split=options["split"], sizes=options["sizes"],
+                          tta=options["tta"])
         if options["json"]:
             self.stdout.write(json.dumps(report, indent=2, default=str))
             return
-        self.stdout.write(f"{version.name} on {snapshot.name}/{options['split']}:")
+        with_flip = " (flip TTA)" if options["tta"] == "flip" else ""
+        self.stdout.write(f"{version.name} on {snapshot.name}/{options['split']}{with_flip}:")
         self.stdout.write(f"{'size':>6} {'mIoU':>8} {'nail IoU':>9} {'dir err':>8} {'ms/img':>8}")
         for size, row in report["sizes"].items():
             direction = row.get("direction_error_deg")

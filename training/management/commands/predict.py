@@ -4,6 +4,7 @@ import numpy as np
 from django.core.management.base import BaseCommand, CommandError
 from PIL import Image as PILImage
 
+from ml.tta import TTA_MODES
 from training.models import ModelVersion
 
 
@@ -15,6 +16,8 @@ class Command(BaseCommand):
         parser.add_argument("images", nargs="+")
         parser.add_argument("--out", required=True)
         parser.add_argument("--size", type=int, help="longer side the network runs at (default: the model's)")
+        parser.add_argument("--tta", default="none", choices=TTA_MODES,
+                            help="test-time augmentation: flip = the photo and its mirror, averaged (about 2x the time)")
 
     def handle(self, *args, **options):
         from ml.predict import Predictor
@@ -22,7 +25,7 @@ class Command(BaseCommand):
         version = ModelVersion.objects.filter(name=options["model"]).first()
         if version is None:
             raise CommandError(f"there is no model version {options['model']!r}")
-        predictor = Predictor.from_checkpoint(version.weights.path, size=options["size"])
+        predictor = Predictor.from_checkpoint(version.weights.path, size=options["size"], tta=options["tta"])
         out = Path(options["out"])
         out.mkdir(parents=True, exist_ok=True)
         for name in options["images"]:
