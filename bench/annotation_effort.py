@@ -1052,7 +1052,7 @@ def updated(earlier: dict, rerun: dict, what: str = "", kept_note: str = "") -> 
             if any(r["mode"] == mode and (subset == "all" or r["held_out"]) for r in kept):
                 rows[mode] = {**earlier["summary"][subset][mode], "earlier": True}
     steps = []  # (IoU before, IoU after) of each positive point
-    for r in rerun["nails"]:
+    for r in (r for r in rerun["nails"] if r["mode"] == "click"):  # image only, as the docs say
         ious = r.get("click", {}).get("proposal_ious", [])
         steps += [(ious[k], ious[k + 1]) for k, sign in enumerate(r.get("click", {}).get("points", []))
                   if sign == "+" and k + 1 < len(ious)]
