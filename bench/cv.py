@@ -142,9 +142,14 @@ def section(report: dict, name: str) -> str:
         f"- **Budget (every row, every fold the same)**: preset `{args['preset']}` with {args['crop']}x{args['crop']} "
         f"random crops, {args['epochs']} epochs x {args['steps']} steps x batch {args['batch']} "
         f"(= {args['epochs'] * args['steps'] * args['batch']} crops), AdamW, poly schedule, pretrained "
-        f"MobileNetV2 encoders, seed {args['seed']}; inner val at long side {args['val_size']} after every epoch.",
-        f"- **Scoring**: the fold's held-out photos at full resolution: the input's long side is the photo's own, "
-        f"capped at {args['max_side']} (multiples of 32), the prediction resized back and compared with the labels "
+        f"MobileNetV2 encoders, seed {args['seed']}; inner val at long side {args['val_size'] or args.get('input_side')} "
+        "after every epoch.",
+        "- **Scoring**: the fold's held-out photos at full resolution: "
+        + (f"the input's long side is the photo's own, capped at {args['max_side']} (multiples of 32)"
+           if args.get("max_side") else
+           f"each photo resized so its long side is {args.get('input_side')}, the model's input size (its "
+           "`TrainConfig.eval_size`, what `ml.predict.Predictor` runs it at on the platform)")
+        + ", the prediction resized back and compared with the labels "
         "at the photo's own size (`ml.evaluate.FullResScorer`). Binary mIoU = mean of nail and background IoU "
         "from the fold's pixel counts; per-nail IoU = mean over labelled nails of each nail's IoU with the "
         "predicted nail pixels nearest to it. Mean ± sd over the folds; per-image scores are in the JSON.",
@@ -300,8 +305,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--steps", type=int, default=8, help="steps per epoch")
     parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--val-size", type=int, default=480, help="long side of the inner val photos")
-    parser.add_argument("--max-side", type=int, default=640, help="cap of the held-out photos' long side")
+    parser.add_argument("--val-size", type=int, default=480,
+                        help="long side of the inner val photos, and the model's input size (TrainConfig.eval_size: "
+                             "what the platform predicts at, and the held-out photos' without --max-side)")
+    parser.add_argument("--max-side", type=int,
+                        help="run each held-out photo at its own size, its long side capped here (the protocol of "
+                             "the runs before 2026-12-05); default: every photo at the model's input size "
+                             "(--val-size), as the platform predicts")
     parser.add_argument("--select", default="last,ema,best-inner-val")
     parser.add_argument("--ema-decay", type=float, default=0.6)
     parser.add_argument("--tta", default="", help="comma list of test-time augmentations (ml.tta.TTA_MODES, e.g. "
@@ -370,7 +380,8 @@ def main(argv: list[str] | None = None) -> dict:
         "command": "python " + shlex.join(["bench/cv.py"] + (sys.argv[1:] if argv is None else list(argv))),
         "commit": git_commit(("ml", "bench"), "ml/ or bench/") or "unknown",
         "args": {"preset": args.preset, "crop": crop, "epochs": args.epochs, "steps": args.steps, "batch": args.batch,
-                 "val_size": args.val_size, "max_side": args.max_side, "select": selections,
+                 "val_size": args.val_size, "max_side": args.max_side,
+                 "input_side": row_config(labels[0], args).eval_size, "select": selections,
                  "ema_decay": args.ema_decay, "seed": args.seed, "threads": args.threads,
                  "latency_runs": args.latency_runs, "folds": args.folds, "tta": args.tta_modes},
         "export": export_summary(export), "folds": [fold.to_dict() for fold in folds], "results": [], "latency": {},

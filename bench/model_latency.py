@@ -67,6 +67,8 @@ MODELS = {
     "cascade-55 f128": ModelConfig(fusion_width=128),
     "cascade-55 f320, PyTorch padding": ModelConfig(tf_padding=False),
     "cascade-43 f320": ModelConfig(depth=43),
+    "cascade-55 f320, separable fusion": ModelConfig(fusion_conv="separable"),
+    "cascade-55 f320, separable fusion, refined to stride 4": ModelConfig(fusion_conv="separable", refine_stride=4),
     "baseline-55 f320": ModelConfig(arch="baseline"),
     "U-Net (MobileNetV2)": ModelConfig(arch="unet"),
 }

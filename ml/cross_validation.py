@@ -16,8 +16,9 @@ participants (no person's photos on both sides), and reported as the mean and st
 * :func:`fold_view`: the export seen with the fold's splits (a new ``manifest.json``, the data linked), so
   :func:`ml.train.train` trains on it unchanged.
 * :func:`run_fold`: trains one config on one fold and scores the held-out participants at full resolution
-  (:class:`ml.evaluate.FullResScorer`: long side capped at 640, scored at the photo's own size) after every
-  epoch, so every checkpoint-selection strategy is judged on the same training run:
+  (:class:`ml.evaluate.FullResScorer`: each photo run at the config's input size, ``TrainConfig.eval_size``, the
+  size the platform predicts at, or with ``max_side`` at its own size capped there; scored at the photo's own
+  size) after every epoch, so every checkpoint-selection strategy is judged on the same training run:
 
   - ``last``: the fixed schedule's last epoch;
   - ``ema``: an exponential moving average of the weights at the end of each epoch (decay ``ema_decay``,
@@ -47,7 +48,7 @@ import torch
 
 from dataset.formats.masks import read_masks_manifest
 from ml.ablation import ABLATION_ROWS, EXTRA_ROWS
-from ml.evaluate import FULL_RES_MAX_SIDE, FullResScorer, pooled_scores
+from ml.evaluate import FullResScorer, pooled_scores
 from ml.models.registry import build_model
 from ml.train import TrainConfig, train
 from ml.tta import check_tta, with_tta
@@ -66,6 +67,8 @@ ROW_ALIASES = {
     "cascade-f128": "+ cascade, fusion 128",
     "cascade-refined": "+ cascade, refined to stride 4",
     "cascade-refined-s2": "+ cascade, refined to stride 2",
+    "cascade-sep": "+ cascade, separable fusion",
+    "cascade-sep-refined": "+ cascade, separable fusion, refined to stride 4",
     "unet": "U-Net (MobileNetV2 encoder), LMP",
 }
 
@@ -258,7 +261,7 @@ def _brief(pooled: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def run_fold(export: str | os.PathLike, fold: Fold, config: TrainConfig, out_dir: str | os.PathLike, *,
-             selections: Sequence[str] = SELECTIONS, ema_decay: float = 0.6, max_side: int = FULL_RES_MAX_SIDE,
+             selections: Sequence[str] = SELECTIONS, ema_decay: float = 0.6, max_side: int | None = None,
              keep_checkpoints: bool = False, tta: Sequence[str] = (),
              log: Callable[[str], Any] | None = None) -> dict[str, Any]:
     """Train ``config`` on ``fold`` of the masks export and score its held-out participants at full resolution
@@ -267,6 +270,10 @@ def run_fold(export: str | os.PathLike, fold: Fold, config: TrainConfig, out_dir
     scores], "selections": {strategy: {"epoch", "scores" (pooled), "images" (per image), "tta"}}, "oracle":
     {"epoch", "scores"}, "train_seconds" (``ml.train.train``'s wall time without the held-out scoring),
     "scoring_seconds", "tta_seconds", "seconds", "crops", "device"}``.
+
+    ``max_side``: None (default) runs every held-out photo at the config's input size (``config.eval_size``: its
+    val size, else the training's long side; what ``ml.predict.Predictor`` runs the model at); a number runs each photo at its own
+    size with the longer side capped there (the protocol of the runs before 2026-12-05).
 
     ``tta``: test-time augmentations (``ml.tta.TTA_MODES`` other than ``none``) each strategy's model is
     also scored with, the same weights (no extra training): ``selections[strategy]["tta"][name]`` =
@@ -280,7 +287,8 @@ def run_fold(export: str | os.PathLike, fold: Fold, config: TrainConfig, out_dir
     out = Path(out_dir)
     inner = "best-inner-val" in selections
     view = fold_view(export, fold, out / "data", inner=inner)
-    scorer = FullResScorer(view, "test", max_side=max_side, device=config.device)
+    scorer = (FullResScorer(view, "test", max_side=max_side, device=config.device) if max_side else
+              FullResScorer(view, "test", long_side=config.eval_size, device=config.device))
     average = WeightAverage(ema_decay)
     per_epoch: list[list[dict[str, Any]]] = []
     weights: dict[int, dict[str, torch.Tensor]] = {}  # epoch -> its weights (CPU), kept only to score with TTA
@@ -337,7 +345,8 @@ def run_fold(export: str | os.PathLike, fold: Fold, config: TrainConfig, out_dir
             "train_seconds": result["seconds"] - scoring[0], "scoring_seconds": scoring[0],
             "tta_seconds": time.monotonic() - tta_started,
             "seconds": time.monotonic() - started,
-            "crops": steps * config.batch_size * result["epochs_completed"], "device": result["device"]}
+            "crops": steps * config.batch_size * result["epochs_completed"], "device": result["device"],
+            "input": {"max_side": max_side} if max_side else {"long_side": config.eval_size}}
 
 
 # ----------------------------------------------------------------------------------------------------

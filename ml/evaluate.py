@@ -14,8 +14,10 @@ copy of the model (BN folded, channels_last; ``optimize=False`` times the model 
 runs the model with horizontal-flip test-time augmentation (``ml.tta``: the image and its mirror, averaged;
 timed as a whole).
 
-Per-image scores (cross-validation): :class:`FullResScorer` runs each photo at its own size, its longer side
-capped at :data:`FULL_RES_MAX_SIDE`, and scores it at its own size (:func:`image_scores`: pixel counts, nail /
+Per-image scores (cross-validation): :class:`FullResScorer` runs each photo at the model's input size (its longer
+side ``long_side``, as :class:`ml.predict.Predictor` runs the platform's models: the size they were trained at)
+or at its own size with the longer side capped at ``max_side`` (:data:`FULL_RES_MAX_SIDE`), and scores it at its
+own size (:func:`image_scores`: pixel counts, nail /
 background / binary IoU, per-nail IoU); :func:`pooled_scores` sums a split's pixel counts.
 """
 
@@ -179,19 +181,21 @@ def pooled_scores(scores: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 class FullResScorer:
     """Scores a model on every image of a split, one image at a time: the photo resized so its longer side
-    is ``min(its own, max_side)`` (sides multiples of 32, :func:`ml.data.eval_size_for`), the prediction
-    resized back to the photo's own size and compared there with its labels (:func:`image_scores`). The
-    labels are read once, so a scorer can score a model after every epoch cheaply."""
+    is ``long_side`` (the model's input size, whatever the photo's: what :class:`ml.predict.Predictor` does) or,
+    without it, ``min(its own, max_side)`` (sides multiples of 32, :func:`ml.data.eval_size_for`); the
+    prediction resized back to the photo's own size and compared there with its labels (:func:`image_scores`).
+    The labels are read once, so a scorer can score a model after every epoch cheaply."""
 
     def __init__(self, data_dir: str | os.PathLike, split: str = "test", *, max_side: int = FULL_RES_MAX_SIDE,
-                 device: str | torch.device = "cpu") -> None:
+                 long_side: int | None = None, device: str | torch.device = "cpu") -> None:
         self.device = resolve_device(device)
         self.max_side = max_side
+        self.long_side = long_side
         self.dataset = MasksDataset(data_dir, split, train=False, eval_size=None)
         self.items = []
         for i, entry in enumerate(self.dataset.entries):
             sample = self.dataset.load(i)
-            size = min(max(sample["image"].shape[:2]), max_side)
+            size = long_side or min(max(sample["image"].shape[:2]), max_side)
             image = to_tensors({**sample, "image": resize_for_eval(sample["image"], size)})["image"]
             self.items.append({"file_name": entry["file_name"], "participant": entry.get("participant"),
                                "image": image, "fg": sample["foreground"] > 0, "ignore": sample["ignore"] > 0,

@@ -185,6 +185,30 @@ def test_run_fold_scores_every_epoch_and_each_strategy(tmp_path):
     assert row_label("unet").startswith("U-Net")
 
 
+def test_held_out_photos_run_at_the_models_input_size_or_capped_at_their_own(tmp_path):
+    """By default run_fold runs every held-out photo at the config's input size (TrainConfig.eval_size, the long
+    side its crops were cut at, as ml.predict.Predictor runs it), small photos enlarged; with max_side each photo
+    keeps its own size up to the cap. Either way the scores are at the photo's own size."""
+    torch.set_num_threads(1)
+    export = make_synthetic_export(tmp_path / "export", train=6, val=3, size=(48, 40))  # W x H
+    fold = participant_folds(read_masks_manifest(export)["images"], k=3, seed=0)[0]
+    config = train_config("tiny", epochs=1, steps_per_epoch=1, device="cpu", val_size=None)
+    assert config.eval_size == 64  # the tiny preset's base long side
+    view = fold_view(export, fold, tmp_path / "view", inner=False)
+    model = build_model(config.model, load_pretrained=False).eval()
+    native = FullResScorer(view, "test", long_side=config.eval_size, device="cpu")
+    capped = FullResScorer(view, "test", max_side=32, device="cpu")
+    assert {tuple(item["input_size"]) for item in native.items} == {(64, 64)}  # 48 x 40, sides in 32s
+    assert {tuple(item["input_size"]) for item in capped.items} == {(32, 32)}
+    for scorer in (native, capped):
+        scores = scorer(model)
+        assert [s["tp"] + s["fp"] + s["fn"] + s["tn"] for s in scores] == [48 * 40 - int(i["ignore"].sum())
+                                                                            for i in scorer.items]
+    result = run_fold(export, fold, config, tmp_path / "run")
+    assert result["input"] == {"long_side": 64}
+    assert run_fold(export, fold, config, tmp_path / "run2", max_side=32)["input"] == {"max_side": 32}
+
+
 def test_run_fold_scores_the_weights_last_pt_holds_without_reading_it(tmp_path):
     """run_fold scores the trainer's model in memory; its figures are those of the old way, which read
     last.pt back from disk after every epoch and scored (and averaged) that."""
@@ -196,7 +220,7 @@ def test_run_fold_scores_the_weights_last_pt_holds_without_reading_it(tmp_path):
     assert len({epoch["test"]["miou"] for epoch in result["epochs"]}) == 3
 
     view = fold_view(export, fold, tmp_path / "old" / "data", inner=False)
-    scorer = FullResScorer(view, "test", device="cpu")
+    scorer = FullResScorer(view, "test", long_side=config.eval_size, device="cpu")  # run_fold's default input
     model = build_model(config.model, load_pretrained=False)
     average = WeightAverage(0.6)  # run_fold's default decay
     old_epochs = []
@@ -236,7 +260,8 @@ def test_run_fold_scores_the_selected_weights_with_tta_too(tmp_path):
         assert {img["file_name"] for img in flip["images"]} == set(fold.test)
     model = build_model(config.model, load_pretrained=False)
     model.load_state_dict(load_checkpoint(tmp_path / "f" / "run" / "last.pt")["model"])
-    by_hand = pooled_scores(FullResScorer(tmp_path / "f" / "data", "test", device="cpu")(with_tta(model, "flip")))
+    scorer = FullResScorer(tmp_path / "f" / "data", "test", long_side=config.eval_size, device="cpu")
+    by_hand = pooled_scores(scorer(with_tta(model, "flip")))
     flip_last = result["selections"]["last"]["tta"]["flip"]["scores"]
     assert flip_last == {key: by_hand[key] for key in flip_last}
     summary = summarize([result, result], "last", "flip")
