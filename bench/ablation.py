@@ -37,15 +37,30 @@ from ml.train_presets import TRAIN_PRESETS  # noqa: E402  (plain Python, no torc
 DEFAULT_SOURCE = ROOT.parent / "shared" / "data" / "nails-cc0"
 
 
-def build_export(source: Path, target: Path, seed: int = 0) -> dict:
-    """A masks export of a COCO folder with a participant-grouped split; returns its summary."""
+def build_export(source: Path, target: Path, seed: int = 0, labels: Path | None = None) -> dict:
+    """A masks export of a COCO folder with a participant-grouped split; returns its summary. ``labels``: a demo
+    label file (``curation.demo_labels``: fingers and base/tip by annotation id) merged into the COCO file first,
+    so the export has finger classes and direction fields (the class and direction heads learn); None: the
+    polygons alone."""
     from dataset.checksums import file_sha256
     from dataset.formats import ExportRecord, FolderTarget, get_importer
     from dataset.formats.masks import export_masks
     from dataset.geometry import validate_geometry
     from dataset.splits import participant_split
 
-    dataset = get_importer("coco").parse(str(source / "annotations.coco.json"))
+    coco = source / "annotations.coco.json"
+    if labels is not None:
+        from curation.demo_labels import merge_into_coco, read_demo_labels
+
+        merged = merge_into_coco(json.loads(coco.read_text(encoding="utf-8")), read_demo_labels(labels))
+        merged_dir = target.parent / f"{target.name}-coco"  # the merged file; the photos stay in the source
+        merged_dir.mkdir(parents=True, exist_ok=True)
+        coco = merged_dir / "annotations.coco.json"
+        coco.write_text(json.dumps(merged), encoding="utf-8")
+    dataset = get_importer("coco").parse(str(coco))
+    for image in dataset.images:
+        if image.image_path is None and (source / "images" / image.file_name).is_file():
+            image.image_path = str(source / "images" / image.file_name)
     with open(source / "participants.csv", newline="", encoding="utf-8") as f:
         participant_of = {row["file_name"]: row["participant"] for row in csv.DictReader(f)}
     images, skipped = [], []
@@ -75,7 +90,7 @@ def build_export(source: Path, target: Path, seed: int = 0) -> dict:
         summary = export_masks(records, out, {"snapshot": source.name, "content_hash": content_hash,
                                               "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
     people = {split: sum(1 for s in split_of.values() if s == split) for split in ("train", "val", "test")}
-    summary.update(participants=people, skipped=skipped, warnings=len(dataset.warnings),
+    summary.update(participants=people, skipped=skipped, warnings=len(dataset.warnings), labels=str(labels or "polygons"),
                    nails=sum(len(r.geometry.get("nails") or []) for r in records))
     return summary
 

@@ -132,7 +132,11 @@ def section(report: dict, name: str) -> str:
         "### Set-up",
         "",
         f"- **Data**: `../shared/data/nails-cc0` ({export['images']} photos, {export['nails']} nails, "
-        f"{export['participants']} participants, the largest with {export['largest_participant']} photos) in "
+        f"{export['participants']} participants, the largest with {export['largest_participant']} photos"
+        + {"polygons": "; nail polygons only, so only the nail/background heads learn",
+           "complete": "; with the project's fingers and base/tip (`curation/demo/nails-cc0-labels.json`), so the "
+                       "class and direction heads learn too"}.get(args.get("labels"), "")
+        + ") in "
         f"{len(folds)} participant-grouped folds (`ml.cross_validation.participant_folds`, seed {args['seed']}): "
         f"held-out photos per fold {' / '.join(str(len(f['test'])) for f in folds)}; no participant on both "
         "sides of a fold. Inner val (for `best-inner-val`) per fold: "
@@ -293,6 +297,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE)
     parser.add_argument("--export", type=Path, help="an existing masks export (skips building one)")
+    parser.add_argument("--labels", default="polygons",
+                        help="'polygons' (the shared COCO file alone: only the nail/background heads learn), "
+                             "'complete' (merged with the project's fingers and base/tip, "
+                             "curation/demo/nails-cc0-labels.json: the class and direction heads learn too) or a "
+                             "demo label file")
     parser.add_argument("--work", type=Path, default=ROOT / "var" / "bench" / "cv")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--only-folds", help="comma list of fold indices to run (default all; e.g. to time one)")
@@ -365,7 +374,10 @@ def main(argv: list[str] | None = None) -> dict:
     args.work.mkdir(parents=True, exist_ok=True)
     export = args.export or args.work / "export"
     if args.export is None:
-        build_export(args.source, export)
+        from curation.demo_labels import DEMO_LABELS
+
+        labels = {"polygons": None, "complete": DEMO_LABELS}.get(args.labels, Path(args.labels))
+        build_export(args.source, export, labels=labels)
     labels = [row_label(name.strip()) for name in args.rows.split(",")]
     selections = [s.strip() for s in args.select.split(",")]
     folds = participant_folds(read_masks_manifest(export)["images"], k=args.folds, seed=args.seed)
@@ -380,6 +392,7 @@ def main(argv: list[str] | None = None) -> dict:
         "command": "python " + shlex.join(["bench/cv.py"] + (sys.argv[1:] if argv is None else list(argv))),
         "commit": git_commit(("ml", "bench"), "ml/ or bench/") or "unknown",
         "args": {"preset": args.preset, "crop": crop, "epochs": args.epochs, "steps": args.steps, "batch": args.batch,
+                 "labels": args.labels if args.export is None else "an existing export",
                  "val_size": args.val_size, "max_side": args.max_side,
                  "input_side": row_config(labels[0], args).eval_size, "select": selections,
                  "ema_decay": args.ema_decay, "seed": args.seed, "threads": args.threads,

@@ -74,7 +74,8 @@ MODELS = {
 }
 PAPER = "cascade-55 f320"
 #: Cascades that could become the default preset (issue #17): their goals get a line of their own.
-CANDIDATES = ("cascade-55 f320, separable fusion", "cascade-55 f320, separable fusion, refined to stride 4")
+CANDIDATES = ("cascade-55 f256", "cascade-55 f128", "cascade-55 f320, separable fusion",
+              "cascade-55 f320, separable fusion, refined to stride 4")
 UNET = "U-Net (MobileNetV2)"
 
 

@@ -2,6 +2,7 @@
 (ml.evaluate) and the CV bench (bench/cv.py) on synthetic data."""
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -324,3 +325,31 @@ def test_runs_merge_only_on_the_same_folds_and_the_later_latency_wins():
         merge_reports([base, {**other, "folds": [{"test": ["b"]}]}])
     with pytest.raises(ValueError):
         merge_reports([base, {**other, "args": {"epochs": 3, "select": ["last"]}}])
+
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "nails-cc0"
+
+
+@pytest.mark.skipif(not SHARED.exists(), reason=f"{SHARED} is not there (CI always has it)")
+def test_bench_export_with_the_projects_labels_has_fingers_and_directions(tmp_path):
+    """bench/cv.py --labels complete: the shared polygons merged with the project's fingers and base/tip, so the
+    class and direction heads get labels; without them (the default) only the nail/background heads do. A label
+    file that does not fit the COCO file is refused before anything is exported."""
+    from bench.ablation import build_export
+    from curation.demo_labels import DEMO_LABELS, DemoLabelsError
+
+    complete = build_export(SHARED, tmp_path / "complete", labels=DEMO_LABELS)
+    polygons = build_export(SHARED, tmp_path / "polygons")
+    assert complete["images"] == polygons["images"] == 40 and complete["nails"] == polygons["nails"] == 227
+    assert complete["labels"].endswith("nails-cc0-labels.json") and polygons["labels"] == "polygons"
+    with_labels = MasksDataset(tmp_path / "complete", "train", train=False)
+    without = MasksDataset(tmp_path / "polygons", "train", train=False)
+    assert with_labels.has_classes and with_labels.has_landmarks
+    assert not without.has_classes and not without.has_landmarks
+    sample = with_labels.load(0)
+    assert set(np.unique(sample["classes"])) - {0, 255} <= set(range(1, 11)) and sample["field_mask"].any()
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"images": {"not-a-photo.jpg": {"999": {"finger": 1}}}}))
+    with pytest.raises(DemoLabelsError):
+        build_export(SHARED, tmp_path / "bad", labels=bad)
+    assert not (tmp_path / "bad").exists() and not (tmp_path / "bad-coco").exists()
