@@ -1,6 +1,6 @@
 #!/usr/bin/env python
-"""Model cost and CPU speed: the cascade (fusion 320 / 256 / 128, 55- and 43-layer, separable fusion) beside the
-U-Net on the same MobileNetV2 encoder.
+"""Model cost and CPU speed: the cascade (fusion 320 / 256 / 128, 55- and 43-layer) beside the U-Net on the
+same MobileNetV2 encoder.
 
     .venv/bin/python bench/model_latency.py                  # full run (~6-10 min on 2 cores), writes docs
     .venv/bin/python bench/model_latency.py --runs 5 --no-docs --no-train   # quick check
@@ -67,15 +67,12 @@ MODELS = {
     "cascade-55 f128": ModelConfig(fusion_width=128),
     "cascade-55 f320, PyTorch padding": ModelConfig(tf_padding=False),
     "cascade-43 f320": ModelConfig(depth=43),
-    "cascade-55 f320, separable fusion": ModelConfig(fusion_conv="separable"),
-    "cascade-55 f320, separable fusion, refined to stride 4": ModelConfig(fusion_conv="separable", refine_stride=4),
     "baseline-55 f320": ModelConfig(arch="baseline"),
     "U-Net (MobileNetV2)": ModelConfig(arch="unet"),
 }
 PAPER = "cascade-55 f320"
 #: Cascades that could become the default preset (issue #17): their goals get a line of their own.
-CANDIDATES = ("cascade-55 f256", "cascade-55 f128", "cascade-55 f320, separable fusion",
-              "cascade-55 f320, separable fusion, refined to stride 4")
+CANDIDATES = ("cascade-55 f256", "cascade-55 f128")
 UNET = "U-Net (MobileNetV2)"
 
 

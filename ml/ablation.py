@@ -14,28 +14,22 @@ from typing import Any
 __all__ = ["ABLATION_ROWS", "EXTRA_ROWS", "PAPER_VAL_MIOU", "ablation_row", "ablation_table", "row_overrides"]
 
 #: (row, what changes from the preset): the paper's Table 1 rows, in its order.
-#: The rows name their fusion conv and boundary refinement (``fusion_conv``, ``refine_stride``) so that they mean
-#: the same model whatever the preset's default.
+#: The rows name their boundary refinement (``refine_stride``) so that they mean the same model whatever the
+#: preset's default.
 ABLATION_ROWS: list[tuple[str, dict[str, Any]]] = [
-    ("baseline (weighted NLL, no cascade)", {"model": {"arch": "baseline", "fusion_conv": "full", "refine_stride": 0},
+    ("baseline (weighted NLL, no cascade)", {"model": {"arch": "baseline", "refine_stride": 0},
                                              "loss": {"fg_loss": "weighted"}}),
-    ("+ LMP", {"model": {"arch": "baseline", "fusion_conv": "full", "refine_stride": 0}, "loss": {"fg_loss": "lmp"}}),
-    ("+ cascade", {"model": {"arch": "cascade", "fusion_conv": "full", "refine_stride": 0}, "loss": {"fg_loss": "lmp"}}),
+    ("+ LMP", {"model": {"arch": "baseline", "refine_stride": 0}, "loss": {"fg_loss": "lmp"}}),
+    ("+ cascade", {"model": {"arch": "cascade", "refine_stride": 0}, "loss": {"fg_loss": "lmp"}}),
 ]
 #: Comparisons beyond the paper's table, trained with the same budget and loss as "+ cascade".
 EXTRA_ROWS: list[tuple[str, dict[str, Any]]] = [
-    ("+ cascade, fusion 256", {"model": {"arch": "cascade", "fusion_width": 256, "fusion_conv": "full",
-                                         "refine_stride": 0}, "loss": {"fg_loss": "lmp"}}),
-    ("+ cascade, fusion 128", {"model": {"arch": "cascade", "fusion_width": 128, "fusion_conv": "full",
-                                         "refine_stride": 0}, "loss": {"fg_loss": "lmp"}}),
-    ("+ cascade, refined to stride 4", {"model": {"arch": "cascade", "fusion_conv": "full", "refine_stride": 4},
-                                        "loss": {"fg_loss": "lmp"}}),
-    ("+ cascade, refined to stride 2", {"model": {"arch": "cascade", "fusion_conv": "full", "refine_stride": 2},
-                                        "loss": {"fg_loss": "lmp"}}),
-    ("+ cascade, separable fusion", {"model": {"arch": "cascade", "fusion_conv": "separable", "refine_stride": 0},
-                                     "loss": {"fg_loss": "lmp"}}),
-    ("+ cascade, separable fusion, refined to stride 4",
-     {"model": {"arch": "cascade", "fusion_conv": "separable", "refine_stride": 4}, "loss": {"fg_loss": "lmp"}}),
+    ("+ cascade, fusion 256", {"model": {"arch": "cascade", "fusion_width": 256, "refine_stride": 0},
+                               "loss": {"fg_loss": "lmp"}}),
+    ("+ cascade, fusion 128", {"model": {"arch": "cascade", "fusion_width": 128, "refine_stride": 0},
+                               "loss": {"fg_loss": "lmp"}}),
+    ("+ cascade, refined to stride 4", {"model": {"arch": "cascade", "refine_stride": 4}, "loss": {"fg_loss": "lmp"}}),
+    ("+ cascade, refined to stride 2", {"model": {"arch": "cascade", "refine_stride": 2}, "loss": {"fg_loss": "lmp"}}),
     ("U-Net (MobileNetV2 encoder), LMP", {"model": {"arch": "unet", "refine_stride": 0}, "loss": {"fg_loss": "lmp"}}),
 ]
 #: The paper's validation binary mIoU (%) for its rows (Table 1).

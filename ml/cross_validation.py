@@ -67,8 +67,6 @@ ROW_ALIASES = {
     "cascade-f128": "+ cascade, fusion 128",
     "cascade-refined": "+ cascade, refined to stride 4",
     "cascade-refined-s2": "+ cascade, refined to stride 2",
-    "cascade-sep": "+ cascade, separable fusion",
-    "cascade-sep-refined": "+ cascade, separable fusion, refined to stride 4",
     "unet": "U-Net (MobileNetV2 encoder), LMP",
 }
 

@@ -19,7 +19,6 @@ from ml.models.cascade import (
     cascade_55,
     cascade_baseline,
     cascade_net,
-    cascade_separable,
     count_decoder_convs,
     count_low_path_convs,
 )
@@ -132,31 +131,6 @@ def test_full_width_channels_and_fusion_width_parameter_count():
     assert counts[256] - counts[128] == depends(256) - depends(128)
 
 
-def test_separable_fusion_factors_the_dilated_conv_and_keeps_the_rest():
-    """``fusion_conv="separable"``: each fusion block's 3x3 dilated conv becomes a dilated depthwise 3x3 + a
-    pointwise 1x1; the encoders, projections, heads and output strides are the paper's, and Fusion1 costs
-    9 C_in + C_in C_out multiply-adds a pixel instead of 9 C_in C_out."""
-    paper, sep = cascade_net(pretrained=None), cascade_separable(pretrained=None)
-    for block in (sep.fusion0, sep.fusion1):
-        depthwise, pointwise = block.dilated[0].conv, block.dilated[1].conv
-        assert depthwise.groups == depthwise.in_channels == 320 and depthwise.dilation == (2, 2)
-        assert depthwise.kernel_size == (3, 3) and pointwise.kernel_size == (1, 1)
-        assert (pointwise.in_channels, pointwise.out_channels) == (320, 320)
-    assert count_decoder_convs(sep) == 6 and count_decoder_convs(paper) == 4
-    other = {k: v.shape for k, v in paper.state_dict().items() if ".dilated." not in k}
-    assert other == {k: v.shape for k, v in sep.state_dict().items() if ".dilated." not in k}
-
-    def params(block):
-        return sum(p.numel() for p in block.dilated.parameters() if p.requires_grad)
-
-    assert params(paper.fusion1) == 320 * 320 * 9 + 2 * 320
-    assert params(sep.fusion1) == 320 * 9 + 2 * 320 + 320 * 320 + 2 * 320
-    tiny = cascade_net("tiny-sep").train()
-    outs = tiny(torch.rand(2, 3, 96, 128))
-    assert tiny.output_strides == [1, 8, 16]
-    assert [tuple(o.fg.shape[-2:]) for o in outs] == [(96, 128), (12, 16), (6, 8)]
-
-
 def test_baseline_variant():
     model = cascade_baseline(**TINY)
     assert model.high is None and model.fusion1 is None and model.aux1 is None
@@ -170,7 +144,7 @@ def test_baseline_variant():
     assert sum(p.numel() for p in model.parameters()) < sum(p.numel() for p in cascade_net("tiny").parameters())
 
 
-@pytest.mark.parametrize("preset", ["tiny", "tiny-baseline", "tiny-refined", "tiny-sep"])
+@pytest.mark.parametrize("preset", ["tiny", "tiny-baseline", "tiny-refined"])
 def test_heads_before_upsample_equals_upsample_then_heads(preset):
     config = model_config(preset)
     fast = CascadeNet(config)
@@ -193,7 +167,7 @@ def test_heads_before_upsample_equals_upsample_then_heads(preset):
             assert (ta - tb).abs().max().item() < 1e-5
 
 
-@pytest.mark.parametrize("preset", ["tiny", "tiny-refined", "tiny-sep"])
+@pytest.mark.parametrize("preset", ["tiny", "tiny-refined"])
 def test_fold_batchnorm_and_channels_last_keep_outputs(preset):
     model = cascade_net(preset, tf_padding=True)
     _randomize_bn(model)
@@ -281,8 +255,6 @@ def test_config_json_round_trip_presets_and_errors():
         ModelConfig(refine_stride=8)
     with pytest.raises(ValueError, match="high branch"):
         ModelConfig(arch="baseline", refine_stride=4)
-    with pytest.raises(ValueError, match="fusion_conv must be one of full, separable"):
-        ModelConfig(fusion_conv="depthwise")
     assert model_config("cascade-55-refined").refine_stride == 4 and model_config("cascade-55").refine_stride == 0
     with pytest.raises(ValueError, match="unknown model preset"):
         model_config("cascade-99")
@@ -350,7 +322,7 @@ def test_ml_core_does_not_import_django():
     assert result.stdout.strip() == "ok"
 
 
-@pytest.mark.parametrize("preset", ["tiny", "tiny-refined", "tiny-sep"])
+@pytest.mark.parametrize("preset", ["tiny", "tiny-refined"])
 def test_onnx_export_matches_eager(preset):
     ort = pytest.importorskip("onnxruntime")
     import io

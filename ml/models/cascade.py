@@ -13,7 +13,6 @@ in short (H x W = input size, both multiples of 32 for exact strides)::
       output:  up8(Fusion1) -> three 1x1 heads: fg/bg (2 logits), finger class (10 logits),
                direction field (2 values)
       Fusion block: F1 -> 3x3 conv, dilation 2 + BN; F2 -> 1x1 conv + BN; sum; ReLU.
-               (``fusion_conv="separable"``: the 3x3 conv as depthwise 3x3 + BN, then pointwise 1x1 + BN.)
       Deep supervision (training only): an output branch on the upsampled F1 of each fusion block,
       at H/16 (Fusion0) and H/8 (Fusion1).
 
@@ -85,7 +84,6 @@ __all__ = [
     "cascade_baseline",
     "cascade_net",
     "cascade_refined",
-    "cascade_separable",
     "count_decoder_convs",
     "count_low_path_convs",
 ]
@@ -200,26 +198,13 @@ class BoundaryRefinement(nn.Module):
 
 class FusionBlock(nn.Module):
     """The paper's Figure 2 (left): F1 (already upsampled x2) -> 3x3 conv, dilation 2 + BN;
-    F2 -> 1x1 projection + BN; sum; ReLU.
-
-    ``conv="separable"``: the 3x3 dilated conv is factored into a depthwise 3x3 (dilation 2) + BN and a pointwise
-    1x1 + BN, linear as the paper's conv is (no activation between: F1 of Fusion0 is a linear bottleneck, and a
-    ReLU6 between cost 14 points of held-out mIoU on the first CV fold): ``9 C_in + C_in C_out`` multiply-adds a
-    pixel instead of ``9 C_in C_out`` (Fusion1 at 360x480 with C = 320: 0.31 instead of 2.52 GMAC)."""
+    F2 -> 1x1 projection + BN; sum; ReLU."""
 
     def __init__(self, f1_channels: int, f2_channels: int, out_channels: int,
-                 bn_eps: float = BN_EPS, bn_momentum: float = BN_MOMENTUM, conv: str = "full") -> None:
+                 bn_eps: float = BN_EPS, bn_momentum: float = BN_MOMENTUM) -> None:
         super().__init__()
         bn = {"bn_eps": bn_eps, "bn_momentum": bn_momentum}
-        if conv == "full":
-            self.dilated = ConvBNAct(f1_channels, out_channels, 3, dilation=2, activation=False, **bn)
-        elif conv == "separable":
-            self.dilated = nn.Sequential(
-                ConvBNAct(f1_channels, f1_channels, 3, dilation=2, groups=f1_channels, activation=False, **bn),
-                ConvBNAct(f1_channels, out_channels, 1, activation=False, **bn),
-            )
-        else:
-            raise ValueError(f"fusion conv must be 'full' or 'separable', got {conv!r}")
+        self.dilated = ConvBNAct(f1_channels, out_channels, 3, dilation=2, activation=False, **bn)
         self.projection = ConvBNAct(f2_channels, out_channels, 1, activation=False, **bn)
         _kaiming(self)
 
@@ -266,11 +251,10 @@ class CascadeNet(nn.Module):
         c = config.fusion_width
         bn = {"bn_eps": config.bn_eps, "bn_momentum": config.bn_momentum}
         hb = config.heads_before_upsample
-        fusion = {**bn, "conv": config.fusion_conv}
-        self.fusion0 = FusionBlock(self.low.out_channels, self.low.stage_channels[3], c, **fusion)
+        self.fusion0 = FusionBlock(self.low.out_channels, self.low.stage_channels[3], c, **bn)
         self.aux0 = OutputBranch(self.low.out_channels, config.num_classes, hb)
         if self.cascade:
-            self.fusion1 = FusionBlock(c, self.high.stage_channels[3], c, **fusion)
+            self.fusion1 = FusionBlock(c, self.high.stage_channels[3], c, **bn)
             self.aux1 = OutputBranch(c, config.num_classes, hb)
         else:
             self.fusion1 = None
@@ -341,8 +325,7 @@ def count_low_path_convs(model: CascadeNet) -> int:
 
 
 def count_decoder_convs(model: CascadeNet) -> int:
-    """Convolutions of the fusion blocks (2 each, 3 with ``fusion_conv="separable"``; the 1x1 heads are not
-    counted)."""
+    """Convolutions of the fusion blocks (2 each; the 1x1 heads are not counted)."""
     blocks = [b for b in (model.fusion0, model.fusion1) if b is not None]
     return sum(1 for b in blocks for m in b.modules() if isinstance(m, nn.Conv2d))
 
@@ -375,11 +358,6 @@ def cascade_43(**overrides: Any) -> CascadeNet:
 def cascade_refined(**overrides: Any) -> CascadeNet:
     """The cascade with the boundary refinement to stride 4 (``refine_stride=2``: to stride 2)."""
     return cascade_net(ModelConfig(refine_stride=4), **overrides)
-
-
-def cascade_separable(**overrides: Any) -> CascadeNet:
-    """The cascade with depthwise-separable fusion convs (``fusion_conv="separable"``): Fusion1 costs a ninth."""
-    return cascade_net(ModelConfig(fusion_conv="separable"), **overrides)
 
 
 def cascade_baseline(**overrides: Any) -> CascadeNet:

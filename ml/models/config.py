@@ -14,15 +14,12 @@ from ml.models.mobilenetv2 import BN_EPS, BN_MOMENTUM
 from ml.models.outputs import NUM_FINGER_CLASSES
 from ml.weights.sources import WEIGHT_SOURCES, WeightsError
 
-__all__ = ["ARCHS", "DEPTHS", "FUSION_CONVS", "MODEL_PRESETS", "REFINE_STRIDES", "ModelConfig", "model_config"]
+__all__ = ["ARCHS", "DEPTHS", "MODEL_PRESETS", "REFINE_STRIDES", "ModelConfig", "model_config"]
 
 ARCHS = ("cascade", "baseline", "unet")
 DEPTHS = (55, 43)
 #: Finest stride of the cascade's boundary refinement (0: none, the paper's cascade).
 REFINE_STRIDES = (0, 4, 2)
-#: The 3x3 dilated conv of the cascade's fusion blocks: "full" (the paper's) or "separable" (depthwise 3x3 +
-#: pointwise 1x1, ~9x fewer multiply-adds; ``ml.models.cascade.FusionBlock``).
-FUSION_CONVS = ("full", "separable")
 
 
 @dataclass(frozen=True)
@@ -45,8 +42,6 @@ class ModelConfig:
             (the paper's cascade, heads at H/8); 4 = the fused H/8 map refined with the high branch's stride-4
             features, heads at H/4; 2 = then once more with its stride-2 features, heads at H/2.
         refine_width: channels of the refinement (when ``refine_stride`` is not 0).
-        fusion_conv: the fusion blocks' 3x3 dilated conv on F1: "full" (the paper's) or "separable" (depthwise
-            3x3 + BN, then pointwise 1x1 + BN: 2.52 -> 0.31 GMAC for Fusion1 at 360x480).
         unet_decoder_channels: decoder widths of the U-Net (smp's defaults).
         bn_eps, bn_momentum: batch-norm settings of the encoders and the decoder.
     """
@@ -61,7 +56,6 @@ class ModelConfig:
     heads_before_upsample: bool = True
     refine_stride: int = 0
     refine_width: int = 32
-    fusion_conv: str = "full"
     num_classes: int = NUM_FINGER_CLASSES
     unet_decoder_channels: tuple[int, ...] = (256, 128, 64, 32, 16)
     bn_eps: float = BN_EPS
@@ -78,8 +72,6 @@ class ModelConfig:
             raise ValueError(f"refine_stride must be one of {REFINE_STRIDES}, got {self.refine_stride!r}")
         if self.refine_stride and self.arch != "cascade":
             raise ValueError(f"the boundary refinement needs the cascade's high branch, not arch {self.arch!r}")
-        if self.fusion_conv not in FUSION_CONVS:
-            raise ValueError(f"fusion_conv must be one of {', '.join(FUSION_CONVS)}, got {self.fusion_conv!r}")
         if not isinstance(self.refine_width, int) or self.refine_width < 2:
             raise ValueError(f"refine_width must be an int >= 2, got {self.refine_width!r}")
         if not self.width_mult > 0:
@@ -140,13 +132,10 @@ MODEL_PRESETS: dict[str, ModelConfig] = {
     "cascade-55-f128": ModelConfig(fusion_width=128),
     "cascade-55-refined": ModelConfig(refine_stride=4),
     "cascade-55-refined-s2": ModelConfig(refine_stride=2),
-    "cascade-55-sep": ModelConfig(fusion_conv="separable"),
-    "cascade-55-sep-refined": ModelConfig(fusion_conv="separable", refine_stride=4),
     "baseline-55": ModelConfig(arch="baseline"),
     "unet": ModelConfig(arch="unet"),
     "tiny": ModelConfig(width_mult=0.25, fusion_width=32, pretrained=None),
     "tiny-refined": ModelConfig(width_mult=0.25, fusion_width=32, pretrained=None, refine_stride=4, refine_width=8),
-    "tiny-sep": ModelConfig(width_mult=0.25, fusion_width=32, pretrained=None, fusion_conv="separable"),
     "tiny-baseline": ModelConfig(arch="baseline", width_mult=0.25, fusion_width=32, pretrained=None),
     "tiny-unet": ModelConfig(
         arch="unet", width_mult=0.25, pretrained=None, unet_decoder_channels=(32, 16, 16, 8, 8)

@@ -17,8 +17,7 @@ from typing import Any
 from torch import nn
 
 from ml.models.backbones import mobilenet_v2, mobilenet_v2_classifier
-from ml.models.cascade import (CascadeNet, cascade_43, cascade_55, cascade_baseline, cascade_net, cascade_refined,
-                               cascade_separable)
+from ml.models.cascade import CascadeNet, cascade_43, cascade_55, cascade_baseline, cascade_net, cascade_refined
 from ml.models.config import ModelConfig, model_config
 from ml.models.unet import UNet, unet_mobilenet_v2
 
@@ -30,8 +29,8 @@ ARCHITECTURES: dict[str, type[nn.Module]] = {"cascade": CascadeNet, "baseline": 
 #: The builder functions by name (each takes keyword overrides of its default config or weights).
 MODEL_BUILDERS: dict[str, Callable[..., nn.Module]] = {
     builder.__name__: builder
-    for builder in (cascade_net, cascade_55, cascade_43, cascade_refined, cascade_separable, cascade_baseline,
-                    unet_mobilenet_v2, mobilenet_v2, mobilenet_v2_classifier)
+    for builder in (cascade_net, cascade_55, cascade_43, cascade_refined, cascade_baseline, unet_mobilenet_v2,
+                    mobilenet_v2, mobilenet_v2_classifier)
 }
 
 
