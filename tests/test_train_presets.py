@@ -101,8 +101,9 @@ def test_the_cpu_preset_is_the_cv_cpu_budget_in_words():
     preset = TRAIN_PRESETS["cpu-224"]
     args = json.loads((ROOT / preset.measured.results).read_text())["args"]
     assert (args["epochs"], args["steps"], args["batch"], args["crop"]) == (8, 6, 8, 224)
-    assert preset.budget.startswith("8 epochs x 6 steps x batch 8 (384 crops of 224x224), model cascade-55")
-    assert preset.measured.section == "cv-cpu" and "72.7 ± 6.0" in preset.measured_text
+    assert preset.budget.startswith("8 epochs x 6 steps x batch 8 (384 crops of 224x224), model cascade-55-f256")
+    assert preset.measured.section == "cv-cpu-input" and "72.0 ± 2.1" in preset.measured_text
+    assert args["input_side"] == preset.val_size and args["max_side"] is None  # scored at the model's input size
 
 
 @pytest.mark.parametrize("name", MEASURED)
@@ -153,7 +154,8 @@ def test_the_api_lists_the_presets_accepts_each_and_names_the_known_ones_for_an_
     assert listed.status_code == 200
     assert [p["name"] for p in listed.json()] == list(TRAIN_PRESETS)
     cpu = next(p for p in listed.json() if p["name"] == "cpu-224")
-    assert cpu["device"] == "cpu" and cpu["budget"] == TRAIN_PRESETS["cpu-224"].budget and cpu["measured"]["section"] == "cv-cpu"
+    assert cpu["device"] == "cpu" and cpu["budget"] == TRAIN_PRESETS["cpu-224"].budget
+    assert cpu["measured"]["section"] == "cv-cpu-input"
     assert client_for("annotator").get("/api/training-runs/presets/").status_code == 403
     for name in TRAIN_PRESETS:
         started = admin.post("/api/training-runs/", {"snapshot": "small", "preset": name}, format="json")
@@ -243,4 +245,4 @@ def test_the_presets_tables_in_the_docs_list_every_preset_with_its_figures(doc):
     text = (ROOT / doc).read_text()
     assert docs_problems(text, doc) == []
     assert docs_problems(text.replace("| `cpu-224` | cpu |", "| `cpu-224` | gpu |"), doc) == [f"{doc}: no row for cpu-224 (cpu)"]
-    assert docs_problems(text.replace("72.7", "70.0"), doc) == [f"{doc}: the cpu-224 row lacks 72.7"]
+    assert docs_problems(text.replace("72.0 ± 2.1", "70.0 ± 2.1"), doc) == [f"{doc}: the cpu-224 row lacks 72.0"]
