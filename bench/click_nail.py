@@ -29,6 +29,7 @@ tuned on the photos of ``TUNED_ON`` only; the other photos are reported apart. W
 from __future__ import annotations
 
 import argparse
+import csv
 import dataclasses
 import json
 import statistics
@@ -240,6 +241,15 @@ def latency(records: list[dict], key: str = "others") -> dict:
             "later_ms_p90": round(1000 * _quantile(later, 0.9), 1) if later else None}
 
 
+def held_out_photos(data_dir: Path) -> set[str]:
+    """The photos of ``bench.complete_labels.HELD_OUT``'s participants: ``bench.annotation_effort.train_model``
+    does not train on them (the fair set for its model) and the label suggestions were not tuned on them."""
+    from bench.complete_labels import HELD_OUT
+
+    with open(data_dir / "participants.csv", newline="", encoding="utf-8") as f:
+        return {row["file_name"] for row in csv.DictReader(f) if row["participant"] in HELD_OUT}
+
+
 def evaluate(data_dir: Path, predictor=None, only=(), twelve_mp: bool = True) -> dict:
     answers = load_answers(data_dir)
     names = sorted(n for n in answers if answers[n] and (not only or n in only))
@@ -248,9 +258,12 @@ def evaluate(data_dir: Path, predictor=None, only=(), twelve_mp: bool = True) ->
         records += measure_photo(data_dir / "images" / name, answers[name], predictor)
     tuned = [r for r in records if r["photo"] in TUNED_ON]
     rest = [r for r in records if r["photo"] not in TUNED_ON]
+    held_names = held_out_photos(data_dir)
+    held = [r for r in records if r["photo"] in held_names]
     keys = ["prior", "others"] + (["model"] if predictor is not None else [])
     result = {"data": str(data_dir), "photos": len(names), "tuned_on": list(TUNED_ON), "machine": machine_info(),
-              "summary": {key: {"all": summarize(records, key), "tuned_on": summarize(tuned, key), "rest": summarize(rest, key)}
+              "summary": {key: {"all": summarize(records, key), "tuned_on": summarize(tuned, key), "rest": summarize(rest, key),
+                                "held_out": summarize(held, key)}
                           for key in keys},
               "second_tuned_on": list(SECOND_TUNED_ON),
               "second_point": {key: {"all": summarize_second(records, key),
@@ -285,13 +298,15 @@ def section(result: dict, command: str) -> str:
              "`prior`: the nail size a photo without labels gets (the image's first nail); `others`: the size from the "
              "photo's other nails (what the tool sends once the image has some).",
              f"`ClickRules` were tuned on {len(result['tuned_on'])} photos only ({', '.join(n[:8] for n in result['tuned_on'])}…); "
-             "`rest` is the other photos.", "",
+             "`rest` is the other photos; `held_out`: the photos of the participants `bench/annotation_effort.py`'s model "
+             "does not train on (`bench/complete_labels.py`'s `HELD_OUT`), the only fair set for that model (one of "
+             "them, 09aefeec, is among the photos `ClickRules` were tuned on).", "",
              "| mode | set | nails | IoU median | IoU p25 | IoU >= 0.75 | vertices (median) | confidence median | "
              "IoU median, confidence < 0.5 (nails) | IoU median, confidence >= 0.5 |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for key, sets in result["summary"].items():
-        for name in ("all", "tuned_on", "rest"):
-            m = sets[name]
+        for name in ("all", "tuned_on", "rest", "held_out"):
+            m = sets.get(name) or {}
             if not m.get("nails"):
                 continue
             lines.append(f"| {key} | {name} | {m['nails']} | {fmt(m['iou_median'], 3)} | {fmt(m['iou_p25'], 3)} | "
