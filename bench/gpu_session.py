@@ -45,9 +45,9 @@ from bench.benchdoc import git_commit, log  # noqa: E402
 
 STAGES = ("train", "labels", "click", "cv")
 # The training of #16's model on a lent GPU (bench/annotation_effort.py's train_model) and its smoke size.
-TRAIN = {"preset": "web-336", "epochs": 60, "steps_per_epoch": 12, "batch_size": 16, "threads": 4,
+TRAIN = {"preset": "gpu-336", "epochs": 60, "steps_per_epoch": 12, "batch_size": 16, "threads": 4,
          "device": "cuda", "workers": 6}
-TRAIN_SMOKE = {"preset": "web-336", "epochs": 1, "steps_per_epoch": 2, "batch_size": 2, "threads": 2,
+TRAIN_SMOKE = {"preset": "gpu-336", "epochs": 1, "steps_per_epoch": 2, "batch_size": 2, "threads": 2,
                "device": "cpu", "workers": 1}
 # #17's cross-validation (bench/cv.py's options): every fold in its own process, at once.
 # The rows #17 asks about first: a fold stopped at the deadline lacks its last rows.
