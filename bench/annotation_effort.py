@@ -881,6 +881,18 @@ def section(report: dict) -> str:
     scratch_row = report["summary"].get("all", {}).get("scratch")
     f_scratch = (f"{scratch_row['actions_mean'] - scratch_row['label_actions_mean'] - 3:.0f}"
                  if scratch_row and scratch_row["actions_mean"] is not None else "?")  # less N, Enter and fit/zoom share
+    held = report["summary"].get("held_out", {})
+
+    def against_scratch(mode: str) -> str:
+        row, base = held.get(mode), held.get("scratch")
+        if not row or not base or row.get("actions_median") is None or base.get("actions_median") is None:
+            return ""
+        a, b = row["actions_median"], base["actions_median"]
+        return f"{labels[mode]} {'more than' if a > b else 'as much as' if a == b else 'less than'} drawing ({a:g} vs {b:g})"
+
+    compared = [text for text in (against_scratch("drafts"), against_scratch("click+model")) if text]
+    model_vs_scratch = ("With this model, held out, the median finished nail costs " + "; ".join(compared)
+                        + " (spurious draft nails to delete, outlines to redraw)." if compared else "")
     rerun = report.get("rerun")
     rerun_text = "" if not rerun else (
         f" Rerun {rerun['when']} in {rerun['wall_s']:.0f} s with `{rerun['command']}` (commit "
@@ -921,7 +933,7 @@ A simulated annotator labels the shared photos (answers: nails-cc0 polygons + th
 
 All photos: {"; ".join(outlines) or "-"}. (A nail not in the saved labels: the page flagged its shape, e.g. self-crossing after vertex drags, and the save kept it apart; the simulated annotator does not repair flagged shapes.)
 
-Where the actions go: a finished nail from scratch costs about {f_scratch} clicks for its outline plus 4 for the finger and base/tip; a click proposal is rarely good to 0.9 IoU as it comes (the image-only proposals' median IoU is ~0.8, `click_nail` section), and its finger and base/tip suggestions are often wrong (then 1 + 3 actions), so the floor of 3 actions (Ctrl+click, Enter, G) is reached by few nails. With this weak model, drafts and model proposals cost more than drawing (spurious draft nails to delete, outlines to redraw). Proposing a draft's unsure nails changes little with such a model: a spurious one costs one key (Delete) instead of a click and Delete only while it is the selected proposal, else a click and Delete as before, and an accepted one still needs drags or a redraw like any draft nail below the bar.
+Where the actions go: a finished nail from scratch costs about {f_scratch} clicks for its outline plus 4 for the finger and base/tip; a click proposal is rarely good to 0.9 IoU as it comes (the image-only proposals' median IoU is ~0.8, `click_nail` section), and its finger and base/tip suggestions are often wrong (then 1 + 3 actions), so the floor of 3 actions (Ctrl+click, Enter, G) is reached by few nails. {model_vs_scratch} Proposing a draft's unsure nails changes little with such a model: a spurious one costs one key (Delete) instead of a click and Delete only while it is the selected proposal, else a click and Delete as before, and an accepted one still needs drags or a redraw like any draft nail below the bar.
 
 {verdict} Positive corrective points: an Alt+click adds one anywhere, also outside the proposal, so a region the proposal missed can be pointed at; proposals still short of the bar after {MAX_POINTS} points are corrected with vertex drags or drawn.{rerun_finding} Per nail: `docs/results/annotation_effort.json`.
 {end}
