@@ -9,11 +9,14 @@
 
 1. Builds the masks export of ``--source`` (default ``../shared/data/nails-cc0``) with the ablation bench's
    ``build_export`` (the platform's COCO import, geometry validation, masks export; its train/val/test split
-   is not used here), or takes ``--export``.
+   is not used here), or takes ``--export``. ``--labels complete`` merges the project's fingers and base/tip
+   (``curation/demo/nails-cc0-labels.json``) into the polygons first, so the class and direction heads learn.
 2. Deals the participants into ``--folds`` folds balanced by photo count (``ml.cross_validation``); for each
    fold and each row (``ml.ablation``, short names in ``ml.cross_validation.ROW_ALIASES``) trains the same
    budget with ``ml.train.train`` and scores the fold's held-out participants at full resolution after
-   every epoch (long side capped at ``--max-side``, scored at the photo's own size). Every selection
+   every epoch (each photo run at the model's input size, ``--val-size``, as the platform predicts; with
+   ``--max-side`` at its own size capped there, the protocol before 2026-12-05; scored at the photo's own
+   size). Every selection
    strategy in ``--select`` is judged on that same run: the last epoch, the EMA of the epoch-end weights, the
    best epoch on the fold's inner val participants; the best held-out epoch ("oracle") measures the gap.
    ``--tta flip``: each strategy's model is also scored with flip test-time augmentation (``ml.tta``; the same
