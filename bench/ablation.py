@@ -90,7 +90,8 @@ def build_export(source: Path, target: Path, seed: int = 0, labels: Path | None 
         summary = export_masks(records, out, {"snapshot": source.name, "content_hash": content_hash,
                                               "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
     people = {split: sum(1 for s in split_of.values() if s == split) for split in ("train", "val", "test")}
-    summary.update(participants=people, skipped=skipped, warnings=len(dataset.warnings), labels=str(labels or "polygons"),
+    summary.update(participants=people, skipped=skipped, warnings=len(dataset.warnings),
+                   labels=str(labels or "polygons"),
                    nails=sum(len(r.geometry.get("nails") or []) for r in records))
     return summary
 

@@ -262,8 +262,8 @@ def evaluate(data_dir: Path, predictor=None, only=(), twelve_mp: bool = True) ->
     held = [r for r in records if r["photo"] in held_names]
     keys = ["prior", "others"] + (["model"] if predictor is not None else [])
     result = {"data": str(data_dir), "photos": len(names), "tuned_on": list(TUNED_ON), "machine": machine_info(),
-              "summary": {key: {"all": summarize(records, key), "tuned_on": summarize(tuned, key), "rest": summarize(rest, key),
-                                "held_out": summarize(held, key)}
+              "summary": {key: {"all": summarize(records, key), "tuned_on": summarize(tuned, key),
+                                "rest": summarize(rest, key), "held_out": summarize(held, key)}
                           for key in keys},
               "second_tuned_on": list(SECOND_TUNED_ON),
               "second_point": {key: {"all": summarize_second(records, key),

@@ -270,8 +270,8 @@ def run_fold(export: str | os.PathLike, fold: Fold, config: TrainConfig, out_dir
     "scoring_seconds", "tta_seconds", "seconds", "crops", "device"}``.
 
     ``max_side``: None (default) runs every held-out photo at the config's input size (``config.eval_size``: its
-    val size, else the training's long side; what ``ml.predict.Predictor`` runs the model at); a number runs each photo at its own
-    size with the longer side capped there (the protocol of the runs before 2026-12-05).
+    val size, else the training's long side; what ``ml.predict.Predictor`` runs the model at); a number runs each
+    photo at its own size with the longer side capped there (the protocol of the runs before 2026-12-05).
 
     ``tta``: test-time augmentations (``ml.tta.TTA_MODES`` other than ``none``) each strategy's model is
     also scored with, the same weights (no extra training): ``selections[strategy]["tta"][name]`` =

@@ -15,10 +15,10 @@ runs the model with horizontal-flip test-time augmentation (``ml.tta``: the imag
 timed as a whole).
 
 Per-image scores (cross-validation): :class:`FullResScorer` runs each photo at the model's input size (its longer
-side ``long_side``, as :class:`ml.predict.Predictor` runs the platform's models: the size they were trained at)
-or at its own size with the longer side capped at ``max_side`` (:data:`FULL_RES_MAX_SIDE`), and scores it at its
-own size (:func:`image_scores`: pixel counts, nail /
-background / binary IoU, per-nail IoU); :func:`pooled_scores` sums a split's pixel counts.
+side ``long_side``, as :class:`ml.predict.Predictor` runs the platform's models: ``TrainConfig.eval_size``) or at
+its own size with the longer side capped at ``max_side`` (:data:`FULL_RES_MAX_SIDE`), and scores it at its own
+size (:func:`image_scores`: pixel counts, nail / background / binary IoU, per-nail IoU); :func:`pooled_scores`
+sums a split's pixel counts.
 """
 
 from __future__ import annotations
