@@ -50,13 +50,9 @@ def build_export(source: Path, target: Path, seed: int = 0, labels: Path | None 
 
     coco = source / "annotations.coco.json"
     if labels is not None:
-        from curation.demo_labels import merge_into_coco, read_demo_labels
+        from curation.demo_labels import write_merged_coco
 
-        merged = merge_into_coco(json.loads(coco.read_text(encoding="utf-8")), read_demo_labels(labels))
-        merged_dir = target.parent / f"{target.name}-coco"  # the merged file; the photos stay in the source
-        merged_dir.mkdir(parents=True, exist_ok=True)
-        coco = merged_dir / "annotations.coco.json"
-        coco.write_text(json.dumps(merged), encoding="utf-8")
+        coco = write_merged_coco(coco, target.parent / f"{target.name}-coco", labels)  # photos stay in source
     dataset = get_importer("coco").parse(str(coco))
     for image in dataset.images:
         if image.image_path is None and (source / "images" / image.file_name).is_file():

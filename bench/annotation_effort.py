@@ -93,7 +93,7 @@ from shapely.ops import nearest_points, polylabel  # noqa: E402
 from bench.benchdoc import git_commit, log, machine_info, markers, write_section  # noqa: E402
 from bench.click_nail import biggest_part, click_point, corrective_point, shape  # noqa: E402
 from bench.complete_labels import HELD_OUT, load_labels, training_info  # noqa: E402
-from curation.demo_labels import DEMO_LABELS, merge_into_coco, read_demo_labels  # noqa: E402
+from curation.demo_labels import DEMO_LABELS, write_merged_coco  # noqa: E402
 from prelabel.proposals import PROPOSE_BELOW  # noqa: E402
 
 SECTION = "annotation_effort"
@@ -136,11 +136,7 @@ def masks_export(out: Path, held_out: bool = False, data_dir: Path = SHARED) -> 
     from dataset.geometry import normalize_geometry
 
     out.mkdir(parents=True, exist_ok=True)
-    coco_dir = out / "coco"
-    coco_dir.mkdir(exist_ok=True)
-    merged = merge_into_coco(json.loads((data_dir / "annotations.coco.json").read_text()), read_demo_labels())
-    (coco_dir / "annotations.coco.json").write_text(json.dumps(merged))
-    parsed = get_importer("coco").parse(str(coco_dir / "annotations.coco.json"))
+    parsed = get_importer("coco").parse(str(write_merged_coco(data_dir / "annotations.coco.json", out / "coco")))
     owners = {a["file_name"]: a["participant"] for a in load_answers(data_dir)}
     records = []
     for image in parsed.images:

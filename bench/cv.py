@@ -389,15 +389,16 @@ def main(argv: list[str] | None = None) -> dict:
     info = machine_info()
     where = (torch.cuda.get_device_name(device) if device.type == "cuda"
              else f"{info['nproc']} CPUs ({info.get('cpu', 'unknown')}), {torch.get_num_threads()} threads")
-    crop = row_config(labels[0], args).augment.crop_size
+    first = row_config(labels[0], args)  # every row has the same budget, crops and input size
     report = {
         "title": args.title or "reduced CPU budget", "date": time.strftime("%Y-%m-%d"), "seconds": 0.0,
         "command": "python " + shlex.join(["bench/cv.py"] + (sys.argv[1:] if argv is None else list(argv))),
         "commit": git_commit(("ml", "bench"), "ml/ or bench/") or "unknown",
-        "args": {"preset": args.preset, "crop": crop, "epochs": args.epochs, "steps": args.steps, "batch": args.batch,
+        "args": {"preset": args.preset, "crop": first.augment.crop_size, "epochs": args.epochs, "steps": args.steps,
+                 "batch": args.batch,
                  "labels": args.labels if args.export is None else "an existing export",
                  "val_size": args.val_size, "max_side": args.max_side,
-                 "input_side": row_config(labels[0], args).eval_size, "select": selections,
+                 "input_side": first.eval_size, "select": selections,
                  "ema_decay": args.ema_decay, "seed": args.seed, "threads": args.threads,
                  "latency_runs": args.latency_runs, "folds": args.folds, "tta": args.tta_modes},
         "export": export_summary(export), "folds": [fold.to_dict() for fold in folds], "results": [], "latency": {},

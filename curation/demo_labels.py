@@ -61,3 +61,16 @@ def merge_into_coco(coco: dict, labels: dict) -> dict:
         raise DemoLabelsError("the demo labels do not fit this COCO file:\n" + "\n".join(problems[:20])
                               + (f"\n... and {len(problems) - 20} more" if len(problems) > 20 else ""))
     return {**coco, "categories": categories(), "annotations": annotations}
+
+
+def write_merged_coco(coco_path: str | Path, out_dir: str | Path, labels: str | Path = DEMO_LABELS) -> Path:
+    """``coco_path``'s COCO file merged with the label file ``labels`` (:func:`merge_into_coco`), written as
+    ``out_dir/annotations.coco.json`` for the ordinary importer; returns that path. A label file that does not
+    fit raises :class:`DemoLabelsError` before anything is written. The photos stay where they are: the caller
+    points the importer at them."""
+    merged = merge_into_coco(json.loads(Path(coco_path).read_text(encoding="utf-8")), read_demo_labels(labels))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / "annotations.coco.json"
+    target.write_text(json.dumps(merged), encoding="utf-8")
+    return target

@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 
-from curation.demo_labels import DEMO_LABELS, DemoLabelsError, merge_into_coco, read_demo_labels
+from curation.demo_labels import DEMO_LABELS, DemoLabelsError, write_merged_coco
 from curation.transfer import import_labels
 from labeling.models import Participant
 
@@ -69,12 +69,9 @@ class Command(BaseCommand):
             source = coco
             if DEMO_LABELS.is_file():
                 try:
-                    merged = merge_into_coco(json.loads(coco.read_text(encoding="utf-8")), read_demo_labels())
+                    source = write_merged_coco(coco, scratch)
                 except DemoLabelsError as error:
                     self.stderr.write(f"demo data: fingers and landmarks not added ({error})")
-                else:
-                    source = Path(scratch) / "annotations.coco.json"
-                    source.write_text(json.dumps(merged), encoding="utf-8")
             report = import_labels("coco", str(source),
                                    participants_csv=str(participants) if participants.is_file() else None,
                                    default_participant=DEMO_PARTICIPANT, images_dir=str(folder / "images"))
