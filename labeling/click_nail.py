@@ -4,7 +4,9 @@
 the decoded photo from labeling/photos.py's small LRU (the next clicks on an image skip the decoding), asks the registered
 foreground provider (``labeling/extensions.py``; pre-labeling registers the active model's) for a
 probability map, and gives the new nail its finger and base/tip from ``ml.label_suggestions`` run on the
-image's saved nails plus the new one (the others' confirmed fields as constraints).
+image's saved nails plus the new one (the others' confirmed fields as constraints), weighing the active model's
+per-nail votes when a vote provider has them (the same network run as the probability map), as the tool's
+label suggestions do.
 
 Answer: ``{"nail": {"polygon", "finger", "base", "tip", "suggested": {"finger": c, "landmarks": c}},
 "confidence", "source": "model" | "image", "model", "suggestion"}``, ``nail`` null when the click found
@@ -77,7 +79,9 @@ def click_nail(image: Image, raw_points, geometry: dict) -> dict:
         answer["detail"] = "no nail found at this click: click nearer its middle, or draw it (N)"
         return answer
     known = [confirmed_labels(n) for n in nails if len(n.get("polygon") or []) >= 3]
-    suggestion = suggest_on_small(polygons + [result.polygon], known + [None], small, scale)[-1]
+    with_new = polygons + [result.polygon]
+    votes = extensions.votes_for(image, rgb, with_new)  # None without an active model whose heads trained
+    suggestion = suggest_on_small(with_new, known + [None], small, scale, votes)[-1]
     nail = {"polygon": result.polygon, "finger": suggestion.finger, "base": suggestion.base,
             "tip": suggestion.tip, "suggested": {}}
     if suggestion.finger is not None:

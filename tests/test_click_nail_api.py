@@ -129,6 +129,34 @@ def test_a_registered_foreground_provider_makes_the_source_model(client_for, nai
     assert asked == [(image.pk, (480, 640, 3))]
 
 
+@pytest.mark.parametrize("finger, direction", [(8, [0.0, 1.0]), (2, [0.0, -1.0])])
+def test_a_registered_vote_provider_weighs_in_the_click_proposals_finger_and_direction(
+        client_for, nail_image, monkeypatch, finger, direction):
+    """The active model's per-nail votes (a vote provider, as pre-labeling registers) are asked for the image's
+    nails plus the proposal, and its finger and base/tip follow a confident vote; without one they do not say so."""
+    image, _ = nail_image
+    client = client_for("annotator")
+    plain = client.post(url(image), {"points": [CLICK]}, format="json").json()["suggestion"]
+    assert "model votes" not in plain["reasons"]
+    asked = []
+
+    def provider(img, rgb, polygons):
+        asked.append(len(polygons))
+        probs = [0.01] * 10
+        probs[finger - 1] = 0.91
+        return [{"finger_probs": probs, "direction": direction, "direction_confidence": 1.0} for _ in polygons]
+
+    monkeypatch.setattr(extensions, "_vote_providers", [])
+    extensions.register_vote_provider(lambda img, rgb, polygons: None)   # one without votes is skipped
+    extensions.register_vote_provider(provider)
+    data = client.post(url(image), {"points": [CLICK]}, format="json").json()
+    assert asked == [1]                     # no saved nails: the proposal alone
+    nail = data["nail"]
+    assert nail["finger"] == finger and "model votes" in data["suggestion"]["reasons"]
+    tip_minus_base = np.subtract(nail["tip"], nail["base"])
+    assert float(tip_minus_base @ np.asarray(direction)) > 0.9 * float(np.hypot(*tip_minus_base))
+
+
 def test_prelabel_registers_the_active_model_as_foreground_provider(client_for, nail_image):
     assert active_foreground in extensions.foreground_providers()
     image, _ = nail_image
@@ -216,7 +244,8 @@ def test_the_kept_outputs_give_click_a_nail_the_full_photo_predictions_map(parti
     # The comparison can fail: the same outputs upsampled otherwise (nearest) are farther off.
     nearest = cv2.resize(active_prediction.kept_outputs(image, rgb, active_tiny_model).fg_prob.astype(np.float32),
                          size[::-1], interpolation=cv2.INTER_NEAREST)
-    assert np.abs(full - np.round(nearest * 255)).max() > 5
+    off = np.abs(full - np.round(nearest * 255))
+    assert off.max() > 1 or off.mean() >= 0.05, (off.max(), off.mean())  # it fails the bound the kept map meets
 
 
 def test_a_click_reads_the_labels_once(client_for, users, nail_image):
