@@ -162,8 +162,9 @@ TRAIN_PRESETS: dict[str, TrainPreset] = {
         model="cascade-55", augment="native-448", crop_size=448, epochs=60, steps_per_epoch=None, batch_size=8,
         val_size=640, lr=1e-3, warmup_steps=100, patience=10, unmeasured="not measured"),
 }
-#: The preset of a run that names none (the API, the ``train`` command).
-DEFAULT_TRAIN_PRESET = "tiny"
+#: The preset of a run that names none (the API, the ``train`` command, the training page's choice): the
+#: measured one that fits any machine (a GPU runs it too); "tiny" is for tests and demos only.
+DEFAULT_TRAIN_PRESET = "cpu-224"
 
 
 class CudaUnavailable(RuntimeError):

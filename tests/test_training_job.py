@@ -87,7 +87,7 @@ def test_evaluate_predict_commands_api_and_pages(client_for, users, tmp_path):
     assert len(run["history"]) == 1 and run["model_version"] == version.name and run["job"]["status"] == "succeeded"
     assert reviewer.get(f"/api/model-versions/{version.pk}/").json()["metrics"]["miou"] >= 0
     assert reviewer.post("/api/training-runs/", {"snapshot": "nails"}, format="json").status_code == 403
-    started = admin.post("/api/training-runs/", {"snapshot": "nails", "epochs": 1}, format="json")
+    started = admin.post("/api/training-runs/", {"snapshot": "nails", "preset": "tiny", "epochs": 1}, format="json")
     assert started.status_code == 202 and started.json()["queue"] == "training"
     assert admin.post("/api/training-runs/", {"snapshot": "ghost"}, format="json").status_code == 400
     from django.test import Client

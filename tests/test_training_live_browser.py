@@ -20,6 +20,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from jobs.models import Job
+from ml.train_presets import DEFAULT_TRAIN_PRESET
 from tests.browser import login
 from tests.conftest import make_user, wait_for
 from tests.test_training_job import nail_snapshot
@@ -43,7 +44,7 @@ def test_chart_axes_and_progress_words_on_node():
 def test_a_started_run_is_listed_at_once_with_its_live_figures(client_for):
     nail_snapshot("live", participants=2, per_participant=1)
     admin = client_for("admin")
-    started = admin.post("/api/training-runs/", {"snapshot": "live", "epochs": 3}, format="json")
+    started = admin.post("/api/training-runs/", {"snapshot": "live", "preset": "tiny", "epochs": 3}, format="json")
     assert started.status_code == 202, started.content
     run = TrainingRun.objects.get()  # made with the job, before any worker took it
     assert started.json()["training_run"] == run.pk and run.job_id == started.json()["id"]
@@ -52,7 +53,7 @@ def test_a_started_run_is_listed_at_once_with_its_live_figures(client_for):
     assert [(r["id"], r["status"]) for r in listed] == [(run.pk, "queued")]
     assert listed[0]["live"] == {"epochs_done": 0, "epochs": 3, "fraction": 0.0, "elapsed_seconds": None,
                                  "eta_seconds": None, "images_per_second": None}
-    again = admin.post("/api/training-runs/", {"snapshot": "live", "epochs": 3}, format="json")
+    again = admin.post("/api/training-runs/", {"snapshot": "live", "preset": "tiny", "epochs": 3}, format="json")
     assert again.status_code == 409 and again.json()["training_run"] == run.pk and TrainingRun.objects.count() == 1
 
     # Half way through (tiny preset: 30 steps of 8 images an epoch) after 100 s: 100 s left, 3.6 images/s.
@@ -112,6 +113,8 @@ def test_start_a_run_and_watch_it_live_in_chromium(browser, live_server, tmp_pat
         page.goto(f"{live_server.url}/training/")
         expect(page.locator("#runs")).to_contain_text("No training run yet.")
         page.evaluate("() => { window.sameDocument = true; }")  # gone if the page reloads
+        expect(page.locator("#preset")).to_have_value(DEFAULT_TRAIN_PRESET)  # a measured preset unless one is picked
+        page.select_option("#preset", "tiny")
         page.fill("input[name=epochs]", "3")
         page.click("#start-training button")
         expect(page.locator("#start-status")).to_contain_text("queued on the training queue", timeout=30_000)
@@ -154,6 +157,7 @@ def test_start_a_run_and_watch_it_live_in_chromium(browser, live_server, tmp_pat
         page.screenshot(path=str(tmp_path / "training.png"), full_page=True)
 
         # A long run, cancelled from its page: Cancel goes once it has stopped.
+        page.select_option("#preset", "tiny")
         page.fill("input[name=epochs]", "200")
         page.click("#start-training button")
         expect(page.locator("#runs tr[data-run]")).to_have_count(2)
