@@ -290,20 +290,25 @@ class ImageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         image = self.get_object()
         return Response(suggestions.suggestions_for(image))
 
-    @extend_schema(request={"application/json": {"type": "object", "properties": {"points": {
-                       "type": "array", "items": {"type": "array", "items": {"type": "number"}, "minItems": 3, "maxItems": 3}}},
+    @extend_schema(request={"application/json": {"type": "object", "properties": {
+                       "points": {"type": "array",
+                                  "items": {"type": "array", "items": {"type": "number"}, "minItems": 3, "maxItems": 3}},
+                       "nails": {"type": "array", "items": {"type": "object"},
+                                 "description": "the page's nails (saved or not) as context for the finger and base/tip; "
+                                                "default: the saved labels"}},
                        "required": ["points"]}},
                    responses={200: OpenApiResponse(description=(
                        "{nail: {polygon, finger, base, tip, suggested} | null, confidence, source: model | image, model, "
                        "suggestion}: the proposed nail (nothing is saved)")),
-                              400: OpenApiResponse(description="bad points: not a list of [x, y, 1 | 0] in the image with a positive one"),
+                              400: OpenApiResponse(description="bad points: not a list of [x, y, 1 | 0] in the image with a "
+                                                               "positive one; or bad nails: not a list of nails"),
                               403: OpenApiResponse(description="not yours to edit"),
                               404: OpenApiResponse(description="no such image, or not yours to see")})
     @action(detail=True, methods=["post"], url_path="click-nail")
     def click_nail(self, request, pk=None):
         """Click a nail, get the nail (``labeling/click_nail.py``): ``{"points": [[x, y, 1], [x, y, 0], ...]}`` in
-        image pixels (1: inside the nail, 0: outside it) -> the proposed polygon, finger and base/tip. Allowed to
-        whoever may edit the image's labels."""
+        image pixels (1: inside the nail, 0: outside it), optionally ``"nails"`` (the page's labels, saved or not)
+        -> the proposed polygon, finger and base/tip. Allowed to whoever may edit the image's labels."""
         image = self.get_object()
         current = image.annotation
         try:
@@ -312,9 +317,11 @@ class ImageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             return Response({"detail": str(exc)}, status=403)
         body = request.data if isinstance(request.data, dict) else {}
         try:
-            return Response(click_nail.click_nail(image, body.get("points"), current.geometry))
+            return Response(click_nail.click_nail(image, body.get("points"), current.geometry, body.get("nails")))
         except click_nail.BadPoints as exc:
             return Response({"points": [str(exc)]}, status=400)
+        except click_nail.BadNails as exc:
+            return Response({"nails": [str(exc)]}, status=400)
         except OSError as exc:  # the stored photo is missing or unreadable
             return Response({"detail": f"the photo could not be read: {exc}"}, status=409)
 

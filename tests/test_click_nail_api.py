@@ -64,6 +64,56 @@ def test_the_image_nails_set_the_size_and_the_others_labels_constrain_the_sugges
     assert data["nail"]["finger"] != 1   # the thumb is taken by the other nail
 
 
+def test_the_pages_nails_when_sent_are_the_context_in_place_of_the_saved_ones(client_for, users, nail_image, monkeypatch):
+    """The page sends its nails (saved or not: autosave waits for a pause) with each click; the suggestion then
+    reads them, their confirmed fields as constraints, and a nail still being drawn (a self-intersecting outline) is
+    left out. Without ``nails`` the saved labels are the context."""
+    image, truth = nail_image
+    contours, _ = cv2.findContours(truth.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    far = (contours[0].reshape(-1, 2) + [-250, 0]).tolist()
+    saved = [[500, 20], [560, 20], [560, 80], [500, 80]]
+    save_annotation(image, users["annotator"], version=0,
+                    geometry={"nails": [{"polygon": saved, "finger": 7, "base": None, "tip": None}], "ignore": []})
+    seen = []
+    real = click_nail.suggest_on_small
+
+    def spy(polygons, known, small, scale, votes=None):
+        seen.append((polygons, known))
+        return real(polygons, known, small, scale, votes)
+
+    monkeypatch.setattr(click_nail, "suggest_on_small", spy)
+    client = client_for("annotator")
+    drawing = [[10, 10], [60, 60], [60, 10], [10, 60]]  # a bow tie: still being drawn
+    page = [{"polygon": far, "finger": 1, "base": None, "tip": None},
+            {"polygon": drawing, "finger": None, "base": None, "tip": None},
+            {"polygon": saved, "finger": 7, "base": None, "tip": None, "suggested": {"finger": 0.4}}]
+    data = client.post(url(image), {"points": [CLICK], "nails": page}, format="json").json()
+    polygons, known = seen[-1]
+    assert len(polygons) == 3 and polygons[0] == far and polygons[1] == saved
+    assert [k["finger"] for k in known[:2]] == [1, None] and known[2] is None  # suggested 7: no constraint; the new nail
+    assert data["nail"]["finger"] != 1                       # the thumb is the page's other nail
+    client.post(url(image), {"points": [CLICK]}, format="json")
+    polygons, known = seen[-1]
+    assert len(polygons) == 2 and polygons[0] == saved and known[0]["finger"] == 7   # the saved labels
+
+
+@pytest.mark.parametrize("nails, problem", [
+    ("all of them", "'nails' must be a list"),
+    ([42], "nail 1"),
+    ([{"polygon": "square", "finger": None, "base": None, "tip": None}], "nail 1"),
+    ([{"polygon": [[10, 10], [40, 10], [40, 40]], "finger": 11, "base": None, "tip": None}], "nail 1"),
+    ([{"polygon": [[10, 10], [40, 10], [40, 40]], "finger": None, "base": None, "tip": None}] * 501, "too many nails"),
+])
+def test_bad_page_nails_are_answered_400_naming_the_problem(client_for, nail_image, nails, problem):
+    image, _ = nail_image
+    client = client_for("annotator")
+    response = client.post(url(image), {"points": [CLICK], "nails": nails}, format="json")
+    assert response.status_code == 400
+    assert problem in response.json()["nails"][0]
+    good = [{"polygon": [[10, 10], [40, 10], [40, 40]], "finger": 2, "base": None, "tip": None}]
+    assert client.post(url(image), {"points": [CLICK], "nails": good}, format="json").status_code == 200
+
+
 def test_permissions_are_those_of_editing_the_labels(client_for, users, nail_image, make_image):
     image, _ = nail_image
     body = {"points": [CLICK]}

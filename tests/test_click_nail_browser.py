@@ -1,7 +1,8 @@
 """Click a nail, get the nail (issue #18) in Chromium: the click tool (C) proposes the nail under one click
 (dashed, with its finger and base/tip), Esc drops it, Ctrl+click proposes it again in the select tool, a
 Shift+click outside refines it, Enter accepts it as shown (one undoable edit): its finger and base/tip are
-stored confirmed, not marked suggested; the saved polygon matches the drawn ellipse (IoU >= 0.8). An Alt+click outside a proposal that
+stored confirmed, not marked suggested; the saved polygon matches the drawn ellipse (IoU >= 0.8); the next click
+sends the page's nails (the accepted one, saved or not) as the proposal's context. An Alt+click outside a proposal that
 missed part of the nail adds a positive point there and the proposal grows to take it in."""
 import pytest
 from PIL import Image as PILImage
@@ -73,12 +74,24 @@ def test_click_a_nail_accept_and_adjust(browser, live_server, participant):
     page.keyboard.press("Control+Shift+z")
     assert page.evaluate("annotator.scene.geometry.nails.length") == 1
 
+    # The next click sends the page's nails with its points (saved or not: autosave waits for a pause), so the
+    # proposal's finger and base/tip are read against the nail just accepted.
+    bodies = []
+    page.on("request", lambda r: bodies.append(r.post_data_json) if r.url.endswith("/click-nail/") else None)
+    page.keyboard.down("Control")
+    canvas.click(120, 90)
+    page.keyboard.up("Control")
+    wait_for(lambda: bodies, timeout=10, message="the next click's request")
+    wait_js(page, "annotator.clicker.pending === null")
+    page.keyboard.press("Escape")
+    assert bodies[0]["nails"] == [{k: nail[k] for k in ("polygon", "finger", "base", "tip")}]
+
     saved = wait_for(lambda: (a := Annotation.objects.get(image=image)).geometry["nails"] and a, timeout=20,
                      message="the accepted nail to be saved")
     stored = saved.geometry["nails"][0]
     assert iou(stored["polygon"], truth) >= 0.8
     assert stored["base"] and stored["tip"] and "suggested" not in stored
-    assert sum(f"/api/images/{image.pk}/click-nail/" in r for r in requests) == 3
+    assert sum(f"/api/images/{image.pk}/click-nail/" in r for r in requests) == 4
     assert errors == [] and console == []
     page.context.close()
 

@@ -78,7 +78,11 @@ const autosaver = new Autosaver({
     "Your last changes were not saved; this browser keeps a copy."),
 });
 
-const clicker = new ClickNail({ apiBase: config.apiBase, onMessage: message, onChange: () => stage.request("ui") });
+const clicker = new ClickNail({
+  apiBase: config.apiBase, onMessage: message, onChange: () => stage.request("ui"),
+  getNails: () => savedGeometry().nails.map(({ polygon, finger, base, tip, suggested }) =>
+    (suggested ? { polygon, finger, base, tip, suggested } : { polygon, finger, base, tip })),
+});
 editor.clicker = clicker;
 
 const suggestions = new Suggestions(config.apiBase);

@@ -1,8 +1,9 @@
 // Click a nail, get the nail (issue #18): in the click tool (C), or with Ctrl+click (Cmd+click) in any tool, a
 // click inside a nail asks POST /api/images/<id>/click-nail/ (labeling/click_nail.py) for its polygon, finger
-// and base/tip, shown as a dashed proposal with its finger named in the message. Enter accepts it as shown: the
-// outline, the finger and base/tip, confirmed (one undoable edit; a wrong finger or arrow is then fixed as on
-// any nail); Esc drops it.
+// and base/tip, shown as a dashed proposal with its finger named in the message. The request carries the page's
+// nails (saved or not: autosave waits for a pause), so the finger and base/tip are read against every nail drawn.
+// Enter accepts it as shown: the outline, the finger and base/tip, confirmed (one undoable edit; a wrong finger
+// or arrow is then fixed as on any nail); Esc drops it.
 // While a proposal is shown (in any tool), a click inside it adds a positive point; Alt+click (Option+click) adds
 // a positive point anywhere, also outside it (a part of the nail it missed); Shift+click or right-click adds a
 // negative one (outside the nail): the proposal is asked again with every point. In the click tool a plain click
@@ -17,8 +18,9 @@ import { addNail } from "./scene.js";
 const percent = (c) => `${Math.round(c * 100)}%`;
 
 export class ClickNail {
-  constructor({ apiBase, onChange = () => {}, onMessage = () => {} }) {
+  constructor({ apiBase, getNails = () => null, onChange = () => {}, onMessage = () => {} }) {
     this.url = `${apiBase}click-nail/`;
+    this.getNails = getNails;   // the page's nails, saved or not: the context of the proposal's finger and base/tip
     this.onChange = onChange;
     this.onMessage = onMessage;
     this.points = [];           // [[x, y, 1 | 0], ...] image px
@@ -48,7 +50,8 @@ export class ClickNail {
   async ask() {
     const points = this.points;
     this.onMessage("Finding the nail…");
-    const pending = request("POST", this.url, { points });
+    const nails = this.getNails();
+    const pending = request("POST", this.url, nails ? { points, nails } : { points });
     this.pending = pending;
     const answer = await pending;
     if (this.pending !== pending || this.points !== points) return null;  // superseded by a newer click or dropped
