@@ -27,7 +27,8 @@ Rules of the simulated annotator (fixed; the numbers follow from them):
   shapely) with the largest tolerance whose polygon, as the clicks land on whole screen pixels, has IoU >= 0.9
   with the answer (``BAR``); ``Enter`` closes it.
 * Finger from scratch: 1 click on the finger in the two-hands panel; base/tip: ``A``, a click at the answer's
-  base, a click at its tip.
+  base, a click at its tip; ``X`` (swap base and tip) instead when the nail's arrow points the wrong way (its
+  base and tip swapped are right).
 * Finger/base/tip of a nail that shows a suggestion (dashed: the draft's or the server's label suggestion; a
   click proposal's finger and base/tip come confirmed with its ``Enter``): ``G`` when the suggested finger or the suggested base/tip is right (finger equal, base and
   tip within ``LANDMARK_TOL`` of the nail's base-tip length), then the scratch rule for what is still wrong.
@@ -434,7 +435,10 @@ class Annotator:
         if answer["finger"] is not None and (nail["finger"] != answer["finger"] or "finger" in marks):
             self.pick_finger(answer["finger"])
         if answer["base"] is not None and (not landmarks_ok(nail["base"], nail["tip"], answer) or "landmarks" in marks):
-            self.set_landmarks(answer)
+            if nail["base"] and nail["tip"] and landmarks_ok(nail["tip"], nail["base"], answer):
+                self.key("x")  # the arrow points the wrong way: swap base and tip
+            else:
+                self.set_landmarks(answer)
 
     def scratch_nail(self, answer: dict) -> None:
         self.draw(answer)
@@ -929,7 +933,7 @@ A simulated annotator labels the shared photos (answers: nails-cc0 polygons + th
 
 All photos: {"; ".join(outlines) or "-"}. (A nail not in the saved labels: the page flagged its shape, e.g. self-crossing after vertex drags, and the save kept it apart; the simulated annotator does not repair flagged shapes.)
 
-Where the actions go: a finished nail from scratch costs about {f_scratch} clicks for its outline plus 4 for the finger and base/tip; a click proposal is rarely good to 0.9 IoU as it comes (the image-only proposals' median IoU is ~0.8, `click_nail` section), and its finger and base/tip suggestions are often wrong (then 1 + 3 actions), so the floor of 3 actions (Ctrl+click, Enter, G) is reached by few nails. {model_vs_scratch} Proposing a draft's unsure nails changes little with such a model: a spurious one costs one key (Delete) instead of a click and Delete only while it is the selected proposal, else a click and Delete as before, and an accepted one still needs drags or a redraw like any draft nail below the bar.
+Where the actions go: a finished nail from scratch costs about {f_scratch} clicks for its outline plus 4 for the finger and base/tip; a click proposal is rarely good to 0.9 IoU as it comes (the image-only proposals' median IoU is ~0.8, `click_nail` section), and its finger and base/tip suggestions are often wrong (then 1 action for the finger, 3 for base/tip, or 1 (X) for an arrow pointing the wrong way), so the floor of 2 actions (Ctrl+click, Enter: the proposal's finger and base/tip come confirmed) is reached by few nails. {model_vs_scratch} Proposing a draft's unsure nails changes little with such a model: a spurious one costs one key (Delete) instead of a click and Delete only while it is the selected proposal, else a click and Delete as before, and an accepted one still needs drags or a redraw like any draft nail below the bar.
 
 {verdict} Positive corrective points: an Alt+click adds one anywhere, also outside the proposal, so a region the proposal missed can be pointed at; proposals still short of the bar after {MAX_POINTS} points are corrected with vertex drags or drawn.{rerun_finding} Per nail: `docs/results/annotation_effort.json`.
 {end}

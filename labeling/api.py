@@ -279,16 +279,30 @@ class ImageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         body.is_valid(raise_exception=True)
         return Response(AnnotationSerializer(annotations.assign_annotation(image, body.validated_data["assignee"])).data)
 
-    @extend_schema(responses={200: OpenApiResponse(description=(
-        "{image, version, nails: [{index, id, missing, suggested, suggestion}]}: per nail of the current labels, "
-        "the fields not confirmed, its suggested marks and the suggestion (finger, hand, digit, base, tip, "
-        "confidence, direction_confidence, reasons)")), 404: OpenApiResponse(description="no such image, or not yours to see")})
-    @action(detail=True, methods=["get"], url_path="label-suggestions")
+    @extend_schema(request={"application/json": {"type": "object", "properties": {"nails": {
+                       "type": "array", "items": {"type": "object"},
+                       "description": "POST: the page's nails (saved or not) to suggest for"}}, "required": ["nails"]}},
+                   responses={200: OpenApiResponse(description=(
+        "{image, version, nails: [{index, id, missing, suggested, suggestion}]}: per nail of the current labels "
+        "(POST: of the nails sent), the fields not confirmed, its suggested marks and the suggestion (finger, hand, "
+        "digit, base, tip, confidence, direction_confidence, reasons)")),
+                              400: OpenApiResponse(description="POST: bad nails, not a list of nails"),
+                              404: OpenApiResponse(description="no such image, or not yours to see")})
+    @action(detail=True, methods=["get", "post"], url_path="label-suggestions")
     def label_suggestions(self, request, pk=None):
         """Suggested finger and base/tip for each nail of the image's labels (``labeling/suggestions.py``),
-        computed from the photo and the confirmed fields; nothing is saved."""
+        computed from the photo and the confirmed fields; nothing is saved. ``POST {"nails": [...]}``: for the
+        page's nails instead (saved or not: the tool asks as soon as a nail is drawn; a nail still being drawn
+        is left out, anything that is not a nail answered 400)."""
         image = self.get_object()
-        return Response(suggestions.suggestions_for(image))
+        if request.method == "GET":
+            return Response(suggestions.suggestions_for(image))
+        body = request.data if isinstance(request.data, dict) else {}
+        try:
+            nails = suggestions.page_nails(body.get("nails"), image.width, image.height)
+        except suggestions.BadNails as exc:
+            return Response({"nails": [str(exc)]}, status=400)
+        return Response(suggestions.suggestions_for(image, nails))
 
     @extend_schema(request={"application/json": {"type": "object", "properties": {
                        "points": {"type": "array",
@@ -320,7 +334,7 @@ class ImageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             return Response(click_nail.click_nail(image, body.get("points"), current.geometry, body.get("nails")))
         except click_nail.BadPoints as exc:
             return Response({"points": [str(exc)]}, status=400)
-        except click_nail.BadNails as exc:
+        except suggestions.BadNails as exc:
             return Response({"nails": [str(exc)]}, status=400)
         except OSError as exc:  # the stored photo is missing or unreadable
             return Response({"detail": f"the photo could not be read: {exc}"}, status=409)

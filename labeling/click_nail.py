@@ -11,8 +11,8 @@ label suggestions do.
 The image's nails are the page's when the request sends them (``"nails"``: the labels as the annotator sees
 them, saved or not; the page sends them with every click, since its autosave waits 2.5 s after the last edit
 and a quick annotator clicks the next nail before it), else the saved ones. A sent nail that breaks a drawing
-rule (``dataset.geometry.DRAWING_RULES``: still being drawn) is left out of the context; one that is not a nail
-at all (not an object, a polygon of non-numbers) is answered 400, like bad points.
+rule (still being drawn) is left out of the context; one that is not a nail at all (not an object, a polygon of
+non-numbers) is answered 400, like bad points (``labeling.suggestions.page_nails``).
 
 Answer: ``{"nail": {"polygon", "finger", "base", "tip", "suggested": {"finger": c, "landmarks": c}},
 "confidence", "source": "model" | "image", "model", "suggestion"}``, ``nail`` null when the click found
@@ -24,39 +24,19 @@ from __future__ import annotations
 
 import math
 
-from dataset.geometry import (DRAWING_RULES, MAX_NAILS, as_confidence, confirmed_labels, normalize_geometry,
-                              validate_geometry)
+from dataset.geometry import as_confidence, confirmed_labels
 from ml.click_segmentation import NoNail, nail_size_from_polygons, segment_click
 
 from . import extensions
 from .models import Image
 from .photos import photo_of
-from .suggestions import suggest_on_small
+from .suggestions import BadNails, page_nails, suggest_on_small
 
 MAX_POINTS = 24                 # clicks on one proposal (positive and negative together)
 
 
 class BadPoints(ValueError):
     """The request's points are not a list of ``[x, y, 1 | 0]`` inside the image with a positive one."""
-
-
-class BadNails(ValueError):
-    """The request's ``nails`` (the page's labels) are not a list of nails."""
-
-
-def parse_nails(raw, width: int, height: int) -> list[dict]:
-    """The page's nails of a request, normalized, without those that break a drawing rule (an outline still
-    being drawn); BadNails names the first problem of anything that is not a nail."""
-    if not isinstance(raw, list):
-        raise BadNails("'nails' must be a list of the page's nails ({polygon, finger, base, tip, suggested})")
-    if len(raw) > MAX_NAILS:
-        raise BadNails(f"too many nails: {len(raw)}, at most {MAX_NAILS}")
-    report = validate_geometry({"nails": raw, "ignore": []}, width, height)
-    drawing = {issue.nail for issue in report.errors if issue.rule in DRAWING_RULES}
-    for issue in report.errors:
-        if issue.rule not in DRAWING_RULES and issue.nail not in drawing:
-            raise BadNails(issue.message)
-    return normalize_geometry({"nails": [n for i, n in enumerate(raw) if i not in drawing], "ignore": []})["nails"]
 
 
 def parse_points(raw, width: int, height: int) -> list[tuple[float, float, int]]:
@@ -90,7 +70,7 @@ def click_nail(image: Image, raw_points, geometry: dict, raw_nails=None) -> dict
     in place of the saved ones when given. Raises BadPoints, BadNails, FileNotFoundError."""
     points = parse_points(raw_points, image.width, image.height)
     if raw_nails is not None:
-        geometry = {"nails": parse_nails(raw_nails, image.width, image.height)}
+        geometry = {"nails": page_nails(raw_nails, image.width, image.height)}
     rgb, small, scale = photo_of(image)
     if rgb.shape[:2] != (image.height, image.width):
         raise FileNotFoundError(f"the stored photo is {rgb.shape[1]}x{rgb.shape[0]}, not {image.width}x{image.height}")

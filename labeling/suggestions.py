@@ -28,8 +28,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from dataset.geometry import (as_confidence, confirm_field, confirmed_labels, normalize_geometry, suggested_marks,
-                              validate_geometry)
+from dataset.geometry import (DRAWING_RULES, MAX_NAILS, as_confidence, confirm_field, confirmed_labels,
+                              normalize_geometry, suggested_marks, validate_geometry)
 from ml.label_suggestions import suggest_labels
 
 from .extensions import votes_for
@@ -48,6 +48,25 @@ def read_photo(image: Image) -> tuple[np.ndarray, np.ndarray, float] | None:
         return photo_of(image)
     except (FileNotFoundError, ValueError):
         return None
+
+
+class BadNails(ValueError):
+    """The request's ``nails`` (the page's labels) are not a list of nails."""
+
+
+def page_nails(raw, width: int, height: int) -> list[dict]:
+    """The page's nails of a request, normalized, without those that break a drawing rule (an outline still
+    being drawn); BadNails names the first problem of anything that is not a nail."""
+    if not isinstance(raw, list):
+        raise BadNails("'nails' must be a list of the page's nails ({polygon, finger, base, tip, suggested})")
+    if len(raw) > MAX_NAILS:
+        raise BadNails(f"too many nails: {len(raw)}, at most {MAX_NAILS}")
+    report = validate_geometry({"nails": raw, "ignore": []}, width, height)
+    drawing = {issue.nail for issue in report.errors if issue.rule in DRAWING_RULES}
+    for issue in report.errors:
+        if issue.rule not in DRAWING_RULES and issue.nail not in drawing:
+            raise BadNails(issue.message)
+    return normalize_geometry({"nails": [n for i, n in enumerate(raw) if i not in drawing], "ignore": []})["nails"]
 
 
 def _scaled(point, scale: float):
@@ -78,12 +97,13 @@ def _suggest(image: Image, geometry: dict, photo=None):
     return suggest_on_small(polygons, known, small, scale, votes)
 
 
-def suggestions_for(image: Image) -> dict:
+def suggestions_for(image: Image, nails: list[dict] | None = None) -> dict:
     """``{"image", "version", "nails": [{"index", "id", "missing", "suggested", "suggestion"}]}`` for the
-    image's current labels: ``missing`` lists the fields not confirmed (finger, landmarks), ``suggested``
-    the nail's marks, ``suggestion`` the suggester's dict (``NailSuggestion.to_dict``)."""
+    image's current labels, or for ``nails`` (the page's, from :func:`page_nails`: what the annotator sees, saved
+    or not; ``version`` is still the saved one's): ``missing`` lists the fields not confirmed (finger,
+    landmarks), ``suggested`` the nail's marks, ``suggestion`` the suggester's dict (``NailSuggestion.to_dict``)."""
     annotation = Annotation.objects.get(image=image)
-    geometry = annotation.geometry or {}
+    geometry = (annotation.geometry or {}) if nails is None else {"nails": nails}
     nails = geometry.get("nails") or []
     out = []
     for index, (nail, suggestion) in enumerate(zip(nails, _suggest(image, geometry))):

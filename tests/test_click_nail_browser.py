@@ -84,7 +84,7 @@ def test_click_a_nail_accept_and_adjust(browser, live_server, participant):
     wait_for(lambda: bodies, timeout=10, message="the next click's request")
     wait_js(page, "annotator.clicker.pending === null")
     page.keyboard.press("Escape")
-    assert bodies[0]["nails"] == [{k: nail[k] for k in ("polygon", "finger", "base", "tip")}]
+    assert bodies[0]["nails"] == [{k: nail[k] for k in ("id", "polygon", "finger", "base", "tip")}]
 
     saved = wait_for(lambda: (a := Annotation.objects.get(image=image)).geometry["nails"] and a, timeout=20,
                      message="the accepted nail to be saved")

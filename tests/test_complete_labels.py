@@ -138,6 +138,31 @@ def test_endpoint_answers_per_nail_with_the_readers_permissions(hand, client_for
     assert Annotation.objects.get(image=image).version == 1                    # nothing saved
 
 
+def test_posting_the_pages_nails_suggests_for_them_not_the_saved_ones(hand, client_for, users):
+    """``POST {"nails": [...]}``: the suggestions of the page's nails (saved or not), their confirmed fields as
+    constraints; a nail still being drawn is left out; anything that is not a nail is a 400 naming it."""
+    image, truth = hand
+    import_annotation(image, outlines(truth[:2]), status="accepted", note="import")
+    url = f"/api/images/{image.pk}/label-suggestions/"
+    client = client_for("annotator")
+    assert len(client.get(url).json()["nails"]) == 2                           # the saved labels
+    page = [{"id": f"p{k}", "polygon": n["polygon"], "finger": None, "base": None, "tip": None} for k, n in enumerate(truth)]
+    page[2]["finger"] = truth[2]["finger"]
+    bow_tie = {"id": "drawing", "polygon": [[10, 10], [60, 60], [60, 10], [10, 60]], "finger": None, "base": None, "tip": None}
+    body = client.post(url, {"nails": page + [bow_tie]}, format="json").json()
+    assert [n["id"] for n in body["nails"]] == ["p0", "p1", "p2", "p3", "p4"] and body["version"] == 1
+    assert body["nails"][2]["missing"] == ["landmarks"] and body["nails"][2]["suggestion"]["confidence"] == 1.0
+    assert all(n["suggestion"]["finger"] == t["finger"] for n, t in zip(body["nails"], truth))  # the whole hand read
+    for nails, problem in (("all", "'nails' must be a list"), ([7], "nail 1"),
+                           ([{"polygon": [[1, 1], [9, 1], [9, 9]], "finger": 12}], "nail 1")):
+        bad = client.post(url, {"nails": nails}, format="json")
+        assert bad.status_code == 400 and problem in bad.json()["nails"][0], bad.json()
+    assert client.post(url, {"nails": page}, format="json").status_code == 200  # the good one next to them
+    Annotation.objects.filter(image=image).update(assignee=users["annotator2"])
+    assert client.post(url, {"nails": page}, format="json").status_code == 404  # someone else's image
+    assert Annotation.objects.get(image=image).version == 1                    # nothing saved
+
+
 def test_dataset_stats_tell_suggested_from_confirmed(hand, client, users):
     from curation.stats import dataset_stats
     image, truth = hand

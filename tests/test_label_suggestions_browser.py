@@ -76,3 +76,30 @@ def test_picking_the_suggested_finger_in_the_panel_confirms_it(browser, live_ser
     assert saved.geometry["nails"][0]["finger"] == finger
     assert errors == []
     page.context.close()
+
+
+def test_a_nail_just_drawn_shows_its_suggestion_before_the_autosave(browser, live_server, participant):
+    """The ghosts follow an edit within a moment (the page asks with its own nails), not after the autosave's
+    2.5 s pause: a quick annotator sees the suggestion of the nail just drawn, read against the others."""
+    from shapely.geometry import Polygon
+
+    from tests.test_annotation_tool_browser import Canvas
+    from tests.test_click_nail_browser import wait_js
+
+    make_user("ann", "annotator")
+    image, truth = hand_image(participant)
+    page, errors, requests, console = open_annotation_tool(browser, live_server.url, "ann", "ann-password-123", image.pk)
+    canvas = Canvas(page)
+    wait_js(page, "annotator.suggestions.answered >= 1")          # the first question, at start
+    outline = Polygon(truth[2]["polygon"]).simplify(0.8).exterior.coords[:-1]
+    page.keyboard.press("n")
+    for x, y in outline:
+        canvas.click(x, y)
+    page.keyboard.press("Enter")
+    assert page.evaluate("annotator.scene.geometry.nails.length") == 1
+    wait_js(page, "annotator.suggestions.ghost(annotator.scene.geometry, 0)", timeout=2)
+    ghost = page.evaluate("annotator.suggestions.ghost(annotator.scene.geometry, 0)")
+    assert ghost["base"] and ghost["tip"]
+    assert Annotation.objects.get(image=image).version == 0        # nothing saved yet: the page's own nails
+    assert errors == [] and console == []
+    page.context.close()

@@ -78,10 +78,11 @@ const autosaver = new Autosaver({
     "Your last changes were not saved; this browser keeps a copy."),
 });
 
+// The page's nails in the API's form (saved or not): the context of click-a-nail and of the label suggestions.
+const pageNails = () => savedGeometry().nails.map(({ id, polygon, finger, base, tip, suggested }) =>
+  ({ id, polygon, finger, base, tip, ...(suggested ? { suggested } : {}) }));
 const clicker = new ClickNail({
-  apiBase: config.apiBase, onMessage: message, onChange: () => stage.request("ui"),
-  getNails: () => savedGeometry().nails.map(({ polygon, finger, base, tip, suggested }) =>
-    (suggested ? { polygon, finger, base, tip, suggested } : { polygon, finger, base, tip })),
+  apiBase: config.apiBase, onMessage: message, onChange: () => stage.request("ui"), getNails: pageNails,
 });
 editor.clicker = clicker;
 
@@ -156,8 +157,16 @@ function selectNextProposed(step) {
   return message(proposed.describe());
 }
 
+const SUGGEST_AFTER_EDIT_MS = 300;  // the ghosts follow an edit this soon (autosave waits 2.5 s)
+let suggestTimer = 0;
+function suggestSoon() {
+  clearTimeout(suggestTimer);
+  suggestTimer = setTimeout(refreshSuggestions, SUGGEST_AFTER_EDIT_MS);
+}
+
 async function refreshSuggestions() {
-  if (await suggestions.refresh()) {
+  clearTimeout(suggestTimer);
+  if (await suggestions.refresh(pageNails())) {
     stage.request("scene");
     refreshPanels();
   }
@@ -230,6 +239,7 @@ scene.on("change", ({ source, label }) => {
   if (source !== "reset") {
     autosaver.changed();
     overlay.changed();
+    suggestSoon();
   }
 });
 scene.on("select", (selection) => {

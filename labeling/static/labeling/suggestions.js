@@ -2,9 +2,10 @@
 // suggested (the nail's `suggested` marks, dataset/geometry.py), show the suggestion ghosted: the finger in
 // the two-hands panel (dashed), base -> tip as a dashed arrow, with its confidence. G accepts the selected
 // nail's suggestions, Shift+G every nail's (scene.js acceptSuggestion: one undoable edit each time).
-// The suggestions come from GET /api/images/<id>/label-suggestions/ (labeling/suggestions.py), computed from
-// the saved labels: they are fetched at start and after each save, and matched to nails by id (by index for
-// nails the server has no id for yet).
+// The suggestions come from POST /api/images/<id>/label-suggestions/ with the page's nails (labeling/suggestions.py):
+// asked at start, after each save and a moment after each edit (autosave waits for a pause, the ghost of a nail
+// just drawn does not), and matched to nails by id (by index for nails without one). An answer to an older
+// question than the last one answered is dropped.
 
 import { request } from "./api.js";
 import { fingerCode } from "./fingers.js";
@@ -18,9 +19,12 @@ export class Suggestions {
     this.byIndex = new Map();
   }
 
-  async refresh() {
-    const answer = await request("GET", this.url);
-    if (!answer.ok || !answer.data) return false;
+  /** Ask again, for `nails` (the page's) or, without them, the saved labels; false when nothing new came. */
+  async refresh(nails = null) {
+    const asked = (this.asked = (this.asked || 0) + 1);
+    const answer = await (nails ? request("POST", this.url, { nails }) : request("GET", this.url));
+    if (asked < (this.answered || 0) || !answer.ok || !answer.data) return false;
+    this.answered = asked;
     this.byId = new Map(answer.data.nails.filter((n) => n.id).map((n) => [n.id, n.suggestion]));
     this.byIndex = new Map(answer.data.nails.filter((n) => !n.id).map((n) => [n.index, n.suggestion]));
     return true;
