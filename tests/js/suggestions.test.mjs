@@ -64,3 +64,28 @@ test("what is shown ghosted is what accepting sets (one field rule)", () => {
   assert.deepEqual(suggestedFields(normalizeIn({ nails: [nails[2]], ignore: [] }).nails[0], suggestion),
     { finger: 7, fingerConfidence: 0.8, base: [21, 28], tip: [21, 12], directionConfidence: 0.6 });
 });
+
+test("the page's nails are posted, and an answer older than the last one answered is dropped", async () => {
+  const { Suggestions } = await import("../../labeling/static/labeling/suggestions.js");
+  const sent = [];
+  const answers = [];
+  globalThis.document = { querySelector: () => ({ content: "token" }), cookie: "" };
+  globalThis.fetch = (url, options) => new Promise((resolve) => {
+    sent.push({ url, method: options.method, body: options.body && JSON.parse(options.body) });
+    answers.push((nails) => resolve({ ok: true, status: 200, json: async () => ({ nails }) }));
+  });
+  const suggestions = new Suggestions("/api/images/1/");
+  const older = suggestions.refresh([{ id: "a", polygon: SQUARE }]);
+  const newer = suggestions.refresh([{ id: "a", polygon: SQUARE }, { id: "b", polygon: SQUARE }]);
+  assert.deepEqual(sent.map((s) => [s.url, s.method, s.body.nails.length]),
+    [["/api/images/1/label-suggestions/", "POST", 1], ["/api/images/1/label-suggestions/", "POST", 2]]);
+  answers[1]([{ id: "a", suggestion: { finger: 7 } }, { id: "b", suggestion: { finger: 8 } }]);
+  assert.equal(await newer, true);
+  answers[0]([{ id: "a", suggestion: { finger: 1 } }]);              // late: the nails have changed since
+  assert.equal(await older, false);
+  assert.deepEqual([suggestions.byId.get("a").finger, suggestions.byId.get("b").finger], [7, 8]);
+  const saved = suggestions.refresh();                                // no nails: the saved labels (GET)
+  assert.equal(sent[2].method, "GET");
+  answers[2]([]);
+  assert.equal(await saved, true);
+});
