@@ -16,7 +16,8 @@ with the trained model active). Model modes need ``--model CHECKPOINT`` or a mod
 Rules of the simulated annotator (fixed; the numbers follow from them):
 
 * It never thinks: seconds per nail are the time its actions on the nail took in the page (Playwright's input
-  events until the page handled them) plus the waits for the click-to-nail answers: the tool's and server's
+  events until the page handled them) plus the waits for the click-to-nail answers and, before it reads a nail's
+  suggested finger and base/tip, for the label suggestions of the nails as they are: the tool's and server's
   latency, not an annotator's time (its own reading of the page and geometry sums are left out; autosave is
   not awaited).
 * Actions counted: every click, drag, wheel notch and key press sent to the page (a Ctrl/Shift+click is one).
@@ -316,6 +317,14 @@ class Annotator:
             time.sleep(0.01)
         return self.state("annotator.clicker.proposal && annotator.clicker.proposal.nail")
 
+    def _wait_suggestions(self):
+        """Until the ghosts are those of the nails as they are now (the tool asks 300 ms after an edit)."""
+        deadline = time.monotonic() + 30
+        while not self.page.evaluate("annotator.suggestionsSettled()"):
+            if time.monotonic() > deadline:
+                raise TimeoutError("no label suggestions in 30 s")
+            time.sleep(0.01)
+
     # -- actions (each one counted)
     def key(self, key: str):
         self.actions += 1
@@ -424,6 +433,7 @@ class Annotator:
         self.label_actions += self.actions - before
 
     def _labels(self, nail_id, answer: dict) -> None:
+        self.timed(self._wait_suggestions)
         index = self.index_of(nail_id)
         ghost = self.state(f"annotator.suggestions.ghost(annotator.scene.geometry, {index})") or {}
         good_finger = "finger" in ghost and finger_ok(ghost["finger"], answer) and ghost["finger"] is not None

@@ -166,6 +166,7 @@ function suggestSoon() {
 
 async function refreshSuggestions() {
   clearTimeout(suggestTimer);
+  suggestTimer = 0;
   if (await suggestions.refresh(pageNails())) {
     stage.request("scene");
     refreshPanels();
@@ -612,5 +613,7 @@ async function start() {
 }
 
 window.annotator = { config, view, stage, scene, editor, autosaver, overlay, suggestions, clicker, proposed, proposeNails,
-  shortcuts: SHORTCUTS, shapeOf, bbox, fingerCode };
+  shortcuts: SHORTCUTS, shapeOf, bbox, fingerCode,
+  // the ghosts are those of the nails as they are now: no question waiting to be asked or answered
+  suggestionsSettled: () => suggestTimer === 0 && !suggestions.inFlight };
 window.annotator.ready = start();

@@ -22,7 +22,13 @@ export class Suggestions {
   /** Ask again, for `nails` (the page's) or, without them, the saved labels; false when nothing new came. */
   async refresh(nails = null) {
     const asked = (this.asked = (this.asked || 0) + 1);
-    const answer = await (nails ? request("POST", this.url, { nails }) : request("GET", this.url));
+    this.inFlight = (this.inFlight || 0) + 1;
+    let answer;
+    try {
+      answer = await (nails ? request("POST", this.url, { nails }) : request("GET", this.url));
+    } finally {
+      this.inFlight -= 1;
+    }
     if (asked < (this.answered || 0) || !answer.ok || !answer.data) return false;
     this.answered = asked;
     this.byId = new Map(answer.data.nails.filter((n) => n.id).map((n) => [n.id, n.suggestion]));
