@@ -103,3 +103,27 @@ def test_a_nail_just_drawn_shows_its_suggestion_before_the_autosave(browser, liv
     assert Annotation.objects.get(image=image).version == 0        # nothing saved yet: the page's own nails
     assert errors == [] and console == []
     page.context.close()
+
+
+def test_g_on_a_field_only_suggested_takes_the_suggestion_of_the_nail_as_it_is_now(browser, live_server, participant):
+    """A finger and arrow stored as suggestions (a draft's, say, made before its outline was corrected) give way
+    to the page's suggestion of the nail as it is now: G sets that one, confirmed."""
+    make_user("ann", "annotator")
+    image, truth = hand_image(participant)
+    labels = outlines(truth)
+    stale = truth[0]["finger"] % 10 + 1                                   # a wrong finger, only suggested
+    labels["nails"][0].update(finger=stale, base=truth[0]["tip"], tip=truth[0]["base"],
+                              suggested={"finger": 0.3, "landmarks": 0.3})
+    import_annotation(image, labels, status="accepted", note="a draft's stale suggestions")
+    page, errors, _, console = open_annotation_tool(browser, live_server.url, "ann", "ann-password-123", image.pk,
+                                                    "?queue=incomplete")
+    wait_for(lambda: page.evaluate("annotator.suggestionsSettled() && annotator.suggestions.answered >= 1"),
+             timeout=15, message="the suggestions of the page's nails")
+    page.keyboard.press("Tab")                                            # selects nail 1
+    expect(page.locator(f"#hands .finger.ghost[data-finger='{truth[0]['finger']}']")).to_have_count(1)
+    page.keyboard.press("g")
+    nail = page.evaluate("JSON.parse(JSON.stringify(annotator.scene.geometry.nails[0]))")
+    assert nail["finger"] == truth[0]["finger"] and "suggested" not in nail
+    assert (nail["tip"][1] < nail["base"][1]) == (truth[0]["tip"][1] < truth[0]["base"][1])   # the arrow turned
+    assert errors == [] and console == []
+    page.context.close()

@@ -22,16 +22,21 @@ test("loading keeps the marks; an edit confirms only the field it touches", () =
   assert.equal("suggested" in setFinger(setLandmark(g, 0, "tip", [20, 12]), 0, null).nails[0], false);
 });
 
-test("accepting fills missing fields from the suggestion and confirms marked ones", () => {
+test("accepting fills missing and marked fields from the suggestion, and confirms marked ones without one", () => {
   const outline = normalizeIn({ nails: [{ id: "b", polygon: SQUARE }], ignore: [] });
   const suggestion = { finger: 6, base: [20, 29.004], tip: [20, 11] };
   const filled = acceptSuggestion(outline, 0, suggestion).nails[0];
   assert.deepEqual([filled.finger, filled.base, filled.tip, "suggested" in filled], [6, [20, 29], [20, 11], false]);
-  const confirmed = acceptSuggestion(marked(), 0, suggestion).nails[0];
+  // A marked field takes the suggestion of the nail as it is now (e.g. a draft's, made before its outline was fixed).
+  const fresh = acceptSuggestion(marked(), 0, suggestion).nails[0];
+  assert.deepEqual([fresh.finger, fresh.base, fresh.tip, "suggested" in fresh], [6, [20, 29], [20, 11], false]);
+  const confirmed = acceptSuggestion(marked(), 0, null).nails[0];             // none (yet): its own values, confirmed
   assert.deepEqual([confirmed.finger, confirmed.base, "suggested" in confirmed], [7, [20, 29], false]);
   assert.equal(acceptSuggestion(normalizeIn({ nails: [{ polygon: SQUARE, finger: 2, base: [20, 29], tip: [20, 11] }] }), 0,
     suggestion), null);   // complete and confirmed: nothing to accept
   assert.equal(acceptSuggestion(outline, 0, null), null);
+  const noFinger = acceptSuggestion(marked(), 0, { base: [20, 11], tip: [20, 29] }).nails[0];  // a suggestion without a finger
+  assert.deepEqual([noFinger.finger, noFinger.base], [7, [20, 11]]);
 });
 
 test("G accepts the selected nail's suggestion, Shift+G every nail's", () => {
@@ -61,7 +66,10 @@ test("what is shown ghosted is what accepting sets (one field rule)", () => {
     if ("base" in offered) assert.deepEqual([nail.base, nail.tip], [offered.base, offered.tip]);
     assert.equal("suggested" in nail, false);
   }
-  assert.deepEqual(suggestedFields(normalizeIn({ nails: [nails[2]], ignore: [] }).nails[0], suggestion),
+  const marks = normalizeIn({ nails: [nails[2]], ignore: [] }).nails[0];
+  assert.deepEqual(suggestedFields(marks, suggestion),          // marked: the suggestion of the nail as it is now
+    { finger: 6, fingerConfidence: 0.7, base: [20, 29], tip: [20, 11], directionConfidence: 0.9 });
+  assert.deepEqual(suggestedFields(marks, null),                // no suggestion (yet): its own values and marks
     { finger: 7, fingerConfidence: 0.8, base: [21, 28], tip: [21, 12], directionConfidence: 0.6 });
 });
 

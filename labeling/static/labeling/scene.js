@@ -135,21 +135,25 @@ export function clearLandmarks(geometry, index) {
 }
 
 /**
- * What is suggested for one nail, field by field (the one rule of the ghosts and of accepting them): a field
- * marked suggested offers the nail's own value and the mark's confidence; a missing field offers `suggestion`'s
- * ({finger, confidence, base, tip, direction_confidence} from /label-suggestions/). Returns {finger,
- * fingerConfidence} and {base, tip, directionConfidence} for what is offered ({} when nothing is).
+ * What is suggested for one nail, field by field (the one rule of the ghosts and of accepting them): a missing
+ * field, or one marked suggested, offers `suggestion`'s ({finger, confidence, base, tip, direction_confidence}
+ * from /label-suggestions/: read from the nail's outline and the other nails as they are now, so it supersedes
+ * an older suggestion, e.g. a draft's made before its outline was corrected); a field marked suggested without
+ * one offers the nail's own value and the mark's confidence. Returns {finger, fingerConfidence} and {base, tip,
+ * directionConfidence} for what is offered ({} when nothing is).
  */
 export function suggestedFields(nail, suggestion) {
   const marks = suggestedMarks(nail);
   const out = {};
-  if (marks.finger !== undefined) Object.assign(out, { finger: nail.finger, fingerConfidence: marks.finger });
-  else if (nail.finger === null && suggestion && Number.isInteger(suggestion.finger)) {
+  const fingerOpen = marks.finger !== undefined || nail.finger === null;
+  if (fingerOpen && suggestion && Number.isInteger(suggestion.finger)) {
     Object.assign(out, { finger: suggestion.finger, fingerConfidence: suggestion.confidence });
-  }
-  if (marks.landmarks !== undefined) Object.assign(out, { base: nail.base, tip: nail.tip, directionConfidence: marks.landmarks });
-  else if (nail.base === null && nail.tip === null && suggestion && suggestion.base && suggestion.tip) {
+  } else if (marks.finger !== undefined) Object.assign(out, { finger: nail.finger, fingerConfidence: marks.finger });
+  const landmarksOpen = marks.landmarks !== undefined || (nail.base === null && nail.tip === null);
+  if (landmarksOpen && suggestion && suggestion.base && suggestion.tip) {
     Object.assign(out, { base: suggestion.base, tip: suggestion.tip, directionConfidence: suggestion.direction_confidence });
+  } else if (marks.landmarks !== undefined) {
+    Object.assign(out, { base: nail.base, tip: nail.tip, directionConfidence: marks.landmarks });
   }
   return out;
 }
