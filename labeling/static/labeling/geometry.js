@@ -62,6 +62,28 @@ export function bbox(points) {
   return { x0, y0, x1, y1 };
 }
 
+/**
+ * [first, last]: where the line through `c` along the unit vector `u` crosses the polygon's outline, the least
+ * and the greatest along `u` (dataset-side twin: ml.postprocess.axis_ends), or null when it misses it.
+ */
+export function axisEnds(poly, c, u) {
+  let tMin = Infinity, tMax = -Infinity;
+  for (let i = 0, n = poly.length; i < n; i++) {
+    const a = poly[i], b = poly[(i + 1) % n];
+    const ex = b[0] - a[0], ey = b[1] - a[1];
+    const den = u[0] * ey - u[1] * ex;
+    if (Math.abs(den) < 1e-12) continue;
+    const wx = a[0] - c[0], wy = a[1] - c[1];
+    const s = (wx * u[1] - wy * u[0]) / den;
+    if (s < -1e-9 || s > 1 + 1e-9) continue;
+    const t = (wx * ey - wy * ex) / den;
+    tMin = Math.min(tMin, t);
+    tMax = Math.max(tMax, t);
+  }
+  if (!Number.isFinite(tMin)) return null;
+  return [[c[0] + tMin * u[0], c[1] + tMin * u[1]], [c[0] + tMax * u[0], c[1] + tMax * u[1]]];
+}
+
 /** Area centroid (vertex mean for degenerate polygons). */
 export function centroid(poly) {
   const a = signedArea(poly);

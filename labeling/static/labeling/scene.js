@@ -7,7 +7,7 @@
 // be compared nail by nail. States are immutable: an edit builds new arrays/objects along the changed path.
 
 import { History } from "./history.js";
-import { confirmField, roundPoint, suggestedMarks } from "./geometry.js";
+import { axisEnds, centroid, confirmField, roundPoint, suggestedMarks } from "./geometry.js";
 
 export function newId() {
   const bytes = new Uint8Array(6);
@@ -66,9 +66,31 @@ function replaceNail(geometry, index, changes, confirms = null) {
   return { ...geometry, nails };
 }
 
-/** A copy of geometry with the points of one shape replaced. */
+/** Base and tip within this share of their distance (at least FOLLOW_PX) of the outline's axis ends sit on them. */
+const FOLLOW_SHARE = 0.03;
+const FOLLOW_PX = 1.5;
+
+/**
+ * The nail's base and tip for a new outline: where they sat on the old one's axis ends (the line through its
+ * area centroid along base -> tip, as the suggestions and click proposals place them), they move to the new
+ * outline's, same direction; placed anywhere else, they stay. {} when nothing moves.
+ */
+export function landmarksFollowing(nail, points) {
+  if (!nail.base || !nail.tip || nail.polygon.length < 3 || points.length < 3) return {};
+  const length = Math.hypot(nail.tip[0] - nail.base[0], nail.tip[1] - nail.base[1]);
+  if (length === 0) return {};
+  const u = [(nail.tip[0] - nail.base[0]) / length, (nail.tip[1] - nail.base[1]) / length];
+  const old = axisEnds(nail.polygon, centroid(nail.polygon), u);
+  const tol = Math.max(FOLLOW_PX, FOLLOW_SHARE * length);
+  const near = (p, q) => Math.hypot(p[0] - q[0], p[1] - q[1]) <= tol;
+  if (!old || !near(nail.base, old[0]) || !near(nail.tip, old[1])) return {};
+  const ends = axisEnds(points, centroid(points), u);
+  return ends ? { base: roundPoint(ends[0]), tip: roundPoint(ends[1]) } : {};
+}
+
+/** A copy of geometry with the points of one shape replaced (a nail's base and tip follow: landmarksFollowing). */
 export function setShape(geometry, kind, index, points) {
-  if (kind === "nail") return replaceNail(geometry, index, { polygon: points });
+  if (kind === "nail") return replaceNail(geometry, index, { polygon: points, ...landmarksFollowing(geometry.nails[index], points) });
   const ignore = geometry.ignore.slice();
   ignore[index] = points;
   return { ...geometry, ignore };
