@@ -309,21 +309,21 @@ class Annotator:
     def wait_proposal(self):
         return self.timed(self._wait_proposal)
 
-    def _wait_proposal(self):
-        deadline = time.monotonic() + 30
-        while self.page.evaluate("annotator.clicker.pending !== null"):
+    def _until(self, expression: str, what: str, timeout: float = 30) -> None:
+        """Poll a JS expression of the page until it is true (the CSP forbids wait_for_function's eval)."""
+        deadline = time.monotonic() + timeout
+        while not self.page.evaluate(f"Boolean({expression})"):
             if time.monotonic() > deadline:
-                raise TimeoutError("no click-nail answer in 30 s")
+                raise TimeoutError(f"no {what} in {timeout:g} s")
             time.sleep(0.01)
+
+    def _wait_proposal(self):
+        self._until("annotator.clicker.pending === null", "click-nail answer")
         return self.state("annotator.clicker.proposal && annotator.clicker.proposal.nail")
 
     def _wait_suggestions(self):
         """Until the ghosts are those of the nails as they are now (the tool asks 300 ms after an edit)."""
-        deadline = time.monotonic() + 30
-        while not self.page.evaluate("annotator.suggestionsSettled()"):
-            if time.monotonic() > deadline:
-                raise TimeoutError("no label suggestions in 30 s")
-            time.sleep(0.01)
+        self._until("annotator.suggestionsSettled()", "label suggestions")
 
     # -- actions (each one counted)
     def key(self, key: str):

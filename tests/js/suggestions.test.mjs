@@ -92,6 +92,9 @@ test("the page's nails are posted, and an answer older than the last one answere
   answers[0]([{ id: "a", suggestion: { finger: 1 } }]);              // late: the nails have changed since
   assert.equal(await older, false);
   assert.deepEqual([suggestions.byId.get("a").finger, suggestions.byId.get("b").finger], [7, 8]);
+  // The same nails again (the save after an edit): nothing is asked.
+  assert.equal(await suggestions.refresh([{ id: "a", polygon: SQUARE }, { id: "b", polygon: SQUARE }]), false);
+  assert.equal(sent.length, 2);
   const saved = suggestions.refresh();                                // no nails: the saved labels (GET)
   assert.equal(sent[2].method, "GET");
   answers[2]([]);

@@ -17,19 +17,34 @@ export class Suggestions {
     this.url = `${apiBase}label-suggestions/`;
     this.byId = new Map();
     this.byIndex = new Map();
+    this.asked = 0;        // questions asked, numbered
+    this.answered = 0;     // the number of the newest question answered
+    this.inFlight = 0;     // questions waiting for their answer
+    this.lastNails = null; // the nails of the newest question (JSON), null after a failure
   }
 
-  /** Ask again, for `nails` (the page's) or, without them, the saved labels; false when nothing new came. */
+  /**
+   * Ask again, for `nails` (the page's) or, without them, the saved labels; false when nothing new came. The
+   * same nails as the newest question are not asked again (after an edit the page asks at once; the save that
+   * follows changes nothing the suggestions read).
+   */
   async refresh(nails = null) {
-    const asked = (this.asked = (this.asked || 0) + 1);
-    this.inFlight = (this.inFlight || 0) + 1;
+    const key = nails ? JSON.stringify(nails) : null;
+    if (key !== null && key === this.lastNails) return false;
+    this.lastNails = key;
+    const asked = ++this.asked;
+    this.inFlight += 1;
     let answer;
     try {
       answer = await (nails ? request("POST", this.url, { nails }) : request("GET", this.url));
     } finally {
       this.inFlight -= 1;
     }
-    if (asked < (this.answered || 0) || !answer.ok || !answer.data) return false;
+    if (!answer.ok || !answer.data) {
+      if (asked === this.asked) this.lastNails = null;  // asked in vain: the same nails may be asked again
+      return false;
+    }
+    if (asked < this.answered) return false;
     this.answered = asked;
     this.byId = new Map(answer.data.nails.filter((n) => n.id).map((n) => [n.id, n.suggestion]));
     this.byIndex = new Map(answer.data.nails.filter((n) => !n.id).map((n) => [n.index, n.suggestion]));
