@@ -15,8 +15,8 @@ and accuracy per confidence band.
 Honest measurement: ``HELD_OUT`` is a fixed set of participants whose photos, sheets and per-nail results are
 never looked at while tuning; every other participant is a tuning participant (``tuned_on``): the rules were
 tuned, and the learned weights (``ml/nail_direction.py``, ``bench/fit_label_suggestions.py``) fit, on these
-only. The bench reports the tuning participants with the fitted weights, a leave-one-participant-out
-cross-validation over them (the weights refit without the participant being scored), and only with
+only. The bench reports the tuning participants with the trained network, a participant-grouped 5-fold
+cross-validation over them (the network retrained without the fold being scored), and only with
 ``--held-out`` the held-out participants (for the final figures: ``HELD_OUT_RUNS`` says how often that
 was done). ``--model CHECKPOINT ...`` adds rows with each trained model's per-nail votes (``ml.nail_votes``) weighed
 in, and the votes' own accuracy; train it on the tuning participants only (``bench/annotation_effort.py``'s
@@ -173,15 +173,17 @@ def compare(labels: dict[str, list[dict]], data_dir, participants: dict[str, str
 
 
 def cross_validate(labels: dict[str, list[dict]], data_dir, participants: dict[str, str], tuning) -> list[dict]:
-    """Leave-one-participant-out over the tuning participants: each one's photos are suggested with the
-    learned weights (``ml.nail_direction.TIP_WEIGHTS``) refit on the other tuning participants only."""
-    from bench.fit_label_suggestions import fit_weights, training_rows  # it imports this module
+    """Participant-grouped k-fold over the tuning participants (``bench/fit_label_suggestions.py``'s folds):
+    each fold's photos are suggested with the learned part (``ml.nail_direction``'s network) trained on the
+    other folds' participants only."""
+    from bench.fit_label_suggestions import participant_folds, training_samples  # it imports this module
+    from ml.nail_direction import train_tip_net
 
-    x, y, groups = training_rows(labels, data_dir, participants, only=set(tuning))
+    samples, groups = training_samples(labels, data_dir, participants, only=set(tuning))
     rules = {}
-    for who in tuning:
-        rest = np.array([g != who for g in groups], bool)
-        rules[who] = SuggestionRules(tip_weights=tuple(fit_weights(x[rest], y[rest])))
+    for k, fold in enumerate(participant_folds(groups)):
+        net = train_tip_net([s for s, g in zip(samples, groups) if g not in fold], seed=k)
+        rules.update({who: SuggestionRules(tip_net=net) for who in fold})
     return compare(labels, data_dir, participants, only=set(tuning), rules_for=rules.get)
 
 
@@ -241,7 +243,7 @@ def metrics(records: list[dict]) -> dict:
 def evaluate(labels_path, data_dir=SHARED, held=HELD_OUT, *, show_held_out: bool = False,
              cross_validation: bool = True, models=()) -> dict:
     """The bench's figures (no files written): on the tuning participants (everyone not in ``held``) with
-    the fitted weights, their leave-one-participant-out cross-validation, and only with ``show_held_out``
+    the trained network, their participant-grouped cross-validation, and only with ``show_held_out``
     the held-out participants' figures (their photos are not even read otherwise)."""
     labels = load_labels(labels_path, data_dir)
     participants = load_participants(data_dir)
@@ -310,16 +312,16 @@ def section(result: dict, command: str) -> str:
              f"Command: `{command}`. Machine: {(result.get('machine') or machine_info())['cpu']}. Suggestions from polygons + photo only "
              f"(`ml.label_suggestions.suggest_labels`), compared with the confirmed labels in `{result['labels']}`.",
              f"Held out (fixed; never looked at while tuning): {', '.join(result['held_out']) or '-'}. Tuned on "
-             f"(rules and the learned weights of `ml/nail_direction.py`, refit by `bench/fit_label_suggestions.py`): "
+             f"(rules, and the network of `ml/nail_direction.py` trained by `bench/fit_label_suggestions.py`): "
              f"every other participant ({len(result['tuned_on'])}). The held-out figures were computed "
              f"{HELD_OUT_RUNS} time(s) in all during the tuning (at most 3); the rows with model votes came after the last "
-             f"tuning, the rules unchanged. The cross-validation refits only the "
-             f"learned weights per left-out participant; the hand-set rules (`SuggestionRules`) were tuned on all "
+             f"tuning, the rules unchanged. The cross-validation retrains only the "
+             f"network per fold of participants (5 folds); the hand-set rules (`SuggestionRules`) were tuned on all "
              f"tuning participants, so it is close to the tuning figure and the held-out row is the honest one.", "",
              "| set | nails | hand | digit | finger | angle median | angle p95 | within 30 deg |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    rows = [("tuning participants (weights fit on them)", result.get("tuning")),
-            ("tuning, leave-one-participant-out", result.get("cross_validation")),
+    rows = [("tuning participants (network trained on them)", result.get("tuning")),
+            ("tuning, participant-grouped 5-fold", result.get("cross_validation")),
             ("held-out participants", result.get("held_out_metrics")), ("all photos", result.get("all"))]
     for k, model in enumerate(result.get("models") or []):
         rows += [(f"tuning, + votes of model {MODEL_NAMES[k]} (trained on them)", model.get("tuning")),
@@ -389,7 +391,7 @@ def main(argv=None) -> int:
     parser.add_argument("--data", default=str(SHARED), help="folder with images/ and participants.csv")
     parser.add_argument("--held-out", action="store_true",
                         help="also suggest and score the held-out participants' photos (only for the final figures)")
-    parser.add_argument("--no-cv", action="store_true", help="skip the leave-one-participant-out cross-validation")
+    parser.add_argument("--no-cv", action="store_true", help="skip the participant-grouped cross-validation")
     parser.add_argument("--no-docs", action="store_true", help="print only; write neither the JSON nor the doc")
     parser.add_argument("--json", help="also write the full result here (with its command and machine), e.g. on "
                                        "the GPU machine (bench/gpu_session.py)")

@@ -1,23 +1,23 @@
-"""Refit the learned parameters of the label suggestions from confirmed labels (issue #16): the weights of
-``ml.nail_direction.TIP_WEIGHTS`` (which end of a nail is its tip).
+"""Train the learned part of the label suggestions from confirmed labels (issue #16): the network of
+:mod:`ml.nail_direction` (which end of a nail is its tip), into ``ml/weights/nail_tip.npz``.
 
     python bench/fit_label_suggestions.py [--labels curation/demo/nails-cc0-labels.json] [--data ../shared/data/nails-cc0]
-                                       [--l2 1.0]
+                                       [--epochs 30] [--folds 5] [--no-save]
 
-Reads the confirmed labels the way ``bench/complete_labels.py`` does, keeps the photos of the TUNING
+Reads the confirmed labels the way ``bench/complete_labels.py`` does and keeps the photos of the TUNING
 participants only (every participant not in ``bench.complete_labels.HELD_OUT``; the held-out photos are not
-even read), computes each nail's features with :func:`ml.label_suggestions.tip_feature_table` (the axis
-read that is closest to the confirmed direction; nails whose axes are all over 45 degrees off are left
-out), and prints the leave-one-participant-out accuracy of the per-nail vote and the weights fit on all
-tuning participants, to paste into ``ml/nail_direction.py``. (A prior that a photo's only hand is a left one,
-``log((left + 1) / (right + 1))`` = 1.15 on the tuning photos, was tried and left out: it moved the tuning
-finger accuracy by one nail and made a thumbless right hand come out left.)
+even read). Each nail is one sample: its crop read along the axis (of those ``ml.label_suggestions`` reads)
+closest to the confirmed direction; nails whose axes are all over 45 degrees off are left out. Prints the
+participant-grouped k-fold accuracy of the per-nail vote (each fold's participants predicted by a network
+trained on the others; accuracy by the vote's confidence too), then trains on all tuning participants and
+saves the weights (with how they were trained) unless ``--no-save``. Deterministic: seed 0, 2 threads.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,71 +25,99 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 from bench.complete_labels import SHARED, load_labels, load_participants, read_photo, tuning_participants  # noqa: E402
 from curation.demo_labels import DEMO_LABELS  # noqa: E402
-from ml.label_suggestions import tip_feature_table  # noqa: E402
-from ml.nail_direction import FEATURES, fit_logistic  # noqa: E402
+from ml.label_suggestions import direction_reads  # noqa: E402
+from ml.nail_direction import WEIGHTS_PATH, save_tip_net, tip_probabilities, train_tip_net  # noqa: E402
 
-L2 = 10.0  # the ridge penalty (chosen by the leave-one-participant-out accuracy on the tuning participants)
+EPOCHS = 30   # chosen by the grouped k-fold accuracy on the tuning participants
+FOLDS = 5
 
 
-def training_rows(labels: dict[str, list[dict]], data_dir, participants: dict[str, str], only):
-    """(features, tip at +axis (0/1), participant) of every nail with a direction of the participants in
-    ``only`` (the other photos are not read)."""
-    xs, ys, groups = [], [], []
+def training_samples(labels: dict[str, list[dict]], data_dir, participants: dict[str, str], only):
+    """``(samples, participant per sample)``; a sample is ``(photo, polygon, axis, tip at +axis)`` of a nail
+    with a confirmed direction of the participants in ``only`` (the other photos are not read)."""
+    samples, groups = [], []
     for file_name, nails in sorted(labels.items()):
         who = participants.get(file_name, file_name)
         if not nails or who not in only:
             continue
-        table = tip_feature_table([n["polygon"] for n in nails], read_photo(Path(data_dir) / "images" / file_name))
-        for nail, rows in zip(nails, table):
+        photo = read_photo(Path(data_dir) / "images" / file_name)
+        if photo is None:
+            continue
+        for nail, axes in zip(nails, direction_reads([n["polygon"] for n in nails])):
             if nail["base"] is None or nail["tip"] is None:
                 continue
             d = np.subtract(nail["tip"], nail["base"])
             d = d / max(np.linalg.norm(d), 1e-9)
-            axis, features = max(rows, key=lambda row: abs(float(row[0] @ d)))
-            if abs(float(axis @ d)) < np.cos(np.radians(45)) or not features.any():
+            axis = max(axes, key=lambda a: abs(float(a @ d)))
+            if abs(float(axis @ d)) < np.cos(np.radians(45)):
                 continue
-            xs.append(features)
-            ys.append(1.0 if float(axis @ d) > 0 else 0.0)
+            samples.append((photo, nail["polygon"], axis, float(axis @ d) > 0))
             groups.append(who)
-    return np.array(xs).reshape(-1, len(FEATURES)), np.array(ys), groups
+    return samples, groups
 
 
-def fit_weights(x, y, l2: float = L2) -> np.ndarray:
-    """``TIP_WEIGHTS`` fit on these rows (none: all zero, i.e. no vote)."""
-    return fit_logistic(x, y, l2) if len(y) else np.zeros(len(FEATURES))
+def participant_folds(groups, folds: int = FOLDS) -> list[list[str]]:
+    """The participants (sorted) dealt into ``folds`` folds."""
+    people = sorted(set(groups))
+    return [people[k::folds] for k in range(min(folds, len(people)))]
 
 
-def leave_one_participant_out(x, y, groups, l2: float = L2) -> float:
-    """Accuracy of the per-nail vote, each participant predicted by weights fit on the others."""
-    hits = 0
-    for who in sorted(set(groups)):
-        test = np.array([g == who for g in groups])
-        w = fit_weights(x[~test], y[~test], l2)
-        hits += int(((x[test] @ w > 0) == (y[test] > 0.5)).sum())
-    return hits / len(y)
+def grouped_cross_validation(samples, groups, folds: int = FOLDS, epochs: int = EPOCHS) -> dict:
+    """Each fold's samples voted on by a network trained on the other folds: per-sample P(right)."""
+    p_right = np.zeros(len(samples))
+    for k, fold in enumerate(participant_folds(groups, folds)):
+        test = [i for i, g in enumerate(groups) if g in fold]
+        net = train_tip_net([samples[i] for i in range(len(samples)) if groups[i] not in fold], epochs=epochs, seed=k)
+        by_photo: dict[int, list[int]] = {}
+        for i in test:
+            by_photo.setdefault(id(samples[i][0]), []).append(i)
+        for members in by_photo.values():
+            photo = samples[members[0]][0]
+            ps = tip_probabilities(photo, [(samples[i][1], samples[i][2]) for i in members], net)
+            for i, p in zip(members, ps):
+                p_right[i] = p if samples[i][3] else 1 - p
+    bands = {}
+    sure = np.maximum(p_right, 1 - p_right)
+    for lo, hi in ((0.5, 0.7), (0.7, 0.9), (0.9, 1.01)):
+        sel = (sure >= lo) & (sure < hi)
+        bands[f"{lo}-{min(hi, 1.0)}"] = {"nails": int(sel.sum()),
+                                         "accuracy": float(np.mean(p_right[sel] > 0.5)) if sel.any() else None}
+    return {"folds": folds, "accuracy": float(np.mean(p_right > 0.5)), "mean_p_right": float(p_right.mean()),
+            "by_confidence": bands}
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--labels", default=str(DEMO_LABELS))
     parser.add_argument("--data", default=str(SHARED))
-    parser.add_argument("--l2", type=float, default=L2)
+    parser.add_argument("--epochs", type=int, default=EPOCHS)
+    parser.add_argument("--folds", type=int, default=FOLDS, help="0: no cross-validation")
+    parser.add_argument("--no-save", action="store_true")
+    parser.add_argument("--out", default=str(WEIGHTS_PATH))
     args = parser.parse_args(argv)
+    torch.set_num_threads(2)
     labels, participants = load_labels(args.labels, args.data), load_participants(args.data)
     tuning = tuning_participants(participants.get(name, name) for name in labels)
-    x, y, groups = training_rows(labels, args.data, participants, only=set(tuning))
-    w = fit_weights(x, y, args.l2)
-    single = {name: float(np.mean((x[:, k] * (2 * y - 1)) > 0) + 0.5 * np.mean(x[:, k] == 0))
-              for k, name in enumerate(FEATURES)}
-    print(json.dumps({"nails": len(y), "participants": len(set(groups)), "tip_at_plus": float(y.mean()),
-                      "single_feature_accuracy": single,
-                      "lopo_accuracy": leave_one_participant_out(x, y, groups, args.l2),
-                      "train_accuracy": float(np.mean((x @ w > 0) == (y > 0.5))),
-                      "weights": dict(zip(FEATURES, np.round(w, 3).tolist()))}, indent=2))
-    print("TIP_WEIGHTS = np.array([" + ", ".join(f"{v:.3f}" for v in w) + "])")
+    samples, groups = training_samples(labels, args.data, participants, only=set(tuning))
+    report = {"nails": len(samples), "participants": len(set(groups)),
+              "tip_at_plus": float(np.mean([s[3] for s in samples])) if samples else None, "epochs": args.epochs}
+    if args.folds:
+        started = time.monotonic()
+        report["cross_validation"] = grouped_cross_validation(samples, groups, args.folds, args.epochs)
+        report["cross_validation"]["seconds"] = round(time.monotonic() - started, 1)
+    if not args.no_save:
+        started = time.monotonic()
+        net = train_tip_net(samples, epochs=args.epochs, seed=0)
+        about = {"trained_on": "the tuning participants' confirmed labels (bench/fit_label_suggestions.py)",
+                 "nails": len(samples), "participants": len(set(groups)), "epochs": args.epochs, "seed": 0,
+                 "cross_validation_accuracy": report.get("cross_validation", {}).get("accuracy")}
+        report["saved"] = str(save_tip_net(net, args.out, about))
+        report["train_seconds"] = round(time.monotonic() - started, 1)
+    print(json.dumps(report, indent=2))
     return 0
 
 

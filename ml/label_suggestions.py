@@ -9,10 +9,10 @@ Plain Python + NumPy + OpenCV + Shapely (issue #16); never imports Django or an 
 How it decides (every number below lives in :class:`SuggestionRules`):
 
 1. Per nail: area centroid, principal axis, length (extent along the axis), width (across), area. With a
-   photo, :mod:`ml.nail_direction` (a logistic regression on colour cues that hold in every pose: the
-   free edge is lighter and less saturated than the nail at the cuticle) votes on which end of the axis
-   is the tip; a nail about as wide as long (aspect < ``round_aspect``) is read on both its axes, and in
-   a hand it takes the hand's axis (the fingers' own axes and the normal of the fingertip line); its
+   photo, :mod:`ml.nail_direction` (a small CNN on a crop aligned with the axis: the nail, its free edge
+   and cuticle, and the skin beyond both ends) votes on which end of the axis is the tip, its probability
+   capped at ``photo_vote_cap``; a nail about as wide as long (aspect < ``round_aspect``) is read on both
+   its axes, and in a hand it takes the hand's axis (the fingers' own axes and the normal of the fingertip line); its
    suggested base/tip follow its finger's axis read from the skin around it (:mod:`ml.finger_axis`) when
    that reads clearly (``skin_clarity``).
 2. Hands: a photo of at most ``one_hand_up_to`` nails shows one hand; otherwise nails closer than ``hand_gap`` nail widths (single linkage) are one hand; a lone nail within
@@ -66,11 +66,11 @@ from shapely.geometry import Polygon
 
 from ml.finger_axis import skin_axis, skin_lab
 from ml.hand_groups import group_hands
-from ml.nail_direction import direction_features, tip_probability
+from ml.nail_direction import tip_probabilities
 from ml.postprocess import angle_between, axis_ends, nail_axis
 
 __all__ = ["DIGIT_NAMES", "NailSuggestion", "SuggestionRules", "finger_of", "hand_and_digit", "short_name",
-           "suggest_labels", "tip_feature_table"]
+           "direction_reads", "suggest_labels"]
 
 DIGIT_NAMES = ("thumb", "index", "middle", "ring", "little")  # digit 1..5
 
@@ -120,7 +120,8 @@ class SuggestionRules:
     # off the tuning participants' confirmed labels (28 thumbs, 159 fingers).
     thumb_shape: tuple = ((0.6, 0.1, 0.2, 0.05, 0.25), (0.4, 1.2, 0.35, -1.3, 0.4), (0.24, -0.03, 0.3))
     thumb_prior: float = 0.5         # prior chance that a hand's thumb nail is among the nails
-    tip_weights: tuple | None = None  # ml.nail_direction's weights (None: its fitted TIP_WEIGHTS)
+    tip_net: object | None = None    # ml.nail_direction's network (None: its trained weights, WEIGHTS_PATH)
+    photo_vote_cap: float = 0.95     # the photo's vote on a nail's direction is at most this sure
     max_confidence: float = 0.9      # no suggestion is certain
     model_weight: float = 1.0
     known_direction_penalty: float = 12.0
@@ -205,38 +206,26 @@ def _axes_to_read(nail: _Nail, rules: SuggestionRules) -> list[np.ndarray]:
     return axes
 
 
-def _direction_table(nails: list[_Nail], image: np.ndarray | None, rules: SuggestionRules) -> list[list[tuple[np.ndarray, np.ndarray]]]:
-    """Per nail, ``(axis, features)`` for each axis of :func:`_axes_to_read` (``ml.nail_direction``)."""
-    lab = None
-    if image is not None:
-        image = np.asarray(image)
-        if image.ndim == 2:
-            image = np.repeat(image[..., None], 3, axis=2)
-        lab = cv2.cvtColor(np.ascontiguousarray(image[..., :3]).astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
-    return [[(axis, direction_features(nail.polygon, nail.centre, axis, image, lab)) for axis in _axes_to_read(nail, rules)]
-            for nail in nails]
-
-
-def tip_feature_table(polygons: Sequence, image: np.ndarray | None = None, rules: SuggestionRules | None = None
-                      ) -> list[list[tuple[np.ndarray, np.ndarray]]]:
-    """What the direction votes of :func:`suggest_labels` are computed from, per nail: ``(axis, features)``
-    for each axis read (``bench/fit_label_suggestions.py`` refits ``ml.nail_direction.TIP_WEIGHTS`` on it)."""
+def direction_reads(polygons: Sequence, rules: SuggestionRules | None = None) -> list[list[np.ndarray]]:
+    """Per nail, the axes whose ends :func:`suggest_labels` asks the photo about (``bench/fit_label_suggestions.py``
+    trains ``ml.nail_direction``'s network on the one closest to each confirmed direction)."""
     rules = rules or SuggestionRules()
-    return _direction_table([_measure(i, p) for i, p in enumerate(polygons)], image, rules)
+    return [_axes_to_read(_measure(i, p), rules) for i, p in enumerate(polygons)]
 
 
 def _direction_votes(nails: list[_Nail], image: np.ndarray | None, rules: SuggestionRules) -> None:
     """Each nail's vote on its direction (both axes of a round nail are tried later, so vote on both)."""
-    for nail, rows in zip(nails, _direction_table(nails, image, rules)):
-        best = 0.0
-        for axis, features in rows:
-            if not features.any():
-                continue
-            p = tip_probability(features, rules.tip_weights)
-            p = min(max(p, 1 - rules.max_confidence), rules.max_confidence)
-            nail.votes.append((np.asarray(axis, np.float64), p, "photo"))
-            if len(rows) > 1 and abs(p - 0.5) > best:
-                best, nail.photo_axis = abs(p - 0.5), np.asarray(axis, np.float64)
+    reads = [(k, axis) for k, nail in enumerate(nails) for axis in _axes_to_read(nail, rules)]
+    probabilities = tip_probabilities(image, [(nails[k].polygon, axis) for k, axis in reads], rules.tip_net)
+    best = [0.0] * len(nails)
+    for (k, axis), p in zip(reads, probabilities):
+        if p is None:
+            continue
+        nail = nails[k]
+        p = min(max(p, 1 - rules.photo_vote_cap), rules.photo_vote_cap)
+        nail.votes.append((np.asarray(axis, np.float64), p, "photo"))
+        if nail.aspect < rules.round_aspect and abs(p - 0.5) > best[k]:
+            best[k], nail.photo_axis = abs(p - 0.5), np.asarray(axis, np.float64)
 
 
 # ----------------------------------------------------------------------------------------------------

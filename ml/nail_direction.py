@@ -1,103 +1,203 @@
-"""Which end of a nail's axis is its tip: a small logistic regression on per-nail image + shape features.
+"""Which end of a nail's axis is its tip, read from the photo: a small CNN (:mod:`ml.models.nail_tip`) on a
+crop aligned with the axis (issue #16).
 
-Plain Python + NumPy + OpenCV (issue #16); never imports Django or an app. Used by
-:mod:`ml.label_suggestions` as each nail's vote on its direction; refit from confirmed labels with
-``bench/fit_label_suggestions.py`` (tuning participants only).
+Plain Python + NumPy + OpenCV + PyTorch; never imports Django or an app. Used by
+:mod:`ml.label_suggestions` as each nail's vote on its direction; trained from confirmed labels with
+``bench/fit_label_suggestions.py`` (tuning participants only) into :data:`WEIGHTS_PATH`.
 
-Every feature is antisymmetric: it is computed for the axis ``u`` and flips its sign for ``-u``, so the
-model needs no intercept and ``P(tip at the +u end) = sigmoid(w . x)`` (and ``1 - that`` for ``-u``).
-Only cues that hold in every pose are used: the free edge (beyond the nail bed) is lighter and less
-saturated than the nail at the cuticle, whether the finger is extended (back of the hand) or curled
-toward the camera (palm side, the tip pointing back toward the palm):
+The crop (:func:`nail_crop`) runs ``ALONG`` nail lengths either way along the axis and ``ACROSS`` nail widths
+either side, so it holds the nail, its free edge and cuticle, and the skin beyond both ends (the finger
+runs on past the base; the fingertip ends just past the tip). Row 0 is the ``+u`` end. Channels: CIE L*, a*,
+b* less the crop's mean (scaled), and the nail's mask. The network is antisymmetric (reading the axis the
+other way gives ``1 - p``), so one forward pass votes on both ends.
 
-- ``light``: the nail's mean lightness (CIE L*) in the +u third minus the -u third;
-- ``light_end``: the median lightness of the outer fifth at +u minus that at -u;
-- ``chroma``: the median chroma (saturation) of the outer fifth at +u minus that at -u.
-
-Cues that depend on the pose were measured and left out (leave-one-participant-out on the tuning
-participants, per-nail vote accuracy): the photo strips beyond each end (``orient_from_image``), the
-photo's border beyond each end, the way to the hand's centre and the finger's skin beyond each end each
-point the right way for one pose and the wrong way for the other, and adding them lowered the accuracy
-(0.73 with the three cues above, 0.60 with them added); the nail's width at each end did not help.
+Before it, a logistic regression on three colour cues of the nail alone (the free edge lighter and less
+saturated than the nail at the cuticle) was the vote: 0.72 of nails right (leave-one-participant-out on the
+tuning participants); this CNN: 0.967 (5 participant-grouped folds of them, ``bench/fit_label_suggestions.py``;
+all of the 136 reads it is at least 0.9 sure of).
 """
+
 from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 
-__all__ = ["FEATURES", "TIP_WEIGHTS", "direction_features", "fit_logistic", "tip_probability"]
+from ml.models.nail_tip import CROP_SIZE, NailTipNet, nail_tip_net
 
-FEATURES = ("light", "light_end", "chroma")
-# Fit by bench/fit_label_suggestions.py (L2-regularised logistic regression, no intercept) on the confirmed
-# labels of the tuning participants only (every participant bench/complete_labels.py does not hold out;
-# l2 = 10, 184 nails of 20 participants; leave-one-participant-out per-nail accuracy 0.72).
-TIP_WEIGHTS = np.array([0.526, 0.584, -0.602])
+__all__ = ["ALONG", "ACROSS", "WEIGHTS_PATH", "load_tip_net", "nail_crop", "save_tip_net", "tip_probabilities",
+           "train_tip_net"]
 
-
-def _sigmoid(z):
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+ALONG, ACROSS = 1.6, 1.4   # the crop's half extents: nail lengths along the axis, nail widths across
+WEIGHTS_PATH = Path(__file__).resolve().parent / "weights" / "nail_tip.npz"
+_LAB_SCALE = np.array([20.0, 10.0, 10.0], np.float32)
 
 
-def tip_probability(features: np.ndarray, weights: np.ndarray | None = None) -> float:
-    """P(the tip is at the +u end) of one nail's feature vector."""
-    w = TIP_WEIGHTS if weights is None else np.asarray(weights, np.float64)
-    return float(_sigmoid(float(np.asarray(features, np.float64) @ w)))
-
-
-def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iterations: int = 50) -> np.ndarray:
-    """Weights of an L2-regularised logistic regression without intercept (Newton's method); ``y`` in {0, 1}."""
-    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-    w = np.zeros(x.shape[1])
-    for _ in range(iterations):
-        p = _sigmoid(x @ w)
-        grad = x.T @ (p - y) + l2 * w
-        hess = (x * (p * (1 - p))[:, None]).T @ x + l2 * np.eye(x.shape[1])
-        step = np.linalg.solve(hess, grad)
-        w -= step
-        if np.abs(step).max() < 1e-8:
-            break
-    return w
-
-
-def _lab(image: np.ndarray) -> np.ndarray:
-    return cv2.cvtColor(np.ascontiguousarray(image[..., :3]).astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
-
-
-def direction_features(polygon, centre, u, image: np.ndarray | None, lab: np.ndarray | None = None) -> np.ndarray:
-    """The feature vector (``FEATURES``) of one nail for the axis ``u`` (all zero without a photo); ``lab``:
-    the photo in CIE Lab (float, as OpenCV gives it), computed here when not given."""
-    x = np.zeros(len(FEATURES))
-    if image is None:
-        return x
+def _frame(polygon, axis) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """(centre, unit axis, length along it, width across) of a nail for this axis."""
     pts = np.asarray(polygon, np.float64)
-    centre, u = np.asarray(centre, np.float64), np.asarray(u, np.float64)
-    u = u / np.linalg.norm(u)
-    t = (pts - centre) @ u
-    t_lo, t_hi = float(t.min()), float(t.max())
-    length = max(t_hi - t_lo, 1e-3)
+    u = np.asarray(axis, np.float64)
+    u = u / max(float(np.linalg.norm(u)), 1e-12)
+    v = np.array([-u[1], u[0]])
+    t, s = pts @ u, pts @ v
+    centre = u * (t.max() + t.min()) / 2 + v * (s.max() + s.min()) / 2
+    return centre, u, max(float(np.ptp(t)), 1.0), max(float(np.ptp(s)), 1.0)
+
+
+def nail_crop(image: np.ndarray, polygon, axis, jitter: tuple | None = None) -> np.ndarray:
+    """The network's input for one nail read along ``axis``: float32 ``(4, 48, 24)``, row 0 at the ``+axis``
+    end. ``image``: uint8 RGB (or grey). ``jitter`` (training only): (angle rad, scale, shift along in
+    lengths, shift across in widths). The crop for ``-axis`` is exactly the one for ``axis`` turned half a
+    turn (one of the two is sampled, the other turned), so the network's two reads add up to 1."""
+    if jitter is None:
+        u = np.asarray(axis, np.float64)
+        if u[1] > 0 or (u[1] == 0 and u[0] < 0):
+            return nail_crop(image, polygon, -u)[:, ::-1, ::-1].copy()
     image = np.asarray(image)
     if image.ndim == 2:
         image = np.repeat(image[..., None], 3, axis=2)
-    height, width = image.shape[:2]
-    x0, y0 = np.floor(pts.min(axis=0)).astype(int)
-    x1, y1 = np.ceil(pts.max(axis=0)).astype(int)
-    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(width, x1 + 1), min(height, y1 + 1)
-    if x1 - x0 < 2 or y1 - y0 < 2:
-        return x
-    mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
-    cv2.fillPoly(mask, [np.round(pts - 0.5 - [x0, y0]).astype(np.int32)], 1)
-    ys, xs = np.nonzero(mask)
-    if len(xs) < 6:
-        return x
-    lab = _lab(image) if lab is None else lab
-    qt = (xs + 0.5 + x0 - centre[0]) * u[0] + (ys + 0.5 + y0 - centre[1]) * u[1]
-    colour = lab[ys + y0, xs + x0]
-    lightness, chroma = colour[:, 0], np.hypot(colour[:, 1], colour[:, 2])
-    ahead, behind = qt > t_hi - length / 3, qt < t_lo + length / 3
-    if ahead.any() and behind.any():
-        x[0] = float(lightness[ahead].mean() - lightness[behind].mean()) / 20.0
-    ahead, behind = qt > t_hi - length / 5, qt < t_lo + length / 5
-    if ahead.any() and behind.any():
-        x[1] = float(np.median(lightness[ahead]) - np.median(lightness[behind])) / 20.0
-        x[2] = float(np.median(chroma[ahead]) - np.median(chroma[behind])) / 20.0
-    return x
+    image = image[..., :3]
+    rows, cols = CROP_SIZE
+    centre, u, length, width = _frame(polygon, axis)
+    half_along, half_across = ALONG * length, ACROSS * max(width, 0.5 * length)
+    if jitter is not None:
+        angle, scale, shift_along, shift_across = jitter
+        c, s = np.cos(angle), np.sin(angle)
+        centre = centre + shift_along * length * u + shift_across * width * np.array([-u[1], u[0]])
+        u = np.array([c * u[0] - s * u[1], s * u[0] + c * u[1]])
+        half_along, half_across = half_along * scale, half_across * scale
+    v = np.array([-u[1], u[0]])
+    corners = np.array([centre + half_along * u - half_across * v, centre + half_along * u + half_across * v,
+                        centre - half_along * u - half_across * v, centre - half_along * u + half_across * v])
+    # A large nail: shrink the region around it first (area averaging), so the warp does not alias.
+    shrink = max(1.0, (2 * half_along / rows) / 1.5)
+    origin = np.zeros(2)
+    source = image
+    if shrink > 1.0:
+        height, width_px = image.shape[:2]
+        x0, y0 = np.floor(corners.min(axis=0)).astype(int) - 2
+        x1, y1 = np.ceil(corners.max(axis=0)).astype(int) + 2
+        x0, y0, x1, y1 = max(0, x0), max(0, y0), min(width_px, x1), min(height, y1)
+        if x1 - x0 >= 2 and y1 - y0 >= 2:
+            region = image[y0:y1, x0:x1]
+            size = (max(1, round((x1 - x0) / shrink)), max(1, round((y1 - y0) / shrink)))
+            source = cv2.resize(np.ascontiguousarray(region), size, interpolation=cv2.INTER_AREA)
+            origin = np.array([x0, y0], np.float64)
+            shrink = np.array([(x1 - x0) / size[0], (y1 - y0) / size[1]])
+        else:
+            shrink = 1.0
+    # Image coordinates put pixel centres at i + 0.5; OpenCV's warp, at i.
+    to_source = lambda p: (np.asarray(p, np.float64) - origin) / shrink - 0.5  # noqa: E731
+    src = np.float32(to_source(corners[:3]))
+    transform = cv2.getAffineTransform(src, np.float32([[-0.5, -0.5], [cols - 0.5, -0.5], [-0.5, rows - 0.5]]))
+    patch = cv2.warpAffine(np.ascontiguousarray(source), transform, (cols, rows), flags=cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_REFLECT)
+    lab = cv2.cvtColor(patch.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+    lab = (lab - lab.reshape(-1, 3).mean(axis=0)) / _LAB_SCALE
+    mask = np.zeros((rows, cols), np.uint8)
+    outline = cv2.transform(np.float32(to_source(polygon))[None], transform)[0]
+    cv2.fillPoly(mask, [np.round(outline * 16).astype(np.int32)], 1, shift=4)
+    return np.concatenate([lab, mask[..., None].astype(np.float32)], axis=2).transpose(2, 0, 1).copy()
+
+
+def save_tip_net(net: NailTipNet, path=WEIGHTS_PATH, about: dict | None = None) -> Path:
+    """Write the network's weights (float32 arrays) and ``about`` (how it was trained) to an ``.npz``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {f"w:{key}": value.detach().cpu().numpy() for key, value in net.state_dict().items()}
+    meta = {"width": net.width, **(about or {})}
+    with path.open("wb") as fh:
+        np.savez_compressed(fh, __meta__=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)
+    return path
+
+
+@functools.lru_cache(maxsize=4)
+def _load(path: str, stamp: tuple) -> NailTipNet:
+    with np.load(path) as data:
+        meta = json.loads(bytes(data["__meta__"]).decode())
+        state = {key[2:]: torch.from_numpy(np.array(data[key])) for key in data.files if key.startswith("w:")}
+    net = nail_tip_net(int(meta["width"]))
+    net.load_state_dict(state)
+    return net.eval()
+
+
+def load_tip_net(path=None) -> NailTipNet | None:
+    """The trained network at ``path`` (default :data:`WEIGHTS_PATH`), read once per file version; None when
+    there is no such file (the suggestions then read no direction from the photo)."""
+    path = Path(path) if path is not None else WEIGHTS_PATH
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return _load(str(path), (stat.st_mtime_ns, stat.st_size))
+
+
+def tip_probabilities(image: np.ndarray | None, reads: Sequence[tuple], net: NailTipNet | None = None
+                      ) -> list[float | None]:
+    """``P(the tip is at the +axis end)`` for each ``(polygon, axis)`` of one photo (one batch); None for
+    every read without a photo or without a trained network."""
+    net = net if net is not None else load_tip_net()
+    if image is None or net is None or not reads:
+        return [None] * len(reads)
+    batch = torch.from_numpy(np.stack([nail_crop(image, polygon, axis) for polygon, axis in reads]))
+    net.eval()
+    with torch.no_grad():
+        return [float(p) for p in torch.sigmoid(net(batch)).numpy()]
+
+
+def train_tip_net(samples: Sequence[tuple], *, epochs: int = 30, width: int = 16, seed: int = 0,
+                  batch_size: int = 32, learning_rate: float = 3e-3, off_axis_share: float = 0.25,
+                  progress: Callable[[int, float], None] | None = None) -> NailTipNet:
+    """Train a :class:`NailTipNet` on ``(image, polygon, axis, tip_at_plus_axis)`` samples: AdamW, one-cycle
+    schedule; each crop jittered (rotation sd 0.15 rad, scale sd 15 %, shift sd 8 %), read either way along
+    the axis (the label flips with it), mirrored across, its lightness and colour contrast scaled; a share
+    (``off_axis_share``) is read across the nail (the axis turned a quarter) with the answer 0.5, so that a
+    read along the wrong axis of a round nail is unsure rather than a confident guess.
+    Deterministic for a seed. ``progress(epoch, mean loss)`` after each epoch."""
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    net = nail_tip_net(width)
+    if not samples:
+        return net.eval()
+    steps = epochs * ((len(samples) + batch_size - 1) // batch_size)
+    optimizer = torch.optim.AdamW(net.parameters(), learning_rate, weight_decay=1e-3)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, learning_rate, total_steps=max(steps, 1))
+    for epoch in range(epochs):
+        net.train()
+        order = rng.permutation(len(samples))
+        losses = []
+        for start in range(0, len(order), batch_size):
+            xs, ys = [], []
+            for k in order[start:start + batch_size]:
+                image, polygon, axis, tip_ahead = samples[k]
+                jitter = (rng.normal(0, 0.15), float(np.exp(rng.normal(0, 0.15))), *rng.normal(0, 0.08, 2))
+                y = float(bool(tip_ahead))
+                if rng.random() < off_axis_share:  # read across the nail: no answer either way
+                    axis, y = np.array([-axis[1], axis[0]]), 0.5
+                x = nail_crop(image, polygon, axis, jitter)
+                if rng.random() < 0.5:
+                    x, y = x[:, ::-1, ::-1], 1.0 - y
+                if rng.random() < 0.5:
+                    x = x[:, :, ::-1]
+                x = x.copy()
+                x[0] *= np.exp(rng.normal(0, 0.2))
+                x[1:3] *= np.exp(rng.normal(0, 0.3))
+                xs.append(x)
+                ys.append(y)
+            if len(xs) < 2:  # batch norm needs two
+                continue
+            logits = net(torch.from_numpy(np.stack(xs)))
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.tensor(ys))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            losses.append(float(loss.detach()))
+        if progress is not None:
+            progress(epoch + 1, float(np.mean(losses)) if losses else float("nan"))
+    return net.eval()

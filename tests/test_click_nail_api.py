@@ -281,9 +281,10 @@ def test_the_kept_outputs_give_click_a_nail_the_full_photo_predictions_map(parti
     gives for the full photo (same network input; upsampled in logits the same way) within float16 and uint8
     rounding, for photos of several sizes and shapes (the network's input is 64 px here)."""
     from ml.predict import foreground_at
-    from tests.test_complete_labels import hand_image
+    from tests.prelabel_support import nail_photo
 
-    image, _ = hand_image(participant)   # a hand like those the tiny model was trained on
+    # Nails like those the tiny model was trained on (pink ellipses, a third of the picture long).
+    image, _ = create_image(participant, nail_photo(96, 96, nails=((34, 38, 14, 9, 0.4), (64, 60, 14, 9, 2.0))), "PNG")
     rgb = cv2.resize(photos.photo_of(image)[0], size[::-1], interpolation=cv2.INTER_LINEAR)
     predictor = serving.predictor_for(active_tiny_model)
     full = np.clip(np.round(predictor(rgb).fg_prob * 255.0), 0, 255).astype(np.int16)

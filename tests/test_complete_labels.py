@@ -13,12 +13,12 @@ from labeling import queue
 from labeling.annotations import import_annotation
 from labeling.intake import create_image
 from labeling.models import Annotation, AnnotationRevision
-from tests.test_label_suggestions import hand_parts, render
+from tests.test_label_suggestions import POLISH, hand_parts, render
 
 
 def hand_image(participant, digits=(1, 2, 3, 4, 5)):
     """A photo of a right hand (fingers up) and its nails' true labels."""
-    pixels, nails = render((360, 360), [hand_parts((180, 200), 20, 0, False, digits=digits)])
+    pixels, nails = render((360, 360), [hand_parts((180, 200), 20, 0, False, digits=digits)], tones=POLISH)
     image, _ = create_image(participant, PILImage.fromarray(pixels), "PNG")
     truth = [{"polygon": [[round(float(x), 2), round(float(y), 2)] for x, y in n["polygon"]], "finger": n["finger"],
               "base": [round(float(v), 2) for v in n["base"]], "tip": [round(float(v), 2) for v in n["tip"]]}
