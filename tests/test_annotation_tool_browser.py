@@ -133,9 +133,12 @@ def test_annotate_autosave_reload_conflict_and_review(browser, live_server, make
     expect(page.locator("#nails .nail-row")).to_have_count(2)
     expect(page.locator("#nails .nail-row .code")).to_have_text(["L2", "R3"])
 
-    # Base and tip: with the base & tip tool for nail 1, with B / T at the mouse for nail 2.
+    # Base and tip: with the base & tip tool for nail 1, with B / T at the mouse for nail 2. A nail is selected
+    # (the one just drawn), so the tool does one nail and the tool before (draw nail) comes back.
+    assert page.evaluate("annotator.scene.selection.kind") == "nail"
     page.keyboard.press("a")
     base1, tip1 = canvas.click(150, 240), canvas.click(150, 110)
+    assert page.evaluate("annotator.editor.tool") == "nail"
     page.keyboard.press("v")
     base2 = canvas.move(350, 250)
     page.keyboard.press("b")
@@ -416,3 +419,45 @@ def test_invalid_labels_are_saved_flagged_and_unsent_labels_survive_a_reload_in_
     assert page.evaluate("Object.keys(localStorage).filter((k) => k.startsWith('nailset:unsaved:'))") == []
     context.close()
     assert not errors, errors
+
+
+def test_base_and_tip_tool_does_the_selected_nail_then_gives_the_tool_back(browser, live_server, make_image):
+    """A with a nail selected: base and tip of one nail, then the tool before comes back (the next click selects
+    the next nail); A with none selected: base and tip nail after nail until another tool is chosen."""
+    annotator = make_user("ann", "annotator")
+    image = make_image(800, 600)
+    square = lambda x: [[x, 200], [x + 100, 200], [x + 100, 350], [x, 350]]  # noqa: E731
+    save_annotation(image, annotator, geometry={"nails": [{"polygon": square(100)}, {"polygon": square(300)},
+                                                          {"polygon": square(500)}], "ignore": []}, version=0)
+    errors = []
+    page = browser.new_context(viewport=VIEWPORT).new_page()
+    login(page, live_server.url, "ann", "ann-password-123")
+    page.goto(f"{live_server.url}/annotate/{image.pk}/")
+    canvas = open_tool(page, errors)
+    tool = lambda: page.evaluate("annotator.editor.tool")  # noqa: E731
+    selected = lambda: page.evaluate("annotator.scene.selection && annotator.scene.selection.index")  # noqa: E731
+
+    canvas.click(150, 300)                        # select nail 1
+    assert tool() == "select" and selected() == 0
+    page.keyboard.press("a")
+    assert tool() == "landmarks"
+    base1, tip1 = canvas.click(150, 340), canvas.click(150, 210)
+    assert tool() == "select"                     # back: the next click selects nail 2
+    canvas.click(350, 300)
+    assert selected() == 1
+    nails = scene_geometry(page)["nails"]
+    assert_points_close([nails[0]["base"], nails[0]["tip"]], [base1, tip1], "nail 1 landmarks")
+    assert nails[1]["base"] is None and nails[1]["tip"] is None
+
+    page.keyboard.press("Escape")                 # nothing selected: the tool stays on, nail after nail
+    assert page.evaluate("annotator.scene.selection") is None
+    page.keyboard.press("a")
+    base2, tip2 = canvas.click(350, 340), canvas.click(350, 210)
+    assert tool() == "landmarks"
+    base3, tip3 = canvas.click(550, 340), canvas.click(550, 210)
+    assert tool() == "landmarks"
+    nails = scene_geometry(page)["nails"]
+    assert_points_close([nails[1]["base"], nails[1]["tip"], nails[2]["base"], nails[2]["tip"]],
+                        [base2, tip2, base3, tip3], "nails 2 and 3 landmarks")
+    page.keyboard.press("v")
+    assert tool() == "select" and not errors

@@ -3,7 +3,7 @@
 
 export const SHORTCUTS = [
   { group: "Tools", keys: ["N"], action: "tool-nail", help: "Draw a nail: click its outline; click the first point or press Enter to close" },
-  { group: "Tools", keys: ["A"], action: "tool-landmarks", help: "Base & tip tool: click a nail's base (cuticle), then its tip (free edge)" },
+  { group: "Tools", keys: ["A"], action: "tool-landmarks", help: "Base & tip tool: click a nail's base (cuticle), then its tip (free edge); with a nail selected, for one nail, then back to the tool before" },
   { group: "Tools", keys: ["C"], action: "tool-click", help: "Click a nail: a click inside a nail proposes its outline, finger and base/tip (Enter accepts all three, Esc drops)" },
   { group: "Tools", keys: ["Mod+click"], action: null, help: "Click a nail in any tool; then click inside the proposal (more nail) or Shift+click / right-click outside it (not nail) to correct" },
   { group: "Tools", keys: ["Alt+click"], action: null, help: "While a nail is proposed: more nail anywhere, also outside the proposal (a part it missed); Option+click on a Mac" },

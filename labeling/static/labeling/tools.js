@@ -36,6 +36,7 @@ export class Editor {
     this.pointer = null;        // last mouse position on the stage (CSS px)
     this.hand = null;           // "L" | "R": the hand that digit keys 1-5 refer to
     this.pendingTip = null;     // nail index whose base was just placed with the base & tip tool
+    this.landmarksReturn = null; // the tool to go back to once the base & tip tool has done one nail
     this.readOnly = false;
     this.spaceDown = false;
     this.issues = new Map();    // "nail:3" -> [{rule, message, level}]
@@ -76,13 +77,20 @@ export class Editor {
     if (this.drawing.length && tool !== this.tool) this.drawing = [];
     if (this.clicker && tool !== "click") this.clicker.drop();
     this.pendingTip = null;
+    // Base & tip with a nail selected is for that nail: once its tip is placed, the tool before comes back
+    // (as CVAT's draw tools do); with none selected it stays on, nail after nail.
+    const selected = this.scene.selection && this.scene.selection.kind === "nail";
+    this.landmarksReturn = tool === "landmarks" && selected && this.tool !== "landmarks" ? this.tool : null;
     this.tool = tool;
     this.onTool(tool);
     this.stage.request("ui");
     const hints = {
       nail: "Draw a nail: click its outline point by point; click the first point or press Enter to close.",
       ignore: "Draw an ignore region (e.g. a painted or hidden nail): click its outline, Enter to close.",
-      landmarks: "Base & tip: click a nail where it starts (cuticle), then where it ends (free edge).",
+      landmarks: this.landmarksReturn
+        ? "Base & tip: click the nail where it starts (cuticle), then where it ends (free edge); then back to " +
+          `${TOOL_NAMES[this.landmarksReturn]}.`
+        : "Base & tip: click a nail where it starts (cuticle), then where it ends (free edge); nail after nail.",
       select: "Select: drag vertices, landmarks or whole nails; click an edge of the selected nail to add a vertex.",
       click: "Click a nail: click inside a nail to get its outline, finger and base/tip; Enter accepts, Esc drops; " +
         "click inside it or Alt+click anywhere (more nail) / Shift+click outside it (not nail) to correct.",
@@ -368,7 +376,9 @@ export class Editor {
       const index = this.pendingTip;
       this.pendingTip = null;
       this.placeLandmark(index, "tip", p);
-      this.onMessage(`Nail ${index + 1}: base and tip set. Click the next nail's base.`);
+      const back = this.landmarksReturn;
+      if (back) this.setTool(back);
+      this.onMessage(back ? `Nail ${index + 1}: base and tip set.` : `Nail ${index + 1}: base and tip set. Click the next nail's base.`);
       return;
     }
     const index = this.nailNear(s);
