@@ -27,13 +27,14 @@ Rules of the simulated annotator (fixed; the numbers follow from them):
 * Outline from scratch: ``N``, then one click per vertex of the answer's polygon simplified (Douglas-Peucker,
   shapely) with the largest tolerance whose polygon, as the clicks land on whole screen pixels, has IoU >= 0.9
   with the answer (``BAR``); ``Enter`` closes it.
-* Finger from scratch: 1 click on the finger in the two-hands panel; base/tip: ``A``, a click at the answer's
-  base, a click at its tip; ``X`` (swap base and tip) instead when the nail's arrow points the wrong way (its
-  base and tip swapped are right).
+* Finger from scratch: 1 click on the finger in the two-hands panel; base/tip: the mouse on the answer's base
+  and ``B``, on its tip and ``T`` (pointing is no action; of a nail whose base and tip are set and confirmed,
+  only the one off by more than ``LANDMARK_TOL``); ``X`` (swap base and tip) instead when the nail's arrow
+  points the wrong way (its base and tip swapped are right).
 * Finger/base/tip of a nail that shows a suggestion (dashed: the draft's or the server's label suggestion; a
   click proposal's finger and base/tip come confirmed with its ``Enter``): ``G`` when the suggested finger or the suggested base/tip is right (finger equal, base and
   tip within ``LANDMARK_TOL`` of the nail's base-tip length), then the scratch rule for what is still wrong.
-* Tools: ``N`` before each outline, ``A`` before base/tip, ``V`` before drags or a selecting click when another
+* Tools: ``N`` before each outline, ``V`` before drags or a selecting click when another
   tool is on (each a key press).
 * Drafts: the page shows the draft nails the model is sure of as nails and proposes the others (outline
   confidence under ``prelabel.proposals.PROPOSE_BELOW``; ghosted, the first one selected). Each answer nail is
@@ -222,14 +223,18 @@ def free_point(polygon, others: list) -> list[float]:
     return [p.x, p.y]
 
 
-def landmarks_ok(base, tip, answer: dict) -> bool:
+def landmark_ok(point, key: str, answer: dict) -> bool:
+    """The nail's ``key`` ("base" / "tip") at ``point`` is within ``LANDMARK_TOL`` of the answer's base-tip length."""
     if answer["base"] is None or answer["tip"] is None:
         return True
-    if base is None or tip is None:
+    if point is None:
         return False
     length = max(1.0, float(np.hypot(answer["tip"][0] - answer["base"][0], answer["tip"][1] - answer["base"][1])))
-    return all(float(np.hypot(p[0] - q[0], p[1] - q[1])) <= LANDMARK_TOL * length
-               for p, q in ((base, answer["base"]), (tip, answer["tip"])))
+    return float(np.hypot(point[0] - answer[key][0], point[1] - answer[key][1])) <= LANDMARK_TOL * length
+
+
+def landmarks_ok(base, tip, answer: dict) -> bool:
+    return landmark_ok(base, "base", answer) and landmark_ok(tip, "tip", answer)
 
 
 def finger_ok(finger, answer: dict) -> bool:
@@ -421,10 +426,15 @@ class Annotator:
         self.key("Enter")
         self.fit()
 
-    def set_landmarks(self, answer: dict) -> None:
-        self.key("a")
-        self.click(answer["base"])
-        self.click(answer["tip"])
+    def set_landmarks(self, answer: dict, nail: dict | None = None) -> None:
+        """Base and tip where the answer has them: the mouse on the point, then B (base) or T (tip), one key each;
+        with the nail's present (confirmed) base and tip given, only the one(s) further off than the tolerance."""
+        for key in ("base", "tip"):
+            if nail is not None and landmark_ok(nail.get(key), key, answer):
+                continue
+            at = self.to_page(answer[key])
+            self.timed(lambda: self.page.mouse.move(*at))   # pointing is no action
+            self.key(key[0])
 
     def labels(self, nail_id, answer: dict) -> None:
         """Finger and base/tip of the selected nail: G when a suggestion is right, then fix what is wrong."""
@@ -448,7 +458,7 @@ class Annotator:
             if nail["base"] and nail["tip"] and landmarks_ok(nail["tip"], nail["base"], answer):
                 self.key("x")  # the arrow points the wrong way: swap base and tip
             else:
-                self.set_landmarks(answer)
+                self.set_landmarks(answer, None if "landmarks" in marks else nail)
 
     def scratch_nail(self, answer: dict) -> None:
         self.draw(answer)
@@ -935,7 +945,7 @@ def section(report: dict) -> str:
 
 Measured {report['when']} in {report['wall_s']:.0f} s with `{report['command']}` (commit {m.get('commit', '?')}); {m['nproc']} CPUs ({m['cpu']}), load average {m['load'][0]:.2f} at the start (shared machine).{rerun_text}
 
-A simulated annotator labels the shared photos (answers: nails-cc0 polygons + the project's confirmed fingers and base/tip) in the real tool in headless Chromium, until each nail has IoU >= 0.9 with the answer, the right finger and base/tip within 5 % of the nail's base-tip length, read back through the API. Its rules are fixed and written in the script's docstring: outlines from scratch are the answer simplified (Douglas-Peucker) to the fewest clicks that keep IoU >= 0.9, zooming in (wheel) on nails under {MIN_NAIL_PX} px on screen; drafts are kept (IoU >= 0.9), corrected with vertex drags (at most {MAX_DRAGS}, else redrawn) or redrawn (IoU < 0.5), and a draft nail the model is unsure of (outline confidence under {PROPOSE_BELOW:g}) is proposed: accepted with Enter when it matches an answer (IoU >= 0.5; unless it is the selected proposal, P / Shift+P select it when it is the next / previous one, else a click), then treated as a draft nail, else rejected with Delete; click-to-nail is a Ctrl+click at the nail's pole of inaccessibility with up to {MAX_POINTS} corrective points (an Alt+click, positive, at the pole of the biggest region the proposal missed, else a Shift+click, negative, in the biggest region it has too much), then accepted (IoU >= 0.9), corrected like a draft (IoU >= 0.5) or drawn; G accepts a suggestion when its finger or base/tip is right, then what is wrong is fixed (finger: 1 click in the panel; base/tip: A + 2 clicks, or X when the arrow points the wrong way). The annotator reads a nail's suggestion once the page's suggestions are those of the nails as they are (the tool asks 300 ms after an edit). Every click, drag, wheel notch and key press counts. Seconds are the tool's and server's latency only (the annotator does not think), per nail.
+A simulated annotator labels the shared photos (answers: nails-cc0 polygons + the project's confirmed fingers and base/tip) in the real tool in headless Chromium, until each nail has IoU >= 0.9 with the answer, the right finger and base/tip within 5 % of the nail's base-tip length, read back through the API. Its rules are fixed and written in the script's docstring: outlines from scratch are the answer simplified (Douglas-Peucker) to the fewest clicks that keep IoU >= 0.9, zooming in (wheel) on nails under {MIN_NAIL_PX} px on screen; drafts are kept (IoU >= 0.9), corrected with vertex drags (at most {MAX_DRAGS}, else redrawn) or redrawn (IoU < 0.5), and a draft nail the model is unsure of (outline confidence under {PROPOSE_BELOW:g}) is proposed: accepted with Enter when it matches an answer (IoU >= 0.5; unless it is the selected proposal, P / Shift+P select it when it is the next / previous one, else a click), then treated as a draft nail, else rejected with Delete; click-to-nail is a Ctrl+click at the nail's pole of inaccessibility with up to {MAX_POINTS} corrective points (an Alt+click, positive, at the pole of the biggest region the proposal missed, else a Shift+click, negative, in the biggest region it has too much), then accepted (IoU >= 0.9), corrected like a draft (IoU >= 0.5) or drawn; G accepts a suggestion when its finger or base/tip is right, then what is wrong is fixed (finger: 1 click in the panel; base/tip: B and T with the mouse on the answer's points, only the one that is off when the base/tip are set, or X when the arrow points the wrong way). The annotator reads a nail's suggestion once the page's suggestions are those of the nails as they are (the tool asks 300 ms after an edit). Every click, drag, wheel notch and key press counts. Seconds are the tool's and server's latency only (the annotator does not think), per nail.
 
 | set | mode | nails | finished | actions per finished nail (median) | mean | of which finger + base/tip (mean) | scratch / mode (median) | seconds per nail (median) |
 | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
@@ -945,7 +955,7 @@ A simulated annotator labels the shared photos (answers: nails-cc0 polygons + th
 
 All photos: {"; ".join(outlines) or "-"}. (A nail not in the saved labels: the page flagged its shape, e.g. self-crossing after vertex drags, and the save kept it apart; the simulated annotator does not repair flagged shapes.)
 
-Where the actions go: a finished nail from scratch costs about {f_scratch} clicks for its outline plus {f_labels} (mean) for the finger and base/tip (4 without a right suggestion: a finger click, A, base, tip); a click proposal is rarely good to 0.9 IoU as it comes (the image-only proposals' median IoU is ~0.8, `click_nail` section), and its finger and base/tip suggestions are often wrong (then 1 action for the finger, 3 for base/tip, or 1 (X) for an arrow pointing the wrong way), so the floor of 2 actions (Ctrl+click, Enter: the proposal's finger and base/tip come confirmed) is reached by few nails. {model_vs_scratch} Proposing a draft's unsure nails changes little with such a model: a spurious one costs one key (Delete) instead of a click and Delete only while it is the selected proposal, else a click and Delete as before, and an accepted one still needs drags or a redraw like any draft nail below the bar.
+Where the actions go: a finished nail from scratch costs about {f_scratch} clicks for its outline plus {f_labels} (mean) for the finger and base/tip (3 without a right suggestion: a finger click, B, T); a click proposal is rarely good to 0.9 IoU as it comes (the image-only proposals' median IoU is ~0.8, `click_nail` section), and its finger and base/tip suggestions are often wrong (then 1 action for the finger, 1 or 2 (B, T) for base/tip, or 1 (X) for an arrow pointing the wrong way), so the floor of 2 actions (Ctrl+click, Enter: the proposal's finger and base/tip come confirmed) is reached by few nails. {model_vs_scratch} Proposing a draft's unsure nails changes little with such a model: a spurious one costs one key (Delete) instead of a click and Delete only while it is the selected proposal, else a click and Delete as before, and an accepted one still needs drags or a redraw like any draft nail below the bar.
 
 {verdict} Positive corrective points: an Alt+click adds one anywhere, also outside the proposal, so a region the proposal missed can be pointed at; proposals still short of the bar after {MAX_POINTS} points are corrected with vertex drags or drawn.{rerun_finding} Per nail: `docs/results/annotation_effort.json`.
 {end}

@@ -12,7 +12,7 @@ confirmed labels: finger equal, base and tip within ``LANDMARK_TOL`` of the nail
 each mode on its own copy of the photos:
 
 * **without suggestions**: select the nail (a click), its finger (1 click in the two-hands panel), base/tip
-  (``A``, a click at the base, a click at the tip): the ghosts are ignored;
+  (the mouse on the base and ``B``, on the tip and ``T``): the ghosts are ignored;
 * **with suggestions**: select the nail; ``G`` when its suggested finger or its suggested base/tip is right,
   then the rule above for what is still wrong (``Annotator.labels``);
 * **with suggestions + model votes** (``--model``): the same, with the checkpoint active, so the suggestions
@@ -117,7 +117,8 @@ def section(report: dict) -> str:
              "its nails' polygons only; the simulated annotator of `bench/annotation_effort.py` gives every nail its "
              "finger and base/tip in the real tool (headless Chromium) until they match the project's confirmed "
              f"labels (finger equal, base and tip within {LANDMARK_TOL:.0%} of the nail's base-tip length). Without "
-             "suggestions: select, finger (1 click), A + base + tip (X instead for an arrow pointing the wrong way). "
+             "suggestions: select, finger (1 click), B + T with the mouse on the base and the tip (X instead for an arrow "
+             "pointing the wrong way). "
              "With: select, G when the suggested finger or "
              "base/tip is right, then the same for what is still wrong. Every click and key counts; seconds are the "
              "tool's and server's latency only.", "",
@@ -132,8 +133,8 @@ def section(report: dict) -> str:
         lines += ["", f"Model votes: `{report['model']}` active (the suggestions weigh its per-nail votes; trained on the "
                       "tuning participants' photos only, as in the `complete_labels` section's model-vote rows)."]
     lines += ["", "The floor with suggestions is 2 actions a nail (select, G) when both the finger and the base/tip are "
-              "right; a wrong finger adds 1 click, a wrong base/tip 3 actions (1, X, when the arrow points the wrong "
-              "way; the suggestions' accuracy: the "
+              "right; a wrong finger adds 1 click, a wrong base/tip 1 or 2 keys (B and/or T, or X when the arrow points "
+              "the wrong way; the suggestions' accuracy: the "
               "`complete_labels` section). Per nail: `docs/results/completion_effort.json`.", end, ""]
     return "\n".join(lines)
 
