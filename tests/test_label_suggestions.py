@@ -443,3 +443,31 @@ def test_skin_axis_follows_the_finger_and_a_round_nail_takes_it(angle):
     assert abs(float(u @ d)) / np.linalg.norm(u) > math.cos(math.radians(20))
     (plain,) = suggest_labels([nail.tolist()], image, rules=SuggestionRules(skin_clarity=0.0))
     assert plain.finger is not None  # the skin axis can be turned off
+
+
+def test_fit_label_suggestions_trains_and_saves_the_tip_reader(tmp_path, capsys):
+    from bench.complete_labels import load_labels, load_participants
+    from bench.fit_label_suggestions import main, participant_folds, training_samples
+    from ml.nail_direction import load_tip_net
+
+    labels = _synthetic_confirmed(tmp_path, [(0, False), (90, True), (180, False), (270, True)])
+    loaded, people = load_labels(labels), load_participants(tmp_path)
+    samples, groups = training_samples(loaded, tmp_path, people, only={"person1"})
+    assert len(samples) == 5 and set(groups) == {"person1"}            # only those participants' photos
+    truth = {tuple(np.round(n["polygon"][0], 2)): n for n in loaded["hand1.png"]}
+    for photo, polygon, axis, ahead in samples:                           # the axis read closest to the answer
+        nail = truth[tuple(np.round(polygon[0], 2))]
+        d = np.subtract(nail["tip"], nail["base"])
+        assert photo.shape[2] == 3 and abs(float(axis @ d)) > 0.9 * np.linalg.norm(d) and ahead == (float(axis @ d) > 0)
+    folds = participant_folds([f"person{k}" for k in range(4)] * 2, 3)
+    assert sorted(sum(folds, [])) == [f"person{k}" for k in range(4)] and len(folds) == 3
+
+    out = tmp_path / "tip.npz"
+    assert main(["--labels", str(labels), "--data", str(tmp_path), "--epochs", "2", "--folds", "2", "--out", str(out)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["nails"] == 20 and report["participants"] == 4 and report["saved"] == str(out)
+    assert report["cross_validation"]["folds"] == 2 and 0 <= report["cross_validation"]["accuracy"] <= 1
+    assert load_tip_net(out) is not None
+    assert main(["--labels", str(labels), "--data", str(tmp_path), "--epochs", "1", "--folds", "0", "--no-save",
+                 "--out", str(tmp_path / "none.npz")]) == 0
+    assert not (tmp_path / "none.npz").exists()
