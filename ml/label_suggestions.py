@@ -12,9 +12,9 @@ How it decides (every number below lives in :class:`SuggestionRules`):
    photo, :mod:`ml.nail_direction` (a small CNN on a crop aligned with the axis: the nail, its free edge
    and cuticle, and the skin beyond both ends) votes on which end of the axis is the tip, its probability
    capped at ``photo_vote_cap``; a nail about as wide as long (aspect < ``round_aspect``) is read on both
-   its axes, and in a hand it takes the hand's axis (the fingers' own axes and the normal of the fingertip line); its
-   suggested base/tip follow its finger's axis read from the skin around it (:mod:`ml.finger_axis`) when
-   that reads clearly (``skin_clarity``).
+   its axes, and in a hand it takes the hand's axis (the fingers' own axes and the normal of the fingertip
+   line); its suggested base/tip follow its finger's axis read from the skin around it
+   (:mod:`ml.finger_axis`) when that reads clearly (``skin_clarity``).
 2. Hands: a photo of at most ``one_hand_up_to`` nails shows one hand; otherwise nails closer than ``hand_gap`` nail widths (single linkage) are one hand; a lone nail within
    ``thumb_reach`` widths of a hand of fewer than five joins it (a thumb far from the fingers); a group of
    more than five is cut at its longest link until no group has more than five.
@@ -60,7 +60,6 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Sequence
 
-import cv2
 import numpy as np
 from shapely.geometry import Polygon
 

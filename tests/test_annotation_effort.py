@@ -144,10 +144,10 @@ def test_drafts_with_proposed_nails_on_a_synthetic_photo(browser, live_server):
     assert left["proposed"] is False and right["proposed"] is True
     assert left["draft_iou"] == right["draft_iou"] == 1.0
     # left: Delete (the spurious proposal, selected at the start; counted to the photo's first nail), a click
-    # selecting the nail, then finger, A, base, tip; right: P (the next proposal; with none selected, the first),
-    # Enter, then finger, A, base, tip (a click in the proposal would have needed V first: the base & tip tool was on).
-    assert left["label_actions"] == right["label_actions"] == 4, records
-    assert left["actions"] == right["actions"] == 6, records
+    # selecting the nail, then finger, B, T (the mouse on the base, on the tip); right: P (the next proposal; with
+    # none selected, the first), Enter, then finger, B, T.
+    assert left["label_actions"] == right["label_actions"] == 3, records
+    assert left["actions"] == right["actions"] == 5, records
 
 
 @pytest.mark.django_db
