@@ -26,13 +26,14 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 
-from ml.models.nail_tip import CROP_SIZE, NailTipNet, nail_tip_net
+__all__ = ["ALONG", "ACROSS", "CROP_CHANNELS", "CROP_SIZE", "WEIGHTS_PATH", "load_tip_net", "nail_crop", "save_tip_net",
+           "tip_probabilities", "train_tip_net"]
 
-__all__ = ["ALONG", "ACROSS", "WEIGHTS_PATH", "load_tip_net", "nail_crop", "save_tip_net", "tip_probabilities",
-           "train_tip_net"]
-
+# torch (and ml.models.nail_tip, which needs it) is imported where it is used: the site's URLs import the label
+# suggestions, which import this module, and the web process loads torch on first use only.
+CROP_SIZE = (48, 24)    # rows (along the axis, row 0 at the +u end) x columns (across)
+CROP_CHANNELS = 4       # L*, a*, b* (each less the crop's mean, scaled), the nail's mask
 ALONG, ACROSS = 1.6, 1.4   # the crop's half extents: nail lengths along the axis, nail widths across
 WEIGHTS_PATH = Path(__file__).resolve().parent / "weights" / "nail_tip.npz"
 _LAB_SCALE = np.array([20.0, 10.0, 10.0], np.float32)
@@ -105,7 +106,7 @@ def nail_crop(image: np.ndarray, polygon, axis, jitter: tuple | None = None) -> 
     return np.concatenate([lab, mask[..., None].astype(np.float32)], axis=2).transpose(2, 0, 1).copy()
 
 
-def save_tip_net(net: NailTipNet, path=WEIGHTS_PATH, about: dict | None = None) -> Path:
+def save_tip_net(net, path=WEIGHTS_PATH, about: dict | None = None) -> Path:
     """Write the network's weights (float32 arrays) and ``about`` (how it was trained) to an ``.npz``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -117,7 +118,11 @@ def save_tip_net(net: NailTipNet, path=WEIGHTS_PATH, about: dict | None = None) 
 
 
 @functools.lru_cache(maxsize=4)
-def _load(path: str, stamp: tuple) -> NailTipNet:
+def _load(path: str, stamp: tuple):
+    import torch
+
+    from ml.models.nail_tip import nail_tip_net
+
     with np.load(path) as data:
         meta = json.loads(bytes(data["__meta__"]).decode())
         state = {key[2:]: torch.from_numpy(np.array(data[key])) for key in data.files if key.startswith("w:")}
@@ -126,9 +131,9 @@ def _load(path: str, stamp: tuple) -> NailTipNet:
     return net.eval()
 
 
-def load_tip_net(path=None) -> NailTipNet | None:
-    """The trained network at ``path`` (default :data:`WEIGHTS_PATH`), read once per file version; None when
-    there is no such file (the suggestions then read no direction from the photo)."""
+def load_tip_net(path=None):
+    """The trained :class:`ml.models.nail_tip.NailTipNet` at ``path`` (default :data:`WEIGHTS_PATH`), read once
+    per file version; None when there is no such file (the suggestions then read no direction from the photo)."""
     path = Path(path) if path is not None else WEIGHTS_PATH
     try:
         stat = path.stat()
@@ -137,13 +142,14 @@ def load_tip_net(path=None) -> NailTipNet | None:
     return _load(str(path), (stat.st_mtime_ns, stat.st_size))
 
 
-def tip_probabilities(image: np.ndarray | None, reads: Sequence[tuple], net: NailTipNet | None = None
-                      ) -> list[float | None]:
+def tip_probabilities(image: np.ndarray | None, reads: Sequence[tuple], net=None) -> list[float | None]:
     """``P(the tip is at the +axis end)`` for each ``(polygon, axis)`` of one photo (one batch); None for
     every read without a photo or without a trained network."""
     net = net if net is not None else load_tip_net()
     if image is None or net is None or not reads:
         return [None] * len(reads)
+    import torch
+
     batch = torch.from_numpy(np.stack([nail_crop(image, polygon, axis) for polygon, axis in reads]))
     net.eval()
     with torch.no_grad():
@@ -152,13 +158,17 @@ def tip_probabilities(image: np.ndarray | None, reads: Sequence[tuple], net: Nai
 
 def train_tip_net(samples: Sequence[tuple], *, epochs: int = 30, width: int = 16, seed: int = 0,
                   batch_size: int = 32, learning_rate: float = 3e-3, off_axis_share: float = 0.25,
-                  progress: Callable[[int, float], None] | None = None) -> NailTipNet:
+                  progress: Callable[[int, float], None] | None = None):
     """Train a :class:`NailTipNet` on ``(image, polygon, axis, tip_at_plus_axis)`` samples: AdamW, one-cycle
     schedule; each crop jittered (rotation sd 0.15 rad, scale sd 15 %, shift sd 8 %), read either way along
     the axis (the label flips with it), mirrored across, its lightness and colour contrast scaled; a share
     (``off_axis_share``) is read across the nail (the axis turned a quarter) with the answer 0.5, so that a
     read along the wrong axis of a round nail is unsure rather than a confident guess.
-    Deterministic for a seed. ``progress(epoch, mean loss)`` after each epoch."""
+    Deterministic for a seed. ``progress(epoch, mean loss)`` after each epoch. Returns the network, in eval mode."""
+    import torch
+
+    from ml.models.nail_tip import nail_tip_net
+
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     net = nail_tip_net(width)

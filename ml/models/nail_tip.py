@@ -11,10 +11,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-__all__ = ["CROP_CHANNELS", "CROP_SIZE", "NailTipNet", "nail_tip_net"]
+from ml.nail_direction import CROP_CHANNELS, CROP_SIZE
 
-CROP_SIZE = (48, 24)    # rows (along the axis, row 0 at the +u end) x columns (across)
-CROP_CHANNELS = 4       # L*, a*, b* (each less the crop's mean, scaled), the nail's mask
+__all__ = ["NailTipNet", "nail_tip_net"]
 
 
 class NailTipNet(nn.Module):
