@@ -126,7 +126,7 @@ def _load(path: str, stamp: tuple):
     with np.load(path) as data:
         meta = json.loads(bytes(data["__meta__"]).decode())
         state = {key[2:]: torch.from_numpy(np.array(data[key])) for key in data.files if key.startswith("w:")}
-    net = nail_tip_net(int(meta["width"]))
+    net = nail_tip_net(int(meta["width"]), CROP_CHANNELS, CROP_SIZE)
     net.load_state_dict(state)
     return net.eval()
 
@@ -171,7 +171,7 @@ def train_tip_net(samples: Sequence[tuple], *, epochs: int = 30, width: int = 16
 
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
-    net = nail_tip_net(width)
+    net = nail_tip_net(width, CROP_CHANNELS, CROP_SIZE)
     if not samples:
         return net.eval()
     steps = epochs * ((len(samples) + batch_size - 1) // batch_size)

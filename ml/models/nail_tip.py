@@ -11,16 +11,16 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ml.nail_direction import CROP_CHANNELS, CROP_SIZE
-
 __all__ = ["NailTipNet", "nail_tip_net"]
 
 
 class NailTipNet(nn.Module):
     """Four 3x3 conv stages (``width``, 2x, 4x, 4x channels; the first three pooled) and a linear read-out
-    of the whole 6 x 3 feature map (where a cue lies along the axis matters)."""
+    of the whole feature map (6 x 3 for a 48 x 24 crop: where a cue lies along the axis matters).
+    ``in_channels`` and ``crop_size`` (rows, columns) are those of ``ml.nail_direction``'s crop, which passes
+    its own (``CROP_CHANNELS``, ``CROP_SIZE``); this file does not import it (it imports this one)."""
 
-    def __init__(self, width: int = 16):
+    def __init__(self, width: int = 16, in_channels: int = 4, crop_size: tuple = (48, 24)):
         super().__init__()
         self.width = int(width)
         c = self.width
@@ -29,9 +29,9 @@ class NailTipNet(nn.Module):
             layers = [nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU()]
             return layers + [nn.MaxPool2d(2)] if pool else layers
 
-        self.features = nn.Sequential(*stage(CROP_CHANNELS, c), *stage(c, 2 * c), *stage(2 * c, 4 * c),
+        self.features = nn.Sequential(*stage(in_channels, c), *stage(c, 2 * c), *stage(2 * c, 4 * c),
                                       *stage(4 * c, 4 * c, pool=False))
-        rows, cols = CROP_SIZE[0] // 8, CROP_SIZE[1] // 8
+        rows, cols = crop_size[0] // 8, crop_size[1] // 8
         self.read_out = nn.Linear(4 * c * rows * cols, 1)
 
     def one_way(self, x: Tensor) -> Tensor:
@@ -42,6 +42,6 @@ class NailTipNet(nn.Module):
         return self.one_way(x) - self.one_way(torch.flip(x, (2, 3)))
 
 
-def nail_tip_net(width: int = 16) -> NailTipNet:
+def nail_tip_net(width: int = 16, in_channels: int = 4, crop_size: tuple = (48, 24)) -> NailTipNet:
     """The builder (torchvision style): an untrained :class:`NailTipNet`."""
-    return NailTipNet(width)
+    return NailTipNet(width, in_channels, crop_size)
