@@ -23,6 +23,13 @@ def wait_js(page, expression: str, timeout: float = 15):
     return wait_for(lambda: page.evaluate(f"Boolean({expression})"), timeout=timeout, message=expression)
 
 
+def close(page):
+    """Close the page once no label-suggestion request is due or in flight: the live server would still be
+    answering it while the test's database is flushed (a deadlock on PostgreSQL)."""
+    wait_js(page, "annotator.suggestionsSettled()")
+    page.context.close()
+
+
 def test_click_a_nail_accept_and_adjust(browser, live_server, participant):
     make_user("ann", "annotator")
     photo, truth = synthetic_nail(seed=21)
@@ -93,7 +100,7 @@ def test_click_a_nail_accept_and_adjust(browser, live_server, participant):
     assert stored["base"] and stored["tip"] and "suggested" not in stored
     assert sum(f"/api/images/{image.pk}/click-nail/" in r for r in requests) == 4
     assert errors == [] and console == []
-    page.context.close()
+    close(page)
 
 
 def test_alt_click_outside_the_proposal_adds_the_part_it_missed(browser, live_server, participant):
@@ -129,4 +136,4 @@ def test_alt_click_outside_the_proposal_adds_the_part_it_missed(browser, live_se
     assert page.evaluate("annotator.scene.geometry.nails.length") == 1
     assert sum(f"/api/images/{image.pk}/click-nail/" in r for r in requests) == 2
     assert errors == [] and console == []
-    page.context.close()
+    close(page)
