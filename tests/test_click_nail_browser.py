@@ -24,8 +24,10 @@ def wait_js(page, expression: str, timeout: float = 15):
 
 
 def close(page):
-    """Close the page once no label-suggestion request is due or in flight: the live server would still be
-    answering it while the test's database is flushed (a deadlock on PostgreSQL)."""
+    """Close the page once every edit is saved and no label-suggestion request is due or in flight: else the page
+    sends its unsaved labels as it closes (or a suggestion is still being answered) while the test's database is
+    flushed, a deadlock on PostgreSQL."""
+    expect(page.locator("#save-state")).to_have_text("All changes saved", timeout=15_000)
     wait_js(page, "annotator.suggestionsSettled()")
     page.context.close()
 
