@@ -177,14 +177,10 @@ def cross_validate(labels: dict[str, list[dict]], data_dir, participants: dict[s
     """Participant-grouped k-fold over the tuning participants (``bench/fit_label_suggestions.py``'s folds):
     each fold's photos are suggested with the learned part (``ml.nail_direction``'s network) trained on the
     other folds' participants only."""
-    from bench.fit_label_suggestions import participant_folds, training_samples  # it imports this module
-    from ml.nail_direction import train_tip_net
+    from bench.fit_label_suggestions import fold_networks, training_samples  # it imports this module
 
     samples, groups = training_samples(labels, data_dir, participants, only=set(tuning))
-    rules = {}
-    for k, fold in enumerate(participant_folds(groups)):
-        net = train_tip_net([s for s, g in zip(samples, groups) if g not in fold], seed=k)
-        rules.update({who: SuggestionRules(tip_net=net) for who in fold})
+    rules = {who: SuggestionRules(tip_net=net) for who, net in fold_networks(samples, groups).items()}
     return compare(labels, data_dir, participants, only=set(tuning), rules_for=rules.get)
 
 

@@ -66,20 +66,28 @@ def participant_folds(groups, folds: int = FOLDS) -> list[list[str]]:
     return [people[k::folds] for k in range(min(folds, len(people)))]
 
 
+def fold_networks(samples, groups, folds: int = FOLDS, epochs: int = EPOCHS) -> dict:
+    """``{participant: network}``: each participant's network trained on the samples of the other folds'
+    participants only (fold ``k`` with seed ``k``)."""
+    nets = {}
+    for k, fold in enumerate(participant_folds(groups, folds)):
+        net = train_tip_net([s for s, g in zip(samples, groups) if g not in fold], epochs=epochs, seed=k)
+        nets.update({who: net for who in fold})
+    return nets
+
+
 def grouped_cross_validation(samples, groups, folds: int = FOLDS, epochs: int = EPOCHS) -> dict:
     """Each fold's samples voted on by a network trained on the other folds: per-sample P(right)."""
     p_right = np.zeros(len(samples))
-    for k, fold in enumerate(participant_folds(groups, folds)):
-        test = [i for i, g in enumerate(groups) if g in fold]
-        net = train_tip_net([samples[i] for i in range(len(samples)) if groups[i] not in fold], epochs=epochs, seed=k)
-        by_photo: dict[int, list[int]] = {}
-        for i in test:
-            by_photo.setdefault(id(samples[i][0]), []).append(i)
-        for members in by_photo.values():
-            photo = samples[members[0]][0]
-            ps = tip_probabilities(photo, [(samples[i][1], samples[i][2]) for i in members], net)
-            for i, p in zip(members, ps):
-                p_right[i] = p if samples[i][3] else 1 - p
+    nets = fold_networks(samples, groups, folds, epochs)
+    by_photo: dict[int, list[int]] = {}
+    for i, sample in enumerate(samples):
+        by_photo.setdefault(id(sample[0]), []).append(i)
+    for members in by_photo.values():   # one batch per photo (a photo is one participant's)
+        photo = samples[members[0]][0]
+        ps = tip_probabilities(photo, [(samples[i][1], samples[i][2]) for i in members], nets[groups[members[0]]])
+        for i, p in zip(members, ps):
+            p_right[i] = p if samples[i][3] else 1 - p
     bands = {}
     sure = np.maximum(p_right, 1 - p_right)
     for lo, hi in ((0.5, 0.7), (0.7, 0.9), (0.9, 1.01)):

@@ -341,7 +341,7 @@ def test_the_trained_tip_reader_reads_either_way_along_the_axis():
     p_ahead, p_behind = tip_probabilities(image, ahead), tip_probabilities(image, behind)
     assert np.allclose(np.add(p_ahead, p_behind), 1.0, atol=1e-5)   # antisymmetric by construction
     assert min(p_ahead) > 0.8, p_ahead
-    # Across the axis it has nothing to say either way: the same read with the axis turned a quarter.
+    # No photo (or no read): nothing to say.
     assert tip_probabilities(None, ahead) == [None] * len(ahead)
     assert tip_probabilities(image, []) == []
 
