@@ -1,4 +1,5 @@
 import io
+import threading
 import time
 
 import pytest
@@ -140,6 +141,53 @@ def browser():
         instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield instance
         instance.close()
+
+
+class RequestsInFlight:
+    """The live server's application, wrapped to count the requests it is handling."""
+
+    def __init__(self, app):
+        self.app = app
+        self.count = 0
+        self.last_finished = time.monotonic()
+        self.lock = threading.Lock()
+
+    def __call__(self, environ, start_response):
+        with self.lock:
+            self.count += 1
+        try:
+            return self.app(environ, start_response)
+        finally:
+            with self.lock:
+                self.count -= 1
+                self.last_finished = time.monotonic()
+
+    def quiet_for(self, seconds: float) -> bool:
+        with self.lock:
+            return self.count == 0 and time.monotonic() - self.last_finished >= seconds
+
+
+@pytest.fixture(autouse=True)
+def live_server_quiet_before_flush(request):
+    """A live-server test ends with its pages closed and the server idle, before its database is flushed.
+
+    A page left open can still save its labels (the autosave a few seconds after an edit, or the save sent as
+    it closes) while the test database is flushed: on PostgreSQL the flush and that request's writes
+    deadlock, the flush fails and the next test finds the rows left behind. Requesting the database and the
+    server here makes this teardown run before theirs."""
+    if "live_server" not in request.fixturenames:
+        yield
+        return
+    request.getfixturevalue("transactional_db")
+    httpd = request.getfixturevalue("live_server").thread.httpd
+    if not isinstance(httpd.get_app(), RequestsInFlight):
+        httpd.set_app(RequestsInFlight(httpd.get_app()))
+    in_flight = httpd.get_app()
+    yield
+    if "browser" in request.fixturenames:
+        for context in list(request.getfixturevalue("browser").contexts):
+            context.close()
+    wait_for(lambda: in_flight.quiet_for(0.5), timeout=30, message="the live server's requests to finish")
 
 
 @pytest.fixture(autouse=True)
