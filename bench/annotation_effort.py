@@ -904,6 +904,11 @@ def section(report: dict) -> str:
     f_labels = (f"{scratch_row['label_actions_mean']:.1f}" if scratch_row and scratch_row.get("label_actions_mean") is not None
                 else "?")
     held = report["summary"].get("held_out", {})
+    image_click = held.get("click")
+    click_as_it_came = (f"of the held-out nails, {image_click['outline_from_proposal']} of {image_click['nails']} image-only "
+                        "click proposals were good to 0.9 IoU as they came (with their corrective points; `click_nail` "
+                        "section: one click's IoU)" if image_click and image_click.get("outline_from_proposal") is not None
+                        else "a click proposal's outline may need corrective points, drags or a redraw")
 
     def against_scratch(mode: str) -> str:
         row, base = held.get(mode), held.get("scratch")
@@ -955,7 +960,7 @@ A simulated annotator labels the shared photos (answers: nails-cc0 polygons + th
 
 All photos: {"; ".join(outlines) or "-"}. (A nail not in the saved labels: the page flagged its shape, e.g. self-crossing after vertex drags, and the save kept it apart; the simulated annotator does not repair flagged shapes.)
 
-Where the actions go: a finished nail from scratch costs about {f_scratch} clicks for its outline plus {f_labels} (mean) for the finger and base/tip (3 without a right suggestion: a finger click, B, T); a click proposal is rarely good to 0.9 IoU as it comes (the image-only proposals' median IoU is ~0.8, `click_nail` section), and its finger and base/tip suggestions are often wrong (then 1 action for the finger, 1 or 2 (B, T) for base/tip, or 1 (X) for an arrow pointing the wrong way), so the floor of 2 actions (Ctrl+click, Enter: the proposal's finger and base/tip come confirmed) is reached by few nails. {model_vs_scratch} Proposing a draft's unsure nails changes little with such a model: a spurious one costs one key (Delete) instead of a click and Delete only while it is the selected proposal, else a click and Delete as before, and an accepted one still needs drags or a redraw like any draft nail below the bar.
+Where the actions go: a finished nail from scratch costs about {f_scratch} clicks for its outline plus {f_labels} (mean) for the finger and base/tip (3 without a right suggestion: a finger click, B, T); {click_as_it_came}, and a proposal's finger and base/tip suggestions are often wrong (then 1 action for the finger, 1 or 2 (B, T) for base/tip, or 1 (X) for an arrow pointing the wrong way), so the floor of 2 actions (Ctrl+click, Enter: the proposal's finger and base/tip come confirmed) is reached by few nails. {model_vs_scratch} Proposing a draft's unsure nails changes little with such a model: a spurious one costs one key (Delete) instead of a click and Delete only while it is the selected proposal, else a click and Delete as before, and an accepted one still needs drags or a redraw like any draft nail below the bar.
 
 {verdict} Positive corrective points: an Alt+click adds one anywhere, also outside the proposal, so a region the proposal missed can be pointed at; proposals still short of the bar after {MAX_POINTS} points are corrected with vertex drags or drawn.{rerun_finding} Per nail: `docs/results/annotation_effort.json`.
 {end}

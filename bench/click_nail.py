@@ -71,6 +71,8 @@ MIN_REGION = 0.02       # a corrective point marks a region of at least this sha
 # as the first one.
 SAME_SEED = dataclasses.replace(DEFAULT_RULES, later_sure_radius=DEFAULT_RULES.sure_radius,
                                 later_probable_radius=DEFAULT_RULES.probable_radius)
+# GrabCut alone (the image-only method before ml.click_outline's network), beside it.
+GRABCUT = dataclasses.replace(DEFAULT_RULES, outline_net=False)
 
 
 def load_answers(data_dir: Path) -> dict[str, list[list[list[float]]]]:
@@ -159,15 +161,17 @@ def measure_photo(path: Path, answers: list, predictor=None, scale: float = 1.0,
         x, y = click_point(answer)
         others = nail_size_from_polygons([a for j, a in enumerate(answers) if j != index])
         record = {"photo": path.name, "nail": index, "click": [round(x, 1), round(y, 1)], "width": width, "height": height}
-        for key, size, prob in (("prior", None, None), ("others", others, None), ("model", others, fg_prob)):
+        for key, size, prob in (("prior", None, None), ("others", others, None), ("grabcut", others, None),
+                                ("model", others, fg_prob)):
             if key == "model" and prob is None:
                 continue
+            first_rules = GRABCUT if key == "grabcut" else DEFAULT_RULES
             t0 = time.perf_counter()
-            result = segment_click(rgb, [(x, y, 1)], nail_size=size, fg_prob=prob)
+            result = segment_click(rgb, [(x, y, 1)], nail_size=size, fg_prob=prob, rules=first_rules)
             seconds = time.perf_counter() - t0
             record[key] = {"iou": round(iou(result.polygon, answer, width, height), 4), "vertices": len(result.polygon),
                            "confidence": result.confidence, "seconds": round(seconds, 5), "source": result.source}
-            if two_clicks and key != "model" and result.polygon and record[key]["iou"] < BAR:
+            if two_clicks and key in ("prior", "others") and result.polygon and record[key]["iou"] < BAR:
                 point = corrective_point(result.polygon, answer)
                 if point is not None:
                     second = {"point": [round(point[0], 1), round(point[1], 1), point[2]]}
@@ -260,7 +264,7 @@ def evaluate(data_dir: Path, predictor=None, only=(), twelve_mp: bool = True) ->
     rest = [r for r in records if r["photo"] not in TUNED_ON]
     held_names = held_out_photos(data_dir)
     held = [r for r in records if r["photo"] in held_names]
-    keys = ["prior", "others"] + (["model"] if predictor is not None else [])
+    keys = ["prior", "others", "grabcut"] + (["model"] if predictor is not None else [])
     result = {"data": str(data_dir), "photos": len(names), "tuned_on": list(TUNED_ON), "machine": machine_info(),
               "summary": {key: {"all": summarize(records, key), "tuned_on": summarize(tuned, key),
                                 "rest": summarize(rest, key), "held_out": summarize(held, key)}
@@ -296,7 +300,10 @@ def section(result: dict, command: str) -> str:
              "nail at its pole of inaccessibility (shapely `polylabel`), the polygon of "
              "`ml.click_segmentation.segment_click` against the answer (both rasterized by `dataset/raster.py`). "
              "`prior`: the nail size a photo without labels gets (the image's first nail); `others`: the size from the "
-             "photo's other nails (what the tool sends once the image has some).",
+             "photo's other nails (what the tool sends once the image has some). Both use `ml.click_outline`'s network "
+             "(the image-only prior since 2026-12-06), trained on the tuning participants' photos: for it only "
+             "`held_out` is fair. `grabcut`: the size from the other nails and GrabCut alone (the method before the "
+             "network, `ClickRules(outline_net=False)`).",
              f"`ClickRules` were tuned on {len(result['tuned_on'])} photos only ({', '.join(n[:8] for n in result['tuned_on'])}…); "
              "`rest` is the other photos; `held_out`: the photos of the participants `bench/annotation_effort.py`'s model "
              "does not train on (`bench/complete_labels.py`'s `HELD_OUT`), the only fair set for that model (one of "

@@ -19,7 +19,13 @@ How (every number lives in :class:`ClickRules`):
    tried and the most confident answer wins. The crop is
    downscaled so its longer side is at most ``work_side`` pixels: the cost is bounded whatever the photo's
    size (a 12 MP photo costs what a small one does).
-2. Image-only (``source="image"``): ``cv2.grabCut`` initialised with a mask: sure background on the crop's
+2. Image-only (``source="image"``), with :mod:`ml.click_outline`'s trained network (``outline_net``, the
+   default when its weights exist): the network reads a square crop centred on the first positive point (the
+   photo's colours and every point's mark) and gives each pixel's probability of being the clicked nail,
+   which stands where a model's would (below), taken as it is even with negative points (the network read
+   them; ``outline_net_refine`` hands them to GrabCut instead). On the tuning participants' photos it
+   outlined nails better than GrabCut alone (``bench/fit_click_outline.py``'s cross-validation).
+   Without it: ``cv2.grabCut`` initialised with a mask: sure background on the crop's
    border and at the negative points, sure foreground in a small disk at the first positive point, probable
    foreground in a nail-sized disk around it, probable background elsewhere. A later (corrective) positive
    point, often placed near the nail's edge, gets much smaller disks (``later_sure_radius``,
@@ -33,8 +39,9 @@ How (every number lives in :class:`ClickRules`):
    refines it on the photo's colours, seeded by the probability (sure foreground where it is high, probable
    foreground where it is above ``model_threshold``, probable background elsewhere) and the clicks.
 3. The connected component that holds the (first) positive click; its holes filled.
-4. The polygon: the component is smoothed, upsampled to full resolution over its own bounding box only,
-   traced with ``cv2.findContours`` and simplified by ``cv2.approxPolyDP`` with epsilon ``epsilon_px`` (1 px):
+4. The polygon: the component is smoothed (or, when a probability was taken as it is, that probability
+   near the component stands for it: ``soft_outline``), upsampled to full resolution over its own bounding
+   box only, traced at 0.5 with ``cv2.findContours`` and simplified by ``cv2.approxPolyDP`` with epsilon ``epsilon_px`` (1 px):
    the fewest vertices within 1 px of the traced outline.
 5. Confidence in [0, 1], lower when the answer is doubtful: the region reaches the crop's border (it
    leaked into the finger or the background), it is much smaller or larger than a nail, it is far from
@@ -74,6 +81,9 @@ class ClickRules:
     epsilon_px: float = 1.0           # approxPolyDP tolerance at full resolution
     min_area: float = 0.08            # areas (in nail sizes squared) below / above which confidence drops
     max_area: float = 3.0
+    outline_net: bool = True          # without a model: ml.click_outline's network (when trained) gives the prior
+    soft_outline: bool = True         # a probability taken as it is: the outline is its own 0.5 contour
+    outline_net_refine: bool = False  # ... refined by GrabCut when a negative point is given (else taken as is)
     seed: int = 18                    # OpenCV's RNG (GrabCut's k-means): the same click gives the same nail
 
 
@@ -200,14 +210,20 @@ def _component_at(foreground: np.ndarray, seeds: np.ndarray) -> np.ndarray:
     return (component == 1) | (outside[1:-1, 1:-1] == 1)
 
 
-def _polygon(component: np.ndarray, box, scale: float, rules: ClickRules) -> list[list[float]]:
-    """The component's outline at full resolution, simplified within ``epsilon_px``."""
+def _polygon(component: np.ndarray, box, scale: float, rules: ClickRules, prob: np.ndarray | None = None
+             ) -> list[list[float]]:
+    """The component's outline at full resolution, simplified within ``epsilon_px``: the 0.5 contour of the
+    component smoothed, or with ``prob`` (a probability the component was thresholded from) of the
+    probability itself near the component (finer than the work grid)."""
     rows, cols = np.nonzero(component)
     pad = 3
     r0, r1 = max(0, rows.min() - pad), min(component.shape[0], rows.max() + pad + 1)
     c0, c1 = max(0, cols.min() - pad), min(component.shape[1], cols.max() + pad + 1)
     piece = component[r0:r1, c0:c1].astype(np.float32)
-    if rules.smooth_sigma > 0:
+    if prob is not None:
+        near = cv2.dilate(piece, np.ones((3, 3), np.uint8)) > 0
+        piece = np.where(near, prob[r0:r1, c0:c1], 0).astype(np.float32)
+    elif rules.smooth_sigma > 0:
         piece = cv2.GaussianBlur(piece, (0, 0), rules.smooth_sigma)
     x0, y0 = box[0], box[1]
     # Full-resolution grid of the piece: full px (X, Y) <-> work px ((X + .5) * scale - .5, ...).
@@ -276,6 +292,23 @@ def _score(facts: dict, evidence: float, rules: ClickRules) -> float:
     return float(evidence * size * leak * (0.4 + 0.6 * convex))
 
 
+def _outline_prior(image, positives, negatives, size: float, box, scale: float, work_size) -> np.ndarray | None:
+    """``ml.click_outline``'s probability of the clicked nail on the work grid (0 outside its crop), or None
+    without its trained network."""
+    from ml.click_outline import outline_probability
+
+    points = [(x, y, 1) for x, y in positives] + [(x, y, 0) for x, y in negatives]
+    read = outline_probability(image, points, size)
+    if read is None:
+        return None
+    prob, affine = read
+    # A work pixel index j is the photo's pixel index (j + 0.5) / scale + x0 - 0.5 (the same along y).
+    offset = np.array([box[0] + 0.5 / scale - 0.5, box[1] + 0.5 / scale - 0.5])
+    to_crop = np.concatenate([affine[:, :2] / scale, (affine[:, :2] @ offset + affine[:, 2])[:, None]], axis=1)
+    return cv2.warpAffine(prob, to_crop, tuple(work_size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
 def segment_click(image_rgb: np.ndarray, points: Sequence, *, fg_prob: np.ndarray | None = None,
                   nail_size: float | None = None, rules: ClickRules = DEFAULT_RULES) -> ClickResult:
     """The nail at the clicks (see the module docstring). ``fg_prob``: the model's nail probability, H x W
@@ -314,15 +347,21 @@ def _segment(image: np.ndarray, positives: np.ndarray, negatives: np.ndarray, si
 
     source, evidence = "image", None
     mask = np.full((work_h, work_w), cv2.GC_PR_BGD, np.uint8)
+    prob = contour_of = None
     if fg_prob is not None:
         source = "model"
         prob = fg_prob[y0:y1, x0:x1].astype(np.float32)
         if fg_prob.dtype == np.uint8:
             prob /= 255.0
         prob = cv2.resize(prob, (work_w, work_h), interpolation=cv2.INTER_AREA) if scale < 1 else prob
+    elif rules.outline_net:
+        prob = _outline_prior(image, positives, negatives, size, box, scale, (work_w, work_h))
+    if prob is not None:
         confident = _component_at(prob >= rules.model_threshold, pos_w)
-        if confident.any() and not len(neg_w):
+        saw_points = source == "image" and not rules.outline_net_refine  # the network read the negative points too
+        if confident.any() and (not len(neg_w) or saw_points):
             foreground = confident
+            contour_of = prob if rules.soft_outline else None
         else:
             mask[prob >= rules.model_threshold] = cv2.GC_PR_FGD
             mask[confident & (prob >= rules.model_sure)] = cv2.GC_FGD
@@ -331,7 +370,6 @@ def _segment(image: np.ndarray, positives: np.ndarray, negatives: np.ndarray, si
                     _disk(mask, p, _seed_radius(k, rules, sure=False) * size_w, cv2.GC_PR_FGD)
             foreground = None
     else:
-        prob = None
         for k, p in enumerate(pos_w):
             _disk(mask, p, _seed_radius(k, rules, sure=False) * size_w, cv2.GC_PR_FGD)
         foreground = None
@@ -354,10 +392,12 @@ def _segment(image: np.ndarray, positives: np.ndarray, negatives: np.ndarray, si
     edges = _edge_score(small, component)
     if prob is not None:
         inside = float(prob[component].mean())
-        evidence = inside * (0.7 + 0.3 * min(1.0, edges))
+        # The network's nail-shaped guess is sure of itself even where the photo shows no nail (a flat patch):
+        # its outline must also follow the photo's edges; a trained model's probability counts for more.
+        evidence = inside * ((0.7 + 0.3 * min(1.0, edges)) if source == "model" else (0.5 + 0.5 * min(1.0, edges)))
     else:
         evidence = 0.35 + 0.65 * edges
-    polygon = _polygon(component, box, scale, rules)
+    polygon = _polygon(component, box, scale, rules, contour_of)
     if not polygon:
         return ClickResult([], 0.0, source, {**details, **facts, "reason": "the region is too small to outline"})
     score = _score(facts, evidence, rules)

@@ -19,13 +19,13 @@ all of the 136 reads it is at least 0.9 sure of).
 
 from __future__ import annotations
 
-import functools
-import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from ml.small_nets import as_rgb, centred_lab, load_npz_net, save_npz_net, warp_corners
 
 __all__ = ["ALONG", "ACROSS", "CROP_CHANNELS", "CROP_SIZE", "WEIGHTS_PATH", "load_tip_net", "nail_crop", "save_tip_net",
            "tip_probabilities", "train_tip_net"]
@@ -36,7 +36,6 @@ CROP_SIZE = (48, 24)    # rows (along the axis, row 0 at the +u end) x columns (
 CROP_CHANNELS = 4       # L*, a*, b* (each less the crop's mean, scaled), the nail's mask
 ALONG, ACROSS = 1.6, 1.4   # the crop's half extents: nail lengths along the axis, nail widths across
 WEIGHTS_PATH = Path(__file__).resolve().parent / "weights" / "nail_tip.npz"
-_LAB_SCALE = np.array([20.0, 10.0, 10.0], np.float32)
 
 
 def _frame(polygon, axis) -> tuple[np.ndarray, np.ndarray, float, float]:
@@ -59,10 +58,7 @@ def nail_crop(image: np.ndarray, polygon, axis, jitter: tuple | None = None) -> 
         u = np.asarray(axis, np.float64)
         if u[1] > 0 or (u[1] == 0 and u[0] < 0):
             return nail_crop(image, polygon, -u)[:, ::-1, ::-1].copy()
-    image = np.asarray(image)
-    if image.ndim == 2:
-        image = np.repeat(image[..., None], 3, axis=2)
-    image = image[..., :3]
+    image = as_rgb(image)
     rows, cols = CROP_SIZE
     centre, u, length, width = _frame(polygon, axis)
     half_along, half_across = ALONG * length, ACROSS * max(width, 0.5 * length)
@@ -75,71 +71,30 @@ def nail_crop(image: np.ndarray, polygon, axis, jitter: tuple | None = None) -> 
     v = np.array([-u[1], u[0]])
     corners = np.array([centre + half_along * u - half_across * v, centre + half_along * u + half_across * v,
                         centre - half_along * u - half_across * v, centre - half_along * u + half_across * v])
-    # A large nail: shrink the region around it first (area averaging), so the warp does not alias.
-    shrink = max(1.0, (2 * half_along / rows) / 1.5)
-    origin = np.zeros(2)
-    source = image
-    if shrink > 1.0:
-        height, width_px = image.shape[:2]
-        x0, y0 = np.floor(corners.min(axis=0)).astype(int) - 2
-        x1, y1 = np.ceil(corners.max(axis=0)).astype(int) + 2
-        x0, y0, x1, y1 = max(0, x0), max(0, y0), min(width_px, x1), min(height, y1)
-        if x1 - x0 >= 2 and y1 - y0 >= 2:
-            region = image[y0:y1, x0:x1]
-            size = (max(1, round((x1 - x0) / shrink)), max(1, round((y1 - y0) / shrink)))
-            source = cv2.resize(np.ascontiguousarray(region), size, interpolation=cv2.INTER_AREA)
-            origin = np.array([x0, y0], np.float64)
-            shrink = np.array([(x1 - x0) / size[0], (y1 - y0) / size[1]])
-        else:
-            shrink = 1.0
-    # Image coordinates put pixel centres at i + 0.5; OpenCV's warp, at i.
-    to_source = lambda p: (np.asarray(p, np.float64) - origin) / shrink - 0.5  # noqa: E731
-    src = np.float32(to_source(corners[:3]))
-    transform = cv2.getAffineTransform(src, np.float32([[-0.5, -0.5], [cols - 0.5, -0.5], [-0.5, rows - 0.5]]))
-    patch = cv2.warpAffine(np.ascontiguousarray(source), transform, (cols, rows), flags=cv2.INTER_LINEAR,
-                           borderMode=cv2.BORDER_REFLECT)
-    lab = cv2.cvtColor(patch.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
-    lab = (lab - lab.reshape(-1, 3).mean(axis=0)) / _LAB_SCALE
+    # A large nail: its region is shrunk first (area averaging), so the warp does not alias.
+    patch, to_patch = warp_corners(image, corners, (cols, rows), max(1.0, (2 * half_along / rows) / 1.5))
+    lab = centred_lab(patch)
     mask = np.zeros((rows, cols), np.uint8)
-    outline = cv2.transform(np.float32(to_source(polygon))[None], transform)[0]
+    outline = to_patch(polygon)
     cv2.fillPoly(mask, [np.round(outline * 16).astype(np.int32)], 1, shift=4)
     return np.concatenate([lab, mask[..., None].astype(np.float32)], axis=2).transpose(2, 0, 1).copy()
 
 
 def save_tip_net(net, path=WEIGHTS_PATH, about: dict | None = None) -> Path:
     """Write the network's weights (float32 arrays) and ``about`` (how it was trained) to an ``.npz``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    arrays = {f"w:{key}": value.detach().cpu().numpy() for key, value in net.state_dict().items()}
-    meta = {"width": net.width, **(about or {})}
-    with path.open("wb") as fh:
-        np.savez_compressed(fh, __meta__=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)
-    return path
+    return save_npz_net(net, path, {"width": net.width, **(about or {})})
 
 
-@functools.lru_cache(maxsize=4)
-def _load(path: str, stamp: tuple):
-    import torch
-
+def _build(meta: dict):
     from ml.models.nail_tip import nail_tip_net
 
-    with np.load(path) as data:
-        meta = json.loads(bytes(data["__meta__"]).decode())
-        state = {key[2:]: torch.from_numpy(np.array(data[key])) for key in data.files if key.startswith("w:")}
-    net = nail_tip_net(int(meta["width"]), CROP_CHANNELS, CROP_SIZE)
-    net.load_state_dict(state)
-    return net.eval()
+    return nail_tip_net(int(meta["width"]), CROP_CHANNELS, CROP_SIZE)
 
 
 def load_tip_net(path=None):
     """The trained :class:`ml.models.nail_tip.NailTipNet` at ``path`` (default :data:`WEIGHTS_PATH`), read once
     per file version; None when there is no such file (the suggestions then read no direction from the photo)."""
-    path = Path(path) if path is not None else WEIGHTS_PATH
-    try:
-        stat = path.stat()
-    except FileNotFoundError:
-        return None
-    return _load(str(path), (stat.st_mtime_ns, stat.st_size))
+    return load_npz_net(path if path is not None else WEIGHTS_PATH, _build)
 
 
 def tip_probabilities(image: np.ndarray | None, reads: Sequence[tuple], net=None) -> list[float | None]:

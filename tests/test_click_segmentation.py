@@ -1,5 +1,9 @@
 """ml.click_segmentation (issue #18): one click in a synthetic nail gives its polygon; a negative click removes
-a leak; a 12 MP photo costs what a small one does; the model's probability map is used when given."""
+a leak; a 12 MP photo costs what a small one does; the model's probability map is used when given.
+
+Where a test is about GrabCut (how its seeds behave) it says ``rules=GRABCUT``: without ``ml.click_outline``'s
+network, as on a site whose weights are absent; tests/test_click_outline.py tests the network's path."""
+import dataclasses
 import time
 
 import cv2
@@ -7,7 +11,9 @@ import numpy as np
 import pytest
 
 from dataset.raster import rasterize
-from ml.click_segmentation import ClickRules, NoNail, nail_size_from_polygons, segment_click
+from ml.click_segmentation import DEFAULT_RULES, ClickRules, NoNail, nail_size_from_polygons, segment_click
+
+GRABCUT = dataclasses.replace(DEFAULT_RULES, outline_net=False)
 
 SKIN, FINGER, NAIL, FREE_EDGE = (205, 150, 125), (215, 160, 135), (235, 170, 175), (250, 240, 235)
 
@@ -73,11 +79,11 @@ def test_a_negative_click_removes_a_leak():
     smudge = (smudge > 0) & ~truth
     photo[smudge] = NAIL
     size = size_of(truth)
-    first = segment_click(photo, [(320, 245, 1)], nail_size=size)
+    first = segment_click(photo, [(320, 245, 1)], nail_size=size, rules=GRABCUT)
     first_mask = rasterize({"nails": [{"polygon": first.polygon}]}, 640, 480).foreground > 0
     leak = np.count_nonzero(first_mask & smudge)
     assert leak > 0.5 * smudge.sum(), "the smudge should leak into the first proposal (else this test proves nothing)"
-    fixed = segment_click(photo, [(320, 245, 1), (380, 230, 0)], nail_size=size)
+    fixed = segment_click(photo, [(320, 245, 1), (380, 230, 0)], nail_size=size, rules=GRABCUT)
     fixed_mask = rasterize({"nails": [{"polygon": fixed.polygon}]}, 640, 480).foreground > 0
     assert np.count_nonzero(fixed_mask & smudge) < 0.2 * leak
     assert iou(fixed.polygon, truth) > iou(first.polygon, truth)
@@ -93,8 +99,8 @@ def test_a_positive_point_near_the_edge_does_not_add_skin(seed, angle):
     size = size_of(truth)
     edge = (320 - 55 * np.sin(np.radians(angle)), 240 + 55 * np.cos(np.radians(angle)), 1)
     assert truth[int(edge[1]), int(edge[0])], "the point must be inside the nail"
-    first = segment_click(photo, [(320, 240, 1)], nail_size=size)
-    second = segment_click(photo, [(320, 240, 1), edge], nail_size=size)
+    first = segment_click(photo, [(320, 240, 1)], nail_size=size, rules=GRABCUT)
+    second = segment_click(photo, [(320, 240, 1), edge], nail_size=size, rules=GRABCUT)
     mask = rasterize({"nails": [{"polygon": second.polygon}]}, 640, 480).foreground > 0
     assert np.count_nonzero(mask & ~truth) < 0.025 * truth.sum()
     assert iou(second.polygon, truth) >= iou(first.polygon, truth) - 0.01
