@@ -73,6 +73,8 @@ SAME_SEED = dataclasses.replace(DEFAULT_RULES, later_sure_radius=DEFAULT_RULES.s
                                 later_probable_radius=DEFAULT_RULES.probable_radius)
 # GrabCut alone (the image-only method before ml.click_outline's network), beside it.
 GRABCUT = dataclasses.replace(DEFAULT_RULES, outline_net=False)
+# A model's probability alone (before it was averaged with the network's), beside it.
+MODEL_ALONE = dataclasses.replace(DEFAULT_RULES, model_with_outline_net=False)
 
 
 def load_answers(data_dir: Path) -> dict[str, list[list[list[float]]]]:
@@ -162,10 +164,10 @@ def measure_photo(path: Path, answers: list, predictor=None, scale: float = 1.0,
         others = nail_size_from_polygons([a for j, a in enumerate(answers) if j != index])
         record = {"photo": path.name, "nail": index, "click": [round(x, 1), round(y, 1)], "width": width, "height": height}
         for key, size, prob in (("prior", None, None), ("others", others, None), ("grabcut", others, None),
-                                ("model", others, fg_prob)):
-            if key == "model" and prob is None:
+                                ("model", others, fg_prob), ("model_alone", others, fg_prob)):
+            if key.startswith("model") and prob is None:
                 continue
-            first_rules = GRABCUT if key == "grabcut" else DEFAULT_RULES
+            first_rules = {"grabcut": GRABCUT, "model_alone": MODEL_ALONE}.get(key, DEFAULT_RULES)
             t0 = time.perf_counter()
             result = segment_click(rgb, [(x, y, 1)], nail_size=size, fg_prob=prob, rules=first_rules)
             seconds = time.perf_counter() - t0
@@ -264,7 +266,7 @@ def evaluate(data_dir: Path, predictor=None, only=(), twelve_mp: bool = True) ->
     rest = [r for r in records if r["photo"] not in TUNED_ON]
     held_names = held_out_photos(data_dir)
     held = [r for r in records if r["photo"] in held_names]
-    keys = ["prior", "others", "grabcut"] + (["model"] if predictor is not None else [])
+    keys = ["prior", "others", "grabcut"] + (["model", "model_alone"] if predictor is not None else [])
     result = {"data": str(data_dir), "photos": len(names), "tuned_on": list(TUNED_ON), "machine": machine_info(),
               "summary": {key: {"all": summarize(records, key), "tuned_on": summarize(tuned, key),
                                 "rest": summarize(rest, key), "held_out": summarize(held, key)}
@@ -303,7 +305,8 @@ def section(result: dict, command: str) -> str:
              "photo's other nails (what the tool sends once the image has some). Both use `ml.click_outline`'s network "
              "(the image-only prior since 2026-12-06), trained on the tuning participants' photos: for it only "
              "`held_out` is fair. `grabcut`: the size from the other nails and GrabCut alone (the method before the "
-             "network, `ClickRules(outline_net=False)`).",
+             "network, `ClickRules(outline_net=False)`). `model`: a trained model's probability averaged with the "
+             "network's; `model_alone`: the model's alone (before 2026-12-06).",
              f"`ClickRules` were tuned on {len(result['tuned_on'])} photos only ({', '.join(n[:8] for n in result['tuned_on'])}…); "
              "`rest` is the other photos; `held_out`: the photos of the participants `bench/annotation_effort.py`'s model "
              "does not train on (`bench/complete_labels.py`'s `HELD_OUT`), the only fair set for that model (one of "

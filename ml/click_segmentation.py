@@ -33,8 +33,8 @@ How (every number lives in :class:`ClickRules`):
    leaked into the finger (measured by ``bench/click_nail.py``'s two-click rows: a window around each point,
    choosing the nail size by the first point and refusing a growth past 1.6-2x the first region gained
    nothing more).
-   With a model (``source="model"``): the model's probability in the crop, thresholded at
-   ``model_threshold``; the component holding the click is taken as it is when no negative point is given
+   With a model (``source="model"``): the model's probability in the crop (averaged with the network's
+   where the network's crop reaches, ``model_with_outline_net``), thresholded at ``model_threshold``; the component holding the click is taken as it is when no negative point is given
    and the click is inside it. Otherwise (a negative point, or the click outside what the model saw) GrabCut
    refines it on the photo's colours, seeded by the probability (sure foreground where it is high, probable
    foreground where it is above ``model_threshold``, probable background elsewhere) and the clicks.
@@ -82,6 +82,7 @@ class ClickRules:
     min_area: float = 0.08            # areas (in nail sizes squared) below / above which confidence drops
     max_area: float = 3.0
     outline_net: bool = True          # without a model: ml.click_outline's network (when trained) gives the prior
+    model_with_outline_net: bool = True  # with a model: the mean of its probability and the network's
     soft_outline: bool = True         # a probability taken as it is: the outline is its own 0.5 contour
     outline_net_refine: bool = False  # ... refined by GrabCut when a negative point is given (else taken as is)
     seed: int = 18                    # OpenCV's RNG (GrabCut's k-means): the same click gives the same nail
@@ -293,7 +294,7 @@ def _score(facts: dict, evidence: float, rules: ClickRules) -> float:
 
 
 def _outline_prior(image, positives, negatives, size: float, box, scale: float, work_size) -> np.ndarray | None:
-    """``ml.click_outline``'s probability of the clicked nail on the work grid (0 outside its crop), or None
+    """``ml.click_outline``'s probability of the clicked nail on the work grid (NaN outside its crop), or None
     without its trained network."""
     from ml.click_outline import outline_probability
 
@@ -306,7 +307,7 @@ def _outline_prior(image, positives, negatives, size: float, box, scale: float, 
     offset = np.array([box[0] + 0.5 / scale - 0.5, box[1] + 0.5 / scale - 0.5])
     to_crop = np.concatenate([affine[:, :2] / scale, (affine[:, :2] @ offset + affine[:, 2])[:, None]], axis=1)
     return cv2.warpAffine(prob, to_crop, tuple(work_size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=float("nan"))
 
 
 def segment_click(image_rgb: np.ndarray, points: Sequence, *, fg_prob: np.ndarray | None = None,
@@ -354,8 +355,13 @@ def _segment(image: np.ndarray, positives: np.ndarray, negatives: np.ndarray, si
         if fg_prob.dtype == np.uint8:
             prob /= 255.0
         prob = cv2.resize(prob, (work_w, work_h), interpolation=cv2.INTER_AREA) if scale < 1 else prob
+        if rules.outline_net and rules.model_with_outline_net:  # the mean of the two, where the network looked
+            read = _outline_prior(image, positives, negatives, size, box, scale, (work_w, work_h))
+            if read is not None:
+                prob = np.where(np.isnan(read), prob, (prob + read) / 2).astype(np.float32)
     elif rules.outline_net:
         prob = _outline_prior(image, positives, negatives, size, box, scale, (work_w, work_h))
+        prob = None if prob is None else np.nan_to_num(prob, nan=0.0)
     if prob is not None:
         confident = _component_at(prob >= rules.model_threshold, pos_w)
         saw_points = source == "image" and not rules.outline_net_refine  # the network read the negative points too

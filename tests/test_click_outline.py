@@ -10,7 +10,7 @@ import torch
 
 import ml.click_outline as click_outline
 from ml.click_outline import CROP_NAILS, CROP_SIDE, click_crop, load_outline_net, save_outline_net, train_outline_net
-from ml.click_segmentation import segment_click
+from ml.click_segmentation import DEFAULT_RULES, segment_click
 from tests.test_click_segmentation import iou, size_of, synthetic_nail
 
 
@@ -138,3 +138,19 @@ def test_on_people_it_never_saw_the_network_outlines_nails_better_than_grabcut()
     assert len(corrected) >= 5
     assert sum(after > before for before, after in corrected) >= 0.7 * len(corrected), corrected
     assert not any(before >= 0.5 > after for before, after in corrected), corrected
+
+
+def test_with_a_model_its_probability_is_averaged_with_the_networks(monkeypatch):
+    """A model 0.8 sure of the whole nail, a network sure of a small disk at the click only: their mean is above
+    0.5 on the disk alone; with ``model_with_outline_net=False`` the model's nail comes back whole."""
+    monkeypatch.setattr(click_outline, "load_outline_net", lambda path=None: PositiveMarks())
+    photo, truth = synthetic_nail(seed=6)
+    size = size_of(truth)
+    model = truth.astype(np.float32) * 0.8
+    averaged = segment_click(photo, [(320, 245, 1)], fg_prob=model, nail_size=size)
+    alone = segment_click(photo, [(320, 245, 1)], fg_prob=model, nail_size=size,
+                          rules=dataclasses.replace(DEFAULT_RULES, model_with_outline_net=False))
+    assert averaged.source == alone.source == "model"
+    assert iou(alone.polygon, truth) >= 0.9
+    radius = click_outline.POINT_SIGMA * CROP_NAILS * size / CROP_SIDE * 2
+    assert np.hypot(*(np.asarray(averaged.polygon) - (320, 245)).T).max() < radius
