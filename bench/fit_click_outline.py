@@ -32,8 +32,8 @@ import torch  # noqa: E402
 from shapely.ops import polylabel  # noqa: E402
 
 from bench.click_nail import biggest_part, iou, load_answers, shape  # noqa: E402
-from bench.complete_labels import SHARED, load_participants, read_photo, tuning_participants  # noqa: E402
-from bench.fit_label_suggestions import participant_folds  # noqa: E402
+from bench.complete_labels import SHARED, load_participants, tuning_participants  # noqa: E402
+from bench.fit_label_suggestions import participant_folds, photos_of, train_and_save  # noqa: E402
 from ml.click_outline import WEIGHTS_PATH, save_outline_net, train_outline_net  # noqa: E402
 from ml.click_segmentation import DEFAULT_RULES, nail_size_from_polygons, segment_click  # noqa: E402
 
@@ -45,15 +45,8 @@ CLICK_SPREAD = 0.5   # clicks fall within this share of the inscribed radius aro
 def photo_nails(data_dir, only) -> list[tuple]:
     """``(file name, participant, photo, [(outline, nail size, (pole, radius)), ...])`` per photo of the
     participants in ``only``."""
-    answers, participants = load_answers(Path(data_dir)), load_participants(data_dir)
     out = []
-    for name, outlines in sorted(answers.items()):
-        who = participants.get(name, name)
-        if who not in only or not outlines:
-            continue
-        photo = read_photo(Path(data_dir) / "images" / name)
-        if photo is None:
-            continue
+    for name, who, photo, outlines in photos_of(load_answers(Path(data_dir)), data_dir, load_participants(data_dir), only):
         nails = []
         for i, outline in enumerate(outlines):
             size = nail_size_from_polygons([o for j, o in enumerate(outlines) if j != i]) or \
@@ -138,13 +131,11 @@ def main(argv=None) -> int:
     if args.folds:
         report["cross_validation"] = cross_validation(photos, args.folds, set(args.fold), args.epochs)
     if not args.no_save:
-        started = time.monotonic()
-        net = train_outline_net(samples_of(photos), epochs=args.epochs, seed=0)
         about = {"trained_on": "the tuning participants' outlines (bench/fit_click_outline.py)",
                  "nails": report["nails"], "participants": report["participants"], "epochs": args.epochs, "seed": 0,
                  "cross_validation": {k: report.get("cross_validation", {}).get(k) for k in ("network", "grabcut")}}
-        report["saved"] = str(save_outline_net(net, args.out, about))
-        report["train_seconds"] = round(time.monotonic() - started, 1)
+        train_and_save(report, lambda: train_outline_net(samples_of(photos), epochs=args.epochs, seed=0),
+                       lambda net: save_outline_net(net, args.out, about))
     print(json.dumps(report, indent=2))
     return 0
 

@@ -36,17 +36,23 @@ EPOCHS = 30   # chosen by the grouped k-fold accuracy on the tuning participants
 FOLDS = 5
 
 
-def training_samples(labels: dict[str, list[dict]], data_dir, participants: dict[str, str], only):
-    """``(samples, participant per sample)``; a sample is ``(photo, polygon, axis, tip at +axis)`` of a nail
-    with a confirmed direction of the participants in ``only`` (the other photos are not read)."""
-    samples, groups = [], []
-    for file_name, nails in sorted(labels.items()):
+def photos_of(nails_by_file: dict, data_dir, participants: dict[str, str], only):
+    """``(file name, participant, photo, its nails)`` for each photo with nails of the participants in ``only``, in
+    file-name order (the other photos are not read)."""
+    for file_name, nails in sorted(nails_by_file.items()):
         who = participants.get(file_name, file_name)
         if not nails or who not in only:
             continue
         photo = read_photo(Path(data_dir) / "images" / file_name)
-        if photo is None:
-            continue
+        if photo is not None:
+            yield file_name, who, photo, nails
+
+
+def training_samples(labels: dict[str, list[dict]], data_dir, participants: dict[str, str], only):
+    """``(samples, participant per sample)``; a sample is ``(photo, polygon, axis, tip at +axis)`` of a nail
+    with a confirmed direction of the participants in ``only`` (the other photos are not read)."""
+    samples, groups = [], []
+    for _, who, photo, nails in photos_of(labels, data_dir, participants, only):
         for nail, axes in zip(nails, direction_reads([n["polygon"] for n in nails])):
             if nail["base"] is None or nail["tip"] is None:
                 continue
@@ -98,6 +104,14 @@ def grouped_cross_validation(samples, groups, folds: int = FOLDS, epochs: int = 
             "by_confidence": bands}
 
 
+def train_and_save(report: dict, train, save) -> None:
+    """Train the network on every tuning participant (``train()``), write it (``save(net)``, its path) and note
+    where and how long in ``report`` (``saved``, ``train_seconds``)."""
+    started = time.monotonic()
+    report["saved"] = str(save(train()))
+    report["train_seconds"] = round(time.monotonic() - started, 1)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--labels", default=str(DEMO_LABELS))
@@ -118,13 +132,11 @@ def main(argv=None) -> int:
         report["cross_validation"] = grouped_cross_validation(samples, groups, args.folds, args.epochs)
         report["cross_validation"]["seconds"] = round(time.monotonic() - started, 1)
     if not args.no_save:
-        started = time.monotonic()
-        net = train_tip_net(samples, epochs=args.epochs, seed=0)
         about = {"trained_on": "the tuning participants' confirmed labels (bench/fit_label_suggestions.py)",
                  "nails": len(samples), "participants": len(set(groups)), "epochs": args.epochs, "seed": 0,
                  "cross_validation_accuracy": report.get("cross_validation", {}).get("accuracy")}
-        report["saved"] = str(save_tip_net(net, args.out, about))
-        report["train_seconds"] = round(time.monotonic() - started, 1)
+        train_and_save(report, lambda: train_tip_net(samples, epochs=args.epochs, seed=0),
+                       lambda net: save_tip_net(net, args.out, about))
     print(json.dumps(report, indent=2))
     return 0
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ml.small_nets import as_rgb, centred_lab, load_npz_net, save_npz_net, warp_corners
+from ml.small_nets import as_rgb, centred_lab, fit_small_net, load_npz_net, save_npz_net, warp_corners
 
 __all__ = ["CROP_NAILS", "CROP_SIDE", "WEIGHTS_PATH", "click_crop", "load_outline_net", "outline_probability",
            "save_outline_net", "train_outline_net"]
@@ -156,12 +156,9 @@ def train_outline_net(samples: Sequence[tuple], *, epochs: int = 30, crops_per_n
         return net.eval()
     per_epoch = len(samples) * crops_per_nail
     steps = epochs * ((per_epoch + batch_size - 1) // batch_size)
-    optimizer = torch.optim.AdamW(net.parameters(), learning_rate, weight_decay=1e-4)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, learning_rate, total_steps=max(steps, 1))
-    for epoch in range(epochs):
-        net.train()
+
+    def epoch_batches(epoch):
         order = rng.permutation(np.repeat(np.arange(len(samples)), crops_per_nail))
-        losses = []
         for start in range(0, len(order), batch_size):
             xs, ys = [], []
             for k in order[start:start + batch_size]:
@@ -171,18 +168,13 @@ def train_outline_net(samples: Sequence[tuple], *, epochs: int = 30, crops_per_n
                 x, y = _sample(image, polygon, size, click, rng, augment=True)
                 xs.append(x)
                 ys.append(y)
-            if len(xs) < 2:
-                continue
-            logits = net(torch.from_numpy(np.stack(xs)))
-            target = torch.from_numpy(np.stack(ys))
-            prob = torch.sigmoid(logits)
-            dice = 1 - (2 * (prob * target).sum((1, 2)) + 1) / (prob.sum((1, 2)) + target.sum((1, 2)) + 1)
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, target) + dice.mean()
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            losses.append(float(loss.detach()))
-        if progress is not None:
-            progress(epoch + 1, float(np.mean(losses)) if losses else float("nan"))
-    return net.eval()
+            yield xs, ys
+
+    def loss_of(logits, ys):
+        target = torch.from_numpy(np.stack(ys))
+        prob = torch.sigmoid(logits)
+        dice = 1 - (2 * (prob * target).sum((1, 2)) + 1) / (prob.sum((1, 2)) + target.sum((1, 2)) + 1)
+        return torch.nn.functional.binary_cross_entropy_with_logits(logits, target) + dice.mean()
+    return fit_small_net(net, epoch_batches, loss_of, epochs=epochs, steps=steps, learning_rate=learning_rate,
+                         weight_decay=1e-4, progress=progress)
+

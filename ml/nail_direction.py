@@ -25,7 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ml.small_nets import as_rgb, centred_lab, load_npz_net, save_npz_net, warp_corners
+from ml.small_nets import as_rgb, centred_lab, fit_small_net, load_npz_net, save_npz_net, warp_corners
 
 __all__ = ["ALONG", "ACROSS", "CROP_CHANNELS", "CROP_SIZE", "WEIGHTS_PATH", "load_tip_net", "nail_crop", "save_tip_net",
            "tip_probabilities", "train_tip_net"]
@@ -130,12 +130,9 @@ def train_tip_net(samples: Sequence[tuple], *, epochs: int = 30, width: int = 16
     if not samples:
         return net.eval()
     steps = epochs * ((len(samples) + batch_size - 1) // batch_size)
-    optimizer = torch.optim.AdamW(net.parameters(), learning_rate, weight_decay=1e-3)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, learning_rate, total_steps=max(steps, 1))
-    for epoch in range(epochs):
-        net.train()
+
+    def epoch_batches(epoch):
         order = rng.permutation(len(samples))
-        losses = []
         for start in range(0, len(order), batch_size):
             xs, ys = [], []
             for k in order[start:start + batch_size]:
@@ -154,15 +151,10 @@ def train_tip_net(samples: Sequence[tuple], *, epochs: int = 30, width: int = 16
                 x[1:3] *= np.exp(rng.normal(0, 0.3))
                 xs.append(x)
                 ys.append(y)
-            if len(xs) < 2:  # batch norm needs two
-                continue
-            logits = net(torch.from_numpy(np.stack(xs)))
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.tensor(ys))
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            losses.append(float(loss.detach()))
-        if progress is not None:
-            progress(epoch + 1, float(np.mean(losses)) if losses else float("nan"))
-    return net.eval()
+            yield xs, ys
+
+    def loss_of(logits, ys):
+        return torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.tensor(ys))
+    return fit_small_net(net, epoch_batches, loss_of, epochs=epochs, steps=steps, learning_rate=learning_rate,
+                         weight_decay=1e-3, progress=progress)
+

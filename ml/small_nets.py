@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-__all__ = ["LAB_SCALE", "centred_lab", "load_npz_net", "save_npz_net", "warp_corners"]
+__all__ = ["LAB_SCALE", "centred_lab", "fit_small_net", "load_npz_net", "save_npz_net", "warp_corners"]
 
 LAB_SCALE = np.array([20.0, 10.0, 10.0], np.float32)
 
@@ -104,3 +104,31 @@ def load_npz_net(path, build: Callable):
     except FileNotFoundError:
         return None
     return _load(str(path), (stat.st_mtime_ns, stat.st_size), build)
+
+
+def fit_small_net(net, epoch_batches: Callable[[int], Iterable[tuple[list, list]]], loss_of: Callable, *, epochs: int,
+                  steps: int, learning_rate: float, weight_decay: float,
+                  progress: Callable[[int, float], None] | None = None):
+    """The small networks' training loop: AdamW with a one-cycle schedule over ``steps`` steps;
+    ``epoch_batches(epoch)`` yields ``(inputs, targets)`` lists (a batch of fewer than two is skipped: batch norm
+    needs two), ``loss_of(output, targets)`` is the loss. ``progress(epoch, mean loss)`` after each epoch.
+    Returns the network, in eval mode."""
+    import torch
+
+    optimizer = torch.optim.AdamW(net.parameters(), learning_rate, weight_decay=weight_decay)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, learning_rate, total_steps=max(steps, 1))
+    for epoch in range(epochs):
+        net.train()
+        losses = []
+        for xs, ys in epoch_batches(epoch):
+            if len(xs) < 2:
+                continue
+            loss = loss_of(net(torch.from_numpy(np.stack(xs))), ys)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            losses.append(float(loss.detach()))
+        if progress is not None:
+            progress(epoch + 1, float(np.mean(losses)) if losses else float("nan"))
+    return net.eval()
