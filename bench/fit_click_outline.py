@@ -46,7 +46,8 @@ def photo_nails(data_dir, only) -> list[tuple]:
     """``(file name, participant, photo, [(outline, nail size, (pole, radius)), ...])`` per photo of the
     participants in ``only``."""
     out = []
-    for name, who, photo, outlines in photos_of(load_answers(Path(data_dir)), data_dir, load_participants(data_dir), only):
+    answers, participants = load_answers(Path(data_dir)), load_participants(data_dir)
+    for name, who, photo, outlines in photos_of(answers, data_dir, participants, only):
         nails = []
         for i, outline in enumerate(outlines):
             size = nail_size_from_polygons([o for j, o in enumerate(outlines) if j != i]) or \
@@ -87,8 +88,6 @@ def cross_validation(photos, folds: int, only_folds, epochs: int) -> dict:
     groups = [who for _, who, _, _ in photos]
     scores = {"network": [], "grabcut": []}
     per_fold = []
-    import ml.click_outline as click_outline
-
     for k, fold in enumerate(participant_folds(groups, folds)):
         if only_folds and k not in only_folds:
             continue
@@ -97,12 +96,8 @@ def cross_validation(photos, folds: int, only_folds, epochs: int) -> dict:
         started = time.monotonic()
         net = train_outline_net(samples_of(train), epochs=epochs, seed=k)
         seconds = time.monotonic() - started
-        original = click_outline.load_outline_net
-        click_outline.load_outline_net = lambda path=None, net=net: net  # this fold's network, not the saved one
-        try:
-            fold_scores = click_ious(test, DEFAULT_RULES, dataclasses.replace(DEFAULT_RULES, outline_net=False))
-        finally:
-            click_outline.load_outline_net = original
+        fold_scores = click_ious(test, dataclasses.replace(DEFAULT_RULES, outline_network=net),  # not the saved one
+                                 dataclasses.replace(DEFAULT_RULES, outline_net=False))
         for key in scores:
             scores[key] += fold_scores[key]
         per_fold.append({"fold": k, "participants": len(fold), "train_seconds": round(seconds, 1),

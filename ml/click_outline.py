@@ -51,20 +51,30 @@ def click_crop(image: np.ndarray, points: Sequence, size: float, corners: np.nda
     map from image coordinates to the crop's pixel indices. ``corners`` (training: a turned or mirrored crop)
     replaces the plain square's."""
     points = np.asarray(points, np.float64).reshape(-1, 3)
-    first = points[points[:, 2] == 1][0, :2]
     if corners is None:
-        corners = crop_corners(first, size)
-    span = float(np.linalg.norm(corners[1] - corners[0]))
+        corners = crop_corners(points[points[:, 2] == 1][0, :2], size)
+    colours, to_crop = _crop_colours(image, corners)
+    return _with_marks(colours, points, to_crop), to_crop
+
+
+def _crop_colours(image: np.ndarray, corners: np.ndarray) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
+    """The crop's colour channels (3 x 96 x 96, centred Lab) and the map from image coordinates to its pixels."""
+    span = float(np.linalg.norm(np.asarray(corners[1]) - np.asarray(corners[0])))
     patch, to_crop = warp_corners(as_rgb(image), corners, (CROP_SIDE, CROP_SIDE), max(1.0, span / CROP_SIDE / 1.5),
                                   border=cv2.BORDER_REPLICATE)
+    return centred_lab(patch).transpose(2, 0, 1), to_crop
+
+
+def _with_marks(colours: np.ndarray, points, to_crop) -> np.ndarray:
+    """The network's input: the colour channels and a Gaussian mark of each positive / negative point."""
+    points = np.asarray(points, np.float64).reshape(-1, 3)
     marks = np.zeros((2, CROP_SIDE, CROP_SIDE), np.float32)
     grid = np.arange(CROP_SIDE, dtype=np.float32)
     for (x, y), label in zip(to_crop(points[:, :2]), points[:, 2]):
         bump = np.exp(-0.5 * ((grid[None, :] - x) ** 2 + (grid[:, None] - y) ** 2) / POINT_SIGMA ** 2)
         channel = marks[0 if label == 1 else 1]
         np.maximum(channel, bump, out=channel)
-    x = np.concatenate([centred_lab(patch).transpose(2, 0, 1), marks], axis=0)
-    return np.ascontiguousarray(x, np.float32), to_crop
+    return np.ascontiguousarray(np.concatenate([colours, marks], axis=0), np.float32)
 
 
 def save_outline_net(net, path=WEIGHTS_PATH, about: dict | None = None) -> Path:
@@ -100,18 +110,16 @@ def outline_probability(image: np.ndarray, points: Sequence, size: float, net=No
     return prob.astype(np.float32), _affine_of(to_crop)
 
 
-def _sample(image, polygon, size, click, rng, augment: bool) -> tuple[np.ndarray, np.ndarray]:
-    """One training crop and its target (the clicked nail's mask, float32 96 x 96)."""
+def _training_crop(image, polygon, size, click, rng) -> tuple[np.ndarray, np.ndarray]:
+    """One augmented training crop (turned, mirrored, scaled; corrective points near the edge; lightness and
+    colour contrast scaled) and its target, the clicked nail's mask (float32 96 x 96)."""
     points = [(click[0], click[1], 1)]
-    if augment:
-        size = size * float(np.exp(rng.normal(0, 0.2)))
-        corners = crop_corners(click, size, rng.uniform(-np.pi, np.pi), bool(rng.random() < 0.5))
-    else:
-        corners = crop_corners(click, size)
-    _, to_crop = click_crop(image, points, size, corners)
+    size = size * float(np.exp(rng.normal(0, 0.2)))
+    corners = crop_corners(click, size, rng.uniform(-np.pi, np.pi), bool(rng.random() < 0.5))
+    colours, to_crop = _crop_colours(image, corners)
     target = np.zeros((CROP_SIDE, CROP_SIDE), np.uint8)
     cv2.fillPoly(target, [np.round(to_crop(polygon) * 16).astype(np.int32)], 1, shift=4)
-    if augment and target.any():  # corrective points near the edge, as an annotator adds them
+    if target.any():  # corrective points near the edge, as an annotator adds them
         for label, share in ((1, 0.3), (0, 0.3)):
             if rng.random() < share:
                 region = target if label == 1 else 1 - target
@@ -123,10 +131,9 @@ def _sample(image, polygon, size, click, rng, augment: bool) -> tuple[np.ndarray
                     inverse = cv2.invertAffineTransform(_affine_of(to_crop))
                     px, py = inverse @ np.array([cols[k], rows[k], 1.0])
                     points.append((px + 0.5, py + 0.5, label))
-    x, _ = click_crop(image, points, size, corners)
-    if augment:
-        x[0] *= np.exp(rng.normal(0, 0.2))
-        x[1:3] *= np.exp(rng.normal(0, 0.3))
+    x = _with_marks(colours, points, to_crop)
+    x[0] *= np.exp(rng.normal(0, 0.2))
+    x[1:3] *= np.exp(rng.normal(0, 0.3))
     return x, target.astype(np.float32)
 
 
@@ -165,7 +172,7 @@ def train_outline_net(samples: Sequence[tuple], *, epochs: int = 30, crops_per_n
                 image, polygon, size, (pole, radius) = samples[k]
                 r, t = radius * np.sqrt(rng.random()), rng.uniform(0, 2 * np.pi)
                 click = np.asarray(pole, np.float64) + r * np.array([np.cos(t), np.sin(t)])
-                x, y = _sample(image, polygon, size, click, rng, augment=True)
+                x, y = _training_crop(image, polygon, size, click, rng)
                 xs.append(x)
                 ys.append(y)
             yield xs, ys

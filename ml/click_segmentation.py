@@ -23,7 +23,7 @@ How (every number lives in :class:`ClickRules`):
    default when its weights exist): the network reads a square crop centred on the first positive point (the
    photo's colours and every point's mark) and gives each pixel's probability of being the clicked nail,
    which stands where a model's would (below), taken as it is even with negative points (the network read
-   them; ``outline_net_refine`` hands them to GrabCut instead). On the tuning participants' photos it
+   them; handing them to GrabCut instead did worse). On the tuning participants' photos it
    outlined nails better than GrabCut alone (``bench/fit_click_outline.py``'s cross-validation).
    Without it: ``cv2.grabCut`` initialised with a mask: sure background on the crop's
    border and at the negative points, sure foreground in a small disk at the first positive point, probable
@@ -34,14 +34,15 @@ How (every number lives in :class:`ClickRules`):
    choosing the nail size by the first point and refusing a growth past 1.6-2x the first region gained
    nothing more).
    With a model (``source="model"``): the model's probability in the crop (averaged with the network's
-   where the network's crop reaches, ``model_with_outline_net``), thresholded at ``model_threshold``; the component holding the click is taken as it is when no negative point is given
-   and the click is inside it. Otherwise (a negative point, or the click outside what the model saw) GrabCut
-   refines it on the photo's colours, seeded by the probability (sure foreground where it is high, probable
-   foreground where it is above ``model_threshold``, probable background elsewhere) and the clicks.
+   where the network's crop reaches, ``model_with_outline_net``), thresholded at ``model_threshold``; the
+   component holding the click is taken as it is when no negative point is given and the click is inside it.
+   Otherwise (a negative point, or the click outside what the model saw) GrabCut refines it on the photo's
+   colours, seeded by the probability (sure foreground where it is high, probable foreground where it is above
+   ``model_threshold``, probable background elsewhere) and the clicks.
 3. The connected component that holds the (first) positive click; its holes filled.
 4. The polygon: the component is smoothed (or, when a probability was taken as it is, that probability
-   near the component stands for it: ``soft_outline``), upsampled to full resolution over its own bounding
-   box only, traced at 0.5 with ``cv2.findContours`` and simplified by ``cv2.approxPolyDP`` with epsilon ``epsilon_px`` (1 px):
+   near the component stands for it), upsampled to full resolution over its own bounding box only, traced
+   at 0.5 with ``cv2.findContours`` and simplified by ``cv2.approxPolyDP`` with epsilon ``epsilon_px`` (1 px):
    the fewest vertices within 1 px of the traced outline.
 5. Confidence in [0, 1], lower when the answer is doubtful: the region reaches the crop's border (it
    leaked into the finger or the background), it is much smaller or larger than a nail, it is far from
@@ -82,9 +83,8 @@ class ClickRules:
     min_area: float = 0.08            # areas (in nail sizes squared) below / above which confidence drops
     max_area: float = 3.0
     outline_net: bool = True          # without a model: ml.click_outline's network (when trained) gives the prior
+    outline_network: object | None = None  # ... that network (None: its trained weights, ml.click_outline.WEIGHTS_PATH)
     model_with_outline_net: bool = True  # with a model: the mean of its probability and the network's
-    soft_outline: bool = True         # a probability taken as it is: the outline is its own 0.5 contour
-    outline_net_refine: bool = False  # ... refined by GrabCut when a negative point is given (else taken as is)
     seed: int = 18                    # OpenCV's RNG (GrabCut's k-means): the same click gives the same nail
 
 
@@ -293,13 +293,14 @@ def _score(facts: dict, evidence: float, rules: ClickRules) -> float:
     return float(evidence * size * leak * (0.4 + 0.6 * convex))
 
 
-def _outline_prior(image, positives, negatives, size: float, box, scale: float, work_size) -> np.ndarray | None:
+def _outline_prior(image, positives, negatives, size: float, box, scale: float, work_size, network=None
+                   ) -> np.ndarray | None:
     """``ml.click_outline``'s probability of the clicked nail on the work grid (NaN outside its crop), or None
     without its trained network."""
     from ml.click_outline import outline_probability
 
     points = [(x, y, 1) for x, y in positives] + [(x, y, 0) for x, y in negatives]
-    read = outline_probability(image, points, size)
+    read = outline_probability(image, points, size, network)
     if read is None:
         return None
     prob, affine = read
@@ -356,18 +357,19 @@ def _segment(image: np.ndarray, positives: np.ndarray, negatives: np.ndarray, si
             prob /= 255.0
         prob = cv2.resize(prob, (work_w, work_h), interpolation=cv2.INTER_AREA) if scale < 1 else prob
         if rules.outline_net and rules.model_with_outline_net:  # the mean of the two, where the network looked
-            read = _outline_prior(image, positives, negatives, size, box, scale, (work_w, work_h))
+            read = _outline_prior(image, positives, negatives, size, box, scale, (work_w, work_h),
+                                  rules.outline_network)
             if read is not None:
                 prob = np.where(np.isnan(read), prob, (prob + read) / 2).astype(np.float32)
     elif rules.outline_net:
-        prob = _outline_prior(image, positives, negatives, size, box, scale, (work_w, work_h))
+        prob = _outline_prior(image, positives, negatives, size, box, scale, (work_w, work_h), rules.outline_network)
         prob = None if prob is None else np.nan_to_num(prob, nan=0.0)
     if prob is not None:
         confident = _component_at(prob >= rules.model_threshold, pos_w)
-        saw_points = source == "image" and not rules.outline_net_refine  # the network read the negative points too
-        if confident.any() and (not len(neg_w) or saw_points):
+        # Taken as it is without negative points, and with them when the network read them too.
+        if confident.any() and (not len(neg_w) or source == "image"):
             foreground = confident
-            contour_of = prob if rules.soft_outline else None
+            contour_of = prob
         else:
             mask[prob >= rules.model_threshold] = cv2.GC_PR_FGD
             mask[confident & (prob >= rules.model_sure)] = cv2.GC_FGD

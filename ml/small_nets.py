@@ -76,7 +76,8 @@ def save_npz_net(net, path, meta: dict, half: bool = False) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {f"w:{key}": value.detach().cpu().numpy() for key, value in net.state_dict().items()}
     if half:
-        arrays = {key: value.astype(np.float16) if value.dtype == np.float32 else value for key, value in arrays.items()}
+        arrays = {key: value.astype(np.float16) if value.dtype == np.float32 else value
+                  for key, value in arrays.items()}
     with path.open("wb") as fh:
         np.savez_compressed(fh, __meta__=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)
     return path

@@ -24,9 +24,8 @@ def wait_js(page, expression: str, timeout: float = 15):
 
 
 def close(page):
-    """Close the page once every edit is saved and no label-suggestion request is due or in flight: else the page
-    sends its unsaved labels as it closes (or a suggestion is still being answered) while the test's database is
-    flushed, a deadlock on PostgreSQL."""
+    """The test ends with every edit saved by the autosave and no label-suggestion request due or in flight, then
+    closes the page (tests/conftest.py's ``live_server_quiet_before_flush`` waits for the server to be idle)."""
     expect(page.locator("#save-state")).to_have_text("All changes saved", timeout=15_000)
     wait_js(page, "annotator.suggestionsSettled()")
     page.context.close()

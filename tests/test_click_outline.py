@@ -38,23 +38,25 @@ def test_the_crop_is_centred_on_the_first_positive_point_and_marks_the_points():
     np.testing.assert_allclose(x[:3].reshape(3, -1).mean(axis=1), 0, atol=1e-4)
 
 
+def with_network(network):
+    """Click-a-nail's rules with this network in place of the committed weights."""
+    return dataclasses.replace(DEFAULT_RULES, outline_network=network)
+
+
 class PositiveMarks(torch.nn.Module):
     """A stand-in network whose "nail" is the disk the positive points' marks cover (mark > 0.5): where its
     probability lands in the click's window can be checked to the pixel."""
-
-    width = 1
 
     def forward(self, x):
         return 40.0 * (x[:, 3] - 0.5)
 
 
 @pytest.mark.parametrize("shape", [(480, 640), (3000, 4000)])
-def test_the_networks_probability_lands_on_the_click(monkeypatch, shape):
-    monkeypatch.setattr(click_outline, "load_outline_net", lambda path=None: PositiveMarks())
+def test_the_networks_probability_lands_on_the_click(shape):
     image = np.full((*shape, 3), 128, np.uint8)
     click = (0.41 * shape[1] + 0.3, 0.37 * shape[0] + 0.7)
     size = 0.05 * min(shape)
-    result = segment_click(image, [(*click, 1)], nail_size=size)
+    result = segment_click(image, [(*click, 1)], nail_size=size, rules=with_network(PositiveMarks()))
     assert result.source == "image"
     outline = np.asarray(result.polygon)
     # The marks' disk: radius sigma * sqrt(2 ln 2) crop px around the click.
@@ -77,20 +79,18 @@ def synthetic_samples(count, seed):
     return samples
 
 
-def test_a_network_trained_on_nails_outlines_one_it_never_saw(tmp_path, monkeypatch):
+def test_a_network_trained_on_nails_outlines_one_it_never_saw(tmp_path):
     train = synthetic_samples(8, seed=0)
     net = train_outline_net([s[:4] for s in train], epochs=10, crops_per_nail=4, width=8, seed=0, batch_size=8)
     reloaded = load_outline_net(save_outline_net(net, tmp_path / "outline.npz", {"nails": len(train)}))
     assert load_outline_net(tmp_path / "missing.npz") is None
-    monkeypatch.setattr(click_outline, "load_outline_net", lambda path=None: reloaded)
     untrained = train_outline_net([], width=8)
     for photo, _, size, (centre, _), truth in synthetic_samples(4, seed=100):
-        with_net = segment_click(photo, [(*centre, 1)], nail_size=size)
+        with_net = segment_click(photo, [(*centre, 1)], nail_size=size, rules=with_network(reloaded))
         assert with_net.source == "image"
         assert iou(with_net.polygon, truth) >= 0.7, with_net.details   # a small net, 10 short epochs: 0.79-0.83
-        monkeypatch.setattr(click_outline, "load_outline_net", lambda path=None: untrained)
-        assert iou(segment_click(photo, [(*centre, 1)], nail_size=size).polygon, truth) < 0.5
-        monkeypatch.setattr(click_outline, "load_outline_net", lambda path=None: reloaded)
+        assert iou(segment_click(photo, [(*centre, 1)], nail_size=size, rules=with_network(untrained)).polygon,
+                   truth) < 0.5
 
 
 def test_the_committed_network_is_read_and_used_without_a_model():
@@ -111,7 +111,7 @@ def test_on_people_it_never_saw_the_network_outlines_nails_better_than_grabcut()
     GrabCut 0.850); then one corrective point by the effort bench's rule on the proposals under 0.9."""
     from bench.click_nail import click_point, corrective_point, held_out_photos, load_answers, read_rgb
     from bench.click_nail import iou as polygon_iou
-    from ml.click_segmentation import DEFAULT_RULES, nail_size_from_polygons
+    from ml.click_segmentation import nail_size_from_polygons
 
     grabcut = dataclasses.replace(DEFAULT_RULES, outline_net=False)
     answers = load_answers(SHARED)
@@ -140,16 +140,15 @@ def test_on_people_it_never_saw_the_network_outlines_nails_better_than_grabcut()
     assert not any(before >= 0.5 > after for before, after in corrected), corrected
 
 
-def test_with_a_model_its_probability_is_averaged_with_the_networks(monkeypatch):
+def test_with_a_model_its_probability_is_averaged_with_the_networks():
     """A model 0.8 sure of the whole nail, a network sure of a small disk at the click only: their mean is above
     0.5 on the disk alone; with ``model_with_outline_net=False`` the model's nail comes back whole."""
-    monkeypatch.setattr(click_outline, "load_outline_net", lambda path=None: PositiveMarks())
     photo, truth = synthetic_nail(seed=6)
     size = size_of(truth)
     model = truth.astype(np.float32) * 0.8
-    averaged = segment_click(photo, [(320, 245, 1)], fg_prob=model, nail_size=size)
+    averaged = segment_click(photo, [(320, 245, 1)], fg_prob=model, nail_size=size, rules=with_network(PositiveMarks()))
     alone = segment_click(photo, [(320, 245, 1)], fg_prob=model, nail_size=size,
-                          rules=dataclasses.replace(DEFAULT_RULES, model_with_outline_net=False))
+                          rules=dataclasses.replace(with_network(PositiveMarks()), model_with_outline_net=False))
     assert averaged.source == alone.source == "model"
     assert iou(alone.polygon, truth) >= 0.9
     radius = click_outline.POINT_SIGMA * CROP_NAILS * size / CROP_SIDE * 2
