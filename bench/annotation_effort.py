@@ -65,7 +65,8 @@ Rules of the simulated annotator (fixed; the numbers follow from them):
 
 Reported per mode and set (held-out participants: ``bench/complete_labels.py``'s ``HELD_OUT``; all photos):
 nails, finished, median / mean actions per finished nail, the ratio of scratch's median to the mode's, median
-wall seconds per nail. Writes ``docs/results/annotation_effort.json`` (per nail) and the ``annotation_effort``
+wall seconds per nail, and the label fixes made (``label_fixes`` per nail, in order, and counted per mode: G,
+finger, swap, base, tip). Writes ``docs/results/annotation_effort.json`` (per nail) and the ``annotation_effort``
 section of ``docs/benchmarks.md``.
 
 (Over 600 lines on purpose: the written rules, the page driver that follows them, the check and the report are
@@ -83,6 +84,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -274,6 +276,7 @@ class Annotator:
         self.actions = 0
         self.busy = 0.0         # seconds spent in actions sent to the page and waiting for its answers
         self.label_actions = 0  # of which for fingers and base/tip (the rest: outlines, deletions, zoom, tools)
+        self.label_fixes = []   # what those were, in order: "G", "finger", "swap", "base", "tip"
         self.zoomed = False
 
     def timed(self, work):
@@ -435,6 +438,7 @@ class Annotator:
             at = self.to_page(answer[key])
             self.timed(lambda: self.page.mouse.move(*at))   # pointing is no action
             self.key(key[0])
+            self.label_fixes.append(key)
 
     def labels(self, nail_id, answer: dict) -> None:
         """Finger and base/tip of the selected nail: G when a suggestion is right, then fix what is wrong."""
@@ -450,13 +454,16 @@ class Annotator:
         good_landmarks = bool(ghost.get("base")) and landmarks_ok(ghost.get("base"), ghost.get("tip"), answer)
         if good_finger or good_landmarks:
             self.key("g")
+            self.label_fixes.append("G")
         nail = self.nails()[self.index_of(nail_id)]
         marks = nail.get("suggested") or {}
         if answer["finger"] is not None and (nail["finger"] != answer["finger"] or "finger" in marks):
             self.pick_finger(answer["finger"])
+            self.label_fixes.append("finger")
         if answer["base"] is not None and (not landmarks_ok(nail["base"], nail["tip"], answer) or "landmarks" in marks):
             if nail["base"] and nail["tip"] and landmarks_ok(nail["tip"], nail["base"], answer):
                 self.key("x")  # the arrow points the wrong way: swap base and tip
+                self.label_fixes.append("swap")
             else:
                 self.set_landmarks(answer, None if "landmarks" in marks else nail)
 
@@ -636,9 +643,10 @@ def label_photo(page, base_url: str, image_id: int, answers: list[dict], mode: s
         record["label_actions"] = 0
 
     def timed(i, work):
-        before, busy, labelling = bot.actions, bot.busy, bot.label_actions
+        before, busy, labelling, fixes = bot.actions, bot.busy, bot.label_actions, len(bot.label_fixes)
         out = work()
         records[i]["label_actions"] += bot.label_actions - labelling
+        records[i].setdefault("label_fixes", []).extend(bot.label_fixes[fixes:])
         records[i]["actions"] += bot.actions - before
         records[i]["seconds"] += bot.busy - busy
         return out
@@ -834,6 +842,8 @@ def summarize(records: list[dict]) -> dict:
                           "actions_mean": round(statistics.fmean(actions), 2) if actions else None,
                           "seconds_median": round(statistics.median(r["seconds"] for r in mine), 3),
                           "label_actions_mean": round(statistics.fmean(r["label_actions"] for r in done), 2) if done else None,
+                          "label_fixes": dict(sorted(Counter(f for r in mine for f in r.get("label_fixes", [])).items())),
+                          "nails_without_label_actions": sum(r.get("label_actions", 0) == 0 for r in mine),
                           "outline_from_proposal": sum(r.get("click", {}).get("outline") == "proposal" for r in mine),
                           "outline_from_proposal_and_drags": sum(r.get("click", {}).get("outline") == "proposal+drags"
                                                                  for r in mine),

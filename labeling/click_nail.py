@@ -4,9 +4,11 @@
 the decoded photo from labeling/photos.py's small LRU (the next clicks on an image skip the decoding), asks the registered
 foreground provider (``labeling/extensions.py``; pre-labeling registers the active model's) for a
 probability map, and gives the new nail its finger and base/tip from ``ml.label_suggestions`` run on the
-image's nails plus the new one (the others' confirmed fields as constraints), weighing the active model's
-per-nail votes when a vote provider has them (the same network run as the probability map), as the tool's
-label suggestions do.
+image's nails plus the new one (the others' confirmed fields as constraints) and, with a model's probability
+map, the nails the model sees that are not drawn yet (``ml.click_segmentation.model_context_nails``: read as
+unlabelled nails, so the first nail clicked on a hand is placed in the whole hand's layout), weighing the
+active model's per-nail votes when a vote provider has them (the same network run as the probability map), as
+the tool's label suggestions do.
 
 The image's nails are the page's when the request sends them (``"nails"``: the labels as the annotator sees
 them, saved or not; the page sends them with every click, since its autosave waits 2.5 s after the last edit
@@ -17,15 +19,15 @@ non-numbers) is answered 400, like bad points (``labeling.suggestions.page_nails
 Answer: ``{"nail": {"polygon", "finger", "base", "tip", "suggested": {"finger": c, "landmarks": c}},
 "confidence", "source": "model" | "image", "model", "suggestion"}``, ``nail`` null when the click found
 nothing. The nail's finger and base/tip are suggestions (marked ``suggested`` as ``complete_labels`` marks
-them, ``dataset/geometry.py``): accepting the nail in the tool keeps them marked until the annotator
-confirms them. Nothing is saved here.
+them, ``dataset/geometry.py``); the tool shows them with the proposal, and its Enter accepts the nail as shown,
+its finger and base/tip confirmed (labeling/static/labeling/click.js). Nothing is saved here.
 """
 from __future__ import annotations
 
 import math
 
 from dataset.geometry import as_confidence, confirmed_labels
-from ml.click_segmentation import NoNail, nail_size_from_polygons, segment_click
+from ml.click_segmentation import NoNail, model_context_nails, nail_size_from_polygons, segment_click
 
 from . import extensions
 from .models import Image
@@ -89,8 +91,12 @@ def click_nail(image: Image, raw_points, geometry: dict, raw_nails=None) -> dict
         return answer
     known = [confirmed_labels(n) for n in nails if len(n.get("polygon") or []) >= 3]
     with_new = polygons + [result.polygon]
-    votes = extensions.votes_for(image, rgb, with_new)  # None without an active model whose heads trained
-    suggestion = suggest_on_small(with_new, known + [None], small, scale, votes)[-1]
+    # With a model, the nails it sees that are not drawn yet are read too (as unlabelled nails): the first
+    # nail clicked on a hand gets its finger from the whole hand's layout, not from itself alone.
+    unseen = model_context_nails(fg_prob, with_new) if fg_prob is not None else []
+    everything = with_new + unseen
+    votes = extensions.votes_for(image, rgb, everything)  # None without an active model whose heads trained
+    suggestion = suggest_on_small(everything, known + [None] * (1 + len(unseen)), small, scale, votes)[len(polygons)]
     nail = {"polygon": result.polygon, "finger": suggestion.finger, "base": suggestion.base,
             "tip": suggestion.tip, "suggested": {}}
     if suggestion.finger is not None:

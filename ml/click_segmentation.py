@@ -57,7 +57,8 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-__all__ = ["ClickResult", "ClickRules", "NoNail", "nail_size_from_polygons", "prior_nail_sizes", "segment_click"]
+__all__ = ["ClickResult", "ClickRules", "NoNail", "model_context_nails", "nail_size_from_polygons", "prior_nail_sizes",
+           "segment_click"]
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,44 @@ def nail_size_from_polygons(polygons: Sequence) -> float | None:
             if area > 0:
                 roots.append(math.sqrt(area))
     return 1.3 * float(np.median(roots)) if roots else None
+
+
+CONTEXT_SIDE = 512       # model_context_nails reads the probability at most this long
+CONTEXT_OVERLAP = 0.3    # ... and leaves out a nail of the model's with this share of its area under a given one
+
+
+def model_context_nails(fg_prob: np.ndarray, polygons: Sequence, side: int = CONTEXT_SIDE,
+                        overlap: float = CONTEXT_OVERLAP) -> list[list[list[float]]]:
+    """The nails a model's probability map (photo size, float 0..1 or uint8 0..255) shows that none of
+    ``polygons`` (the image's nails and the proposal, photo px) already is: ``ml.postprocess``'s instances,
+    read on a copy at most ``side`` px long, less those with ``overlap`` or more of their area under a given
+    polygon; their polygons in photo px. Click-a-nail reads a new nail's finger and base/tip against them
+    as well as against the drawn ones, so the first nail clicked on a hand is read in the whole hand's layout."""
+    from shapely.geometry import Polygon as ShapelyPolygon
+
+    from ml.postprocess import postprocess
+
+    prob = np.asarray(fg_prob)
+    if prob.dtype != np.uint8:
+        prob = prob.astype(np.float32)
+    height, width = prob.shape[:2]
+    scale = min(1.0, side / max(height, width))
+    if scale < 1.0:  # shrunk first: a 12 MP map as floats would cost more than the rest together
+        prob = cv2.resize(prob, (max(1, round(width * scale)), max(1, round(height * scale))),
+                          interpolation=cv2.INTER_AREA)
+    prob = prob.astype(np.float32) / 255.0 if prob.dtype == np.uint8 else prob
+    given = [ShapelyPolygon(p).buffer(0) for p in polygons if len(p) >= 3]
+    out = []
+    for nail in postprocess(prob):
+        shape = ShapelyPolygon(np.asarray(nail.polygon, np.float64) / scale).buffer(0)
+        if shape.geom_type == "MultiPolygon":  # a simplified outline that crossed itself: its biggest part
+            shape = max(shape.geoms, key=lambda part: part.area)
+        if shape.is_empty or shape.area <= 0:
+            continue
+        if any(shape.intersection(g).area >= overlap * shape.area for g in given):
+            continue
+        out.append([[round(float(x), 2), round(float(y), 2)] for x, y in np.asarray(shape.exterior.coords)[:-1]])
+    return out
 
 
 def _check_points(points, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:

@@ -179,6 +179,35 @@ def test_a_registered_foreground_provider_makes_the_source_model(client_for, nai
     assert asked == [(image.pk, (480, 640, 3))]
 
 
+def test_with_a_model_the_nails_it_sees_not_yet_drawn_are_the_suggestions_context(client_for, nail_image, monkeypatch):
+    """The first nail clicked on a hand is read in the hand's layout: with a model's map showing three more nails
+    (and the clicked one, which is not counted twice), the suggestion reads four nails, not one (whose finger
+    would be a guess); nothing else about the proposal changes."""
+    image, truth = nail_image
+    client = client_for("annotator")
+    read = []
+    real = click_nail.suggest_on_small
+
+    def spy(polygons, known, *args):
+        read.append(len(polygons))
+        return real(polygons, known, *args)
+
+    monkeypatch.setattr(click_nail, "suggest_on_small", spy)
+    alone = client.post(url(image), {"points": [CLICK]}, format="json").json()
+    assert read == [1] and "only 1 nail of this hand: a guess" in alone["suggestion"]["reasons"]
+
+    hand = truth.astype(np.float32)
+    for centre, axes in (((180, 275), (38, 52)), ((460, 255), (40, 54)), ((590, 330), (30, 40))):
+        cv2.ellipse(hand, centre, axes, 0, 0, 360, 1.0, -1)
+    hand = cv2.GaussianBlur(hand, (0, 0), 2.0)
+    monkeypatch.setattr(extensions, "_foreground_providers", [])
+    extensions.register_foreground_provider(lambda img, rgb: (hand, "test-model"))
+    data = client.post(url(image), {"points": [CLICK]}, format="json").json()
+    assert read == [1, 4]
+    assert data["source"] == "model" and iou(data["nail"]["polygon"], truth) >= 0.9
+    assert not any(reason.startswith("only ") for reason in data["suggestion"]["reasons"])
+
+
 @pytest.mark.parametrize("finger, direction", [(8, [0.0, 1.0]), (2, [0.0, -1.0])])
 def test_a_registered_vote_provider_weighs_in_the_click_proposals_finger_and_direction(
         client_for, nail_image, monkeypatch, finger, direction):

@@ -9,9 +9,11 @@ import time
 import cv2
 import numpy as np
 import pytest
+from shapely.geometry import Polygon
 
 from dataset.raster import rasterize
-from ml.click_segmentation import DEFAULT_RULES, ClickRules, NoNail, nail_size_from_polygons, segment_click
+from ml.click_segmentation import (DEFAULT_RULES, ClickRules, NoNail, model_context_nails, nail_size_from_polygons,
+                                   segment_click)
 
 GRABCUT = dataclasses.replace(DEFAULT_RULES, outline_net=False)
 
@@ -162,3 +164,31 @@ def test_nail_size_from_polygons():
     square = [[0, 0], [20, 0], [20, 20], [0, 20]]
     assert nail_size_from_polygons([square, square]) == pytest.approx(26.0)
     assert nail_size_from_polygons([]) is None
+
+
+def _ellipses(height, width, centres, axes=(60, 90)):
+    prob = np.zeros((height, width), np.float32)
+    for x, y in centres:
+        cv2.ellipse(prob, (x, y), axes, 0, 0, 360, 1.0, -1)
+    return cv2.GaussianBlur(prob, (0, 0), 3)
+
+
+@pytest.mark.parametrize("as_uint8", [False, True])
+def test_model_context_nails_are_the_models_nails_not_yet_given(as_uint8):
+    """The nails a model's map shows, read on a copy at most 512 px long, back in photo px; one mostly under a
+    given polygon (drawn, or the proposal) is left out, one it merely touches is kept."""
+    centres = [(300, 700), (700, 450), (1100, 400), (1500, 500)]
+    prob = _ellipses(1200, 1800, centres)
+    if as_uint8:
+        prob = np.round(prob * 255).astype(np.uint8)
+    drawn = [[240, 610], [360, 610], [360, 790], [240, 790]]            # covers the first nail
+    touching = [[1540, 420], [1700, 420], [1700, 580], [1540, 580]]     # a sliver of the last one
+    found = model_context_nails(prob, [drawn, touching])
+    got = sorted(list(Polygon(p).centroid.coords[0]) for p in found)
+    assert len(got) == 3
+    for (x, y), (cx, cy) in zip(got, centres[1:]):
+        assert abs(x - cx) < 4 and abs(y - cy) < 4
+    area = [abs(cv2.contourArea(np.asarray(p, np.float32))) for p in found]
+    assert all(abs(a / (np.pi * 60 * 90) - 1) < 0.1 for a in area)
+    assert len(model_context_nails(prob, [])) == 4
+    assert model_context_nails(np.zeros((300, 400), np.float32), []) == []

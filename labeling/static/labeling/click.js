@@ -1,7 +1,8 @@
 // Click a nail, get the nail (issue #18): in the click tool (C), or with Ctrl+click (Cmd+click) in any tool, a
 // click inside a nail asks POST /api/images/<id>/click-nail/ (labeling/click_nail.py) for its polygon, finger
 // and base/tip, shown as a dashed proposal with its finger named in the message. The request carries the page's
-// nails (saved or not: autosave waits for a pause), so the finger and base/tip are read against every nail drawn.
+// nails (saved or not: autosave waits for a pause), so the finger and base/tip are read against every nail drawn
+// (and, with an active model, against the nails the model sees that are not drawn yet).
 // Enter accepts it as shown: the outline, the finger and base/tip, confirmed (one undoable edit; a wrong finger
 // or arrow is then fixed as on any nail); Esc drops it.
 // While a proposal is shown (in any tool), a click inside it adds a positive point; Alt+click (Option+click) adds
