@@ -30,7 +30,9 @@ Rules of the simulated annotator (fixed; the numbers follow from them):
 * Finger from scratch: 1 click on the finger in the two-hands panel; base/tip: the mouse on the answer's base
   and ``B``, on its tip and ``T`` (pointing is no action; of a nail whose base and tip are set and confirmed,
   only the one off by more than ``LANDMARK_TOL``); ``X`` (swap base and tip) instead when the nail's arrow
-  points the wrong way (its base and tip swapped are right).
+  points the wrong way (its base and tip swapped are right); ``Shift+T`` with the mouse on the answer's tip
+  (aim the arrow: base and tip on the nail's axis through its centroid towards the mouse) instead of both ``B``
+  and ``T`` when that puts both within the tolerance (since 2026-12-06).
 * Finger/base/tip of a nail that shows a suggestion (dashed: the draft's or the server's label suggestion; a
   click proposal's finger and base/tip come confirmed with its ``Enter``): ``G`` when the suggested finger or the suggested base/tip is right (finger equal, base and
   tip within ``LANDMARK_TOL`` of the nail's base-tip length), then the scratch rule for what is still wrong.
@@ -99,6 +101,7 @@ from bench.benchdoc import git_commit, log, machine_info, markers, write_section
 from bench.click_nail import biggest_part, click_point, corrective_point, shape  # noqa: E402
 from bench.complete_labels import HELD_OUT, load_labels, training_info  # noqa: E402
 from curation.demo_labels import DEMO_LABELS, write_merged_coco  # noqa: E402
+from ml.postprocess import axis_ends  # noqa: E402
 from prelabel.proposals import PROPOSE_BELOW  # noqa: E402
 
 SECTION = "annotation_effort"
@@ -233,6 +236,18 @@ def landmark_ok(point, key: str, answer: dict) -> bool:
         return False
     length = max(1.0, float(np.hypot(answer["tip"][0] - answer["base"][0], answer["tip"][1] - answer["base"][1])))
     return float(np.hypot(point[0] - answer[key][0], point[1] - answer[key][1])) <= LANDMARK_TOL * length
+
+
+def aimed_landmarks(polygon, point) -> tuple[list[float], list[float]] | None:
+    """Base and tip as the tool's ``Shift+T`` puts them with the mouse at ``point`` (scene.js ``aimLandmarks``):
+    where the line from the outline's area centroid towards the point leaves the outline, tip on its side."""
+    centre = np.asarray(shape(polygon).centroid.coords[0])
+    direction = np.asarray(point, np.float64) - centre
+    length = float(np.hypot(*direction))
+    if length == 0:
+        return None
+    base, tip = axis_ends(polygon, centre, direction / length)
+    return [float(v) for v in base], [float(v) for v in tip]
 
 
 def landmarks_ok(base, tip, answer: dict) -> bool:
@@ -440,6 +455,24 @@ class Annotator:
             self.key(key[0])
             self.label_fixes.append(key)
 
+    def aim_fixes(self, nail: dict, answer: dict, both_off: bool = False) -> bool:
+        """Whether ``Shift+T`` at the answer's tip (as the mouse lands) puts both base and tip within the
+        tolerance where both need placing (``both_off``: suggested landmarks are placed anew, both keys)."""
+        if not both_off and (landmark_ok(nail.get("base"), "base", answer) or landmark_ok(nail.get("tip"), "tip", answer)):
+            return False
+        aimed = aimed_landmarks(nail["polygon"], self.landing([answer["tip"]])[0])
+        return aimed is not None and landmarks_ok(*aimed, answer)
+
+    def aim(self, nail_id, answer: dict) -> None:
+        """``Shift+T`` with the mouse on the answer's tip; the scratch rule for what is still off after it."""
+        at = self.to_page(answer["tip"])
+        self.timed(lambda: self.page.mouse.move(*at))   # pointing is no action
+        self.key("Shift+T")
+        self.label_fixes.append("aim")
+        nail = self.nails()[self.index_of(nail_id)]
+        if not landmarks_ok(nail["base"], nail["tip"], answer):
+            self.set_landmarks(answer, nail)
+
     def labels(self, nail_id, answer: dict) -> None:
         """Finger and base/tip of the selected nail: G when a suggestion is right, then fix what is wrong."""
         before = self.actions
@@ -464,6 +497,8 @@ class Annotator:
             if nail["base"] and nail["tip"] and landmarks_ok(nail["tip"], nail["base"], answer):
                 self.key("x")  # the arrow points the wrong way: swap base and tip
                 self.label_fixes.append("swap")
+            elif self.aim_fixes(nail, answer, both_off="landmarks" in marks):
+                self.aim(nail_id, answer)
             else:
                 self.set_landmarks(answer, None if "landmarks" in marks else nail)
 
@@ -902,7 +937,7 @@ def section(report: dict) -> str:
                             f"under the bar as saved, {u['labels']} finger or base/tip wrong")
     held = report["summary"].get("held_out", {})
     clicks = {m: held[m] for m in ("click", "click+model") if held.get(m) and held[m].get("actions_median") is not None}
-    best_mode = min(clicks, key=lambda m: clicks[m]["actions_median"]) if clicks else None
+    best_mode = min(clicks, key=lambda m: (clicks[m]["actions_median"], clicks[m]["actions_mean"])) if clicks else None
     best = clicks.get(best_mode, {})
     met = bool(best) and best["actions_median"] <= 3 and (best.get("ratio_to_scratch") or 0) >= 3
     verdict = (f"Issue #18's bar (median <= 3 actions per finished nail, >= 3x fewer than from scratch, held out): "

@@ -4,8 +4,9 @@
 
 Click-to-nail gives a new nail its finger and base/tip from ``ml.label_suggestions`` run on the nails known at
 that moment (``labeling/click_nail.py``); Enter accepts them confirmed, and the effort bench's annotator then
-fixes what is wrong (a finger click, ``B`` / ``T`` for each end off by more than 5 % of the nail's length, or
-``X`` for an arrow the wrong way round). This bench replays what the tool computes for those labels on the
+fixes what is wrong (a finger click; ``X`` for an arrow the wrong way round; ``Shift+T`` at the tip when
+aiming the arrow there puts both ends right; else ``B`` / ``T`` for each end off by more than 5 % of the nail's
+length). This bench replays what the tool computes for those labels on the
 shared photos, deterministically and in seconds, where ``bench/annotation_effort.py`` drives the real page
 (and its outline corrections make run-to-run noise):
 
@@ -41,7 +42,8 @@ if str(ROOT) not in sys.path:
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from bench.annotation_effort import finger_ok, iou, landmark_ok, load_answers, pole  # noqa: E402
+from bench.annotation_effort import (aimed_landmarks, finger_ok, iou, landmark_ok, landmarks_ok, load_answers,  # noqa: E402
+                                     pole)
 from bench.benchdoc import git_commit, log, machine_info, markers, publish_report  # noqa: E402
 from ml.click_segmentation import model_context_nails, nail_size_from_polygons, segment_click  # noqa: E402
 from ml.label_suggestions import SuggestionRules, suggest_labels  # noqa: E402
@@ -61,13 +63,19 @@ def _aspect(polygon) -> float:
     return nail.length / nail.width
 
 
-def fixes_needed(suggestion_finger, base, tip, answer: dict) -> dict:
+def fixes_needed(suggestion_finger, base, tip, answer: dict, polygon=None) -> dict:
     """What the effort bench's annotator does after Enter: a finger click when the finger is wrong; X when
-    the arrow is the wrong way round, else B / T for each end off by more than the tolerance."""
+    the arrow is the wrong way round; Shift+T at the answer's tip when both ends are off and aiming the arrow
+    there (on the nail's ``polygon``) puts both within the tolerance; else B / T for each end that is off."""
     finger = not finger_ok(suggestion_finger, answer)
     swapped = landmark_ok(base, "tip", answer) and landmark_ok(tip, "base", answer) and not landmark_ok(base, "base", answer)
     ends = 0 if swapped else (not landmark_ok(base, "base", answer)) + (not landmark_ok(tip, "tip", answer))
-    return {"finger": int(finger), "swap": int(swapped), "ends": ends, "actions": int(finger) + int(swapped) + ends}
+    aimed = aimed_landmarks(polygon, answer["tip"]) if ends == 2 and polygon is not None else None
+    aim = aimed is not None and landmarks_ok(*aimed, answer)
+    if aim:
+        ends = 0
+    return {"finger": int(finger), "swap": int(swapped), "aim": int(aim), "ends": ends,
+            "actions": int(finger) + int(swapped) + int(aim) + ends}
 
 
 def measure_photo(photo: dict, predictor=None) -> list[dict]:
@@ -114,7 +122,7 @@ def measure_photo(photo: dict, predictor=None) -> list[dict]:
             tip = [v / scale for v in suggestion.tip]
             record[row] = {"outline_iou": round(outline_iou, 4), "context_nails": len(unseen),
                            "suggested_finger": suggestion.finger, "confidence": round(suggestion.confidence, 3),
-                           **fixes_needed(suggestion.finger, base, tip, answer)}
+                           **fixes_needed(suggestion.finger, base, tip, answer, outline)}
         records.append(record)
         drawn.append(i)
     return records
@@ -128,13 +136,14 @@ def summarize(records: list[dict], row: str) -> dict:
     firsts = [r for r in rows if r["drawn_before"] == 0]
     round_ = [r for r in rows if r["round"]]
     return {"nails": len(rows), "finger_right": sum(not r[row]["finger"] for r in rows),
-            "ends_right": sum(r[row]["ends"] == 0 and not r[row]["swap"] for r in rows),
+            "ends_right": sum(r[row]["ends"] == 0 and not r[row]["swap"] and not r[row]["aim"] for r in rows),
             "no_fix": fixes[0], "fixes": {str(k): fixes[k] for k in sorted(fixes)},
             "fix_actions_mean": round(statistics.fmean(r[row]["actions"] for r in rows), 3),
             "first_nail_finger_right": sum(not r[row]["finger"] for r in firsts), "first_nails": len(firsts),
             "round_nails": len(round_),
-            "landmark_actions_round": sum(r[row]["ends"] + r[row]["swap"] for r in round_),
-            "landmark_actions_other": sum(r[row]["ends"] + r[row]["swap"] for r in rows if not r["round"])}
+            "landmark_actions_round": sum(r[row]["ends"] + r[row]["swap"] + r[row]["aim"] for r in round_),
+            "landmark_actions_other": sum(r[row]["ends"] + r[row]["swap"] + r[row]["aim"] for r in rows if not r["round"]),
+            "aims": sum(r[row]["aim"] for r in rows)}
 
 
 def render(report: dict) -> str:
@@ -145,8 +154,8 @@ def render(report: dict) -> str:
              f"{report['commit']}); {m['cpu']}, {m['nproc']} CPUs. Model: {report['model'] or 'none'}.", "",
              "Per nail, clicked left to right with the nails before it drawn and confirmed, the finger and base/tip "
              "the proposal comes with, against the project's confirmed labels: what the effort bench's annotator "
-             "must fix after Enter (1 action for a wrong finger, 1 for an arrow the wrong way round, else 1 per end "
-             "off by more than 5 % of the nail's length). Outlines under IoU 0.9 are taken as corrected (the "
+             "must fix after Enter (1 action for a wrong finger, 1 for an arrow the wrong way round, 1 (Shift+T) for "
+             "an arrow that only needs aiming at the tip, else 1 per end off by more than 5 % of the nail's length). Outlines under IoU 0.9 are taken as corrected (the "
              "answer's). Tuning participants: the suggestion rules were tuned and the model trained on them.", "",
              "| set | row | nails | finger right | both ends right | nothing to fix | fix actions (mean) "
              "| first nail's finger right | landmark actions: round nails / others |",

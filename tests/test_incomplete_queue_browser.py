@@ -76,3 +76,41 @@ def test_complete_an_accepted_imported_outline_from_the_queue(browser, live_serv
     expect(page.locator("#incomplete-list")).to_have_count(0)
     assert errors == [] and console == []
     page.context.close()
+
+
+def test_shift_t_aims_the_arrow_at_the_mouse_in_one_key(browser, live_server, make_image):
+    """Shift+T with the mouse by the nail's tip puts base and tip where the nail's axis through its middle towards
+    the mouse leaves the outline (one undoable edit), as the suggestions place them; saved like B / T."""
+    make_user("ann", "annotator")
+    image = make_image(640, 480)
+    import_annotation(image, {"nails": [{"polygon": NAIL, "finger": 2}]}, status="accepted", note="imported")
+    url = live_server.url
+    page, errors, _ = watched_page(browser, viewport={"width": 1400, "height": 900})
+    login(page, url, "ann", "ann-password-123")
+    page.goto(f"{url}/annotate/{image.pk}/?queue=incomplete")
+    expect(page.locator("#app")).to_have_attribute("data-ready", "1", timeout=15_000)
+    page.keyboard.press("Tab")                    # selects the nail
+    expect(page.locator(".hands-hint")).to_contain_text("G accepts", timeout=15_000)   # the layout has settled
+    view = page.evaluate("annotator.view.snapshot()")
+    box = page.locator("#stage canvas.layer-ui").bounding_box()
+    page.mouse.move(box["x"] + view["tx"] + 170 * view["scale"], box["y"] + view["ty"] + 60 * view["scale"])
+    page.keyboard.press("Shift+T")               # up and a little right of the middle (150, 175): the top edge
+
+    def landmarks():
+        nail = page.evaluate("annotator.scene.geometry.nails[0]")
+        return nail["base"], nail["tip"], nail.get("suggested")
+
+    base, tip, marks = landmarks()
+    # From (150, 175) towards (170, 60): the top edge (y = 100) at x = 163.04, the bottom (y = 250) at x = 136.96.
+    assert abs(tip[0] - 163.04) < 0.6 and abs(tip[1] - 100) < 0.02, tip
+    assert abs(base[0] - 136.96) < 0.6 and abs(base[1] - 250) < 0.02, base
+    assert not marks
+    page.keyboard.press("Control+z")
+    assert landmarks()[:2] == (None, None)
+    page.keyboard.press("Control+Shift+z")
+    assert landmarks()[:2] == (base, tip)
+    saved = wait_for(lambda: (a := Annotation.objects.get(image=image)).geometry["nails"][0]["tip"] and a, timeout=20,
+                     message="base and tip to be saved")
+    assert saved.geometry["nails"][0]["base"] == base and saved.geometry["nails"][0]["tip"] == tip
+    assert errors == []
+    page.context.close()

@@ -5,7 +5,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { axisEnds } from "../../labeling/static/labeling/geometry.js";
-import { insertVertex, moveVertex, normalizeIn, removeVertex, translateShape } from "../../labeling/static/labeling/scene.js";
+import { actionFor } from "../../labeling/static/labeling/keyboard.js";
+import { aimLandmarks, insertVertex, moveVertex, normalizeIn, removeVertex, translateShape } from "../../labeling/static/labeling/scene.js";
 
 // A 20 x 40 nail, base at the bottom (y = 50), tip at the top (y = 10): both on the vertical axis's ends.
 const NAIL = [[10, 10], [30, 10], [30, 50], [10, 50]];
@@ -42,4 +43,20 @@ test("base and tip placed elsewhere stay where the annotator put them", () => {
   assert.deepEqual([bare.base, bare.tip], [null, null]);
   // Moving the whole nail moves them with it, as before.
   assert.deepEqual(translateShape(inside, "nail", 0, 5, 0).nails[0].base, [25, 45]);
+});
+
+test("Shift+T aims the arrow at the mouse: tip and base on the axis through the centroid, confirmed", () => {
+  const suggested = normalizeIn({ nails: [{ id: "a", polygon: NAIL, finger: 2, base: [10, 40], tip: [30, 20],
+    suggested: { landmarks: 0.6 } }], ignore: [] });
+  const up = aimLandmarks(suggested, 0, [20, 12]).nails[0];        // the mouse near the top edge's middle
+  assert.deepEqual([up.base, up.tip], [[20, 50], [20, 10]]);
+  assert.equal("suggested" in up, false);                          // an edit of the landmarks confirms them
+  assert.equal(up.finger, 2);
+  const right = aimLandmarks(suggested, 0, [60, 30]).nails[0];     // outside the nail: only the direction counts
+  assert.deepEqual([right.base, right.tip], [[10, 30], [30, 30]]);
+  const slanted = aimLandmarks(suggested, 0, [30, 10]).nails[0];   // towards a corner: through it, and opposite
+  assert.deepEqual([slanted.base, slanted.tip], [[10, 50], [30, 10]]);
+  assert.equal(aimLandmarks(suggested, 0, [20, 30]), null);       // at the centroid: no direction
+  assert.deepEqual(actionFor({ key: "T", shiftKey: true }), { action: "aim" });
+  assert.deepEqual(actionFor({ key: "t", shiftKey: false }), { action: "landmark", arg: "tip" });
 });

@@ -472,6 +472,7 @@ const ACTIONS = {
   digit: (digit) => editor.setFingerDigit(digit),
   "clear-finger": () => editor.setFinger(null),
   landmark: (key) => editor.landmarkAtCursor(key),
+  aim: () => editor.aimAtCursor(),
   swap: () => editor.swapLandmarks(),
   "accept-suggestion": () => acceptSuggestions(false),
   "accept-all-suggestions": () => acceptSuggestions(true),
@@ -503,7 +504,7 @@ const ACTIONS = {
   help: () => toggleHelp(),
   space: () => editor.setSpace(true),
 };
-const EDITING = new Set(["tool-nail", "tool-click", "tool-ignore", "tool-landmarks", "close", "drop-point", "digit", "clear-finger", "landmark",
+const EDITING = new Set(["tool-nail", "tool-click", "tool-ignore", "tool-landmarks", "close", "drop-point", "digit", "clear-finger", "landmark", "aim",
   "swap", "undo", "redo", "delete", "save", "submit", "hand", "accept-suggestion", "accept-all-suggestions"]);
 
 window.addEventListener("keydown", (e) => {

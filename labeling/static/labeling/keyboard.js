@@ -21,6 +21,7 @@ export const SHORTCUTS = [
   { group: "Finger & landmarks", keys: ["1", "2", "3", "4", "5"], action: "digit", help: "…set the finger of the selected nail: thumb, index, middle, ring, little" },
   { group: "Finger & landmarks", keys: ["0"], action: "clear-finger", help: "Clear the selected nail's finger" },
   { group: "Finger & landmarks", keys: ["B", "T"], action: "landmark", help: "Put the base / tip of the pointed (or selected) nail at the mouse" },
+  { group: "Finger & landmarks", keys: ["Shift+T"], action: "aim", help: "Aim the pointed (or selected) nail's arrow at the mouse: the tip where the nail's axis through its middle towards the mouse leaves it, the base at the other end (both in one key)" },
   { group: "Finger & landmarks", keys: ["X"], action: "swap", help: "Swap base and tip (arrow pointing the wrong way)" },
   { group: "Finger & landmarks", keys: ["G"], action: "accept-suggestion", help: "Accept the selected nail's suggested finger and base/tip (shown dashed)" },
   { group: "Finger & landmarks", keys: ["Shift+G"], action: "accept-all-suggestions", help: "Accept the suggestions of every nail of the image" },
@@ -104,6 +105,7 @@ export function actionFor(event, { drawing = false } = {}) {
   };
   if (lower === "g") return { action: event.shiftKey ? "accept-all-suggestions" : "accept-suggestion" };
   if (lower === "p") return { action: "next-proposed", arg: event.shiftKey ? -1 : 1 };
+  if (lower === "t" && event.shiftKey) return { action: "aim" };
   if (event.shiftKey) return null;
   return letters[lower] || null;
 }

@@ -147,6 +147,22 @@ export function setLandmark(geometry, index, key, p) {
   return replaceNail(geometry, index, { [key]: point(p) }, "landmarks");
 }
 
+/**
+ * Aim a nail's arrow at image point p: the tip where the line from the outline's area centroid towards p leaves
+ * the outline, the base where it leaves it on the other side (the axis ends suggestions and click proposals
+ * use, ml.postprocess.axis_ends), confirmed. Null when p is the centroid or the line misses the outline.
+ */
+export function aimLandmarks(geometry, index, p) {
+  const nail = geometry.nails[index];
+  if (!nail || nail.polygon.length < 3) return null;
+  const c = centroid(nail.polygon);
+  const length = Math.hypot(p[0] - c[0], p[1] - c[1]);
+  if (length === 0) return null;
+  const ends = axisEnds(nail.polygon, c, [(p[0] - c[0]) / length, (p[1] - c[1]) / length]);
+  if (!ends) return null;
+  return replaceNail(geometry, index, { base: roundPoint(ends[0]), tip: roundPoint(ends[1]) }, "landmarks");
+}
+
 export function swapLandmarks(geometry, index) {
   const nail = geometry.nails[index];
   return replaceNail(geometry, index, { base: nail.tip, tip: nail.base }, "landmarks");

@@ -403,6 +403,18 @@ export class Editor {
     this.placeLandmark(index, key, this.imagePoint(this.pointer));
   }
 
+  /** Shift+T: aim the pointed (or selected) nail's arrow at the mouse (scene.js aimLandmarks): base and tip in one key. */
+  aimAtCursor() {
+    if (this.readOnly) return;
+    if (!this.pointer) return this.onMessage("Point at the nail's tip with the mouse, then press Shift+T.");
+    const sel = this.scene.selection;
+    const index = this.nailNear(this.pointer) ?? (sel && sel.kind === "nail" ? sel.index : null);
+    if (index === null) return this.onMessage("Point at a nail's tip (or select the nail) and press Shift+T.");
+    const aimed = ops.aimLandmarks(this.geometry, index, this.imagePoint(this.pointer));
+    if (!aimed) return this.onMessage("Point away from the nail's middle, towards its tip, and press Shift+T.");
+    this.scene.commit(aimed, "Aim base → tip", { kind: "nail", index });
+  }
+
   swapLandmarks() {
     const index = this.targetNail();
     if (index === null) return;
