@@ -1,6 +1,6 @@
 """Click a nail, get the nail (issue #18): one click inside a nail proposes its polygon.
 
-Plain Python + NumPy + OpenCV; never imports Django or an app.
+Plain Python + NumPy + OpenCV + Shapely; never imports Django or an app.
 
     from ml.click_segmentation import segment_click
     result = segment_click(image_rgb, [(x, y, 1)])                  # image-only (GrabCut seeded by the click)
@@ -56,6 +56,9 @@ from typing import Sequence
 
 import cv2
 import numpy as np
+from shapely.geometry import Polygon
+
+from ml.postprocess import postprocess
 
 __all__ = ["ClickResult", "ClickRules", "NoNail", "model_context_nails", "nail_size_from_polygons", "prior_nail_sizes",
            "segment_click"]
@@ -136,10 +139,6 @@ def model_context_nails(fg_prob: np.ndarray, polygons: Sequence, side: int = CON
     read on a copy at most ``side`` px long, less those with ``overlap`` or more of their area under a given
     polygon; their polygons in photo px. Click-a-nail reads a new nail's finger and base/tip against them
     as well as against the drawn ones, so the first nail clicked on a hand is read in the whole hand's layout."""
-    from shapely.geometry import Polygon as ShapelyPolygon
-
-    from ml.postprocess import postprocess
-
     prob = np.asarray(fg_prob)
     if prob.dtype != np.uint8:
         prob = prob.astype(np.float32)
@@ -149,10 +148,10 @@ def model_context_nails(fg_prob: np.ndarray, polygons: Sequence, side: int = CON
         prob = cv2.resize(prob, (max(1, round(width * scale)), max(1, round(height * scale))),
                           interpolation=cv2.INTER_AREA)
     prob = prob.astype(np.float32) / 255.0 if prob.dtype == np.uint8 else prob
-    given = [ShapelyPolygon(p).buffer(0) for p in polygons if len(p) >= 3]
+    given = [Polygon(p).buffer(0) for p in polygons if len(p) >= 3]
     out = []
     for nail in postprocess(prob):
-        shape = ShapelyPolygon(np.asarray(nail.polygon, np.float64) / scale).buffer(0)
+        shape = Polygon(np.asarray(nail.polygon, np.float64) / scale).buffer(0)
         if shape.geom_type == "MultiPolygon":  # a simplified outline that crossed itself: its biggest part
             shape = max(shape.geoms, key=lambda part: part.area)
         if shape.is_empty or shape.area <= 0:

@@ -393,23 +393,30 @@ export class Editor {
   }
 
   /** B / T keys: put the selected nail's (or the pointed nail's) base or tip at the mouse position. */
+  /** The nail a key acts on at the mouse (B, T, Shift+T): the pointed one, else the selected one; null (and
+   * a message naming `keyName`) when there is no mouse on the image or no such nail. */
+  nailAtCursor(keyName) {
+    if (!this.pointer) {
+      this.onMessage(`Point at the nail with the mouse, then press ${keyName}.`);
+      return null;
+    }
+    const sel = this.scene.selection;
+    const index = this.nailNear(this.pointer) ?? (sel && sel.kind === "nail" ? sel.index : null);
+    if (index === null) this.onMessage(`Point at a nail (or select one) and press ${keyName}.`);
+    return index;
+  }
+
   landmarkAtCursor(key) {
     if (this.readOnly) return;
-    if (!this.pointer) return this.onMessage(`Point at the nail with the mouse, then press ${key === "base" ? "B" : "T"}.`);
-    const near = this.nailNear(this.pointer);
-    const sel = this.scene.selection;
-    const index = near ?? (sel && sel.kind === "nail" ? sel.index : null);
-    if (index === null) return this.onMessage(`Point at a nail (or select one) and press ${key === "base" ? "B" : "T"}.`);
-    this.placeLandmark(index, key, this.imagePoint(this.pointer));
+    const index = this.nailAtCursor(key === "base" ? "B" : "T");
+    if (index !== null) this.placeLandmark(index, key, this.imagePoint(this.pointer));
   }
 
   /** Shift+T: aim the pointed (or selected) nail's arrow at the mouse (scene.js aimLandmarks): base and tip in one key. */
   aimAtCursor() {
     if (this.readOnly) return;
-    if (!this.pointer) return this.onMessage("Point at the nail's tip with the mouse, then press Shift+T.");
-    const sel = this.scene.selection;
-    const index = this.nailNear(this.pointer) ?? (sel && sel.kind === "nail" ? sel.index : null);
-    if (index === null) return this.onMessage("Point at a nail's tip (or select the nail) and press Shift+T.");
+    const index = this.nailAtCursor("Shift+T");
+    if (index === null) return;
     const aimed = ops.aimLandmarks(this.geometry, index, this.imagePoint(this.pointer));
     if (!aimed) return this.onMessage("Point away from the nail's middle, towards its tip, and press Shift+T.");
     this.scene.commit(aimed, "Aim base → tip", { kind: "nail", index });
