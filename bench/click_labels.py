@@ -14,8 +14,8 @@ shared photos, deterministically and in seconds, where ``bench/annotation_effort
   the nails before are drawn and confirmed with the answers' finger and base/tip;
 - the proposal's outline is ``segment_click``'s when it reaches IoU 0.9 with the answer, else the answer's (as
   the annotator's corrective points, drags or redraw would leave it);
-- its suggestion is read as the endpoint reads it: the photo at most ``SUGGESTION_SIDE`` long, the drawn nails'
-  confirmed labels as constraints, with a model its per-nail votes and (``model+context``, the endpoint since
+- its suggestion is read by the endpoint's own code (``labeling.photos.small_copy``,
+  ``labeling.suggestions.suggest_on_small``): the drawn nails' confirmed labels as constraints, with a model its per-nail votes and (``model+context``, the endpoint since
   2026-12-06) the nails its probability shows that are not drawn yet (``ml.click_segmentation.model_context_nails``).
 
 Rows: ``image`` (no model), and with ``--model`` ``model`` (the model's probability and votes, no context) and
@@ -44,22 +44,19 @@ import numpy as np  # noqa: E402
 
 from bench.annotation_effort import (aimed_landmarks, finger_ok, iou, landmark_ok, landmarks_ok, load_answers,  # noqa: E402
                                      pole)
-from bench.benchdoc import git_commit, log, machine_info, markers, publish_report  # noqa: E402
+from bench.benchdoc import git_commit, log, machine_info, markers, publish_report, setup_django  # noqa: E402
 from ml.click_segmentation import model_context_nails, nail_size_from_polygons, segment_click  # noqa: E402
-from ml.label_suggestions import SuggestionRules, suggest_labels  # noqa: E402
+from ml.label_suggestions import SuggestionRules, _measure  # noqa: E402
 from ml.nail_votes import nail_votes, shrunk_prediction  # noqa: E402
 
 RESULTS = ROOT / "docs" / "results" / "click_labels.json"
 SECTION = "click_labels"
-SUGGESTION_SIDE = 1024   # labeling/photos.py's: the suggester reads the photo at most this long
 BAR = 0.9                # the effort bench's: an outline under it is corrected before the labels are looked at
 ROUND = SuggestionRules().round_aspect
 
 
 def _aspect(polygon) -> float:
-    from ml.label_suggestions import _measure  # the suggester's own length and width
-
-    nail = _measure(0, polygon)
+    nail = _measure(0, polygon)  # the suggester's own length and width
     return nail.length / nail.width
 
 
@@ -78,14 +75,23 @@ def fixes_needed(suggestion_finger, base, tip, answer: dict, polygon=None) -> di
             "actions": int(finger) + int(swapped) + int(aim) + ends}
 
 
+def _endpoint():
+    """``(small_copy, suggest_on_small)``: the click endpoint's own photo shrinking and suggestion call
+    (labeling/photos.py, labeling/suggestions.py; Django apps, so Django is set up first)."""
+    setup_django()
+    from labeling.photos import small_copy
+    from labeling.suggestions import suggest_on_small
+
+    return small_copy, suggest_on_small
+
+
 def measure_photo(photo: dict, predictor=None) -> list[dict]:
     """One record per answer nail: for each row (image; model and model+context with a predictor) the
     suggestion's finger and ends and the fixes they need."""
+    small_copy, suggest_on_small = _endpoint()
     rgb = cv2.cvtColor(cv2.imread(photo["path"]), cv2.COLOR_BGR2RGB)
     height, width = rgb.shape[:2]
-    scale = min(1.0, SUGGESTION_SIDE / max(height, width))
-    small = rgb if scale == 1.0 else cv2.resize(rgb, (round(width * scale), round(height * scale)),
-                                                interpolation=cv2.INTER_AREA)
+    small, scale = small_copy(rgb)
     fg = prediction = grid = None
     if predictor is not None:
         from ml.predict import foreground_at
@@ -104,25 +110,24 @@ def measure_photo(photo: dict, predictor=None) -> list[dict]:
         record = {"photo": photo["file_name"], "nail": i, "participant": photo["participant"],
                   "held_out": photo["held_out"], "drawn_before": len(drawn),
                   "round": _aspect(answer["polygon"]) < ROUND}
-        for row in rows:
-            prob = fg if row != "image" else None
+        outlines = {}  # per probability (image only, the model's): the outline the labels are read on, the click's IoU
+        for source, prob in (("image", None), ("model", fg))[:1 + (fg is not None)]:
             result = segment_click(rgb, [(*pole(answer["polygon"]), 1)], nail_size=nail_size_from_polygons(polygons),
                                    fg_prob=prob)
-            outline_iou = iou(result.polygon, answer["polygon"]) if result.polygon else 0.0
-            outline = result.polygon if outline_iou >= BAR else answer["polygon"]
+            value = iou(result.polygon, answer["polygon"]) if result.polygon else 0.0
+            outlines[source] = (result.polygon if value >= BAR else answer["polygon"], value)
+        for row in rows:
+            prob = fg if row != "image" else None
+            outline, outline_iou = outlines["image" if prob is None else "model"]
             unseen = model_context_nails(prob, polygons + [outline]) if row == "model+context" else []
             everything = polygons + [outline] + unseen
             votes = (nail_votes(everything, prediction.class_prob, prediction.field, prediction.fg_prob, scale=grid)
                      if row != "image" else None)
-            scaled = [(np.asarray(p, np.float64) * scale).tolist() for p in everything]
-            constraints = [{**k, "base": [v * scale for v in k["base"]], "tip": [v * scale for v in k["tip"]]}
-                           if k["base"] and k["tip"] else k for k in known] + [None] * (1 + len(unseen))
-            suggestion = suggest_labels(scaled, small, known=constraints, model_votes=votes)[len(polygons)]
-            base = [v / scale for v in suggestion.base]
-            tip = [v / scale for v in suggestion.tip]
+            suggestion = suggest_on_small(everything, known + [None] * (1 + len(unseen)), small, scale,
+                                          votes)[len(polygons)]
             record[row] = {"outline_iou": round(outline_iou, 4), "context_nails": len(unseen),
                            "suggested_finger": suggestion.finger, "confidence": round(suggestion.confidence, 3),
-                           **fixes_needed(suggestion.finger, base, tip, answer, outline)}
+                           **fixes_needed(suggestion.finger, suggestion.base, suggestion.tip, answer, outline)}
         records.append(record)
         drawn.append(i)
     return records
