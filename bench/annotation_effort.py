@@ -20,7 +20,7 @@ Rules of the simulated annotator (fixed; the numbers follow from them):
   suggested finger and base/tip, for the label suggestions of the nails as they are: the tool's and server's
   latency, not an annotator's time (its own reading of the page and geometry sums are left out; autosave is
   not awaited).
-* Actions counted: every click, drag, wheel notch and key press sent to the page (a Ctrl/Shift+click is one).
+* Actions counted: every click, drag, wheel notch and key press sent to the page (a Ctrl/Shift+click and a Shift+drag are one each).
 * Zoom: before drawing an outline or dragging vertices of a nail whose longer side is under ``MIN_NAIL_PX``
   on screen, one wheel notch (x1.82) at the nail per action until it is not (at most 5), then one middle-drag
   that brings the nail to the middle if part of it left the screen; ``F`` (fit) after the outline or drags.
@@ -32,7 +32,9 @@ Rules of the simulated annotator (fixed; the numbers follow from them):
   only the one off by more than ``LANDMARK_TOL``); ``X`` (swap base and tip) instead when the nail's arrow
   points the wrong way (its base and tip swapped are right); ``Shift+T`` with the mouse on the answer's tip
   (aim the arrow: base and tip on the nail's axis through its centroid towards the mouse) instead of both ``B``
-  and ``T`` when that puts both within the tolerance (since 2026-12-06).
+  and ``T`` when that puts both within the tolerance (since 2026-12-06); else, when both are to be placed, one
+  Shift+drag from the answer's base to its tip (the tool's arrow stroke, since 2026-12-06 noon) instead of
+  ``B`` and ``T`` (unless it spans under ``DRAG_THRESHOLD_PX`` on screen).
 * Finger/base/tip of a nail that shows a suggestion (dashed: the draft's or the server's label suggestion; a
   click proposal's finger and base/tip come confirmed with its ``Enter``): ``G`` when the suggested finger or the suggested base/tip is right (finger equal, base and
   tip within ``LANDMARK_TOL`` of the nail's base-tip length), then the scratch rule for what is still wrong.
@@ -68,7 +70,7 @@ Rules of the simulated annotator (fixed; the numbers follow from them):
 Reported per mode and set (held-out participants: ``bench/complete_labels.py``'s ``HELD_OUT``; all photos):
 nails, finished, median / mean actions per finished nail, the ratio of scratch's median to the mode's, median
 wall seconds per nail, and the label fixes made (``label_fixes`` per nail, in order, and counted per mode: G,
-finger, swap, base, tip). Writes ``docs/results/annotation_effort.json`` (per nail) and the ``annotation_effort``
+finger, swap, aim, arrow, base, tip). Writes ``docs/results/annotation_effort.json`` (per nail) and the ``annotation_effort``
 section of ``docs/benchmarks.md``.
 
 (Over 600 lines on purpose: the written rules, the page driver that follows them, the check and the report are
@@ -117,6 +119,7 @@ MIN_NAIL_PX = 150       # zoom in on nails smaller than this on screen before dr
 MAX_DRAGS = 6           # vertex drags on one draft nail before it is redrawn
 MIN_GAIN = 0.003        # a drag that gains less IoU than this is not made (the draft is redrawn)
 MAX_POINTS = 5          # corrective points on one proposal
+DRAG_THRESHOLD_PX = 3   # the tool's DRAG_THRESHOLD (tools.js): a shorter press-move-release is a click
 VIEWPORT = {"width": 1400, "height": 900}
 MODES = ("scratch", "drafts", "click", "click+model")
 USER, PASSWORD = "effort-annotator", "effort-password-123"
@@ -291,7 +294,7 @@ class Annotator:
         self.actions = 0
         self.busy = 0.0         # seconds spent in actions sent to the page and waiting for its answers
         self.label_actions = 0  # of which for fingers and base/tip (the rest: outlines, deletions, zoom, tools)
-        self.label_fixes = []   # what those were, in order: "G", "finger", "swap", "base", "tip"
+        self.label_fixes = []   # what those were, in order: "G", "finger", "swap", "aim", "arrow", "base", "tip"
         self.zoomed = False
 
     def timed(self, work):
@@ -365,15 +368,19 @@ class Annotator:
                 self.page.keyboard.up(key)
         self.timed(send)
 
-    def drag(self, start, end):
+    def drag(self, start, end, modifiers=None):
         self.actions += 1
         a, b = self.to_page(start), self.to_page(end)
 
         def send():
             self.page.mouse.move(*a)
+            for key in modifiers or []:
+                self.page.keyboard.down(key)
             self.page.mouse.down()
             self.page.mouse.move(*b, steps=4)
             self.page.mouse.up()
+            for key in reversed(modifiers or []):
+                self.page.keyboard.up(key)
         self.timed(send)
 
     def pick_finger(self, finger: int):
@@ -445,15 +452,25 @@ class Annotator:
         self.fit()
 
     def set_landmarks(self, answer: dict, nail: dict | None = None) -> None:
-        """Base and tip where the answer has them: the mouse on the point, then B (base) or T (tip), one key each;
-        with the nail's present (confirmed) base and tip given, only the one(s) further off than the tolerance."""
-        for key in ("base", "tip"):
-            if nail is not None and landmark_ok(nail.get(key), key, answer):
-                continue
+        """Base and tip where the answer has them: both to place, one Shift+drag from the answer's base to its tip
+        (the tool's arrow stroke); one, the mouse on the point, then B (base) or T (tip): with the nail's present
+        (confirmed) base and tip given, only the one(s) further off than the tolerance."""
+        off = [key for key in ("base", "tip") if nail is None or not landmark_ok(nail.get(key), key, answer)]
+        if len(off) == 2 and self.stroke_lands(answer):
+            self.drag(answer["base"], answer["tip"], modifiers=["Shift"])
+            self.label_fixes.append("arrow")
+            return
+        for key in off:
             at = self.to_page(answer[key])
             self.timed(lambda: self.page.mouse.move(*at))   # pointing is no action
             self.key(key[0])
             self.label_fixes.append(key)
+
+    def stroke_lands(self, answer: dict) -> bool:
+        """Whether a drag from the answer's base to its tip moves far enough on screen to be a drag (the tool's
+        ``DRAG_THRESHOLD``, 3 px; else it is a click)."""
+        a, b = self.to_page(answer["base"]), self.to_page(answer["tip"])
+        return float(np.hypot(a[0] - b[0], a[1] - b[1])) >= DRAG_THRESHOLD_PX
 
     def aim_fixes(self, nail: dict, answer: dict, both_off: bool = False) -> bool:
         """Whether ``Shift+T`` at the answer's tip (as the mouse lands) puts both base and tip within the

@@ -5,8 +5,9 @@
 Click-to-nail gives a new nail its finger and base/tip from ``ml.label_suggestions`` run on the nails known at
 that moment (``labeling/click_nail.py``); Enter accepts them confirmed, and the effort bench's annotator then
 fixes what is wrong (a finger click; ``X`` for an arrow the wrong way round; ``Shift+T`` at the tip when
-aiming the arrow there puts both ends right; else ``B`` / ``T`` for each end off by more than 5 % of the nail's
-length). This bench replays what the tool computes for those labels on the
+aiming the arrow there puts both ends right; else, both ends off by more than 5 % of the nail's length, one
+Shift+drag from base to tip (the tool's arrow stroke, since 2026-12-06 noon; before: ``B`` and ``T``), one
+end off, ``B`` or ``T``). This bench replays what the tool computes for those labels on the
 shared photos, deterministically and in seconds, where ``bench/annotation_effort.py`` drives the real page
 (and its outline corrections make run-to-run noise):
 
@@ -63,7 +64,9 @@ def _aspect(polygon) -> float:
 def fixes_needed(suggestion_finger, base, tip, answer: dict, polygon=None) -> dict:
     """What the effort bench's annotator does after Enter: a finger click when the finger is wrong; X when
     the arrow is the wrong way round; Shift+T at the answer's tip when both ends are off and aiming the arrow
-    there (on the nail's ``polygon``) puts both within the tolerance; else B / T for each end that is off."""
+    there (on the nail's ``polygon``) puts both within the tolerance; else one Shift+drag from the answer's
+    base to its tip when both ends are off (``arrow``), B or T when one is (``ends``: the ends still off after
+    a swap or an aim; ``landmarks``: the actions for base/tip)."""
     finger = not finger_ok(suggestion_finger, answer)
     swapped = landmark_ok(base, "tip", answer) and landmark_ok(tip, "base", answer) and not landmark_ok(base, "base", answer)
     ends = 0 if swapped else (not landmark_ok(base, "base", answer)) + (not landmark_ok(tip, "tip", answer))
@@ -71,8 +74,10 @@ def fixes_needed(suggestion_finger, base, tip, answer: dict, polygon=None) -> di
     aim = aimed is not None and landmarks_ok(*aimed, answer)
     if aim:
         ends = 0
-    return {"finger": int(finger), "swap": int(swapped), "aim": int(aim), "ends": ends,
-            "actions": int(finger) + int(swapped) + int(aim) + ends}
+    arrow = ends == 2
+    landmarks = int(swapped) + int(aim) + (1 if arrow else ends)
+    return {"finger": int(finger), "swap": int(swapped), "aim": int(aim), "arrow": int(arrow), "ends": ends,
+            "landmarks": landmarks, "actions": int(finger) + landmarks}
 
 
 def _endpoint():
@@ -146,9 +151,9 @@ def summarize(records: list[dict], row: str) -> dict:
             "fix_actions_mean": round(statistics.fmean(r[row]["actions"] for r in rows), 3),
             "first_nail_finger_right": sum(not r[row]["finger"] for r in firsts), "first_nails": len(firsts),
             "round_nails": len(round_),
-            "landmark_actions_round": sum(r[row]["ends"] + r[row]["swap"] + r[row]["aim"] for r in round_),
-            "landmark_actions_other": sum(r[row]["ends"] + r[row]["swap"] + r[row]["aim"] for r in rows if not r["round"]),
-            "aims": sum(r[row]["aim"] for r in rows)}
+            "landmark_actions_round": sum(r[row]["landmarks"] for r in round_),
+            "landmark_actions_other": sum(r[row]["landmarks"] for r in rows if not r["round"]),
+            "aims": sum(r[row]["aim"] for r in rows), "arrows": sum(r[row]["arrow"] for r in rows)}
 
 
 def render(report: dict) -> str:
@@ -160,7 +165,7 @@ def render(report: dict) -> str:
              "Per nail, clicked left to right with the nails before it drawn and confirmed, the finger and base/tip "
              "the proposal comes with, against the project's confirmed labels: what the effort bench's annotator "
              "must fix after Enter (1 action for a wrong finger, 1 for an arrow the wrong way round, 1 (Shift+T) for "
-             "an arrow that only needs aiming at the tip, else 1 per end off by more than 5 % of the nail's length). Outlines under IoU 0.9 are taken as corrected (the "
+             "an arrow that only needs aiming at the tip, else 1 (a Shift+drag from base to tip) when both ends are off by more than 5 % of the nail's length, 1 (B or T) when one is). Outlines under IoU 0.9 are taken as corrected (the "
              "answer's). Tuning participants: the suggestion rules were tuned and the model trained on them.", "",
              "| set | row | nails | finger right | both ends right | nothing to fix | fix actions (mean) "
              "| first nail's finger right | landmark actions: round nails / others |",

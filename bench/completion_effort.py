@@ -12,7 +12,8 @@ confirmed labels: finger equal, base and tip within ``LANDMARK_TOL`` of the nail
 each mode on its own copy of the photos:
 
 * **without suggestions**: select the nail (a click), its finger (1 click in the two-hands panel), base/tip
-  (the mouse on the base and ``B``, on the tip and ``T``): the ghosts are ignored;
+  (one Shift+drag from the base to the tip, the tool's arrow stroke; before 2026-12-06 noon the mouse on the
+  base and ``B``, on the tip and ``T``): the ghosts are ignored;
 * **with suggestions**: select the nail; ``G`` when its suggested finger or its suggested base/tip is right,
   then the rule above for what is still wrong (``Annotator.labels``);
 * **with suggestions + model votes** (``--model``): the same, with the checkpoint active, so the suggestions

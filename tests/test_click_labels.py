@@ -10,18 +10,18 @@ ANSWER = {"finger": 7, "base": [100.0, 200.0], "tip": [100.0, 100.0]}   # 100 px
 
 
 @pytest.mark.parametrize("finger, base, tip, expected", [
-    (7, [100, 202], [103, 101], {"finger": 0, "swap": 0, "aim": 0, "ends": 0, "actions": 0}),  # within 5 %: nothing
-    (2, [100, 200], [100, 100], {"finger": 1, "swap": 0, "aim": 0, "ends": 0, "actions": 1}),  # a wrong finger: a click
-    (7, [100, 100], [100, 200], {"finger": 0, "swap": 1, "aim": 0, "ends": 0, "actions": 1}),  # the wrong way round: X
-    (7, [100, 200], [110, 100], {"finger": 0, "swap": 0, "aim": 0, "ends": 1, "actions": 1}),  # the tip 10 px off: T
-    (8, [130, 190], [70, 110], {"finger": 1, "swap": 0, "aim": 1, "ends": 0, "actions": 2}),   # aimed at the tip: Shift+T
+    (7, [100, 202], [103, 101], {"finger": 0, "swap": 0, "aim": 0, "arrow": 0, "ends": 0, "landmarks": 0, "actions": 0}),  # within 5 %: nothing
+    (2, [100, 200], [100, 100], {"finger": 1, "swap": 0, "aim": 0, "arrow": 0, "ends": 0, "landmarks": 0, "actions": 1}),  # a wrong finger: a click
+    (7, [100, 100], [100, 200], {"finger": 0, "swap": 1, "aim": 0, "arrow": 0, "ends": 0, "landmarks": 1, "actions": 1}),  # the wrong way round: X
+    (7, [100, 200], [110, 100], {"finger": 0, "swap": 0, "aim": 0, "arrow": 0, "ends": 1, "landmarks": 1, "actions": 1}),  # the tip 10 px off: T
+    (8, [130, 190], [70, 110], {"finger": 1, "swap": 0, "aim": 1, "arrow": 0, "ends": 0, "landmarks": 1, "actions": 2}),   # aimed at the tip: Shift+T
 ])
 def test_the_fixes_are_the_effort_benchs(finger, base, tip, expected):
     nail = [[80, 100], [120, 100], [120, 200], [80, 200]]   # base and tip of ANSWER on its vertical axis's ends
     assert fixes_needed(finger, base, tip, ANSWER, nail) == expected
-    if expected["aim"]:   # a nail whose answer is off its axis through the centroid: B and T
+    if expected["aim"]:   # a nail whose answer is off its axis through the centroid: one Shift+drag, base to tip
         off_axis = [[60, 100], [100, 100], [100, 200], [60, 200]]
-        assert fixes_needed(finger, base, tip, ANSWER, off_axis) == {**expected, "aim": 0, "ends": 2, "actions": 3}
+        assert fixes_needed(finger, base, tip, ANSWER, off_axis) == {**expected, "aim": 0, "arrow": 1, "ends": 2}
 
 
 def test_a_photo_is_replayed_nail_by_nail_with_the_nails_before_confirmed(tmp_path):
@@ -39,8 +39,10 @@ def test_a_photo_is_replayed_nail_by_nail_with_the_nails_before_confirmed(tmp_pa
     assert [r["nail"] for r in records] == [1, 0] and [r["drawn_before"] for r in records] == [0, 1]
     assert records[1]["image"]["outline_iou"] >= 0.9        # the real nail: the click's outline is kept
     for r in records:
-        assert set(r["image"]) >= {"suggested_finger", "finger", "swap", "aim", "ends", "actions", "confidence"}
-        assert r["image"]["actions"] == r["image"]["finger"] + r["image"]["swap"] + r["image"]["aim"] + r["image"]["ends"]
+        fixes = r["image"]
+        assert set(fixes) >= {"suggested_finger", "finger", "swap", "aim", "arrow", "ends", "landmarks", "actions", "confidence"}
+        assert fixes["landmarks"] == fixes["swap"] + fixes["aim"] + (1 if fixes["arrow"] else fixes["ends"])
+        assert fixes["actions"] == fixes["finger"] + fixes["landmarks"]
     # The first nail is drawn and confirmed as a right index (7) when the second is clicked: its finger is not.
     assert records[1]["image"]["suggested_finger"] not in (None, 7) and "model" not in records[0]
     summary = summarize(records, "image")

@@ -114,3 +114,54 @@ def test_shift_t_aims_the_arrow_at_the_mouse_in_one_key(browser, live_server, ma
     assert saved.geometry["nails"][0]["base"] == base and saved.geometry["nails"][0]["tip"] == tip
     assert errors == []
     page.context.close()
+
+
+def test_shift_drag_draws_the_arrow_from_base_to_tip_in_one_stroke(browser, live_server, make_image):
+    """Shift+drag from a nail's base to its tip sets both ends where the drag began and ended (snapped onto the
+    outline; one undoable edit, confirmed, saved); a Shift+drag that starts on no nail changes no landmark."""
+    make_user("ann", "annotator")
+    image = make_image(640, 480)
+    import_annotation(image, {"nails": [{"polygon": NAIL, "finger": 2}]}, status="accepted", note="imported")
+    url = live_server.url
+    page, errors, _ = watched_page(browser, viewport={"width": 1400, "height": 900})
+    login(page, url, "ann", "ann-password-123")
+    page.goto(f"{url}/annotate/{image.pk}/?queue=incomplete")
+    expect(page.locator("#app")).to_have_attribute("data-ready", "1", timeout=15_000)
+    view = page.evaluate("annotator.view.snapshot()")
+    box = page.locator("#stage canvas.layer-ui").bounding_box()
+
+    def to_screen(x, y):
+        return box["x"] + view["tx"] + x * view["scale"], box["y"] + view["ty"] + y * view["scale"]
+
+    def shift_drag(start, end):
+        page.keyboard.down("Shift")
+        page.mouse.move(*to_screen(*start))
+        page.mouse.down()
+        page.mouse.move(*to_screen((start[0] + end[0]) / 2, (start[1] + end[1]) / 2), steps=4)
+        page.mouse.move(*to_screen(*end), steps=4)
+        page.mouse.up()
+        page.keyboard.up("Shift")
+
+    def landmarks():
+        nail = page.evaluate("annotator.scene.geometry.nails[0]")
+        return nail["base"], nail["tip"], nail.get("suggested")
+
+    shift_drag((400, 400), (450, 300))             # starts on no nail: the view pans, no landmark is set
+    assert landmarks()[:2] == (None, None)
+    view = page.evaluate("annotator.view.snapshot()")
+    shift_drag((140, 249), (165, 101))             # from just inside the bottom edge to just inside the top one
+    base, tip, marks = landmarks()
+    assert base == [140, 249] and tip == [165, 101], (base, tip)
+    assert not marks                               # drawn by hand: confirmed
+    shift_drag((120, 230), (230, 80))              # ends outside the outline: snapped onto its nearest edge
+    base, tip, _ = landmarks()
+    assert base == [120, 230] and tip[1] == 100 and 195 <= tip[0] <= 200, (base, tip)
+    page.keyboard.press("Control+z")
+    assert landmarks()[:2] == ([140, 249], [165, 101])
+    page.keyboard.press("Control+Shift+z")
+    assert landmarks()[:2] == (base, tip)
+    saved = wait_for(lambda: (a := Annotation.objects.get(image=image)).geometry["nails"][0]["tip"] == tip and a,
+                     timeout=20, message="the drawn arrow to be saved")
+    assert saved.geometry["nails"][0]["base"] == base
+    assert errors == []
+    page.context.close()

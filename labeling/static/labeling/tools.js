@@ -197,6 +197,16 @@ export class Editor {
       // while a proposal is shown, clicks in, Alt+clicks anywhere (more nail) and Shift+clicks (less) correct it
       return this.clickNail(s, { negative: e.shiftKey, extend: e.altKey });
     }
+    if (e.shiftKey && (this.tool === "select" || this.tool === "landmarks")) {
+      // Shift+drag from a nail's base to its tip draws its arrow: both ends in one stroke (a Shift+click selects)
+      const index = this.nailNear(s);
+      if (index !== null) {
+        this.pendingTip = null;
+        this.scene.select({ kind: "nail", index });
+        const g = this.geometry;
+        return this.startDrag(e, { type: "arrow", index, start: g, preview: g, origin: this.imagePoint(s) });
+      }
+    }
     if (this.tool === "nail" || this.tool === "ignore") return this.addDrawPoint(s);
     if (this.tool === "landmarks") return this.landmarkClick(s);
     const hit = this.hitTest(s);
@@ -252,6 +262,10 @@ export class Editor {
       drag.preview = ops.moveVertex(drag.start, drag.kind, drag.index, drag.vertex, clampToImage(p, this.width, this.height));
     } else if (drag.type === "landmark") {
       drag.preview = ops.setLandmark(drag.start, drag.index, drag.key, this.snapLandmark(p, drag.start.nails[drag.index].polygon));
+    } else if (drag.type === "arrow") {
+      const polygon = drag.start.nails[drag.index].polygon;
+      const based = ops.setLandmark(drag.start, drag.index, "base", this.snapLandmark(drag.origin, polygon));
+      drag.preview = ops.setLandmark(based, drag.index, "tip", this.snapLandmark(clampToImage(p, this.width, this.height), polygon));
     } else if (drag.type === "move") {
       const points = ops.shapeOf(drag.start, drag.kind, drag.index);
       const box = bbox(points);
@@ -270,7 +284,8 @@ export class Editor {
     if (this.stage.top.hasPointerCapture(e.pointerId)) this.stage.top.releasePointerCapture(e.pointerId);
     if (!cancelled && (drag.moved || drag.inserted) && drag.type !== "pan") {
       const what = drag.kind === "ignore" ? "ignore region" : "nail";
-      const labels = { vertex: drag.inserted ? "Insert vertex" : "Move vertex", landmark: `Move ${drag.key}`, move: `Move ${what}` };
+      const labels = { vertex: drag.inserted ? "Insert vertex" : "Move vertex", landmark: `Move ${drag.key}`, move: `Move ${what}`,
+        arrow: "Draw base → tip" };
       const selection = drag.type === "vertex" ? { kind: drag.kind, index: drag.index, vertex: drag.vertex }
         : { kind: drag.kind || "nail", index: drag.index };
       this.scene.commit(drag.preview, labels[drag.type], selection);
@@ -351,7 +366,7 @@ export class Editor {
     const added = this.clicker && this.clicker.accept(this.geometry);
     if (!added) return false;
     this.scene.commit(added.geometry, "Click a nail", { kind: "nail", index: added.index });
-    this.onMessage(`Nail ${added.index + 1} added; its finger and base/tip are suggestions (dashed): G accepts them.`);
+    this.onMessage(`Nail ${added.index + 1} added with the finger and base/tip shown; fix either as on any nail (Shift+drag base → tip redraws the arrow).`);
     this.stage.request("ui");
     return true;
   }
@@ -560,7 +575,7 @@ export class Editor {
     if (excluded) this.paintDragged(ctx, excluded);
     let cursor = this.tool === "select" ? "default" : "crosshair";
     if (this.spaceDown || (this.drag && this.drag.type === "pan")) cursor = this.drag ? "grabbing" : "grab";
-    else if (this.drag) cursor = this.drag.type === "move" ? "move" : "grabbing";
+    else if (this.drag) cursor = { move: "move", arrow: "crosshair" }[this.drag.type] || "grabbing";
     else if (s && this.tool === "select" && !this.readOnly) {
       const hit = this.hitTest(s);
       if (hit) cursor = this.paintHover(ctx, hit);
