@@ -64,13 +64,17 @@ def samples_of(photos) -> list[tuple]:
     return [(photo, outline, size, click) for _, _, photo, nails in photos for outline, size, click in nails]
 
 
-def click_ious(photos, net_rules, plain_rules) -> dict:
-    """One click at each nail's pole: IoU with the network and with GrabCut alone."""
-    scores = {"network": [], "grabcut": []}
+def click_ious(photos, net_rules, plain_rules, levels=()) -> dict:
+    """One click at each nail's pole: IoU with the network and with GrabCut alone (and with the network's
+    outline taken at each probability level of ``levels``: ``network@0.45``...)."""
+    variants = [("network", net_rules), ("grabcut", plain_rules)]
+    variants += [(f"network@{level:g}", dataclasses.replace(net_rules, outline_level=level))
+                 for level in levels if level != net_rules.outline_level]
+    scores = {key: [] for key, _ in variants}
     for _, _, photo, nails in photos:
         height, width = photo.shape[:2]
         for outline, size, ((x, y), _) in nails:
-            for key, rules in (("network", net_rules), ("grabcut", plain_rules)):
+            for key, rules in variants:
                 result = segment_click(photo, [(x, y, 1)], nail_size=size, rules=rules)
                 scores[key].append(iou(result.polygon, outline, width, height))
     return scores
@@ -83,10 +87,11 @@ def summary(values) -> dict:
             "below_0.5": round(float(np.mean(values < 0.5)), 4) if len(values) else None}
 
 
-def cross_validation(photos, folds: int, only_folds, epochs: int) -> dict:
-    """Per fold: a network trained on the other folds' photos, scored on the fold's."""
+def cross_validation(photos, folds: int, only_folds, epochs: int, levels=()) -> dict:
+    """Per fold: a network trained on the other folds' photos, scored on the fold's (``levels``: also with
+    its outline taken at these probability levels, the same network)."""
     groups = [who for _, who, _, _ in photos]
-    scores = {"network": [], "grabcut": []}
+    scores = {}
     per_fold = []
     for k, fold in enumerate(participant_folds(groups, folds)):
         if only_folds and k not in only_folds:
@@ -97,9 +102,9 @@ def cross_validation(photos, folds: int, only_folds, epochs: int) -> dict:
         net = train_outline_net(samples_of(train), epochs=epochs, seed=k)
         seconds = time.monotonic() - started
         fold_scores = click_ious(test, dataclasses.replace(DEFAULT_RULES, outline_network=net),  # not the saved one
-                                 dataclasses.replace(DEFAULT_RULES, outline_net=False))
-        for key in scores:
-            scores[key] += fold_scores[key]
+                                 dataclasses.replace(DEFAULT_RULES, outline_net=False), levels)
+        for key, values in fold_scores.items():
+            scores.setdefault(key, []).extend(values)
         per_fold.append({"fold": k, "participants": len(fold), "train_seconds": round(seconds, 1),
                          **{key: summary(v) for key, v in fold_scores.items()}})
         print(json.dumps(per_fold[-1]), flush=True)
@@ -114,6 +119,8 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--folds", type=int, default=FOLDS, help="0: no cross-validation")
     parser.add_argument("--fold", type=int, action="append", default=[], help="only these folds (0-based)")
+    parser.add_argument("--levels", default="", help="also score the network's outline at these probability "
+                        "levels (comma-separated, e.g. 0.35,0.4,0.45,0.55; the rules' outline_level is the plain row)")
     parser.add_argument("--no-save", action="store_true")
     parser.add_argument("--out", default=str(WEIGHTS_PATH))
     args = parser.parse_args(argv)
@@ -124,7 +131,8 @@ def main(argv=None) -> int:
     report = {"photos": len(photos), "nails": sum(len(p[3]) for p in photos),
               "participants": len({p[1] for p in photos}), "epochs": args.epochs}
     if args.folds:
-        report["cross_validation"] = cross_validation(photos, args.folds, set(args.fold), args.epochs)
+        levels = [float(v) for v in args.levels.split(",") if v.strip()]
+        report["cross_validation"] = cross_validation(photos, args.folds, set(args.fold), args.epochs, levels)
     if not args.no_save:
         about = {"trained_on": "the tuning participants' outlines (bench/fit_click_outline.py)",
                  "nails": report["nails"], "participants": report["participants"], "epochs": args.epochs, "seed": 0,

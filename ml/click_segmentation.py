@@ -80,6 +80,7 @@ class ClickRules:
     later_probable_radius: float = 0.1  # that a point near the nail's edge does not teach GrabCut the skin's colour
     iterations: int = 4               # GrabCut iterations
     model_threshold: float = 0.5      # the model's foreground: probability above this
+    outline_level: float = 0.5        # without a model, the network's foreground: probability above this
     model_sure: float = 0.9           # ... sure foreground for GrabCut above this
     smooth_sigma: float = 0.8         # Gaussian sigma (work px) before upsampling the component
     max_confidence: float = 0.98      # no proposal is certain
@@ -249,11 +250,11 @@ def _component_at(foreground: np.ndarray, seeds: np.ndarray) -> np.ndarray:
     return (component == 1) | (outside[1:-1, 1:-1] == 1)
 
 
-def _polygon(component: np.ndarray, box, scale: float, rules: ClickRules, prob: np.ndarray | None = None
-             ) -> list[list[float]]:
+def _polygon(component: np.ndarray, box, scale: float, rules: ClickRules, prob: np.ndarray | None = None,
+             level: float = 0.5) -> list[list[float]]:
     """The component's outline at full resolution, simplified within ``epsilon_px``: the 0.5 contour of the
-    component smoothed, or with ``prob`` (a probability the component was thresholded from) of the
-    probability itself near the component (finer than the work grid)."""
+    component smoothed, or with ``prob`` (a probability the component was thresholded from at ``level``) the
+    ``level`` contour of the probability itself near the component (finer than the work grid)."""
     rows, cols = np.nonzero(component)
     pad = 3
     r0, r1 = max(0, rows.min() - pad), min(component.shape[0], rows.max() + pad + 1)
@@ -273,7 +274,7 @@ def _polygon(component: np.ndarray, box, scale: float, rules: ClickRules, prob: 
     map_x = np.broadcast_to(gx[None, :], (len(gy), len(gx))).astype(np.float32)
     map_y = np.broadcast_to(gy[:, None], (len(gy), len(gx))).astype(np.float32)
     full = cv2.remap(piece, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    binary = (full >= 0.5).astype(np.uint8)
+    binary = (full >= (level if prob is not None else 0.5)).astype(np.uint8)
     contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     if not contours:
         return []
@@ -402,14 +403,15 @@ def _segment(image: np.ndarray, positives: np.ndarray, negatives: np.ndarray, si
     elif rules.outline_net:
         prob = _outline_prior(image, positives, negatives, size, box, scale, (work_w, work_h), rules.outline_network)
         prob = None if prob is None else np.nan_to_num(prob, nan=0.0)
+    level = rules.model_threshold if source == "model" else rules.outline_level
     if prob is not None:
-        confident = _component_at(prob >= rules.model_threshold, pos_w)
+        confident = _component_at(prob >= level, pos_w)
         # Taken as it is without negative points, and with them when the network read them too.
         if confident.any() and (not len(neg_w) or source == "image"):
             foreground = confident
             contour_of = prob
         else:
-            mask[prob >= rules.model_threshold] = cv2.GC_PR_FGD
+            mask[prob >= level] = cv2.GC_PR_FGD
             mask[confident & (prob >= rules.model_sure)] = cv2.GC_FGD
             if not confident.any():  # the model missed this nail: the click's own prior as well
                 for k, p in enumerate(pos_w):
@@ -443,7 +445,7 @@ def _segment(image: np.ndarray, positives: np.ndarray, negatives: np.ndarray, si
         evidence = inside * ((0.7 + 0.3 * min(1.0, edges)) if source == "model" else (0.5 + 0.5 * min(1.0, edges)))
     else:
         evidence = 0.35 + 0.65 * edges
-    polygon = _polygon(component, box, scale, rules, contour_of)
+    polygon = _polygon(component, box, scale, rules, contour_of, level)
     if not polygon:
         return ClickResult([], 0.0, source, {**details, **facts, "reason": "the region is too small to outline"})
     score = _score(facts, evidence, rules)

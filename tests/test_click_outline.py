@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from shapely.geometry import Polygon as ShapelyPolygon
 
 import ml.click_outline as click_outline
 from ml.click_outline import CROP_NAILS, CROP_SIDE, click_crop, load_outline_net, save_outline_net, train_outline_net
@@ -153,3 +154,22 @@ def test_with_a_model_its_probability_is_averaged_with_the_networks():
     assert iou(alone.polygon, truth) >= 0.9
     radius = click_outline.POINT_SIGMA * CROP_NAILS * size / CROP_SIDE * 2
     assert np.hypot(*(np.asarray(averaged.polygon) - (320, 245)).T).max() < radius
+
+
+def test_the_networks_outline_level_moves_the_outline_out_or_in():
+    """``outline_level``: the probability the image-only outline is taken at (bench/fit_click_outline.py
+    --levels scores it by cross-validation): lower, a larger nail; higher, a smaller one; a model's map keeps
+    its own ``model_threshold``."""
+    photo, truth = synthetic_nail()
+    areas = {}
+    for level in (0.3, 0.5, 0.7):
+        result = segment_click(photo, [(320, 245, 1)], nail_size=size_of(truth),
+                               rules=dataclasses.replace(DEFAULT_RULES, outline_level=level))
+        assert result.source == "image" and result.polygon
+        areas[level] = ShapelyPolygon(result.polygon).area
+    assert areas[0.3] > areas[0.5] > areas[0.7], areas
+    fg = truth.astype(np.float32) * 0.9
+    with_model = [segment_click(photo, [(320, 245, 1)], nail_size=size_of(truth), fg_prob=fg,
+                                rules=dataclasses.replace(DEFAULT_RULES, outline_level=level, model_with_outline_net=False))
+                  for level in (0.3, 0.7)]
+    assert with_model[0].polygon == with_model[1].polygon and with_model[0].source == "model"
