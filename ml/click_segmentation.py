@@ -36,6 +36,9 @@ How (every number lives in :class:`ClickRules`):
    With a model (``source="model"``): the model's probability in the crop (averaged with the network's
    where the network's crop reaches, ``model_with_outline_net``), thresholded at ``model_threshold``; the
    component holding the click is taken as it is when no negative point is given and the click is inside it.
+   With corrective points (a second positive or any negative point), the network's probability alone where
+   its crop reaches (``corrections_by_outline_net``): it reads the points and the model cannot, so a point
+   could only move half of the mean; then taken as it is, as without a model, at ``outline_level``.
    Otherwise (a negative point, or the click outside what the model saw) GrabCut refines it on the photo's
    colours, seeded by the probability (sure foreground where it is high, probable foreground where it is above
    ``model_threshold``, probable background elsewhere) and the clicks.
@@ -90,6 +93,8 @@ class ClickRules:
     outline_net: bool = True          # without a model: ml.click_outline's network (when trained) gives the prior
     outline_network: object | None = None  # ... that network (None: its trained weights, ml.click_outline.WEIGHTS_PATH)
     model_with_outline_net: bool = True  # with a model: the mean of its probability and the network's
+    corrections_by_outline_net: bool = True  # with a model and corrective points: the network's alone (it reads
+                                      # the points, the model cannot), the model's only beyond its crop
     seed: int = 18                    # OpenCV's RNG (GrabCut's k-means): the same click gives the same nail
 
 
@@ -389,6 +394,7 @@ def _segment(image: np.ndarray, positives: np.ndarray, negatives: np.ndarray, si
     source, evidence = "image", None
     mask = np.full((work_h, work_w), cv2.GC_PR_BGD, np.uint8)
     prob = contour_of = None
+    network_read = False   # the probability is the network's, which read every point
     if fg_prob is not None:
         source = "model"
         prob = fg_prob[y0:y1, x0:x1].astype(np.float32)
@@ -399,15 +405,19 @@ def _segment(image: np.ndarray, positives: np.ndarray, negatives: np.ndarray, si
             read = _outline_prior(image, positives, negatives, size, box, scale, (work_w, work_h),
                                   rules.outline_network)
             if read is not None:
-                prob = np.where(np.isnan(read), prob, (prob + read) / 2).astype(np.float32)
+                corrected = len(positives) > 1 or len(negatives) > 0
+                network_read = corrected and rules.corrections_by_outline_net
+                fused = read if network_read else (prob + read) / 2
+                prob = np.where(np.isnan(read), prob, fused).astype(np.float32)
     elif rules.outline_net:
         prob = _outline_prior(image, positives, negatives, size, box, scale, (work_w, work_h), rules.outline_network)
         prob = None if prob is None else np.nan_to_num(prob, nan=0.0)
-    level = rules.model_threshold if source == "model" else rules.outline_level
+        network_read = prob is not None
+    level = rules.model_threshold if source == "model" and not network_read else rules.outline_level
     if prob is not None:
         confident = _component_at(prob >= level, pos_w)
         # Taken as it is without negative points, and with them when the network read them too.
-        if confident.any() and (not len(neg_w) or source == "image"):
+        if confident.any() and (not len(neg_w) or network_read):
             foreground = confident
             contour_of = prob
         else:
