@@ -144,10 +144,11 @@ def test_drafts_with_proposed_nails_on_a_synthetic_photo(browser, live_server):
     assert left["proposed"] is False and right["proposed"] is True
     assert left["draft_iou"] == right["draft_iou"] == 1.0
     # left: Delete (the spurious proposal, selected at the start; counted to the photo's first nail), a click
-    # selecting the nail, then finger, B, T (the mouse on the base, on the tip); right: P (the next proposal; with
-    # none selected, the first), Enter, then finger, B, T.
-    assert left["label_actions"] == right["label_actions"] == 3, records
-    assert left["actions"] == right["actions"] == 5, records
+    # selecting the nail, then finger, a Shift+drag from the base to the tip; right: P (the next proposal; with
+    # none selected, the first), Enter, then finger, the Shift+drag.
+    assert left["label_actions"] == right["label_actions"] == 2, records
+    assert left["label_fixes"] == right["label_fixes"] == ["finger", "arrow"], records
+    assert left["actions"] == right["actions"] == 4, records
 
 
 @pytest.mark.django_db

@@ -160,6 +160,10 @@ def test_shift_drag_draws_the_arrow_from_base_to_tip_in_one_stroke(browser, live
     assert landmarks()[:2] == ([140, 249], [165, 101])
     page.keyboard.press("Control+Shift+z")
     assert landmarks()[:2] == (base, tip)
+    page.keyboard.press("n")                       # in the nail tool too, while no outline is being drawn
+    shift_drag((150, 249), (150, 101))
+    assert landmarks()[:2] == ([150, 249], [150, 101]) and page.evaluate("annotator.editor.drawing.length") == 0
+    page.keyboard.press("Control+z")
     saved = wait_for(lambda: (a := Annotation.objects.get(image=image)).geometry["nails"][0]["tip"] == tip and a,
                      timeout=20, message="the drawn arrow to be saved")
     assert saved.geometry["nails"][0]["base"] == base

@@ -22,7 +22,7 @@ export const SHORTCUTS = [
   { group: "Finger & landmarks", keys: ["0"], action: "clear-finger", help: "Clear the selected nail's finger" },
   { group: "Finger & landmarks", keys: ["B", "T"], action: "landmark", help: "Put the base / tip of the pointed (or selected) nail at the mouse" },
   { group: "Finger & landmarks", keys: ["Shift+T"], action: "aim", help: "Aim the pointed (or selected) nail's arrow at the mouse: the tip where the nail's axis through its middle towards the mouse leaves it, the base at the other end (both in one key)" },
-  { group: "Finger & landmarks", keys: ["Shift+drag"], action: null, help: "Drag from a nail's base to its tip: its arrow, both ends in one stroke (on the outline)" },
+  { group: "Finger & landmarks", keys: ["Shift+drag"], action: null, help: "Drag from a nail's base to its tip: its arrow, both ends in one stroke (on the outline; any tool, while not drawing an outline)" },
   { group: "Finger & landmarks", keys: ["X"], action: "swap", help: "Swap base and tip (arrow pointing the wrong way)" },
   { group: "Finger & landmarks", keys: ["G"], action: "accept-suggestion", help: "Accept the selected nail's suggested finger and base/tip (shown dashed)" },
   { group: "Finger & landmarks", keys: ["Shift+G"], action: "accept-all-suggestions", help: "Accept the suggestions of every nail of the image" },

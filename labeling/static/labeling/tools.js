@@ -197,8 +197,9 @@ export class Editor {
       // while a proposal is shown, clicks in, Alt+clicks anywhere (more nail) and Shift+clicks (less) correct it
       return this.clickNail(s, { negative: e.shiftKey, extend: e.altKey });
     }
-    if (e.shiftKey && (this.tool === "select" || this.tool === "landmarks")) {
-      // Shift+drag from a nail's base to its tip draws its arrow: both ends in one stroke (a Shift+click selects)
+    if (e.shiftKey && !this.drawing.length) {
+      // Shift+drag from a nail's base to its tip draws its arrow, in any tool while no outline is being drawn:
+      // both ends in one stroke (a Shift+click selects the nail)
       const index = this.nailNear(s);
       if (index !== null) {
         this.pendingTip = null;
