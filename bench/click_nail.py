@@ -75,9 +75,11 @@ SAME_SEED = dataclasses.replace(DEFAULT_RULES, later_sure_radius=DEFAULT_RULES.s
 GRABCUT = dataclasses.replace(DEFAULT_RULES, outline_net=False)
 # A model's probability alone (before it was averaged with the network's), beside it.
 MODEL_ALONE = dataclasses.replace(DEFAULT_RULES, model_with_outline_net=False)
-# With a model, corrective points read by the mean of the model's and the network's probability (before 2026-12-06
-# noon; now the network's alone, ClickRules.corrections_by_outline_net)
-MEAN_CORRECTIONS = dataclasses.replace(DEFAULT_RULES, corrections_by_outline_net=False)
+# With a model, a negative point read by GrabCut on the mean of the model's and the network's probability (before
+# 2026-12-06 noon; now the network's alone, ClickRules.negatives_by_outline_net) -- and, the variant tried and not
+# kept, positive corrective points read by the network alone
+MEAN_CORRECTIONS = dataclasses.replace(DEFAULT_RULES, negatives_by_outline_net=False)
+NETWORK_POSITIVES = dataclasses.replace(DEFAULT_RULES, positives_by_outline_net=True)
 
 
 def load_answers(data_dir: Path) -> dict[str, list[list[list[float]]]]:
@@ -180,11 +182,11 @@ def measure_photo(path: Path, answers: list, predictor=None, scale: float = 1.0,
                 point = corrective_point(result.polygon, answer)
                 if point is not None:
                     second = {"point": [round(point[0], 1), round(point[1], 1), point[2]]}
-                    variants = (("", DEFAULT_RULES), ("_mean", MEAN_CORRECTIONS)) if key == "model" else \
-                        (("", DEFAULT_RULES), ("_same_seed", SAME_SEED))
+                    if key != "model":
+                        variants = (("", DEFAULT_RULES),) + ((("_same_seed", SAME_SEED),) if point[2] else ())
+                    else:  # the other rule for this point's sign (the same under both for the other sign)
+                        variants = (("", DEFAULT_RULES), ("_network", NETWORK_POSITIVES) if point[2] else ("_mean", MEAN_CORRECTIONS))
                     for suffix, rules in variants:
-                        if suffix == "_same_seed" and point[2] == 0:
-                            continue  # a negative point is the same under both rules
                         proposal = segment_click(rgb, [(x, y, 1), point], nail_size=size, fg_prob=prob, rules=rules)
                         second["iou" + suffix] = round(iou(proposal.polygon, answer, width, height), 4)
                     record[key]["second"] = second
@@ -224,7 +226,7 @@ def summarize_second(records: list[dict], key: str) -> dict:
     """What one corrective point did to the proposals under the bar: per point (``+`` positive with the small
     seed, ``+_same_seed`` positive seeded as the first point, ``-`` negative) the IoU before and after."""
     out = {}
-    kinds = (("+", 1, ""), ("+_mean", 1, "_mean"), ("-", 0, ""), ("-_mean", 0, "_mean")) if key == "model" else \
+    kinds = (("+", 1, ""), ("+_network", 1, "_network"), ("-", 0, ""), ("-_mean", 0, "_mean")) if key == "model" else \
         (("+", 1, ""), ("+_same_seed", 1, "_same_seed"), ("-", 0, ""))
     for name, label, suffix in kinds:
         steps = [(r[key]["iou"], r[key]["second"]["iou" + suffix]) for r in records
@@ -335,20 +337,21 @@ def section(result: dict, command: str) -> str:
               "(positive at the pole of the biggest region the proposal missed, if at least 2 % of the nail; else negative at "
               "the pole of the biggest region it has too much), sent with the first click. The corrective positive point's seed "
               f"(`ClickRules.later_*`) was chosen on {len(result['second_tuned_on'])} photos (the 5 above and the next 5 by name "
-              "not held out); `rest` is the other photos. `model`: with the model's probability, the point read by the network "
-              "alone where its crop reaches (`ClickRules.corrections_by_outline_net`, since 2026-12-06 noon) and, the earlier rule, "
-              "by the mean of the model's and the network's probability.", "",
+              "not held out); `rest` is the other photos. `model`: with the model's probability, a negative point read by the "
+              "network alone where its crop reaches, taken as it is (`ClickRules.negatives_by_outline_net`, since 2026-12-06 noon; "
+              "the earlier rule: GrabCut on the mean of the model's and the network's probability), a positive one by the mean "
+              "(the network alone, `positives_by_outline_net`, was tried and not kept).", "",
               "| mode | set | point | points | IoU before (median) | IoU after (median) | raised | reached 0.9 | dropped from >= 0.5 to < 0.5 |",
               "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     kinds = {"+": "positive, small seed (now)", "+_same_seed": "positive, seeded as the first point (earlier rule)",
-             "-": "negative", "+_mean": "positive, read by the mean of model and network (earlier rule)",
-             "-_mean": "negative, read by the mean of model and network (earlier rule)"}
+             "-": "negative", "+_network": "positive, read by the network alone (tried, not kept)",
+             "-_mean": "negative, GrabCut on the mean of model and network (earlier rule)"}
     for key, sets in result.get("second_point", {}).items():
         for name in ("all", "tuned_on", "rest", "held_out"):
             for kind, m in sets.get(name, {}).items():
                 if m["points"]:
-                    what = {"+": "positive, read by the network alone (now)", "-": "negative, read by the network "
-                            "alone (now)"}.get(kind, kinds[kind]) if key == "model" else kinds[kind]
+                    what = {"+": "positive, read by the mean of model and network (now)", "-": "negative, read by the "
+                            "network alone (now)"}.get(kind, kinds[kind]) if key == "model" else kinds[kind]
                     lines.append(f"| {key} | {name} | {what} | {m['points']} | "
                                  f"{fmt(m['iou_before_median'], 3)} | {fmt(m['iou_after_median'], 3)} | {m['raised']} | "
                                  f"{m['reached_bar']} | {m['dropped_below_05']} |")

@@ -175,22 +175,28 @@ def test_the_networks_outline_level_moves_the_outline_out_or_in():
     assert with_model[0].polygon == with_model[1].polygon and with_model[0].source == "model"
 
 
-def test_with_a_model_corrective_points_are_read_by_the_network_alone():
+def test_with_a_model_a_negative_point_is_read_by_the_network_alone():
     """A model sure of the whole nail (1.0: the mean with the network is 0.5 all over it, above a model threshold
-    of 0.45), a network sure of the disks at the positive points: one click gives the model's whole nail; a
-    corrective point is read by the network alone (it reads the points; the model cannot) at ``outline_level``,
-    so the disks come back; with ``corrections_by_outline_net=False`` (the earlier rule) the mean, the whole
-    nail again."""
+    of 0.45), a network sure of the disk at the positive point: one click gives the model's whole nail; with a
+    negative point the network's probability alone (it reads the points; the model cannot) is taken at
+    ``outline_level``, so the disk comes back; with ``negatives_by_outline_net=False`` (the earlier rule)
+    GrabCut on the mean. A later positive point keeps the mean (``positives_by_outline_net`` False): the whole
+    nail; with it True, the network's disks."""
     photo, truth = synthetic_nail(seed=6)
     size = size_of(truth)
     model = truth.astype(np.float32)
     rules = dataclasses.replace(with_network(PositiveMarks()), model_threshold=0.45)
-    clicks = [(320, 245, 1), (324, 247, 1)]
-    first = segment_click(photo, clicks[:1], fg_prob=model, nail_size=size, rules=rules)
-    corrected = segment_click(photo, clicks, fg_prob=model, nail_size=size, rules=rules)
-    earlier = segment_click(photo, clicks, fg_prob=model, nail_size=size,
-                            rules=dataclasses.replace(rules, corrections_by_outline_net=False))
-    assert first.source == corrected.source == earlier.source == "model"
+    click, negative, positive = (320, 245, 1), (388, 245, 0), (324, 247, 1)   # the negative: right of the nail
+    first = segment_click(photo, [click], fg_prob=model, nail_size=size, rules=rules)
+    negated = segment_click(photo, [click, negative], fg_prob=model, nail_size=size, rules=rules)
+    earlier = segment_click(photo, [click, negative], fg_prob=model, nail_size=size,
+                            rules=dataclasses.replace(rules, negatives_by_outline_net=False))
+    assert first.source == negated.source == earlier.source == "model"
     assert iou(first.polygon, truth) >= 0.9 and iou(earlier.polygon, truth) >= 0.9
     radius = click_outline.POINT_SIGMA * CROP_NAILS * size / CROP_SIDE * 2
-    assert np.hypot(*(np.asarray(corrected.polygon) - (322, 246)).T).max() < radius + 3
+    assert np.hypot(*(np.asarray(negated.polygon) - (320, 245)).T).max() < radius
+    kept = segment_click(photo, [click, positive], fg_prob=model, nail_size=size, rules=rules)
+    assert iou(kept.polygon, truth) >= 0.9
+    network = segment_click(photo, [click, positive], fg_prob=model, nail_size=size,
+                            rules=dataclasses.replace(rules, positives_by_outline_net=True))
+    assert np.hypot(*(np.asarray(network.polygon) - (322, 246)).T).max() < radius + 3
