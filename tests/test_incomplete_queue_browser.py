@@ -78,17 +78,28 @@ def test_complete_an_accepted_imported_outline_from_the_queue(browser, live_serv
     page.context.close()
 
 
-def test_shift_t_aims_the_arrow_at_the_mouse_in_one_key(browser, live_server, make_image):
-    """Shift+T with the mouse by the nail's tip puts base and tip where the nail's axis through its middle towards
-    the mouse leaves the outline (one undoable edit), as the suggestions place them; saved like B / T."""
+def open_one_nail(browser, live_server, make_image):
+    """An accepted imported outline with a finger and no base/tip, open in the page for an annotator:
+    ``(image, page, errors)``."""
     make_user("ann", "annotator")
     image = make_image(640, 480)
     import_annotation(image, {"nails": [{"polygon": NAIL, "finger": 2}]}, status="accepted", note="imported")
-    url = live_server.url
     page, errors, _ = watched_page(browser, viewport={"width": 1400, "height": 900})
-    login(page, url, "ann", "ann-password-123")
-    page.goto(f"{url}/annotate/{image.pk}/?queue=incomplete")
+    login(page, live_server.url, "ann", "ann-password-123")
+    page.goto(f"{live_server.url}/annotate/{image.pk}/?queue=incomplete")
     expect(page.locator("#app")).to_have_attribute("data-ready", "1", timeout=15_000)
+    return image, page, errors
+
+
+def landmarks_of_first_nail(page):
+    nail = page.evaluate("annotator.scene.geometry.nails[0]")
+    return nail["base"], nail["tip"], nail.get("suggested")
+
+
+def test_shift_t_aims_the_arrow_at_the_mouse_in_one_key(browser, live_server, make_image):
+    """Shift+T with the mouse by the nail's tip puts base and tip where the nail's axis through its middle towards
+    the mouse leaves the outline (one undoable edit), as the suggestions place them; saved like B / T."""
+    image, page, errors = open_one_nail(browser, live_server, make_image)
     page.keyboard.press("Tab")                    # selects the nail
     expect(page.locator(".hands-hint")).to_contain_text("G accepts", timeout=15_000)   # the layout has settled
     view = page.evaluate("annotator.view.snapshot()")
@@ -96,19 +107,15 @@ def test_shift_t_aims_the_arrow_at_the_mouse_in_one_key(browser, live_server, ma
     page.mouse.move(box["x"] + view["tx"] + 170 * view["scale"], box["y"] + view["ty"] + 60 * view["scale"])
     page.keyboard.press("Shift+T")               # up and a little right of the middle (150, 175): the top edge
 
-    def landmarks():
-        nail = page.evaluate("annotator.scene.geometry.nails[0]")
-        return nail["base"], nail["tip"], nail.get("suggested")
-
-    base, tip, marks = landmarks()
+    base, tip, marks = landmarks_of_first_nail(page)
     # From (150, 175) towards (170, 60): the top edge (y = 100) at x = 163.04, the bottom (y = 250) at x = 136.96.
     assert abs(tip[0] - 163.04) < 0.6 and abs(tip[1] - 100) < 0.02, tip
     assert abs(base[0] - 136.96) < 0.6 and abs(base[1] - 250) < 0.02, base
     assert not marks
     page.keyboard.press("Control+z")
-    assert landmarks()[:2] == (None, None)
+    assert landmarks_of_first_nail(page)[:2] == (None, None)
     page.keyboard.press("Control+Shift+z")
-    assert landmarks()[:2] == (base, tip)
+    assert landmarks_of_first_nail(page)[:2] == (base, tip)
     saved = wait_for(lambda: (a := Annotation.objects.get(image=image)).geometry["nails"][0]["tip"] and a, timeout=20,
                      message="base and tip to be saved")
     assert saved.geometry["nails"][0]["base"] == base and saved.geometry["nails"][0]["tip"] == tip
@@ -119,14 +126,7 @@ def test_shift_t_aims_the_arrow_at_the_mouse_in_one_key(browser, live_server, ma
 def test_shift_drag_draws_the_arrow_from_base_to_tip_in_one_stroke(browser, live_server, make_image):
     """Shift+drag from a nail's base to its tip sets both ends where the drag began and ended (snapped onto the
     outline; one undoable edit, confirmed, saved); a Shift+drag that starts on no nail changes no landmark."""
-    make_user("ann", "annotator")
-    image = make_image(640, 480)
-    import_annotation(image, {"nails": [{"polygon": NAIL, "finger": 2}]}, status="accepted", note="imported")
-    url = live_server.url
-    page, errors, _ = watched_page(browser, viewport={"width": 1400, "height": 900})
-    login(page, url, "ann", "ann-password-123")
-    page.goto(f"{url}/annotate/{image.pk}/?queue=incomplete")
-    expect(page.locator("#app")).to_have_attribute("data-ready", "1", timeout=15_000)
+    image, page, errors = open_one_nail(browser, live_server, make_image)
     view = page.evaluate("annotator.view.snapshot()")
     box = page.locator("#stage canvas.layer-ui").bounding_box()
 
@@ -142,27 +142,23 @@ def test_shift_drag_draws_the_arrow_from_base_to_tip_in_one_stroke(browser, live
         page.mouse.up()
         page.keyboard.up("Shift")
 
-    def landmarks():
-        nail = page.evaluate("annotator.scene.geometry.nails[0]")
-        return nail["base"], nail["tip"], nail.get("suggested")
-
     shift_drag((400, 400), (450, 300))             # starts on no nail: the view pans, no landmark is set
-    assert landmarks()[:2] == (None, None)
+    assert landmarks_of_first_nail(page)[:2] == (None, None)
     view = page.evaluate("annotator.view.snapshot()")
     shift_drag((140, 249), (165, 101))             # from just inside the bottom edge to just inside the top one
-    base, tip, marks = landmarks()
+    base, tip, marks = landmarks_of_first_nail(page)
     assert base == [140, 249] and tip == [165, 101], (base, tip)
     assert not marks                               # drawn by hand: confirmed
     shift_drag((120, 230), (230, 80))              # ends outside the outline: snapped onto its nearest edge
-    base, tip, _ = landmarks()
+    base, tip, _ = landmarks_of_first_nail(page)
     assert base == [120, 230] and tip[1] == 100 and 195 <= tip[0] <= 200, (base, tip)
     page.keyboard.press("Control+z")
-    assert landmarks()[:2] == ([140, 249], [165, 101])
+    assert landmarks_of_first_nail(page)[:2] == ([140, 249], [165, 101])
     page.keyboard.press("Control+Shift+z")
-    assert landmarks()[:2] == (base, tip)
+    assert landmarks_of_first_nail(page)[:2] == (base, tip)
     page.keyboard.press("n")                       # in the nail tool too, while no outline is being drawn
     shift_drag((150, 249), (150, 101))
-    assert landmarks()[:2] == ([150, 249], [150, 101]) and page.evaluate("annotator.editor.drawing.length") == 0
+    assert landmarks_of_first_nail(page)[:2] == ([150, 249], [150, 101]) and page.evaluate("annotator.editor.drawing.length") == 0
     page.keyboard.press("Control+z")
     saved = wait_for(lambda: (a := Annotation.objects.get(image=image)).geometry["nails"][0]["tip"] == tip and a,
                      timeout=20, message="the drawn arrow to be saved")
