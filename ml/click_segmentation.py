@@ -41,8 +41,8 @@ How (every number lives in :class:`ClickRules`):
    it is, as without a model, at ``outline_level`` (before: GrabCut on the mean; ``bench/click_nail.py``'s
    two-click rows: of 18 negative points 15 raised the IoU, 6 before). A later positive point keeps the mean
    (46 of 66 raised it with the network's alone, 57 with the mean).
-   Otherwise (a negative point, or the click outside what the model saw) GrabCut refines it on the photo's
-   colours, seeded by the probability (sure foreground where it is high, probable foreground where it is above
+   Otherwise (the click outside what the probability shows, or a negative point with no trained network or
+   with ``negatives_by_outline_net`` off) GrabCut refines it on the photo's colours, seeded by the probability (sure foreground where it is high, probable foreground where it is above
    ``model_threshold``, probable background elsewhere) and the clicks.
 3. The connected component that holds the (first) positive click; its holes filled.
 4. The polygon: the component is smoothed (or, when a probability was taken as it is, that probability
@@ -85,7 +85,8 @@ class ClickRules:
     later_probable_radius: float = 0.1  # that a point near the nail's edge does not teach GrabCut the skin's colour
     iterations: int = 4               # GrabCut iterations
     model_threshold: float = 0.5      # the model's foreground: probability above this
-    outline_level: float = 0.5        # without a model, the network's foreground: probability above this
+    outline_level: float = 0.5        # the network's foreground where its probability stands alone (no model, or
+                                      # a model's negative point): probability above this
     model_sure: float = 0.9           # ... sure foreground for GrabCut above this
     smooth_sigma: float = 0.8         # Gaussian sigma (work px) before upsampling the component
     max_confidence: float = 0.98      # no proposal is certain
