@@ -118,8 +118,8 @@ def section(report: dict) -> str:
              "its nails' polygons only; the simulated annotator of `bench/annotation_effort.py` gives every nail its "
              "finger and base/tip in the real tool (headless Chromium) until they match the project's confirmed "
              f"labels (finger equal, base and tip within {LANDMARK_TOL:.0%} of the nail's base-tip length). Without "
-             "suggestions: select, finger (1 click), B + T with the mouse on the base and the tip (X instead for an arrow "
-             "pointing the wrong way). "
+             "suggestions: select, finger (1 click), one Shift+drag from the base to the tip (since 2026-12-06 noon; "
+             "B + T with the mouse on the base and the tip before). "
              "With: select, G when the suggested finger or "
              "base/tip is right, then the same for what is still wrong. Every click and key counts; seconds are the "
              "tool's and server's latency only.", "",
@@ -134,8 +134,9 @@ def section(report: dict) -> str:
         lines += ["", f"Model votes: `{report['model']}` active (the suggestions weigh its per-nail votes; trained on the "
                       "tuning participants' photos only, as in the `complete_labels` section's model-vote rows)."]
     lines += ["", "The floor with suggestions is 2 actions a nail (select, G) when both the finger and the base/tip are "
-              "right; a wrong finger adds 1 click, a wrong base/tip 1 or 2 keys (B and/or T, or X when the arrow points "
-              "the wrong way; the suggestions' accuracy: the "
+              "right; a wrong finger adds 1 click, a wrong base/tip 1 action (X when the arrow points the wrong way, "
+              "Shift+T when aiming at the tip is enough, a Shift+drag from base to tip when both ends are off, else B "
+              "or T; the suggestions' accuracy: the "
               "`complete_labels` section). Per nail: `docs/results/completion_effort.json`.", end, ""]
     return "\n".join(lines)
 
