@@ -42,7 +42,7 @@ if str(ROOT) not in sys.path:
 
 from bench.annotation_effort import (LANDMARK_TOL, VIEWPORT, Annotator, activate_model, add_photos,  # noqa: E402
                                      checked, load_answers, login, match, open_photo, pole, start_instance)
-from bench.benchdoc import git_commit, log, machine_info, markers, write_section  # noqa: E402
+from bench.benchdoc import git_commit, log, machine_info, markers, measured_line, write_section  # noqa: E402
 
 SECTION = "completion_effort"
 RESULTS = ROOT / "docs" / "results" / "completion_effort.json"
@@ -110,11 +110,8 @@ def summarize(records: list[dict]) -> dict:
 
 def section(report: dict) -> str:
     start, end = markers(SECTION)
-    machine = report["machine"]
     lines = [start, "## Completing polygon-only labels in the browser (`bench/completion_effort.py`, issue #16)", "",
-             f"Measured {report['when']} in {report['wall_s']:.0f} s with `{report['command']}` (commit "
-             f"{machine['commit']}); {machine.get('nproc', '?')} CPUs ({machine['cpu']}), load average "
-             f"{' / '.join(f'{v:.1f}' for v in machine['load'])} at the start (shared machine). Photos: {report['photos']}, each imported with "
+             f"{measured_line(report)} Photos: {report['photos']}, each imported with "
              "its nails' polygons only; the simulated annotator of `bench/annotation_effort.py` gives every nail its "
              "finger and base/tip in the real tool (headless Chromium) until they match the project's confirmed "
              f"labels (finger equal, base and tip within {LANDMARK_TOL:.0%} of the nail's base-tip length). Without "
