@@ -57,9 +57,11 @@ def publish_report(report: dict, started: float, script: str, argv: list[str], r
 
 def measured_line(report: dict) -> str:
     """A generated section's first sentence: when, how long, the command, the commit and the machine (``report``:
-    ``when``, ``wall_s``, ``command``, ``machine`` as :func:`machine_info` and :func:`git_commit` give them)."""
+    ``when``, ``wall_s`` (or :func:`publish_report`'s ``total_s``), ``command``, ``machine`` as
+    :func:`machine_info` and :func:`git_commit` give them)."""
     m = report["machine"]
-    return (f"Measured {report['when']} in {report['wall_s']:.0f} s with `{report['command']}` (commit {m['commit']}); "
+    seconds = report["wall_s"] if "wall_s" in report else report["total_s"]
+    return (f"Measured {report['when']} in {seconds:.0f} s with `{report['command']}` (commit {m['commit']}); "
             f"{m.get('nproc', '?')} CPUs ({m['cpu']}), load average {' / '.join(f'{v:.1f}' for v in m['load'])} at the "
             "start (shared machine).")
 

@@ -32,11 +32,11 @@ if str(ROOT) not in sys.path:
 import numpy as np  # noqa: E402
 
 from bench.annotation_effort import USER, activate_model, add_photos, iou, load_answers, pole, start_instance  # noqa: E402
-from bench.benchdoc import git_commit, log, machine_info, markers, measured_line, write_section  # noqa: E402
+from bench.benchdoc import git_commit, log, machine_info, markers, measured_line, publish_report  # noqa: E402
+from bench.click_nail import TWELVE_MP  # noqa: E402
 
 SECTION = "click_endpoint"
 RESULTS = ROOT / "docs" / "results" / "click_endpoint.json"
-TWELVE_MP = 12_000_000
 
 
 def upscaled(path: Path, nails: list[dict], pixels: int = TWELVE_MP):
@@ -135,21 +135,16 @@ def main(argv=None) -> int:
     parser.add_argument("--model", default=None, help="a checkpoint: also measured with it as the active model")
     parser.add_argument("--photos", type=int, default=0, help="only the first N held-out photos (0: all)")
     parser.add_argument("--work", default=None, help="folder for the scratch instance")
+    parser.add_argument("--json", default=str(RESULTS), help="where the per-call figures go")
     parser.add_argument("--no-docs", action="store_true")
     args = parser.parse_args(argv)
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="click-endpoint-"))
     photos = [p for p in load_answers() if p["held_out"]][: args.photos or None]
-    load = machine_info()
-    started = time.monotonic()
-    result = measure(photos, Path(args.model) if args.model else None, work)
-    report = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "wall_s": time.monotonic() - started,
-              "command": "python bench/click_endpoint.py " + " ".join(argv), "machine": {**load, "commit": git_commit() or "?"},
-              "model": args.model, **result}
-    print(json.dumps({mode: r["summary"] for mode, r in result["modes"].items()}, indent=1))
-    if not args.no_docs:
-        RESULTS.write_text(json.dumps(report, indent=1) + "\n")
-        write_section(SECTION, render(report))
-        log(f"wrote the {SECTION} section of docs/benchmarks.md")
+    report = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+              "machine": {**machine_info(), "commit": git_commit() or "?"}, "model": args.model}
+    started = time.perf_counter()
+    report.update(measure(photos, Path(args.model) if args.model else None, work))
+    publish_report(report, started, "bench/click_endpoint.py", argv, render, SECTION, args.json, args.no_docs)
     return 0
 
 

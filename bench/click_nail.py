@@ -182,11 +182,8 @@ def measure_photo(path: Path, answers: list, predictor=None, scale: float = 1.0,
                 point = corrective_point(result.polygon, answer)
                 if point is not None:
                     second = {"point": [round(point[0], 1), round(point[1], 1), point[2]]}
-                    if key != "model":
-                        variants = (("", DEFAULT_RULES),) + ((("_same_seed", SAME_SEED),) if point[2] else ())
-                    else:  # the other rule for this point's sign (the same under both for the other sign)
-                        variants = (("", DEFAULT_RULES), ("_network", NETWORK_POSITIVES) if point[2] else ("_mean", MEAN_CORRECTIONS))
-                    for suffix, rules in variants:
+                    for suffix in sorted({suffix for label, suffix, _ in point_kinds(key).values() if label == point[2]}):
+                        rules = RULES_OF_SUFFIX[suffix]
                         proposal = segment_click(rgb, [(x, y, 1), point], nail_size=size, fg_prob=prob, rules=rules)
                         second["iou" + suffix] = round(iou(proposal.polygon, answer, width, height), 4)
                     record[key]["second"] = second
@@ -222,13 +219,31 @@ def summarize(records: list[dict], key: str) -> dict:
             "nails_confidence_below_05": len(low)}
 
 
+# The corrective points scored per mode: name -> (the point's label, the suffix of its IoU in a record, what the
+# docs call it). Image only, the positive point's seed both ways; with a model, the other rule for each sign.
+POINT_KINDS = {
+    "image": {"+": (1, "", "positive, small seed (now)"),
+              "+_same_seed": (1, "_same_seed", "positive, seeded as the first point (earlier rule)"),
+              "-": (0, "", "negative")},
+    "model": {"+": (1, "", "positive, read by the mean of model and network (now)"),
+              "+_network": (1, "_network", "positive, read by the network alone (tried, not kept)"),
+              "-": (0, "", "negative, read by the network alone (now)"),
+              "-_mean": (0, "_mean", "negative, GrabCut on the mean of model and network (earlier rule)")},
+}
+
+
+RULES_OF_SUFFIX = {"": DEFAULT_RULES, "_same_seed": SAME_SEED, "_network": NETWORK_POSITIVES, "_mean": MEAN_CORRECTIONS}
+
+
+def point_kinds(key: str) -> dict:
+    return POINT_KINDS["model" if key == "model" else "image"]
+
+
 def summarize_second(records: list[dict], key: str) -> dict:
-    """What one corrective point did to the proposals under the bar: per point (``+`` positive with the small
-    seed, ``+_same_seed`` positive seeded as the first point, ``-`` negative) the IoU before and after."""
+    """What one corrective point did to the proposals under the bar: per kind of point (``point_kinds``) the
+    IoU before and after."""
     out = {}
-    kinds = (("+", 1, ""), ("+_network", 1, "_network"), ("-", 0, ""), ("-_mean", 0, "_mean")) if key == "model" else \
-        (("+", 1, ""), ("+_same_seed", 1, "_same_seed"), ("-", 0, ""))
-    for name, label, suffix in kinds:
+    for name, (label, suffix, _) in point_kinds(key).items():
         steps = [(r[key]["iou"], r[key]["second"]["iou" + suffix]) for r in records
                  if "second" in r.get(key, {}) and r[key]["second"]["point"][2] == label]
         if not steps:
@@ -343,16 +358,11 @@ def section(result: dict, command: str) -> str:
               "(the network alone, `positives_by_outline_net`, was tried and not kept).", "",
               "| mode | set | point | points | IoU before (median) | IoU after (median) | raised | reached 0.9 | dropped from >= 0.5 to < 0.5 |",
               "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    kinds = {"+": "positive, small seed (now)", "+_same_seed": "positive, seeded as the first point (earlier rule)",
-             "-": "negative", "+_network": "positive, read by the network alone (tried, not kept)",
-             "-_mean": "negative, GrabCut on the mean of model and network (earlier rule)"}
     for key, sets in result.get("second_point", {}).items():
         for name in ("all", "tuned_on", "rest", "held_out"):
             for kind, m in sets.get(name, {}).items():
                 if m["points"]:
-                    what = {"+": "positive, read by the mean of model and network (now)", "-": "negative, read by the "
-                            "network alone (now)"}.get(kind, kinds[kind]) if key == "model" else kinds[kind]
-                    lines.append(f"| {key} | {name} | {what} | {m['points']} | "
+                    lines.append(f"| {key} | {name} | {point_kinds(key)[kind][2]} | {m['points']} | "
                                  f"{fmt(m['iou_before_median'], 3)} | {fmt(m['iou_after_median'], 3)} | {m['raised']} | "
                                  f"{m['reached_bar']} | {m['dropped_below_05']} |")
     lines += ["", "Latency of `segment_click` in one process (first: the photo's decoding + the first click, median over "
