@@ -1,15 +1,19 @@
-"""Train the learned part of the label suggestions from confirmed labels (issue #16): the network of
-:mod:`ml.nail_direction` (which end of a nail is its tip), into ``ml/weights/nail_tip.npz``.
+"""Train the learned parts of the label suggestions from confirmed labels (issue #16): the two networks of
+:mod:`ml.nail_direction`, which end of a nail is its tip (into ``ml/weights/nail_tip.npz``) and which way its
+finger runs (into ``ml/weights/nail_axis.npz``).
 
     python bench/fit_label_suggestions.py [--labels curation/demo/nails-cc0-labels.json] [--data ../shared/data/nails-cc0]
                                        [--epochs 30] [--folds 5] [--no-save]
 
 Reads the confirmed labels the way ``bench/complete_labels.py`` does and keeps the photos of the TUNING
 participants only (every participant not in ``bench.complete_labels.HELD_OUT``; the held-out photos are not
-even read). Each nail is one sample: its crop read along the axis (of those ``ml.label_suggestions`` reads)
-closest to the confirmed direction; nails whose axes are all over 45 degrees off are left out. Prints the
-participant-grouped k-fold accuracy of the per-nail vote (each fold's participants predicted by a network
-trained on the others; accuracy by the vote's confidence too), then trains on all tuning participants and
+even read). The tip network: each nail is one sample, its crop read along the axis (of those
+``ml.label_suggestions`` reads) closest to the confirmed direction; nails whose axes are all over 45 degrees
+off are left out. The finger-axis network: each nail with a confirmed direction is one sample
+(:func:`axis_samples`). Prints the participant-grouped k-fold accuracy of each (each fold's participants
+predicted by networks trained on the others): the tip vote's (by its confidence too), and for the round
+nails (the ones the suggestions ask the finger-axis network about) how often the axis it reads is within 30
+degrees of the confirmed direction, sign-free and signed. Then trains both on all tuning participants and
 saves the weights (with how they were trained) unless ``--no-save``. Deterministic: seed 0, 2 threads.
 """
 from __future__ import annotations
@@ -29,8 +33,10 @@ import torch  # noqa: E402
 
 from bench.complete_labels import SHARED, load_labels, load_participants, read_photo, tuning_participants  # noqa: E402
 from curation.demo_labels import DEMO_LABELS  # noqa: E402
-from ml.label_suggestions import direction_reads  # noqa: E402
-from ml.nail_direction import WEIGHTS_PATH, save_tip_net, tip_probabilities, train_tip_net  # noqa: E402
+from ml.label_suggestions import SuggestionRules, direction_reads  # noqa: E402
+from ml.postprocess import nail_axis  # noqa: E402
+from ml.nail_direction import (AXIS_WEIGHTS_PATH, WEIGHTS_PATH, finger_axis_reads, save_tip_net,  # noqa: E402
+                               tip_probabilities, train_axis_net, train_tip_net)  # noqa: E402
 
 EPOCHS = 30   # chosen by the grouped k-fold accuracy on the tuning participants
 FOLDS = 5
@@ -66,18 +72,34 @@ def training_samples(labels: dict[str, list[dict]], data_dir, participants: dict
     return samples, groups
 
 
+def axis_samples(labels: dict[str, list[dict]], data_dir, participants: dict[str, str], only):
+    """``(samples, participant per sample)`` for the finger-axis network: ``(photo, polygon, base -> tip unit
+    vector)`` of every nail with a confirmed direction of the participants in ``only``."""
+    samples, groups = [], []
+    for _, who, photo, nails in photos_of(labels, data_dir, participants, only):
+        for nail in nails:
+            if nail["base"] is None or nail["tip"] is None:
+                continue
+            d = np.subtract(nail["tip"], nail["base"])
+            if np.linalg.norm(d) > 0:
+                samples.append((photo, nail["polygon"], d / np.linalg.norm(d)))
+                groups.append(who)
+    return samples, groups
+
+
 def participant_folds(groups, folds: int = FOLDS) -> list[list[str]]:
     """The participants (sorted) dealt into ``folds`` folds."""
     people = sorted(set(groups))
     return [people[k::folds] for k in range(min(folds, len(people)))]
 
 
-def fold_networks(samples, groups, folds: int = FOLDS, epochs: int = EPOCHS) -> dict:
-    """``{participant: network}``: each participant's network trained on the samples of the other folds'
-    participants only (fold ``k`` with seed ``k``)."""
+def fold_networks(samples, groups, folds: int = FOLDS, epochs: int = EPOCHS, train=train_tip_net) -> dict:
+    """``{participant: network}``: each participant's network (``train``: the tip network's, or
+    ``train_axis_net`` on :func:`axis_samples`) trained on the samples of the other folds' participants only
+    (fold ``k`` with seed ``k``)."""
     nets = {}
     for k, fold in enumerate(participant_folds(groups, folds)):
-        net = train_tip_net([s for s, g in zip(samples, groups) if g not in fold], epochs=epochs, seed=k)
+        net = train([s for s, g in zip(samples, groups) if g not in fold], epochs=epochs, seed=k)
         nets.update({who: net for who in fold})
     return nets
 
@@ -104,6 +126,28 @@ def grouped_cross_validation(samples, groups, folds: int = FOLDS, epochs: int = 
             "by_confidence": bands}
 
 
+def axis_cross_validation(samples, groups, folds: int = FOLDS, epochs: int = EPOCHS,
+                          round_aspect: float = SuggestionRules.round_aspect) -> dict:
+    """The finger-axis network on the round nails of each fold (trained on the other folds): the share whose
+    read axis is within 30 degrees of the confirmed direction, sign-free (what the suggestions use) and
+    signed; beside it, the share whose own major axis is (what the suggestions used before)."""
+    nets = fold_networks(samples, groups, folds, epochs, train=train_axis_net)
+    axial, signed, major = [], [], []
+    for (photo, polygon, direction), who in zip(samples, groups):
+        centre, own = nail_axis(np.asarray(polygon, np.float64))
+        rel = (np.asarray(polygon, np.float64) - centre) @ np.array([own, [-own[1], own[0]]]).T
+        if np.ptp(rel[:, 0]) >= round_aspect * np.ptp(rel[:, 1]):
+            continue
+        axis, _ = finger_axis_reads(photo, [polygon], nets[who])[0]
+        cos = float(axis @ direction)
+        signed.append(cos >= np.cos(np.radians(30)))
+        axial.append(abs(cos) >= np.cos(np.radians(30)))
+        major.append(abs(float(own @ direction)) >= np.cos(np.radians(30)))
+    share = (lambda xs: float(np.mean(xs)) if xs else None)
+    return {"folds": folds, "round_nails": len(axial), "within_30_sign_free": share(axial),
+            "within_30_signed": share(signed), "major_axis_within_30": share(major)}
+
+
 def train_and_save(report: dict, train, save) -> None:
     """Train the network on every tuning participant (``train()``), write it (``save(net)``, its path) and note
     where and how long in ``report`` (``saved``, ``train_seconds``)."""
@@ -119,7 +163,8 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--folds", type=int, default=FOLDS, help="0: no cross-validation")
     parser.add_argument("--no-save", action="store_true")
-    parser.add_argument("--out", default=str(WEIGHTS_PATH))
+    parser.add_argument("--out", default=str(WEIGHTS_PATH), help="the tip network's weights")
+    parser.add_argument("--axis-out", default=str(AXIS_WEIGHTS_PATH), help="the finger-axis network's weights")
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     labels, participants = load_labels(args.labels, args.data), load_participants(args.data)
@@ -131,12 +176,21 @@ def main(argv=None) -> int:
         started = time.monotonic()
         report["cross_validation"] = grouped_cross_validation(samples, groups, args.folds, args.epochs)
         report["cross_validation"]["seconds"] = round(time.monotonic() - started, 1)
+    axis, axis_groups = axis_samples(labels, args.data, participants, only=set(tuning))
+    report["axis"] = {"nails": len(axis)}
+    if args.folds:
+        started = time.monotonic()
+        report["axis"]["cross_validation"] = axis_cross_validation(axis, axis_groups, args.folds, args.epochs)
+        report["axis"]["cross_validation"]["seconds"] = round(time.monotonic() - started, 1)
     if not args.no_save:
         about = {"trained_on": "the tuning participants' confirmed labels (bench/fit_label_suggestions.py)",
                  "nails": len(samples), "participants": len(set(groups)), "epochs": args.epochs, "seed": 0,
                  "cross_validation_accuracy": report.get("cross_validation", {}).get("accuracy")}
         train_and_save(report, lambda: train_tip_net(samples, epochs=args.epochs, seed=0),
                        lambda net: save_tip_net(net, args.out, about))
+        about = {**about, "nails": len(axis), "cross_validation": report["axis"].get("cross_validation")}
+        train_and_save(report["axis"], lambda: train_axis_net(axis, epochs=args.epochs, seed=0),
+                       lambda net: save_tip_net(net, args.axis_out, about))
     print(json.dumps(report, indent=2))
     return 0
 

@@ -12,8 +12,10 @@ How it decides (every number below lives in :class:`SuggestionRules`):
    photo, :mod:`ml.nail_direction` (a small CNN on a crop aligned with the axis: the nail, its free edge
    and cuticle, and the skin beyond both ends) votes on which end of the axis is the tip, its probability
    capped at ``photo_vote_cap``; a nail about as wide as long (aspect < ``round_aspect``) is read on both
-   its axes, and in a hand it takes the hand's axis (the fingers' own axes and the normal of the fingertip
-   line); its suggested base/tip follow its finger's axis read from the skin around it
+   its axes, and in a hand (not its thumb) it takes the axis its finger runs along as the finger-axis
+   network of :mod:`ml.nail_direction` reads it (of 12 reads every 15 degrees, the one it is most decided
+   on); without that network, the hand's axis (the fingers' own axes and the normal of the fingertip line),
+   its suggested base/tip then following its finger's axis read from the skin around it
    (:mod:`ml.finger_axis`) when that reads clearly (``skin_clarity``).
 2. Hands: a photo of at most ``one_hand_up_to`` nails shows one hand; otherwise nails closer than ``hand_gap`` nail widths (single linkage) are one hand; a lone nail within
    ``thumb_reach`` widths of a hand of fewer than five joins it (a thumb far from the fingers); a group of
@@ -32,7 +34,8 @@ How it decides (every number below lives in :class:`SuggestionRules`):
    - fingertip line: along ``D`` the middle nail is furthest, the little one well behind (``digit_reach``,
      one free offset), the thumb behind them all;
    - the thumb: apart from the other nails (``thumb_gap``), turned away from their direction, on the
-     index side; the other four point along ``D``;
+     index side, its tip along ``D`` or, less often (``thumb_against``: curled under, across a fist),
+     against it; the other four point along ``D``;
    - the thumb's shape (``thumb_shape``: seen from above, or edge-on: narrow and long);
    - the photo's vote on each nail's direction (``ml.nail_direction``) and, when given, the model's
      per-nail votes (below);
@@ -65,7 +68,7 @@ from shapely.geometry import Polygon
 
 from ml.finger_axis import skin_axis, skin_lab
 from ml.hand_groups import group_hands
-from ml.nail_direction import tip_probabilities
+from ml.nail_direction import finger_axis_reads, tip_probabilities
 from ml.postprocess import angle_between, axis_ends, nail_axis
 
 __all__ = ["DIGIT_NAMES", "NailSuggestion", "SuggestionRules", "finger_of", "hand_and_digit", "short_name",
@@ -114,12 +117,16 @@ class SuggestionRules:
     thumb_angle: float = 35.0        # typical angle between the thumb's axis and D
     thumb_angle_sd: float = 30.0
     thumb_side_sd: float = 1.5       # the thumb lies on the index side
+    thumb_against: float = 0.2       # prior chance that the thumb's tip points against the fingers' (curled
+                                     # under, across a fist: 6 of the tuning participants' 28 thumbs)
     # A thumb's log(aspect / the fingers' median) and log(width / the fingers' median): seen from above
     # (weight, r mean, r sd, w mean, w sd), edge-on (the same), and a finger's (r sd, w mean, w sd); read
     # off the tuning participants' confirmed labels (28 thumbs, 159 fingers).
     thumb_shape: tuple = ((0.6, 0.1, 0.2, 0.05, 0.25), (0.4, 1.2, 0.35, -1.3, 0.4), (0.24, -0.03, 0.3))
     thumb_prior: float = 0.5         # prior chance that a hand's thumb nail is among the nails
     tip_net: object | None = None    # ml.nail_direction's network (None: its trained weights, WEIGHTS_PATH)
+    axis_net: object | None = None   # its finger-axis network (None: its trained weights, AXIS_WEIGHTS_PATH;
+                                     # False: none, a round finger nail takes the hand's axis or the skin's)
     photo_vote_cap: float = 0.95     # the photo's vote on a nail's direction is at most this sure
     max_confidence: float = 0.9      # no suggestion is certain
     model_weight: float = 1.0
@@ -176,6 +183,7 @@ class _Nail:
     known_finger: int | None = None
     finger_probs: np.ndarray | None = None
     photo_axis: np.ndarray | None = None  # a round nail's axis that the photo reads most clearly
+    finger_axis: np.ndarray | None = None  # a round nail's axis read by the finger-axis network
     skin_axis: np.ndarray | None = None   # the finger's axis from the skin around the nail (ml.finger_axis)
     skin_clarity: float = 0.0
 
@@ -225,6 +233,10 @@ def _direction_votes(nails: list[_Nail], image: np.ndarray | None, rules: Sugges
         nail.votes.append((np.asarray(axis, np.float64), p, "photo"))
         if nail.aspect < rules.round_aspect and abs(p - 0.5) > best[k]:
             best[k], nail.photo_axis = abs(p - 0.5), np.asarray(axis, np.float64)
+    round_nails = [nail for nail in nails if nail.aspect < rules.round_aspect and rules.axis_net is not False]
+    for nail, read in zip(round_nails, finger_axis_reads(image, [nail.polygon for nail in round_nails], rules.axis_net)):
+        if read is not None:
+            nail.finger_axis = read[0]
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -301,18 +313,24 @@ def _hand_hypotheses(nails: list[_Nail], rules: SuggestionRules) -> list[_Hypoth
         for i, nail in enumerate(nails):
             axis = nail.major
             if nail.aspect < rules.round_aspect and nail.known_dir is None:
-                if i == thumb or not fingers_idx:  # the thumb: the axis the photo reads best
+                if i == thumb or not fingers_idx:  # the thumb: the axis the tip network reads best
                     axis = nail.photo_axis if nail.photo_axis is not None else axis
-                else:
-                    axis = d_axis
+                else:  # a finger: the finger-axis network's axis, or the hand's
+                    axis = nail.finger_axis if nail.finger_axis is not None else d_axis
             axes[i] = axis
         prior = math.log(rules.thumb_prior if thumb is not None else 1 - rules.thumb_prior)
-        for sign in (1.0, -1.0):
+        # The thumb's tip points along the fingers' or, less often, against them (its own sign).
+        thumb_signs = (1.0, -1.0) if thumb is not None and fingers_idx and rules.thumb_against > 0 else (1.0,)
+        for sign, thumb_sign in itertools.product((1.0, -1.0), thumb_signs):
             d = d_axis * sign
             directions = {}
             direction_score = 0.0
+            if len(thumb_signs) == 2:
+                direction_score += math.log(rules.thumb_against if thumb_sign < 0 else 1 - rules.thumb_against)
             for i, nail in enumerate(nails):
                 u = axes[i] if axes[i] @ d >= 0 else -axes[i]
+                if i == thumb:
+                    u = u * thumb_sign
                 directions[i] = u
                 for vote, p, _ in nail.votes:
                     if abs(vote @ u) > 0.7:  # a vote on this axis
@@ -509,7 +527,7 @@ def suggest_labels(polygons: Sequence, image: np.ndarray | None = None, *, known
             nail = nails[i]
             finger = best.fingers[local]
             u = best.directions[local]
-            if (nail.aspect < rules.round_aspect and nail.skin_axis is not None
+            if (nail.aspect < rules.round_aspect and nail.skin_axis is not None and nail.finger_axis is None
                     and nail.skin_clarity >= rules.skin_clarity and nail.known_dir is None):
                 u = nail.skin_axis if nail.skin_axis @ u >= 0 else -nail.skin_axis
             p_finger = float(sum(w for w, h in zip(post, hyps) if h.fingers[local] == finger))

@@ -393,6 +393,93 @@ def test_train_save_and_load_the_tip_reader(tmp_path):
     assert load_tip_net(tmp_path / "missing.npz") is None
 
 
+def _round_finger_scene(rng, angle_deg):
+    """A round nail at the end of a finger held out over a dark ground, the finger at ``angle_deg``:
+    (image, nail polygon, unit knuckle -> fingertip direction)."""
+    image = np.clip(45 + rng.normal(0, 5, (160, 160, 3)), 0, 255).astype(np.uint8)
+    a = math.radians(angle_deg)
+    d = np.array([math.cos(a), math.sin(a)])
+    centre = np.array([80.0, 80.0]) + rng.normal(0, 3, 2)
+    cv2.line(image, tuple(np.round(centre - d * 90).astype(int)), tuple(np.round(centre + d * 9).astype(int)),
+             (222, 172, 142), 26, cv2.LINE_AA)
+    ring = np.linspace(0, 2 * np.pi, 28, endpoint=False)
+    nail = centre + np.c_[np.cos(ring), np.sin(ring)] * rng.uniform(6.5, 7.5)
+    cv2.fillPoly(image, [np.round(nail - 0.5).astype(np.int32)], (206, 134, 138))
+    return image, nail, d
+
+
+def test_the_finger_axis_reader_learns_which_way_a_round_nail_s_finger_runs(tmp_path):
+    """ml.nail_direction's finger-axis network, trained on round nails of fingers at random angles (it is
+    told only the base -> tip direction): on new fingers the read it is most decided on lies along the
+    finger, tip end ahead; an untrained one reads at random; it saves and loads like the tip reader; and the
+    suggestions turn a round finger nail along it."""
+    from ml.nail_direction import finger_axis_reads, load_axis_net, save_tip_net, train_axis_net
+
+    rng = np.random.default_rng(3)
+    samples = [_round_finger_scene(rng, rng.uniform(0, 360)) for _ in range(60)]
+    net = train_axis_net(samples, epochs=15, width=4, seed=0)
+    checks = [_round_finger_scene(rng, angle) for angle in (10, 75, 130, 200, 250, 320)]
+
+    def errors(reader):
+        out = []
+        for image, polygon, d in checks:
+            (axis, decided), = finger_axis_reads(image, [polygon], reader)
+            assert 0 <= decided <= 0.5 and abs(np.linalg.norm(axis) - 1) < 1e-9
+            out.append(math.degrees(math.acos(np.clip(float(axis @ d), -1, 1))))
+        return out
+
+    trained = errors(net)
+    assert max(trained) <= 30, trained
+    untrained = errors(train_axis_net(samples, epochs=0, width=4, seed=0))
+    assert np.mean(untrained) > np.mean(trained) + 20, (untrained, trained)
+    again = load_axis_net(save_tip_net(net, tmp_path / "axis.npz", {"nails": len(samples)}))
+    assert errors(again) == pytest.approx(trained)
+    assert load_axis_net(tmp_path / "missing.npz") is None
+    assert finger_axis_reads(None, [checks[0][1]], net) == [None]
+
+    # Four round finger nails in a row across the hand, their fingers slanted 40 degrees off the row's normal:
+    # the hand's axis says "up", the finger-axis network says "along each finger".
+    image = np.clip(45 + rng.normal(0, 5, (260, 360, 3)), 0, 255).astype(np.uint8)
+    a = math.radians(-90 + 40)
+    d = np.array([math.cos(a), math.sin(a)])
+    nails = []
+    for k in range(4):
+        centre = np.array([70.0 + 70 * k, 120.0])
+        cv2.line(image, tuple(np.round(centre - d * 90).astype(int)), tuple(np.round(centre + d * 9).astype(int)),
+                 (222, 172, 142), 26, cv2.LINE_AA)
+        ring = np.linspace(0, 2 * np.pi, 28, endpoint=False)
+        nail = centre + np.c_[np.cos(ring), np.sin(ring)] * 7
+        cv2.fillPoly(image, [np.round(nail - 0.5).astype(np.int32)], (206, 134, 138))
+        nails.append(nail.tolist())
+    along = suggest_labels(nails, image, rules=SuggestionRules(axis_net=net))
+    hand_only = suggest_labels(nails, image, rules=SuggestionRules(axis_net=False, skin_clarity=0.0))
+
+    def axial_error(s):
+        u = _unit(np.subtract(s.tip, s.base))
+        return math.degrees(math.acos(min(1.0, abs(float(u @ d)))))
+    assert max(axial_error(s) for s in along) <= 25, [axial_error(s) for s in along]
+    assert min(axial_error(s) for s in hand_only) >= 25, [axial_error(s) for s in hand_only]
+
+
+def test_a_thumb_may_point_against_the_fingers_when_the_photo_says_so():
+    """A thumb curled under the hand: its tip points against the other fingers'. Without a word from the photo
+    it is suggested along them (``thumb_against`` is a minority); a sure vote on its own direction turns it,
+    and only it; with ``thumb_against`` 0 the vote cannot."""
+    _, nails = hand_parts((210, 200), 22, 0, False)
+    thumb = next(k for k, n in enumerate(nails) if n["digit"] == 1)
+    reversed_thumb = (nails[thumb]["base"] - nails[thumb]["tip"]) / np.linalg.norm(nails[thumb]["base"] - nails[thumb]["tip"])
+    votes = [None] * len(nails)
+    votes[thumb] = {"direction": reversed_thumb.tolist(), "direction_confidence": 0.9}
+    plain = suggest_labels(polygons(nails), None)
+    check(plain, nails)
+    turned = suggest_labels(polygons(nails), None, model_votes=votes)
+    assert [s.finger for s in turned] == [n["finger"] for n in nails]
+    assert angle_error(turned[thumb], nails[thumb]) > 150
+    assert all(angle_error(s, n) < 30 for k, (s, n) in enumerate(zip(turned, nails)) if k != thumb)
+    held = suggest_labels(polygons(nails), None, model_votes=votes, rules=SuggestionRules(thumb_against=0.0))
+    assert angle_error(held[thumb], nails[thumb]) < 30
+
+
 def test_hand_groups():
     from ml.hand_groups import group_hands
 
@@ -438,17 +525,17 @@ def test_skin_axis_follows_the_finger_and_a_round_nail_takes_it(angle):
     palm = np.full_like(image, (222, 172, 142))
     cv2.fillPoly(palm, [np.round(nail - 0.5).astype(np.int32)], (200, 60, 90))
     assert skin_axis(skin_lab(palm), nail, centre, 22.0, 22.0)[1] < 0.5
-    (s,) = suggest_labels([nail.tolist()], image)
+    (s,) = suggest_labels([nail.tolist()], image, rules=SuggestionRules(axis_net=False))
     u = np.subtract(s.tip, s.base)
     assert abs(float(u @ d)) / np.linalg.norm(u) > math.cos(math.radians(20))
-    (plain,) = suggest_labels([nail.tolist()], image, rules=SuggestionRules(skin_clarity=0.0))
+    (plain,) = suggest_labels([nail.tolist()], image, rules=SuggestionRules(skin_clarity=0.0, axis_net=False))
     assert plain.finger is not None  # the skin axis can be turned off
 
 
 def test_fit_label_suggestions_trains_and_saves_the_tip_reader(tmp_path, capsys):
     from bench.complete_labels import load_labels, load_participants
-    from bench.fit_label_suggestions import main, participant_folds, training_samples
-    from ml.nail_direction import load_tip_net
+    from bench.fit_label_suggestions import axis_samples, main, participant_folds, training_samples
+    from ml.nail_direction import load_axis_net, load_tip_net
 
     labels = _synthetic_confirmed(tmp_path, [(0, False), (90, True), (180, False), (270, True)])
     loaded, people = load_labels(labels), load_participants(tmp_path)
@@ -462,12 +549,21 @@ def test_fit_label_suggestions_trains_and_saves_the_tip_reader(tmp_path, capsys)
     folds = participant_folds([f"person{k}" for k in range(4)] * 2, 3)
     assert sorted(sum(folds, [])) == [f"person{k}" for k in range(4)] and len(folds) == 3
 
-    out = tmp_path / "tip.npz"
-    assert main(["--labels", str(labels), "--data", str(tmp_path), "--epochs", "2", "--folds", "2", "--out", str(out)]) == 0
+    out, axis_out = tmp_path / "tip.npz", tmp_path / "axis.npz"
+    assert main(["--labels", str(labels), "--data", str(tmp_path), "--epochs", "2", "--folds", "2", "--out", str(out),
+                 "--axis-out", str(axis_out)]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["nails"] == 20 and report["participants"] == 4 and report["saved"] == str(out)
     assert report["cross_validation"]["folds"] == 2 and 0 <= report["cross_validation"]["accuracy"] <= 1
     assert load_tip_net(out) is not None
+    axis = report["axis"]   # every nail with a confirmed direction; the round ones scored in the folds
+    assert axis["nails"] == 20 and axis["saved"] == str(axis_out) and load_axis_net(axis_out) is not None
+    assert axis["cross_validation"]["folds"] == 2 and axis["cross_validation"]["round_nails"] >= 0
+    samples, groups = axis_samples(loaded, tmp_path, people, only={"person1"})
+    assert len(samples) == 5 and set(groups) == {"person1"}
+    for photo, polygon, direction in samples:    # the confirmed base -> tip, as a unit vector
+        nail = truth[tuple(np.round(polygon[0], 2))]
+        assert np.allclose(direction, _unit(np.subtract(nail["tip"], nail["base"])))
     assert main(["--labels", str(labels), "--data", str(tmp_path), "--epochs", "1", "--folds", "0", "--no-save",
-                 "--out", str(tmp_path / "none.npz")]) == 0
-    assert not (tmp_path / "none.npz").exists()
+                 "--out", str(tmp_path / "none.npz"), "--axis-out", str(tmp_path / "none-axis.npz")]) == 0
+    assert not (tmp_path / "none.npz").exists() and not (tmp_path / "none-axis.npz").exists()
