@@ -490,9 +490,13 @@ def suggest_labels(polygons: Sequence, image: np.ndarray | None = None, *, known
                     c = float(v.get("direction_confidence", 0.5) or 0.0)
                     nail.votes.append((vec / np.hypot(*vec), min(0.98, 0.5 + 0.5 * c), "model"))
     _direction_votes(nails, image, rules)
-    if image is not None and rules.skin_clarity > 0:  # the finger's axis from the skin (round nails)
+    # The finger's axis from the skin: for the round nails the finger-axis network did not read (the only ones
+    # whose suggestion it can turn).
+    skin_read = [nail for nail in nails
+                 if nail.aspect < rules.round_aspect and nail.finger_axis is None and nail.known_dir is None]
+    if image is not None and rules.skin_clarity > 0 and skin_read:
         lab = skin_lab(image)
-        for nail in nails:
+        for nail in skin_read:
             nail.skin_axis, nail.skin_clarity = skin_axis(lab, nail.polygon, nail.centre, nail.width, nail.length)
     groups, group_notes = group_hands([n.centre for n in nails], [n.width for n in nails], rules)
     if 6 <= n <= 10 and not any(k and k.get("finger") for k in known):
