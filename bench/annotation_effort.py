@@ -1152,6 +1152,9 @@ def updated(earlier: dict, rerun: dict, what: str = "", kept_note: str = "") -> 
         for mode in modes & set(rows):
             if any(r["mode"] == mode and (subset == "all" or r["held_out"]) for r in kept):
                 rows[mode] = {**earlier["summary"][subset][mode], "earlier": True}
+        for mode in set(rows) - modes:  # a row the earlier report already kept from a run before it stays so
+            if earlier["summary"].get(subset, {}).get(mode, {}).get("earlier"):
+                rows[mode] = earlier["summary"][subset][mode]
     steps = []  # (IoU before, IoU after) of each positive point
     for r in (r for r in rerun["nails"] if r["mode"] == "click"):  # image only, as the docs say
         ious = r.get("click", {}).get("proposal_ious", [])

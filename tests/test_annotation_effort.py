@@ -50,6 +50,26 @@ def test_a_rerun_replaces_its_modes_on_its_photos_and_no_row_mixes_two_runs():
     assert rerun_info["earlier"]["held_out"]["click"]["actions_median"] == 14
 
 
+def test_a_row_an_update_kept_from_an_earlier_run_stays_kept_through_the_next_update():
+    """Update 1 reruns scratch on the held-out photo only, so the all-photos scratch row keeps the first run's
+    figures; update 2 reruns click only: that scratch row must still be the first run's, not recomputed from
+    nails of two runs with different rules."""
+    first_nails = [nail_record(mode, photo, photo == "held", actions)
+                   for mode, actions in (("scratch", 17), ("click", 14)) for photo in ("held", "other")]
+    first = {"summary": summarize(first_nails), "nails": first_nails, "when": "then"}
+
+    def rerun_of(mode, actions):
+        nails = [nail_record(mode, "held", True, actions)]
+        return {"summary": summarize(nails), "nails": nails, "when": "now", "wall_s": 1.0, "command": "rerun",
+                "machine": {"load": [0.0]}, "rules": {}}
+    once, records = updated(first, rerun_of("scratch", 9))
+    assert once["summary"]["all"]["scratch"]["actions_median"] == 17 and once["summary"]["all"]["scratch"]["earlier"]
+    twice, _ = updated({**once, "nails": records}, rerun_of("click", 5))   # the results file's nails
+    assert twice["summary"]["all"]["scratch"] == once["summary"]["all"]["scratch"]       # still the first run's
+    assert twice["summary"]["held_out"]["scratch"]["actions_median"] == 9                  # update 1's rerun
+    assert twice["summary"]["held_out"]["click"]["actions_median"] == 5 and twice["summary"]["all"]["click"]["earlier"]
+
+
 def test_a_rerun_of_a_rerun_says_what_changed_and_keeps_the_earlier_counts():
     earlier_nails = [nail_record(mode, "held", True, actions) for mode, actions in (("scratch", 17), ("click", 14))]
     earlier = {"summary": summarize(earlier_nails), "nails": earlier_nails, "when": "then", "wall_s": 2.0, "command": "first",
