@@ -33,8 +33,7 @@ import torch  # noqa: E402
 
 from bench.complete_labels import SHARED, load_labels, load_participants, read_photo, tuning_participants  # noqa: E402
 from curation.demo_labels import DEMO_LABELS  # noqa: E402
-from ml.label_suggestions import SuggestionRules, direction_reads  # noqa: E402
-from ml.postprocess import nail_axis  # noqa: E402
+from ml.label_suggestions import direction_reads  # noqa: E402
 from ml.nail_direction import (AXIS_WEIGHTS_PATH, WEIGHTS_PATH, finger_axis_reads, save_tip_net,  # noqa: E402
                                tip_probabilities, train_axis_net, train_tip_net)  # noqa: E402
 
@@ -126,23 +125,23 @@ def grouped_cross_validation(samples, groups, folds: int = FOLDS, epochs: int = 
             "by_confidence": bands}
 
 
-def axis_cross_validation(samples, groups, folds: int = FOLDS, epochs: int = EPOCHS,
-                          round_aspect: float = SuggestionRules.round_aspect) -> dict:
-    """The finger-axis network on the round nails of each fold (trained on the other folds): the share whose
-    read axis is within 30 degrees of the confirmed direction, sign-free (what the suggestions use) and
-    signed; beside it, the share whose own major axis is (what the suggestions used before)."""
+def axis_cross_validation(samples, groups, folds: int = FOLDS, epochs: int = EPOCHS) -> dict:
+    """The finger-axis network on the round nails of each fold (those ``ml.label_suggestions`` reads on both
+    axes, :func:`direction_reads`; trained on the other folds): the share whose read axis is within 30 degrees
+    of the confirmed direction, sign-free (what the suggestions use) and signed; beside it, the share whose own
+    major axis is (what the suggestions used before)."""
     nets = fold_networks(samples, groups, folds, epochs, train=train_axis_net)
     axial, signed, major = [], [], []
+    within = np.cos(np.radians(30))
     for (photo, polygon, direction), who in zip(samples, groups):
-        centre, own = nail_axis(np.asarray(polygon, np.float64))
-        rel = (np.asarray(polygon, np.float64) - centre) @ np.array([own, [-own[1], own[0]]]).T
-        if np.ptp(rel[:, 0]) >= round_aspect * np.ptp(rel[:, 1]):
+        axes = direction_reads([polygon])[0]
+        if len(axes) < 2:   # not round: its own axis is the one the suggestions take
             continue
         axis, _ = finger_axis_reads(photo, [polygon], nets[who])[0]
         cos = float(axis @ direction)
-        signed.append(cos >= np.cos(np.radians(30)))
-        axial.append(abs(cos) >= np.cos(np.radians(30)))
-        major.append(abs(float(own @ direction)) >= np.cos(np.radians(30)))
+        signed.append(cos >= within)
+        axial.append(abs(cos) >= within)
+        major.append(abs(float(axes[0] @ direction)) >= within)
     share = (lambda xs: float(np.mean(xs)) if xs else None)
     return {"folds": folds, "round_nails": len(axial), "within_30_sign_free": share(axial),
             "within_30_signed": share(signed), "major_axis_within_30": share(major)}

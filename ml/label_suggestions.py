@@ -221,7 +221,8 @@ def direction_reads(polygons: Sequence, rules: SuggestionRules | None = None) ->
 
 
 def _direction_votes(nails: list[_Nail], image: np.ndarray | None, rules: SuggestionRules) -> None:
-    """Each nail's vote on its direction (both axes of a round nail are tried later, so vote on both)."""
+    """Each nail's vote on its direction (both axes of a round nail are tried later, so vote on both), and a
+    round nail's finger axis as the finger-axis network reads it (none with ``axis_net=False``)."""
     reads = [(k, axis) for k, nail in enumerate(nails) for axis in _axes_to_read(nail, rules)]
     probabilities = tip_probabilities(image, [(nails[k].polygon, axis) for k, axis in reads], rules.tip_net)
     best = [0.0] * len(nails)
@@ -233,7 +234,9 @@ def _direction_votes(nails: list[_Nail], image: np.ndarray | None, rules: Sugges
         nail.votes.append((np.asarray(axis, np.float64), p, "photo"))
         if nail.aspect < rules.round_aspect and abs(p - 0.5) > best[k]:
             best[k], nail.photo_axis = abs(p - 0.5), np.asarray(axis, np.float64)
-    round_nails = [nail for nail in nails if nail.aspect < rules.round_aspect and rules.axis_net is not False]
+    if rules.axis_net is False:
+        return
+    round_nails = [nail for nail in nails if nail.aspect < rules.round_aspect]
     for nail, read in zip(round_nails, finger_axis_reads(image, [nail.polygon for nail in round_nails], rules.axis_net)):
         if read is not None:
             nail.finger_axis = read[0]
@@ -531,8 +534,7 @@ def suggest_labels(polygons: Sequence, image: np.ndarray | None = None, *, known
             nail = nails[i]
             finger = best.fingers[local]
             u = best.directions[local]
-            if (nail.aspect < rules.round_aspect and nail.skin_axis is not None and nail.finger_axis is None
-                    and nail.skin_clarity >= rules.skin_clarity and nail.known_dir is None):
+            if nail.skin_axis is not None and nail.skin_clarity >= rules.skin_clarity:  # read only where it may turn
                 u = nail.skin_axis if nail.skin_axis @ u >= 0 else -nail.skin_axis
             p_finger = float(sum(w for w, h in zip(post, hyps) if h.fingers[local] == finger))
             p_dir = float(sum(w for w, h in zip(post, hyps) if h.directions[local] @ u > 0.5))
