@@ -139,10 +139,11 @@ def load_answers(data_dir: Path = SHARED) -> list[dict]:
              "held_out": owners[name] in HELD_OUT, "nails": nails} for name, nails in sorted(labels.items())]
 
 
-def masks_export(out: Path, held_out: bool = False, data_dir: Path = SHARED) -> tuple[Path, int, int]:
+def masks_export(out: Path, held_out: bool = False, data_dir: Path = SHARED, leave_out=()) -> tuple[Path, int, int]:
     """The platform's masks export (``dataset.formats``) of the shared photos of the participants NOT held out
     (``held_out=False``: every photo in split ``train``) or of the held-out ones (split ``test``), with the
-    project's confirmed fingers and base/tip (demo labels), under ``out/masks``: (its folder, photos, nails)."""
+    project's confirmed fingers and base/tip (demo labels), under ``out/masks``: (its folder, photos, nails).
+    ``leave_out``: participants whose photos are left out too (a fold of a cross-validation)."""
     from dataset.formats import ExportRecord, FolderTarget, get_exporter, get_importer
     from dataset.geometry import normalize_geometry
 
@@ -151,7 +152,7 @@ def masks_export(out: Path, held_out: bool = False, data_dir: Path = SHARED) -> 
     owners = {a["file_name"]: a["participant"] for a in load_answers(data_dir)}
     records = []
     for image in parsed.images:
-        if (owners[image.file_name] in HELD_OUT) != held_out:
+        if (owners[image.file_name] in HELD_OUT) != held_out or owners[image.file_name] in leave_out:
             continue
         geometry = normalize_geometry({"nails": image.geometry["nails"], "ignore": image.geometry.get("ignore") or []})
         records.append(ExportRecord(len(records) + 1, image.file_name, str(data_dir / "images" / image.file_name), image.width, image.height,
@@ -162,18 +163,19 @@ def masks_export(out: Path, held_out: bool = False, data_dir: Path = SHARED) -> 
     return out / "masks", len(records), sum(len(r.geometry["nails"]) for r in records)
 
 
-def train_model(out: Path, budget: dict = TRAIN_BUDGET, data_dir: Path = SHARED, should_stop=None) -> dict:
+def train_model(out: Path, budget: dict = TRAIN_BUDGET, data_dir: Path = SHARED, should_stop=None,
+                leave_out=()) -> dict:
     """The platform's training (``ml.train.train``) on the shared photos of the participants NOT held out, with
     their finger classes and base/tip (demo labels), written as the platform's masks export; every photo is
     train (no val: the train mIoU picks the best epoch). ``budget``: ``TRAIN_BUDGET``'s keys (``device``:
     where; ``workers``: DataLoader processes, optional); ``should_stop()``: asked before each step (a
-    deadline; the best epoch so far is kept). Writes ``out/training.json``: the checkpoint path, the budget,
+    deadline; the best epoch so far is kept); ``leave_out``: participants left out too (``masks_export``). Writes ``out/training.json``: the checkpoint path, the budget,
     the photos, the device, the epochs completed and the time, and returns it."""
     import torch
 
     from ml.train import train, train_config
 
-    masks, photos, nails = masks_export(out, held_out=False, data_dir=data_dir)
+    masks, photos, nails = masks_export(out, held_out=False, data_dir=data_dir, leave_out=set(leave_out))
     torch.set_num_threads(budget["threads"])
     device = budget.get("device", "cpu")
     config = train_config(budget["preset"], epochs=budget["epochs"], steps_per_epoch=budget["steps_per_epoch"],
@@ -191,7 +193,8 @@ def train_model(out: Path, budget: dict = TRAIN_BUDGET, data_dir: Path = SHARED,
     info = {"checkpoint": str(result["checkpoint"] or result["last_checkpoint"]), "budget": budget,
             "photos": photos, "nails": nails, "wall_s": round(time.monotonic() - started, 1),
             "device": torch.cuda.get_device_name(0) if result["device"].startswith("cuda") else "cpu",
-            "status": result["status"], "epochs_completed": result["epochs_completed"]}
+            "status": result["status"], "epochs_completed": result["epochs_completed"],
+            "left_out": sorted(leave_out)}
     (out / "training.json").write_text(json.dumps(info, indent=1))
     return info
 

@@ -146,12 +146,13 @@ def angle_between(a_base, a_tip, b_base, b_tip) -> float:
 
 
 def compare(labels: dict[str, list[dict]], data_dir, participants: dict[str, str], only=None,
-            rules_for=None, predictor=None) -> list[dict]:
+            rules_for=None, predictor=None, votes=None) -> list[dict]:
     """One record per confirmed nail: truth, suggestion, confidences, angle error. ``only``: the participants
     whose photos are read (None: all); ``rules_for(participant)``: the ``SuggestionRules`` to use (None:
     the defaults); ``predictor`` (an ``ml.predict.Predictor``): its per-nail votes (``ml.nail_votes``) go to
     the suggester, and each record also gets the model's own finger (``model_finger``: the votes' argmax)
-    and angle error (``model_angle_error``)."""
+    and angle error (``model_angle_error``); ``votes``: instead, ``{file name: per-nail votes}`` computed before
+    (each photo's by a model that never saw its participant, ``bench/fit_model_votes.py``)."""
     records = []
     for file_name, nails in sorted(labels.items()):
         who = participants.get(file_name, file_name)
@@ -160,17 +161,22 @@ def compare(labels: dict[str, list[dict]], data_dir, participants: dict[str, str
         image = read_photo(Path(data_dir) / "images" / file_name)
         rules = rules_for(who) if rules_for else None
         polygons = [n["polygon"] for n in nails]
-        votes = predict_nail_votes(predictor, image, polygons) if predictor is not None and image is not None else None
-        suggestions = suggest_labels(polygons, image, rules=rules, model_votes=votes)
+        if votes is not None:
+            photo_votes = votes.get(file_name)
+        else:
+            photo_votes = predict_nail_votes(predictor, image, polygons) if predictor is not None and image is not None else None
+        suggestions = suggest_labels(polygons, image, rules=rules, model_votes=photo_votes)
         for k, (nail, s) in enumerate(zip(nails, suggestions)):
             rec = {"file_name": file_name, "nail": k, "participant": who,
                    "finger": nail["finger"], "suggested": s.finger, "confidence": s.confidence,
                    "direction_confidence": s.direction_confidence, "angle_error": None}
             if nail["base"] is not None and nail["tip"] is not None:
                 rec["angle_error"] = angle_between(nail["base"], nail["tip"], s.base, s.tip)
-            vote = votes[k] if votes else None
+            vote = photo_votes[k] if photo_votes else None
             if vote and vote.get("finger_probs"):
                 rec["model_finger"] = int(np.argmax(vote["finger_probs"])) + 1
+                probs = np.asarray(vote["finger_probs"])
+                rec["model_digit"] = int(np.argmax(probs[:5] + probs[5:])) + 1  # whichever the hand
             if vote and vote.get("direction") and rec["angle_error"] is not None:
                 rec["model_angle_error"] = angle_between(nail["base"], nail["tip"], [0.0, 0.0], vote["direction"])
             records.append(rec)
@@ -237,6 +243,7 @@ def metrics(records: list[dict]) -> dict:
     voted = [r for r in labelled if r.get("model_finger") is not None]
     if voted:  # the model's votes alone (their argmax), beside the suggestions that weigh them
         out["model_finger_accuracy"] = sum(r["model_finger"] == r["finger"] for r in voted) / len(voted)
+        out["model_digit_accuracy"] = sum(r["model_digit"] == hand_and_digit(r["finger"])[1] for r in voted) / len(voted)
     field = [r["model_angle_error"] for r in with_dir if r.get("model_angle_error") is not None]
     if field:
         out["model_within_30"] = float(np.mean(np.array(field) <= 30))

@@ -51,7 +51,8 @@ Model votes (``model_votes[i] = {"finger_probs": [10 floats], "direction": [dx, 
 "direction_confidence": c}``, any key optional): each hypothesis adds ``model_weight * log(p[finger])``
 for every nail (so a confident, trained class head dominates the weak geometric cues, an unsure one
 barely moves them), and the model's direction is a vote on the nail's direction like the photo's, with
-probability ``0.5 + 0.5 * c`` (capped at 0.98) of being right.
+probability ``0.5 + model_direction_weight * 0.5 * c`` (``0.5 + 0.5 * c`` capped at 0.98 at weight 1) of being
+right.
 
 Known labels (``known[i] = {"finger": f|None, "base": [x, y]|None, "tip": [x, y]|None}``) are returned
 unchanged (confidence 1) and constrain the others.
@@ -129,7 +130,9 @@ class SuggestionRules:
                                      # False: none, a round finger nail takes the hand's axis or the skin's)
     photo_vote_cap: float = 0.95     # the photo's vote on a nail's direction is at most this sure
     max_confidence: float = 0.9      # no suggestion is certain
-    model_weight: float = 1.0
+    model_weight: float = 1.0        # the model's class votes: model_weight * log(p[finger]) per nail
+    model_digit_weight: float = 0.0  # and on the digit alone: model_digit_weight * log(p[left d] + p[right d])
+    model_direction_weight: float = 1.0  # its direction votes: P(right) = 0.5 + weight * (0.5 * c), c its agreement
     known_direction_penalty: float = 12.0
     two_hands_differ: float = 2.0    # log-odds that two hands in a photo are a left and a right one
     one_hand_up_to: int = 5          # a photo with at most this many nails shows one hand
@@ -365,8 +368,12 @@ def _hand_hypotheses(nails: list[_Nail], rules: SuggestionRules) -> list[_Hypoth
                     score = prior + direction_score + shape_score
                     score += _layout_score(nails, order, positions, digits, thumb, s, t, unit, rules)
                     for i, f in fingers.items():
-                        if nails[i].finger_probs is not None:
-                            score += rules.model_weight * math.log(max(float(nails[i].finger_probs[f - 1]), 1e-4))
+                        probs = nails[i].finger_probs
+                        if probs is not None:
+                            score += rules.model_weight * math.log(max(float(probs[f - 1]), 1e-4))
+                            if rules.model_digit_weight:  # the digit whichever the hand: p[left d] + p[right d]
+                                digit = digits[i] - 1
+                                score += rules.model_digit_weight * math.log(max(float(probs[digit] + probs[digit + 5]), 1e-4))
                     out.append(_Hypothesis(score, hand, fingers, directions, thumb))
     return out
 
@@ -491,7 +498,8 @@ def suggest_labels(polygons: Sequence, image: np.ndarray | None = None, *, known
                 vec = np.asarray(v["direction"], np.float64)
                 if np.hypot(*vec) > 0:
                     c = float(v.get("direction_confidence", 0.5) or 0.0)
-                    nail.votes.append((vec / np.hypot(*vec), min(0.98, 0.5 + 0.5 * c), "model"))
+                    p = 0.5 + rules.model_direction_weight * (min(0.98, 0.5 + 0.5 * c) - 0.5)
+                    nail.votes.append((vec / np.hypot(*vec), p, "model"))
     _direction_votes(nails, image, rules)
     # The finger's axis from the skin: for the round nails the finger-axis network did not read (the only ones
     # whose suggestion it can turn).

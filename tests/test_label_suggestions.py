@@ -478,6 +478,29 @@ def test_a_thumb_may_point_against_the_fingers_when_the_photo_says_so():
     assert all(angle_error(s, n) < 30 for k, (s, n) in enumerate(zip(turned, nails)) if k != thumb)
     held = suggest_labels(polygons(nails), None, model_votes=votes, rules=SuggestionRules(thumb_against=0.0))
     assert angle_error(held[thumb], nails[thumb]) < 30
+    # The model's direction votes weigh what ``model_direction_weight`` says: at 0 they say nothing.
+    unheard = suggest_labels(polygons(nails), None, model_votes=votes, rules=SuggestionRules(model_direction_weight=0.0))
+    assert [s.tip for s in unheard] == [s.tip for s in plain]
+    assert [s.direction_confidence for s in unheard] == pytest.approx([s.direction_confidence for s in plain])
+
+
+def test_the_models_digit_votes_weigh_the_digit_whichever_the_hand():
+    """A class head unsure of the hand but sure of the digit (the same mass on left and right digit d): with
+    ``model_digit_weight`` its digits decide, with only ``model_weight`` (the whole finger) the geometry keeps
+    its own guess of the digits, and with both 0 the votes say nothing."""
+    _, nails = render((420, 420), [hand_parts((210, 200), 22, 0, True, digits=(4, 5))])
+    alone = suggest_labels(polygons(nails))
+    guessed = [s.digit for s in alone]
+    wanted = [2, 3] if guessed != [2, 3] else [3, 4]
+    votes = []
+    for digit in wanted:
+        probs = np.full(10, 0.01)
+        probs[digit - 1] = probs[digit + 4] = 0.46
+        votes.append({"finger_probs": probs.tolist()})
+    by_digit = suggest_labels(polygons(nails), model_votes=votes, rules=SuggestionRules(model_weight=0.0, model_digit_weight=1.0))
+    assert [s.digit for s in by_digit] == wanted
+    off = suggest_labels(polygons(nails), model_votes=votes, rules=SuggestionRules(model_weight=0.0))
+    assert [(s.finger, s.confidence) for s in off] == [(s.finger, s.confidence) for s in alone]
 
 
 def test_hand_groups():
@@ -567,3 +590,38 @@ def test_fit_label_suggestions_trains_and_saves_the_tip_reader(tmp_path, capsys)
     assert main(["--labels", str(labels), "--data", str(tmp_path), "--epochs", "1", "--folds", "0", "--no-save",
                  "--out", str(tmp_path / "none.npz"), "--axis-out", str(tmp_path / "none-axis.npz")]) == 0
     assert not (tmp_path / "none.npz").exists() and not (tmp_path / "none-axis.npz").exists()
+
+
+def test_the_model_vote_weights_are_chosen_by_the_cross_validation(tmp_path):
+    """``bench/fit_model_votes.py``'s sweep on synthetic hands whose votes (as a fold model's would be) name the
+    wrong finger with confidence: the rows that weigh them lose fingers, so the chosen weights are 0; votes
+    that name the right finger leave the geometry's answer as it is (already right: the smaller weights win)."""
+    from bench.complete_labels import load_labels, load_participants
+    from bench.fit_model_votes import BUDGET, render, sweep
+
+    labels = load_labels(_synthetic_confirmed(tmp_path, [(0, False), (90, True), (180, False), (270, True)]))
+    people = load_participants(tmp_path)
+
+    def votes(shift):
+        out = {}
+        for name, nails in labels.items():
+            out[name] = []
+            for nail in nails:
+                probs = np.full(10, 0.005)
+                probs[(nail["finger"] - 1 + shift) % 10] = 0.955
+                out[name].append({"finger_probs": probs.tolist()})
+        return out
+
+    wrong = sweep(labels, people, sorted(set(people.values())), votes(1), tmp_path, epochs=1)
+    assert wrong["without_model"]["finger_accuracy"] == 1.0 and wrong["without_model"]["nails"] == 20
+    assert len(wrong["stage1"]) == 3 and len(wrong["stage2"]) == 12
+    assert wrong["best"]["model_weight"] == 0.0 and wrong["best"]["model_digit_weight"] == 0.0
+    heavy = next(r for r in wrong["stage2"] if r["model_weight"] == 1.0 and r["model_digit_weight"] == 1.0)
+    assert heavy["finger_accuracy"] < 0.5 and heavy["model_finger_accuracy"] == 0.0 and heavy["model_digit_accuracy"] == 0.0
+    text = render({"when": "2026-12-06 17:00 UTC", "total_s": 30.0, "command": "python bench/fit_model_votes.py",
+                   "commit": "abc", "machine": {"cpu": "a CPU", "nproc": 2}, "budget": BUDGET, "folds": 5,
+                   "tuning_participants": 4, "models": {"fold-0": {"photos": 3, "wall_s": 12.0}}, **wrong})
+    assert text.count("(best)") == 1 and "| **2 (best)** | 0 | 0 |" in text and "| no model | - | - | - |" in text
+    right = sweep(labels, people, sorted(set(people.values())), votes(0), tmp_path, epochs=1)
+    assert all(r["finger_accuracy"] == 1.0 for r in right["stage2"])
+    assert right["best"] == {"model_weight": 0.0, "model_digit_weight": 0.0, "model_direction_weight": 0.0}
