@@ -48,9 +48,11 @@ How it decides (every number below lives in :class:`SuggestionRules`):
    jointly with a prior that they are a left and a right hand (``two_hands_differ``).
 
 Model votes (``model_votes[i] = {"finger_probs": [10 floats], "direction": [dx, dy],
-"direction_confidence": c}``, any key optional): each hypothesis adds ``model_weight * log(p[finger])``
-for every nail (so a confident, trained class head dominates the weak geometric cues, an unsure one
-barely moves them), and the model's direction is a vote on the nail's direction like the photo's, with
+"direction_confidence": c}``, any key optional): each hypothesis adds ``model_weight * log(p[finger])`` and
+``model_digit_weight * log(p[left digit] + p[right digit])`` for every nail (a confident class head moves the
+geometric cues, an unsure one barely does; the weights are set by ``bench/fit_model_votes.py``'s
+cross-validation, where each photo's votes come from a model that never saw its participant), and the
+model's direction is a vote on the nail's direction like the photo's, with
 probability ``0.5 + model_direction_weight * 0.5 * c`` (``0.5 + 0.5 * c`` capped at 0.98 at weight 1) of being
 right.
 
@@ -130,9 +132,12 @@ class SuggestionRules:
                                      # False: none, a round finger nail takes the hand's axis or the skin's)
     photo_vote_cap: float = 0.95     # the photo's vote on a nail's direction is at most this sure
     max_confidence: float = 0.9      # no suggestion is certain
-    model_weight: float = 1.0        # the model's class votes: model_weight * log(p[finger]) per nail
-    model_digit_weight: float = 0.0  # and on the digit alone: model_digit_weight * log(p[left d] + p[right d])
-    model_direction_weight: float = 1.0  # its direction votes: P(right) = 0.5 + weight * (0.5 * c), c its agreement
+    # A trained model's votes (set by bench/fit_model_votes.py: the tuning participants' 5-fold cross-validation,
+    # each photo's votes from a model trained without its participant, preset gpu-336 x 250 steps on CPU):
+    model_weight: float = 0.25       # its class votes: model_weight * log(p[finger]) per nail
+    model_digit_weight: float = 0.5  # and on the digit alone: model_digit_weight * log(p[left d] + p[right d])
+    model_direction_weight: float = 0.0  # its direction votes: P(right) = 0.5 + weight * (0.5 * c), c its agreement
+                                         # (such models' fields were within 30 deg for 62.6 % of the nails)
     known_direction_penalty: float = 12.0
     two_hands_differ: float = 2.0    # log-odds that two hands in a photo are a left and a right one
     one_hand_up_to: int = 5          # a photo with at most this many nails shows one hand

@@ -216,8 +216,10 @@ def test_known_labels_are_kept_and_constrain_the_rest():
 
 
 def test_model_votes_override_a_weak_geometric_guess():
-    # Two fingers, polygons only: geometry can barely tell; confident model votes decide.
+    # Two fingers, polygons only: geometry can barely tell; confident model votes decide, weighed fully (the
+    # defaults weigh a model's votes as far as a CPU-trained model's were right, bench/fit_model_votes.py).
     _, nails = render((420, 420), [hand_parts((210, 200), 22, 0, True, digits=(4, 5))])
+    full = SuggestionRules(model_weight=1.0, model_direction_weight=1.0)
     alone = suggest_labels(polygons(nails))
     assert all(s.confidence <= 0.6 for s in alone)
 
@@ -230,14 +232,18 @@ def test_model_votes_override_a_weak_geometric_guess():
                         "direction_confidence": 0.9})
         return out
 
-    suggestions = suggest_labels(polygons(nails), model_votes=votes_for([n["finger"] for n in nails]))
+    suggestions = suggest_labels(polygons(nails), model_votes=votes_for([n["finger"] for n in nails]), rules=full)
     check(suggestions, nails)
     assert all("model votes" in s.reasons for s in suggestions)
     assert all(s.confidence > max(a.confidence for a in alone) for s in suggestions)
     assert all(s.direction_confidence >= 0.85 for s in suggestions)
     # Votes for other (still plausible) fingers: the suggestion follows the model, not the geometry.
-    other = suggest_labels(polygons(nails), model_votes=votes_for([3, 4]))
+    other = suggest_labels(polygons(nails), model_votes=votes_for([3, 4]), rules=full)
     assert [s.finger for s in other] == [3, 4]
+    # With the defaults its direction is not heard and its class votes weigh less, but still decide here.
+    default = suggest_labels(polygons(nails), model_votes=votes_for([3, 4]))
+    assert [s.finger for s in default] == [3, 4]
+    assert all(d.direction_confidence < 0.7 < f.direction_confidence for d, f in zip(default, other))
 
 
 def test_rules_are_tunable_and_suggestions_serialise():
@@ -472,11 +478,13 @@ def test_a_thumb_may_point_against_the_fingers_when_the_photo_says_so():
     votes[thumb] = {"direction": reversed_thumb.tolist(), "direction_confidence": 0.9}
     plain = suggest_labels(polygons(nails), None)
     check(plain, nails)
-    turned = suggest_labels(polygons(nails), None, model_votes=votes)
+    heard = SuggestionRules(model_direction_weight=1.0)  # a model's direction votes, weighed fully
+    turned = suggest_labels(polygons(nails), None, model_votes=votes, rules=heard)
     assert [s.finger for s in turned] == [n["finger"] for n in nails]
     assert angle_error(turned[thumb], nails[thumb]) > 150
     assert all(angle_error(s, n) < 30 for k, (s, n) in enumerate(zip(turned, nails)) if k != thumb)
-    held = suggest_labels(polygons(nails), None, model_votes=votes, rules=SuggestionRules(thumb_against=0.0))
+    held = suggest_labels(polygons(nails), None, model_votes=votes,
+                          rules=SuggestionRules(thumb_against=0.0, model_direction_weight=1.0))
     assert angle_error(held[thumb], nails[thumb]) < 30
     # The model's direction votes weigh what ``model_direction_weight`` says: at 0 they say nothing.
     unheard = suggest_labels(polygons(nails), None, model_votes=votes, rules=SuggestionRules(model_direction_weight=0.0))
@@ -499,7 +507,7 @@ def test_the_models_digit_votes_weigh_the_digit_whichever_the_hand():
         votes.append({"finger_probs": probs.tolist()})
     by_digit = suggest_labels(polygons(nails), model_votes=votes, rules=SuggestionRules(model_weight=0.0, model_digit_weight=1.0))
     assert [s.digit for s in by_digit] == wanted
-    off = suggest_labels(polygons(nails), model_votes=votes, rules=SuggestionRules(model_weight=0.0))
+    off = suggest_labels(polygons(nails), model_votes=votes, rules=SuggestionRules(model_weight=0.0, model_digit_weight=0.0))
     assert [(s.finger, s.confidence) for s in off] == [(s.finger, s.confidence) for s in alone]
 
 
