@@ -27,6 +27,27 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def env_weights(name: str, keys: tuple[str, ...]) -> dict[str, float]:
+    """``KEY=NUMBER`` pairs separated by commas, each key one of ``keys`` (unset or empty: {})."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    out = {}
+    for item in os.environ.get(name, "").split(","):
+        if not item.strip():
+            continue
+        key, _, value = item.partition("=")
+        key = key.strip()
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+        if key not in keys or number is None or not 0 <= number <= 10:
+            raise ImproperlyConfigured(f"{name}: '{item.strip()}' is not KEY=NUMBER with KEY one of {', '.join(keys)} "
+                                       "and NUMBER from 0 to 10")
+        out[key] = number
+    return out
+
+
 # Everything the platform writes at run time in embedded mode lives below VAR_DIR (git-ignored).
 VAR_DIR = Path(os.environ.get("NAILSET_VAR_DIR", BASE_DIR / "var")).resolve()
 VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -175,6 +196,10 @@ NAILSET_THUMBNAIL_SIZE = int(os.environ.get("NAILSET_THUMBNAIL_SIZE", "256"))
 NAILSET_CONSENT_VERSION = os.environ.get("NAILSET_CONSENT_VERSION", "2026-11")
 # Pre-labeling (prelabel/): torch threads per inference (one image at a time per CPU worker process).
 NAILSET_PRELABEL_THREADS = int(os.environ.get("NAILSET_PRELABEL_THREADS", "1"))
+# How far the label suggestions trust the active model's votes: its class head on the whole finger, on the digit,
+# and its direction field (ml.label_suggestions.SuggestionRules model_weight, model_digit_weight,
+# model_direction_weight); unset ones keep the defaults bench/fit_model_votes.py chose for CPU-trained models.
+NAILSET_MODEL_VOTE_WEIGHTS = env_weights("NAILSET_MODEL_VOTE_WEIGHTS", ("finger", "digit", "direction"))
 
 # --- Security -------------------------------------------------------------------------------------------
 # DJANGO_HTTPS=1 marks a deployment behind TLS (docker-compose sets it): secure cookies, HSTS, redirect.

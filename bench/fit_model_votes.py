@@ -50,11 +50,11 @@ DIGIT_WEIGHTS = (0.0, 0.5, 1.0)
 
 
 def train_fold_models(out: Path, tuning: list[str], budget: dict = BUDGET, folds: int = FOLDS,
-                      data_dir=SHARED) -> dict:
-    """``{participant: checkpoint}`` of each fold's model (trained without the fold's participants) and
-    ``"all"``: the model trained on every tuning participant. Models already trained are kept."""
+                      data_dir=SHARED, final: bool = True) -> dict:
+    """``{participant: checkpoint}`` of each fold's model (trained without the fold's participants) and, with
+    ``final``, ``"all"``: the model trained on every tuning participant. Models already trained are kept."""
     checkpoints = {}
-    jobs = [(f"fold-{k}", fold) for k, fold in enumerate(participant_folds(tuning, folds))] + [("all", [])]
+    jobs = [(f"fold-{k}", fold) for k, fold in enumerate(participant_folds(tuning, folds))] + ([("all", [])] if final else [])
     for name, fold in jobs:
         info_path = out / name / "training.json"
         if not info_path.exists():
@@ -195,6 +195,8 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=BUDGET["epochs"])
     parser.add_argument("--folds", type=int, default=FOLDS)
     parser.add_argument("--no-sweep", action="store_true", help="train the models and stop")
+    parser.add_argument("--no-final", action="store_true", help="no model on all tuning participants (the sweep "
+                        "needs only the fold models; bench/complete_labels.py --model needs it)")
     parser.add_argument("--json", default=str(RESULTS))
     parser.add_argument("--no-docs", action="store_true")
     args = parser.parse_args(argv)
@@ -204,7 +206,7 @@ def main(argv=None) -> int:
     labels, participants = load_labels(args.labels, data_dir), load_participants(data_dir)
     tuning = tuning_participants(participants.get(name, name) for name in labels)
     budget = {**BUDGET, "epochs": args.epochs}
-    checkpoints = train_fold_models(out, tuning, budget, args.folds, data_dir)
+    checkpoints = train_fold_models(out, tuning, budget, args.folds, data_dir, final=not args.no_final)
     if args.no_sweep:
         return 0
     votes = fold_votes(out, labels, participants, checkpoints, data_dir)

@@ -4,7 +4,8 @@
 and the human's known fields, and writes what it says into annotations:
 
 The active model's per-nail votes (``labeling/extensions.py``'s vote providers: pre-labeling's, when the
-model's class or direction head was trained) are weighed with the geometry and the photo.
+model's class or direction head was trained) are weighed with the geometry and the photo, as far as
+``NAILSET_MODEL_VOTE_WEIGHTS`` says (else ``SuggestionRules``' defaults).
 
 * ``suggestions_for(image)``: per nail of the image's current labels, the suggestion (what
   ``GET /api/images/{id}/label-suggestions/`` answers and the annotation tool draws ghosted).
@@ -24,13 +25,14 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from dataset.geometry import (DRAWING_RULES, MAX_NAILS, as_confidence, confirm_field, confirmed_labels,
                               normalize_geometry, suggested_marks, validate_geometry)
-from ml.label_suggestions import suggest_labels
+from ml.label_suggestions import SuggestionRules, suggest_labels
 
 from .extensions import votes_for
 from .models import Annotation, AnnotationRevision, Image
@@ -73,13 +75,24 @@ def _scaled(point, scale: float):
     return None if point is None else [float(point[0]) * scale, float(point[1]) * scale]
 
 
+VOTE_WEIGHTS = {"finger": "model_weight", "digit": "model_digit_weight", "direction": "model_direction_weight"}
+
+
+def suggestion_rules() -> SuggestionRules | None:
+    """The suggestions' rules: the defaults, with the model-vote weights of ``NAILSET_MODEL_VOTE_WEIGHTS``
+    (None when it sets none)."""
+    weights = getattr(settings, "NAILSET_MODEL_VOTE_WEIGHTS", None) or {}
+    return SuggestionRules(**{VOTE_WEIGHTS[k]: v for k, v in weights.items()}) if weights else None
+
+
 def suggest_on_small(polygons: list, known: list, small: np.ndarray, scale: float, model_votes=None) -> list:
     """``ml.label_suggestions.suggest_labels`` on the photo's small copy (``scale`` = its size / the photo's:
-    a 12 MP photo in Lab costs ~0.6 s), everything in and out in the photo's pixels."""
+    a 12 MP photo in Lab costs ~0.6 s), everything in and out in the photo's pixels, with
+    :func:`suggestion_rules`."""
     suggestions = suggest_labels(
         [(np.asarray(p, np.float64) * scale).tolist() for p in polygons], small,
         known=[{**k, "base": _scaled(k.get("base"), scale), "tip": _scaled(k.get("tip"), scale)} if k else k
-               for k in known], model_votes=model_votes)
+               for k in known], model_votes=model_votes, rules=suggestion_rules())
     return [replace(s, base=[round(float(v) / scale, 2) for v in s.base], tip=[round(float(v) / scale, 2) for v in s.tip])
             for s in suggestions]
 

@@ -132,12 +132,11 @@ class SuggestionRules:
                                      # False: none, a round finger nail takes the hand's axis or the skin's)
     photo_vote_cap: float = 0.95     # the photo's vote on a nail's direction is at most this sure
     max_confidence: float = 0.9      # no suggestion is certain
-    # A trained model's votes (set by bench/fit_model_votes.py: the tuning participants' 5-fold cross-validation,
-    # each photo's votes from a model trained without its participant, preset gpu-336 x 250 steps on CPU):
-    model_weight: float = 0.25       # its class votes: model_weight * log(p[finger]) per nail
-    model_digit_weight: float = 0.5  # and on the digit alone: model_digit_weight * log(p[left d] + p[right d])
-    model_direction_weight: float = 0.0  # its direction votes: P(right) = 0.5 + weight * (0.5 * c), c its agreement
-                                         # (such models' fields were within 30 deg for 62.6 % of the nails)
+    # A model's votes (bench/fit_model_votes.py: CV with a CPU-trained model per fold; their fields were within
+    # 30 deg for 62.6 % of the nails): class votes on the finger, on the digit (p[left d] + p[right d]), direction.
+    model_weight: float = 0.25       # model_weight * log(p[finger]) per nail
+    model_digit_weight: float = 0.5  # model_digit_weight * log(p[left d] + p[right d])
+    model_direction_weight: float = 0.0  # P(right) = 0.5 + weight * (0.5 * c), c the field's agreement
     known_direction_penalty: float = 12.0
     two_hands_differ: float = 2.0    # log-odds that two hands in a photo are a left and a right one
     one_hand_up_to: int = 5          # a photo with at most this many nails shows one hand

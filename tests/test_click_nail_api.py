@@ -210,12 +210,15 @@ def test_with_a_model_the_nails_it_sees_not_yet_drawn_are_the_suggestions_contex
 
 @pytest.mark.parametrize("finger, direction", [(8, [0.0, 1.0]), (2, [0.0, -1.0])])
 def test_a_registered_vote_provider_weighs_in_the_click_proposals_finger_and_direction(
-        client_for, nail_image, monkeypatch, finger, direction):
+        client_for, nail_image, monkeypatch, settings, finger, direction):
     """The active model's per-nail votes (a vote provider, as pre-labeling registers) are asked for the image's
-    nails plus the proposal, and its finger and base/tip follow a confident vote; without one they do not say so."""
+    nails plus the proposal, and its finger and base/tip follow a confident vote weighed as
+    ``NAILSET_MODEL_VOTE_WEIGHTS`` says; without one they do not say so."""
+    settings.NAILSET_MODEL_VOTE_WEIGHTS = {"finger": 1.0, "direction": 1.0}
     image, _ = nail_image
     client = client_for("annotator")
-    plain = client.post(url(image), {"points": [CLICK]}, format="json").json()["suggestion"]
+    plain_answer = client.post(url(image), {"points": [CLICK]}, format="json").json()
+    plain, plain_nail = plain_answer["suggestion"], plain_answer["nail"]
     assert "model votes" not in plain["reasons"]
     asked = []
 
@@ -234,6 +237,10 @@ def test_a_registered_vote_provider_weighs_in_the_click_proposals_finger_and_dir
     assert nail["finger"] == finger and "model votes" in data["suggestion"]["reasons"]
     tip_minus_base = np.subtract(nail["tip"], nail["base"])
     assert float(tip_minus_base @ np.asarray(direction)) > 0.9 * float(np.hypot(*tip_minus_base))
+    # With its direction weighed 0 (the default, bench/fit_model_votes.py) the proposal's direction is its own.
+    settings.NAILSET_MODEL_VOTE_WEIGHTS = {"direction": 0.0}
+    unheard = client.post(url(image), {"points": [CLICK]}, format="json").json()["nail"]
+    assert unheard["finger"] == finger and (unheard["base"], unheard["tip"]) == (plain_nail["base"], plain_nail["tip"])
 
 
 def test_prelabel_registers_the_active_model_as_foreground_provider(client_for, nail_image):

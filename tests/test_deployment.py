@@ -21,7 +21,7 @@ TEST_ONLY_QUEUES = {"test-isolated"}
 
 def settings_env_names() -> set[str]:
     source = (ROOT / "annotation_site" / "settings.py").read_text()
-    return set(re.findall(r'(?:os\.environ\.get|env_bool|env_list)\(\s*"([A-Z0-9_]+)"', source))
+    return set(re.findall(r'(?:os\.environ\.get|env_bool|env_list|env_weights)\(\s*"([A-Z0-9_]+)"', source))
 
 
 def resolve(value: str) -> str:
@@ -67,6 +67,29 @@ def test_compose_has_the_production_services():
     for name in ("worker", "training-worker"):
         assert services[name]["command"].startswith("celery -A annotation_site worker")
         assert services[name]["volumes"] == services["web"]["volumes"]  # workers read and write the same media
+
+
+def test_model_vote_weights_come_from_the_environment(monkeypatch, settings):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from annotation_site.settings import env_weights
+    from labeling.suggestions import suggestion_rules
+
+    keys = ("finger", "digit", "direction")
+    monkeypatch.setenv("NAILSET_MODEL_VOTE_WEIGHTS", " finger=1, direction=0.5 ")
+    assert env_weights("NAILSET_MODEL_VOTE_WEIGHTS", keys) == {"finger": 1.0, "direction": 0.5}
+    for bad in ("hand=1", "finger=x", "finger=-1", "direction", "digit=11"):
+        monkeypatch.setenv("NAILSET_MODEL_VOTE_WEIGHTS", f"finger=1,{bad}")
+        with pytest.raises(ImproperlyConfigured, match=f"NAILSET_MODEL_VOTE_WEIGHTS: '{bad}' is not KEY=NUMBER"):
+            env_weights("NAILSET_MODEL_VOTE_WEIGHTS", keys)
+    monkeypatch.setenv("NAILSET_MODEL_VOTE_WEIGHTS", "")
+    assert env_weights("NAILSET_MODEL_VOTE_WEIGHTS", keys) == {}
+    # The suggestions take them over SuggestionRules' defaults.
+    settings.NAILSET_MODEL_VOTE_WEIGHTS = {}
+    assert suggestion_rules() is None
+    settings.NAILSET_MODEL_VOTE_WEIGHTS = {"finger": 1.0, "direction": 0.5}
+    rules = suggestion_rules()
+    assert (rules.model_weight, rules.model_direction_weight, rules.model_digit_weight) == (1.0, 0.5, 0.5)
 
 
 def test_compose_environment_is_read_by_settings():
