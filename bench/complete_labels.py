@@ -189,13 +189,9 @@ def cross_validate(labels: dict[str, list[dict]], data_dir, participants: dict[s
     """Participant-grouped k-fold over the tuning participants (``bench/fit_label_suggestions.py``'s folds):
     each fold's photos are suggested with the learned part (``ml.nail_direction``'s network) trained on the
     other folds' participants only."""
-    from bench.fit_label_suggestions import axis_samples, fold_networks, training_samples  # it imports this module
-    from ml.nail_direction import train_axis_net
+    from bench.fit_label_suggestions import fold_rules  # it imports this module
 
-    tip_nets = fold_networks(*training_samples(labels, data_dir, participants, only=set(tuning)))
-    axis_nets = fold_networks(*axis_samples(labels, data_dir, participants, only=set(tuning)), train=train_axis_net)
-    rules = {who: SuggestionRules(tip_net=net, axis_net=axis_nets[who]) for who, net in tip_nets.items()}
-    return compare(labels, data_dir, participants, only=set(tuning), rules_for=rules.get)
+    return compare(labels, data_dir, participants, only=set(tuning), rules_for=fold_rules(labels, participants, tuning, data_dir))
 
 
 def _bands(pairs) -> list[dict]:

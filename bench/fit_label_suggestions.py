@@ -33,7 +33,7 @@ import torch  # noqa: E402
 
 from bench.complete_labels import SHARED, load_labels, load_participants, read_photo, tuning_participants  # noqa: E402
 from curation.demo_labels import DEMO_LABELS  # noqa: E402
-from ml.label_suggestions import direction_reads  # noqa: E402
+from ml.label_suggestions import SuggestionRules, direction_reads  # noqa: E402
 from ml.nail_direction import (AXIS_WEIGHTS_PATH, WEIGHTS_PATH, finger_axis_reads, save_tip_net,  # noqa: E402
                                tip_probabilities, train_axis_net, train_tip_net)  # noqa: E402
 
@@ -101,6 +101,15 @@ def fold_networks(samples, groups, folds: int = FOLDS, epochs: int = EPOCHS, tra
         net = train([s for s, g in zip(samples, groups) if g not in fold], epochs=epochs, seed=k)
         nets.update({who: net for who in fold})
     return nets
+
+
+def fold_rules(labels: dict, participants: dict, tuning: list[str], data_dir=SHARED, epochs: int = EPOCHS):
+    """``rules_for(who, **weights)``: the ``SuggestionRules`` of a tuning participant with the networks (tip,
+    finger axis) of its fold (trained on the other folds' participants only) and the given weights."""
+    tip_nets = fold_networks(*training_samples(labels, data_dir, participants, only=set(tuning)), epochs=epochs)
+    axis_nets = fold_networks(*axis_samples(labels, data_dir, participants, only=set(tuning)), epochs=epochs,
+                              train=train_axis_net)
+    return lambda who, **weights: SuggestionRules(tip_net=tip_nets[who], axis_net=axis_nets[who], **weights)
 
 
 def grouped_cross_validation(samples, groups, folds: int = FOLDS, epochs: int = EPOCHS) -> dict:

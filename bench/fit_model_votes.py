@@ -32,12 +32,10 @@ if str(ROOT) not in sys.path:
 
 from bench.annotation_effort import train_model  # noqa: E402
 from bench.benchdoc import git_commit, machine_info, markers, publish_report  # noqa: E402
-from bench.complete_labels import (SHARED, compare, load_labels, load_participants, metrics, read_photo,  # noqa: E402
-                                   tuning_participants)
-from bench.fit_label_suggestions import (EPOCHS, FOLDS, axis_samples, fold_networks, participant_folds,  # noqa: E402
-                                         training_samples)
+from bench.complete_labels import (SHARED, _pct, compare, load_labels, load_participants, metrics,  # noqa: E402
+                                   read_photo, tuning_participants)
+from bench.fit_label_suggestions import EPOCHS, FOLDS, fold_rules, participant_folds  # noqa: E402
 from curation.demo_labels import DEMO_LABELS  # noqa: E402
-from ml.label_suggestions import SuggestionRules  # noqa: E402
 
 RESULTS = ROOT / "docs" / "results" / "model_votes.json"
 SECTION = "model_votes"
@@ -90,17 +88,6 @@ def fold_votes(out: Path, labels: dict, participants: dict, checkpoints: dict, d
     return votes
 
 
-def fold_rules(labels: dict, participants: dict, tuning: list[str], data_dir=SHARED, epochs: int = EPOCHS):
-    """``rules_for(who, **weights)``: the ``SuggestionRules`` of a tuning participant with the networks (tip,
-    finger axis) of its fold (trained on the other folds only) and the given weights."""
-    from ml.nail_direction import train_axis_net
-
-    tip_nets = fold_networks(*training_samples(labels, data_dir, participants, only=set(tuning)), epochs=epochs)
-    axis_nets = fold_networks(*axis_samples(labels, data_dir, participants, only=set(tuning)), epochs=epochs,
-                              train=train_axis_net)
-    return lambda who, **weights: SuggestionRules(tip_net=tip_nets[who], axis_net=axis_nets[who], **weights)
-
-
 def score(row: dict) -> float:
     """What the sweep maximises: finger accuracy + share within 30 degrees (the two targets of issue #16)."""
     return row["finger_accuracy"] + row["within_30"]
@@ -136,10 +123,6 @@ def sweep(labels: dict, participants: dict, tuning: list[str], votes: dict, data
     best = max(stage1 + stage2, key=score)
     return {"without_model": without, "stage1": stage1, "stage2": stage2,
             "best": {k: best[k] for k in ("model_weight", "model_digit_weight", "model_direction_weight")}}
-
-
-def _pct(value) -> str:
-    return "-" if value is None else f"{100 * value:.1f} %"
 
 
 def render(report: dict) -> str:
