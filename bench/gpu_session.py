@@ -51,9 +51,11 @@ TRAIN_SMOKE = {"preset": "gpu-336", "epochs": 1, "steps_per_epoch": 2, "batch_si
                "device": "cpu", "workers": 1}
 # #17's cross-validation (bench/cv.py's options): every fold in its own process, at once.
 # The rows #17 asks about first: a fold stopped at the deadline lacks its last rows.
-CV = {"folds": 5, "only_folds": "0,1,2,3,4", "rows": "cascade,cascade-f256,unet,baseline,lmp,cascade-refined",
+# cascade-f128: the one fusion width that meets #17's speed bars with room (docs/benchmarks.md, cv-cpu-4x).
+ROWS = "cascade,cascade-f256,unet,cascade-f128,baseline,lmp,cascade-refined"
+CV = {"folds": 5, "only_folds": "0,1,2,3,4", "rows": ROWS,
       "epochs": 25, "steps": 12, "batch": 16, "device": "cuda", "workers": 2, "extra": []}
-CV_SMOKE = {"folds": 5, "only_folds": "0,1", "rows": "cascade,cascade-f256,unet,baseline,lmp,cascade-refined",
+CV_SMOKE = {"folds": 5, "only_folds": "0,1", "rows": ROWS,
             "epochs": 1, "steps": 1, "batch": 2, "device": "cpu", "workers": 1,
             "extra": ["--size", "128", "--val-size", "128", "--max-side", "256", "--latency-runs", "2"]}
 # Seconds a stage needs at least (else it is skipped) and, for train and cv, the most it may take.
