@@ -66,7 +66,8 @@ def row_config(label: str, args):
     return train_config(args.preset, **overrides, epochs=args.epochs, batch_size=args.batch,
                         steps_per_epoch=args.steps, patience=10**6, seed=args.seed, device=args.device,
                         num_workers=args.workers, cache_data=True, val_size=args.val_size,
-                        warmup_steps=min(100, args.steps * args.epochs // 10))
+                        warmup_steps=min(100, args.steps * args.epochs // 10),
+                        **({"lr": args.lr} if args.lr else {}))
 
 
 def export_summary(export: Path) -> dict:
@@ -148,7 +149,8 @@ def section(report: dict, name: str) -> str:
            if "best-inner-val" in selections else " (not used: every strategy trains on all the fold's photos)."),
         f"- **Budget (every row, every fold the same)**: preset `{args['preset']}` with {args['crop']}x{args['crop']} "
         f"random crops, {args['epochs']} epochs x {args['steps']} steps x batch {args['batch']} "
-        f"(= {args['epochs'] * args['steps'] * args['batch']} crops), AdamW, poly schedule, pretrained "
+        f"(= {args['epochs'] * args['steps'] * args['batch']} crops), AdamW"
+        + (f" at learning rate {args['lr']:g} (not the preset's)" if args.get("lr") else "") + ", poly schedule, pretrained "
         f"MobileNetV2 encoders, seed {args['seed']}; inner val at long side {args['val_size'] or args.get('input_side')} "
         "after every epoch.",
         "- **Scoring**: the fold's held-out photos at full resolution: "
@@ -317,6 +319,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--steps", type=int, default=8, help="steps per epoch")
     parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--lr", type=float, help="peak learning rate (default: the preset's)")
     parser.add_argument("--val-size", type=int, default=480,
                         help="long side of the inner val photos, and the model's input size (TrainConfig.eval_size: "
                              "what the platform predicts at, and the held-out photos' without --max-side)")
@@ -395,7 +398,7 @@ def main(argv: list[str] | None = None) -> dict:
         "command": "python " + shlex.join(["bench/cv.py"] + (sys.argv[1:] if argv is None else list(argv))),
         "commit": git_commit(("ml", "bench"), "ml/ or bench/") or "unknown",
         "args": {"preset": args.preset, "crop": first.augment.crop_size, "epochs": args.epochs, "steps": args.steps,
-                 "batch": args.batch,
+                 "batch": args.batch, **({"lr": args.lr} if args.lr else {}),
                  "labels": args.labels if args.export is None else "an existing export",
                  "val_size": args.val_size, "max_side": args.max_side,
                  "input_side": first.eval_size, "select": selections,
