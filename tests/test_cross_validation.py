@@ -282,15 +282,17 @@ def test_cv_bench_runs_end_to_end_and_writes_per_image_scores(tmp_path, capsys):
     out = tmp_path / "cv.json"
     cv.main(["--export", str(export), "--work", str(tmp_path / "work"), "--preset", "tiny", "--folds", "3",
              "--rows", "cascade,unet", "--epochs", "2", "--steps", "2", "--batch", "4", "--val-size", "64",
-             "--device", "cpu", "--no-latency", "--no-doc", "--json", str(out), "--tta", "flip"])
+             "--device", "cpu", "--no-latency", "--no-doc", "--json", str(out), "--tta", "flip", "--lr", "0.005"])
     report = json.loads(out.read_text())
     assert len(report["results"]) == 6  # 3 folds x 2 rows
+    assert report["args"]["lr"] == 0.005  # not the preset's 0.01: recorded, and named in the budget line below
     images = {img["file_name"] for r in report["results"] if r["row"] == "+ cascade"
               for img in r["selections"]["last"]["images"]}
     assert len(images) == 9  # every photo scored once, held out
     assert all(isinstance(img["miou"], float) for r in report["results"] for img in r["selections"]["ema"]["images"])
     text = cv.section(report, "cv-test")
     assert "<!-- cv-test:start -->" in text and "| + cascade | best-inner-val |" in text
+    assert "AdamW at learning rate 0.005 (not the preset's)" in text
     assert "| + cascade + flip TTA | best-inner-val |" in text and "| U-Net (MobileNetV2 encoder), LMP | last | flip |" in text
     with pytest.raises(SystemExit):  # an unknown TTA is refused before anything runs
         cv.main(["--export", str(export), "--work", str(tmp_path / "work2"), "--tta", "mirror", "--no-doc"])
@@ -325,6 +327,8 @@ def test_runs_merge_only_on_the_same_folds_and_the_later_latency_wins():
         merge_reports([base, {**other, "folds": [{"test": ["b"]}]}])
     with pytest.raises(ValueError):
         merge_reports([base, {**other, "args": {"epochs": 3, "select": ["last"]}}])
+    with pytest.raises(ValueError):  # another learning rate is another budget
+        merge_reports([base, {**other, "args": {"epochs": 2, "select": ["last"], "lr": 0.003}}])
 
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "nails-cc0"
