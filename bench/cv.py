@@ -63,6 +63,8 @@ def row_config(label: str, args):
     overrides = row_overrides(label)
     if args.size:
         overrides["augment"] = {"crop_size": args.size}
+    if args.base_long_side:
+        overrides.setdefault("augment", {})["base_long_side"] = args.base_long_side
     return train_config(args.preset, **overrides, epochs=args.epochs, batch_size=args.batch,
                         steps_per_epoch=args.steps, patience=10**6, seed=args.seed, device=args.device,
                         num_workers=args.workers, cache_data=True, val_size=args.val_size,
@@ -148,7 +150,10 @@ def section(report: dict, name: str) -> str:
         + (", held out of training for every strategy (one shared run per fold and row)."
            if "best-inner-val" in selections else " (not used: every strategy trains on all the fold's photos)."),
         f"- **Budget (every row, every fold the same)**: preset `{args['preset']}` with {args['crop']}x{args['crop']} "
-        f"random crops, {args['epochs']} epochs x {args['steps']} steps x batch {args['batch']} "
+        "random crops"
+        + (f" (each photo first scaled to long side {args['base_long_side']}, not the preset's)"
+           if args.get("base_long_side") else "")
+        + f", {args['epochs']} epochs x {args['steps']} steps x batch {args['batch']} "
         f"(= {args['epochs'] * args['steps'] * args['batch']} crops), AdamW"
         + (f" at learning rate {args['lr']:g} (not the preset's)" if args.get("lr") else "") + ", poly schedule, pretrained "
         f"MobileNetV2 encoders, seed {args['seed']}; inner val at long side {args['val_size'] or args.get('input_side')} "
@@ -320,6 +325,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--steps", type=int, default=8, help="steps per epoch")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--lr", type=float, help="peak learning rate (default: the preset's)")
+    parser.add_argument("--base-long-side", type=int,
+                        help="long side each training photo is scaled to before the random scale and crop "
+                             "(ml.data.AugmentConfig.base_long_side; default: the preset's, crop size / 0.7)")
     parser.add_argument("--val-size", type=int, default=480,
                         help="long side of the inner val photos, and the model's input size (TrainConfig.eval_size: "
                              "what the platform predicts at, and the held-out photos' without --max-side)")
@@ -399,6 +407,7 @@ def main(argv: list[str] | None = None) -> dict:
         "commit": git_commit(("ml", "bench"), "ml/ or bench/") or "unknown",
         "args": {"preset": args.preset, "crop": first.augment.crop_size, "epochs": args.epochs, "steps": args.steps,
                  "batch": args.batch, **({"lr": args.lr} if args.lr else {}),
+                 **({"base_long_side": args.base_long_side} if args.base_long_side else {}),
                  "labels": args.labels if args.export is None else "an existing export",
                  "val_size": args.val_size, "max_side": args.max_side,
                  "input_side": first.eval_size, "select": selections,

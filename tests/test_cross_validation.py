@@ -282,7 +282,8 @@ def test_cv_bench_runs_end_to_end_and_writes_per_image_scores(tmp_path, capsys):
     out = tmp_path / "cv.json"
     cv.main(["--export", str(export), "--work", str(tmp_path / "work"), "--preset", "tiny", "--folds", "3",
              "--rows", "cascade,unet", "--epochs", "2", "--steps", "2", "--batch", "4", "--val-size", "64",
-             "--device", "cpu", "--no-latency", "--no-doc", "--json", str(out), "--tta", "flip", "--lr", "0.005"])
+             "--device", "cpu", "--no-latency", "--no-doc", "--json", str(out), "--tta", "flip", "--lr", "0.005",
+             "--base-long-side", "80"])
     report = json.loads(out.read_text())
     assert len(report["results"]) == 6  # 3 folds x 2 rows
     assert report["args"]["lr"] == 0.005  # not the preset's 0.01: recorded, and named in the budget line below
@@ -293,6 +294,7 @@ def test_cv_bench_runs_end_to_end_and_writes_per_image_scores(tmp_path, capsys):
     text = cv.section(report, "cv-test")
     assert "<!-- cv-test:start -->" in text and "| + cascade | best-inner-val |" in text
     assert "AdamW at learning rate 0.005 (not the preset's)" in text
+    assert report["args"]["base_long_side"] == 80 and "each photo first scaled to long side 80, not the preset's" in text
     assert "| + cascade + flip TTA | best-inner-val |" in text and "| U-Net (MobileNetV2 encoder), LMP | last | flip |" in text
     with pytest.raises(SystemExit):  # an unknown TTA is refused before anything runs
         cv.main(["--export", str(export), "--work", str(tmp_path / "work2"), "--tta", "mirror", "--no-doc"])
@@ -301,6 +303,21 @@ def test_cv_bench_runs_end_to_end_and_writes_per_image_scores(tmp_path, capsys):
     capsys.readouterr()
     cv.main(["--from-json", str(out), "--section", "cv-test", "--no-doc"])  # a run made elsewhere
     assert text in capsys.readouterr().out
+
+
+def test_cv_rows_train_at_the_benchs_learning_rate_and_photo_scale():
+    """--lr and --base-long-side reach every row's training config; left out, the preset's stay."""
+    import argparse
+
+    from bench.cv import row_config
+
+    args = argparse.Namespace(size=224, base_long_side=None, preset="web-336", epochs=2, batch=4, steps=3, seed=0,
+                              device="cpu", workers=0, val_size=480, lr=None)
+    plain = row_config("+ cascade", args)
+    assert (plain.lr, plain.augment.base_long_side, plain.augment.crop_size) == (1e-3, None, 224)
+    changed = row_config("U-Net (MobileNetV2 encoder), LMP", argparse.Namespace(**{**vars(args), "lr": 3e-3,
+                                                                                   "base_long_side": 480}))
+    assert (changed.lr, changed.augment.base_long_side, changed.augment.crop_size) == (3e-3, 480, 224)
 
 
 def test_fold_is_a_plain_value():
