@@ -191,7 +191,8 @@ def cross_validate(labels: dict[str, list[dict]], data_dir, participants: dict[s
     other folds' participants only."""
     from bench.fit_label_suggestions import fold_rules  # it imports this module
 
-    return compare(labels, data_dir, participants, only=set(tuning), rules_for=fold_rules(labels, participants, tuning, data_dir))
+    rules_for = fold_rules(labels, participants, tuning, data_dir)
+    return compare(labels, data_dir, participants, only=set(tuning), rules_for=rules_for)
 
 
 def _bands(pairs) -> list[dict]:
