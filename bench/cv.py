@@ -284,7 +284,7 @@ def merge_reports(reports: list[dict]) -> dict:
     latencies merged in order (a later run's latency of a row replaces an earlier one, with its timing
     options), the seconds summed, the commands joined."""
     first = reports[0]
-    free = ("select", "latency_runs", "threads")  # what may differ: no effect on training
+    free = ("select", "latency_runs", "threads", "keep_checkpoints")  # what may differ: no effect on training
 
     def budget(report: dict) -> dict:
         return {k: v for k, v in report["args"].items() if k not in free}
@@ -340,6 +340,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--tta", default="", help="comma list of test-time augmentations (ml.tta.TTA_MODES, e.g. "
                         "flip) every selected model is also scored with (same weights) and timed with")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--keep-checkpoints", action="store_true",
+                        help="keep each fold's last.pt and best.pt (under WORK/runs/fold<i>-<row>/run/), e.g. to look "
+                             "at their predictions or to teach another model; default: deleted after the fold")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--workers", type=int, default=0,
                         help="DataLoader worker processes per training (the same crops: each sample is seeded)")
@@ -439,7 +442,7 @@ def main(argv: list[str] | None = None) -> dict:
             slug = "".join(c if c.isalnum() else "-" for c in label).strip("-")
             result = run_fold(export, fold, row_config(label, args), args.work / "runs" / f"fold{fold.index}-{slug}",
                               selections=selections, ema_decay=args.ema_decay, max_side=args.max_side,
-                              tta=args.tta_modes, log=log)
+                              tta=args.tta_modes, keep_checkpoints=args.keep_checkpoints, log=log)
             report["results"].append({"row": label, **result})
             log("  -> " + ", ".join(f"{s} {100 * v['scores']['miou']:.1f}"
                                     + "".join(f" ({t} {100 * r['scores']['miou']:.1f})" for t, r in v["tta"].items())

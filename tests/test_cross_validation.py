@@ -283,9 +283,11 @@ def test_cv_bench_runs_end_to_end_and_writes_per_image_scores(tmp_path, capsys):
     cv.main(["--export", str(export), "--work", str(tmp_path / "work"), "--preset", "tiny", "--folds", "3",
              "--rows", "cascade,unet", "--epochs", "2", "--steps", "2", "--batch", "4", "--val-size", "64",
              "--device", "cpu", "--no-latency", "--no-doc", "--json", str(out), "--tta", "flip", "--lr", "0.005",
-             "--base-long-side", "80"])
+             "--base-long-side", "80", "--keep-checkpoints"])
     report = json.loads(out.read_text())
     assert len(report["results"]) == 6  # 3 folds x 2 rows
+    kept = sorted(p.relative_to(tmp_path / "work" / "runs").as_posix() for p in (tmp_path / "work" / "runs").glob("*/run/last.pt"))
+    assert kept == [f"fold{i}-{row}/run/last.pt" for i in range(3) for row in ("U-Net--MobileNetV2-encoder---LMP", "cascade")]
     assert report["args"]["lr"] == 0.005  # not the preset's 0.01: recorded, and named in the budget line below
     images = {img["file_name"] for r in report["results"] if r["row"] == "+ cascade"
               for img in r["selections"]["last"]["images"]}
