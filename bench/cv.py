@@ -35,6 +35,7 @@ import shlex
 import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,6 +71,12 @@ def row_config(label: str, args):
                         num_workers=args.workers, cache_data=True, val_size=args.val_size,
                         warmup_steps=min(100, args.steps * args.epochs // 10),
                         **({"lr": args.lr} if args.lr else {}))
+
+
+def fold_run_dir(work: Path, fold: int, label: str) -> Path:
+    """Where fold ``fold`` of row ``label`` trains (``run/last.pt`` in it is kept with --keep-checkpoints)."""
+    slug = "".join(c if c.isalnum() else "-" for c in label).strip("-")
+    return work / "runs" / f"fold{fold}-{slug}"
 
 
 def export_summary(export: Path) -> dict:
@@ -343,6 +350,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--keep-checkpoints", action="store_true",
                         help="keep each fold's last.pt and best.pt (under WORK/runs/fold<i>-<row>/run/), e.g. to look "
                              "at their predictions or to teach another model; default: deleted after the fold")
+    parser.add_argument("--teacher", metavar="ROW",
+                        help="distil: each fold's model also learns from the nail/background predictions of ROW's "
+                             "model of the same fold (WORK/runs/fold<i>-<row>/run/last.pt, kept by an earlier "
+                             "--keep-checkpoints run; trained on the same photos, never the held-out ones); the "
+                             "rows are reported as '<row>, distilled from <ROW>'")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--workers", type=int, default=0,
                         help="DataLoader worker processes per training (the same crops: each sample is seeded)")
@@ -387,6 +399,18 @@ def main(argv: list[str] | None = None) -> dict:
     from ml.cross_validation import participant_folds, row_label, run_fold
     from ml.device import resolve_device
 
+    wanted = [int(i) for i in args.only_folds.split(",")] if args.only_folds else list(range(args.folds))
+    teachers: dict[int, Path] = {}
+    if args.teacher and not args.latency_only:
+        try:
+            teacher = row_label(args.teacher)
+        except KeyError as exc:
+            parser.error(str(exc.args[0]))
+        teachers = {i: fold_run_dir(args.work, i, teacher) / "run" / "last.pt" for i in wanted}
+        missing = [str(path) for path in teachers.values() if not path.is_file()]
+        if missing:
+            parser.error(f"--teacher {args.teacher}: no checkpoint of that row in {args.work} (train it first with "
+                         f"--keep-checkpoints and the same --work, folds and seed): {', '.join(missing)}")
     started = time.monotonic()
     args.work.mkdir(parents=True, exist_ok=True)
     export = args.export or args.work / "export"
@@ -398,7 +422,6 @@ def main(argv: list[str] | None = None) -> dict:
     labels = [row_label(name.strip()) for name in args.rows.split(",")]
     selections = [s.strip() for s in args.select.split(",")]
     folds = participant_folds(read_masks_manifest(export)["images"], k=args.folds, seed=args.seed)
-    wanted = [int(i) for i in args.only_folds.split(",")] if args.only_folds else list(range(args.folds))
     device = resolve_device(args.device)
     info = machine_info()
     where = (torch.cuda.get_device_name(device) if device.type == "cuda"
@@ -438,12 +461,15 @@ def main(argv: list[str] | None = None) -> dict:
         save()
     for fold in (folds[i] for i in wanted if not args.latency_only):
         for label in labels:
+            config = row_config(label, args)
+            if teachers:
+                config = replace(config, teacher=str(teachers[fold.index]))
+                label = f"{label}, distilled from {row_label(args.teacher)}"
             log(f"fold {fold.index}: {label}")
-            slug = "".join(c if c.isalnum() else "-" for c in label).strip("-")
-            result = run_fold(export, fold, row_config(label, args), args.work / "runs" / f"fold{fold.index}-{slug}",
+            result = run_fold(export, fold, config, fold_run_dir(args.work, fold.index, label),
                               selections=selections, ema_decay=args.ema_decay, max_side=args.max_side,
                               tta=args.tta_modes, keep_checkpoints=args.keep_checkpoints, log=log)
-            report["results"].append({"row": label, **result})
+            report["results"].append({"row": label, **({"teacher": config.teacher} if teachers else {}), **result})
             log("  -> " + ", ".join(f"{s} {100 * v['scores']['miou']:.1f}"
                                     + "".join(f" ({t} {100 * r['scores']['miou']:.1f})" for t, r in v["tta"].items())
                                     for s, v in result["selections"].items())

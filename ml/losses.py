@@ -19,6 +19,10 @@ Terms (each is a mean; a term with no pixel to average over is 0, never NaN, so 
   with a known class (1..10; 255 is skipped). No LMP (inside nails the classes are balanced).
 * :func:`field_l2`: mean over non-ignored pixels with a field of ``||pred - gt||^2`` (squared L2
   distance of the 2-vectors).
+* :func:`distillation_kl` (fg/bg, only when a teacher model is set: ``TrainConfig.teacher``, issue #17): the
+  per-pixel KL divergence from the teacher's nail/background softmax to the student's, at temperature T
+  (times T^2, Hinton et al. 2015), over the non-ignored pixels, pooled like LMP: the mean of the top
+  ``distill_ratio`` of them (1: all). The teacher's logits come in ``targets["teacher_fg"]`` (N x 2 x H x W).
 
 :class:`CascadeLoss` sums ``fg + class_weight * class + field_weight * field`` over the output scales;
 coarse scales (deep supervision) get their labels subsampled by nearest neighbour (``nearest-exact``: the
@@ -42,6 +46,7 @@ __all__ = [
     "CascadeLoss",
     "LossConfig",
     "class_nll",
+    "distillation_kl",
     "downsample_targets",
     "field_l2",
     "lmp_nll",
@@ -113,6 +118,27 @@ def field_l2(pred: Tensor, field: Tensor, field_mask: Tensor, ignore: Tensor | N
     return diff.pow(2).sum(dim=1).mean()
 
 
+def distillation_kl(student: Tensor, teacher: Tensor, ignore: Tensor | None = None, ratio: float = 0.1,
+                    temperature: float = 1.0) -> Tensor:
+    """``T^2 * KL(softmax(teacher / T) || softmax(student / T))`` per pixel (logits N x C x H x W), over the
+    pixels not in ``ignore`` (N x H x W); the mean of the top ``floor(ratio * n)`` of them (at least one), as
+    :func:`lmp_nll` pools. 0 where the student's softmax equals the teacher's."""
+    if not 0 < ratio <= 1:
+        raise ValueError(f"ratio must be in (0, 1], got {ratio}")
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    log_s = F.log_softmax(student.float() / temperature, dim=1)
+    log_t = F.log_softmax(teacher.float().detach() / temperature, dim=1)
+    per_pixel = (log_t.exp() * (log_t - log_s)).sum(dim=1) * temperature**2
+    valid = torch.ones_like(per_pixel, dtype=torch.bool) if ignore is None else ~ignore.bool()
+    losses = per_pixel[valid]
+    n = losses.numel()
+    if n == 0:
+        return _zero(student)
+    k = max(1, math.floor(ratio * n))
+    return losses.mean() if k >= n else torch.topk(losses, k, sorted=False).values.mean()
+
+
 _LABEL_KEYS = ("fg", "cls", "field_mask", "ignore")
 
 
@@ -135,7 +161,8 @@ def downsample_targets(targets: Mapping[str, Tensor], size: tuple[int, int]) -> 
 
 @dataclass(frozen=True)
 class LossConfig:
-    """``fg_loss``: "lmp" (the paper) or "weighted" (the baseline, nail x ``nail_weight``)."""
+    """``fg_loss``: "lmp" (the paper) or "weighted" (the baseline, nail x ``nail_weight``). ``distill_*``:
+    the weight, pooling ratio and temperature of :func:`distillation_kl`, used only with a teacher."""
 
     fg_loss: str = "lmp"
     lmp_ratio: float = 0.1
@@ -143,6 +170,9 @@ class LossConfig:
     class_weight: float = 1.0
     field_weight: float = 1.0
     aux_weight: float = 1.0
+    distill_weight: float = 1.0
+    distill_ratio: float = 0.1
+    distill_temperature: float = 1.0
 
     def __post_init__(self) -> None:
         if self.fg_loss not in ("lmp", "weighted"):
@@ -154,8 +184,10 @@ class LossConfig:
 class CascadeLoss(torch.nn.Module):
     """Total loss over the output scales (a list of :class:`ml.models.outputs.Outputs`, finest first, or a single
     one): ``sum_s w_s * (fg_s + class_weight * cls_s + field_weight * field_s)`` with ``w = 1`` for the
-    full-resolution output and ``aux_weight`` for the others. ``forward`` returns ``(total, parts)``,
-    ``parts`` a dict of detached floats (``fg``, ``cls``, ``field`` summed over scales, and ``total``)."""
+    full-resolution output and ``aux_weight`` for the others; with ``targets["teacher_fg"]`` (a teacher's
+    nail/background logits at the input size) ``+ distill_weight * distillation_kl`` on the full-resolution
+    output. ``forward`` returns ``(total, parts)``, ``parts`` a dict of detached floats (``fg``, ``cls``,
+    ``field`` summed over scales, ``distill`` (0 without a teacher), and ``total``)."""
 
     def __init__(self, config: LossConfig | None = None, **overrides) -> None:
         super().__init__()
@@ -184,6 +216,12 @@ class CascadeLoss(torch.nn.Module):
             term = weight * (fg + c.class_weight * cls + c.field_weight * field)
             total = term if total is None else total + term
             terms.append(torch.stack([fg.detach(), cls.detach(), field.detach()]))
+        distill = None
+        if targets.get("teacher_fg") is not None:
+            distill = distillation_kl(scales[0].fg, targets["teacher_fg"], targets.get("ignore"), c.distill_ratio,
+                                      c.distill_temperature)
+            total = total + c.distill_weight * distill
         fg_sum, cls_sum, field_sum = torch.stack(terms).sum(0).tolist()  # one device sync per step
-        parts = {"fg": fg_sum, "cls": cls_sum, "field": field_sum, "total": float(total.detach())}
+        parts = {"fg": fg_sum, "cls": cls_sum, "field": field_sum,
+                 "distill": 0.0 if distill is None else float(distill.detach()), "total": float(total.detach())}
         return total, parts

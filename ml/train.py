@@ -59,6 +59,7 @@ from ml.checkpoint import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_VERSION,
     load_checkpoint,
+    load_model,
     rng_state,
     save_checkpoint,
     set_rng_state,
@@ -104,7 +105,9 @@ class TrainConfig:
     more cycles over fresh permutations. ``recalibrate_batches``: batches used to measure BN statistics
     of TFLite-pretrained encoders (0: off). ``cache_data``: keep decoded images in memory (small
     exports). ``lr`` follows a poly schedule (power ``poly_power``) over all
-    steps of ``epochs``, after ``warmup_steps`` of linear warm-up."""
+    steps of ``epochs``, after ``warmup_steps`` of linear warm-up. ``teacher``: a trained model's checkpoint
+    (any architecture) whose nail/background predictions on each training crop the model also learns from
+    (knowledge distillation, ``loss.distill_*``: :func:`ml.losses.distillation_kl`); None: labels only."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
@@ -127,6 +130,7 @@ class TrainConfig:
     max_train_images: int | None = None
     max_val_images: int | None = None
     cache_data: bool = False
+    teacher: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.model, Mapping):
@@ -294,6 +298,7 @@ class TrainingRun:
     scheduler: torch.optim.lr_scheduler.LRScheduler
     scaler: torch.amp.GradScaler | None
     criterion: CascadeLoss
+    teacher: nn.Module | None = None  # frozen, eval mode (TrainConfig.teacher)
     history: list[dict] = field(default_factory=list)
     best: dict[str, Any] = field(default_factory=lambda: {"epoch": None, "monitor": -math.inf, "metrics": None})
     bad_epochs: int = 0
@@ -336,7 +341,8 @@ def resume_checkpoint(config: TrainConfig, out: Path, resume: bool | str | os.Pa
 def start_run(config: TrainConfig, device: torch.device, amp_dtype: torch.dtype | None, total_steps: int,
               load_pretrained: bool) -> TrainingRun:
     """A fresh run: seeded RNGs, the model (with its pretrained encoders unless ``load_pretrained`` is
-    False, for a resume), AdamW, the poly LR schedule, a grad scaler for fp16 on CUDA, the loss."""
+    False, for a resume), AdamW, the poly LR schedule, a grad scaler for fp16 on CUDA, the loss, and the
+    teacher model when the config names one (frozen, in eval mode)."""
     torch.manual_seed(config.seed)
     random.seed(config.seed)
     np.random.seed(config.seed % 2**32)
@@ -347,7 +353,11 @@ def start_run(config: TrainConfig, device: torch.device, amp_dtype: torch.dtype 
         scaler = torch.amp.GradScaler("cuda")
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _poly_lambda(config, total_steps))
-    return TrainingRun(model, optimizer, scheduler, scaler, CascadeLoss(config.loss))
+    teacher = None
+    if config.teacher:
+        teacher, _ = load_model(config.teacher, device)
+        teacher.requires_grad_(False)
+    return TrainingRun(model, optimizer, scheduler, scaler, CascadeLoss(config.loss), teacher)
 
 
 def restore_run(run: TrainingRun, ckpt: Mapping[str, Any]) -> None:
@@ -399,7 +409,8 @@ def train_epoch(run: TrainingRun, train_set: MasksDataset, config: TrainConfig, 
     loader = DataLoader(train_set, batch_size=config.batch_size, sampler=order,
                         num_workers=config.num_workers, pin_memory=device.type == "cuda",
                         drop_last=False, persistent_workers=False)
-    outcome = EpochOutcome({"total": 0.0, "fg": 0.0, "cls": 0.0, "field": 0.0}, SegmentationMetrics(), 0, False)
+    outcome = EpochOutcome({"total": 0.0, "fg": 0.0, "cls": 0.0, "field": 0.0, "distill": 0.0},
+                           SegmentationMetrics(), 0, False)
     iterator = iter(loader)
     for step in range(steps):
         if stop():
@@ -407,6 +418,9 @@ def train_epoch(run: TrainingRun, train_set: MasksDataset, config: TrainConfig, 
             break
         batch = _to(next(iterator), device)
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            if run.teacher is not None:
+                with torch.no_grad():
+                    batch["teacher_fg"] = run.teacher(batch["image"]).fg
             outputs = run.model(batch["image"])
         loss, parts = run.criterion(outputs, batch)
         _optimizer_step(run, loss, config.grad_clip)
@@ -435,6 +449,7 @@ def epoch_record(run: TrainingRun, outcome: EpochOutcome, train_metrics: dict[st
         "train_fg_loss": outcome.sums["fg"] / max(1, done),
         "train_class_loss": outcome.sums["cls"] / max(1, done),
         "train_field_loss": outcome.sums["field"] / max(1, done),
+        "train_distill_loss": outcome.sums["distill"] / max(1, done),
         "train_miou": train_metrics["miou"],
         "train_nail_iou": train_metrics["nail_iou"],
         "val": val,

@@ -305,6 +305,19 @@ def test_cv_bench_runs_end_to_end_and_writes_per_image_scores(tmp_path, capsys):
     capsys.readouterr()
     cv.main(["--from-json", str(out), "--section", "cv-test", "--no-doc"])  # a run made elsewhere
     assert text in capsys.readouterr().out
+    # distillation: the U-Net of each fold, kept above, teaches that fold's cascade
+    common = ["--export", str(export), "--preset", "tiny", "--folds", "3", "--rows", "cascade", "--epochs", "1",
+              "--steps", "2", "--batch", "4", "--val-size", "64", "--device", "cpu", "--no-latency", "--no-doc",
+              "--only-folds", "1", "--teacher", "unet"]
+    with pytest.raises(SystemExit):  # no U-Net kept in this work folder: refused before anything runs
+        cv.main(common + ["--work", str(tmp_path / "work3")])
+    assert "--teacher unet: no checkpoint of that row" in capsys.readouterr().err
+    assert not (tmp_path / "work3").exists()
+    taught = cv.main(common + ["--work", str(tmp_path / "work"), "--json", str(tmp_path / "taught.json")])
+    (result,) = taught["results"]
+    assert result["row"] == "+ cascade, distilled from U-Net (MobileNetV2 encoder), LMP"
+    assert result["teacher"] == str(tmp_path / "work" / "runs" / "fold1-U-Net--MobileNetV2-encoder---LMP" / "run" / "last.pt")
+    assert "| + cascade, distilled from U-Net (MobileNetV2 encoder), LMP | last |" in cv.section(taught, "cv-test")
 
 
 def test_cv_rows_train_at_the_benchs_learning_rate_and_photo_scale():

@@ -12,6 +12,7 @@ from ml.losses import (
     CascadeLoss,
     LossConfig,
     class_nll,
+    distillation_kl,
     downsample_targets,
     field_l2,
     lmp_nll,
@@ -177,3 +178,47 @@ def test_partial_labels_give_zero_terms_not_nan():
     empty = {k: torch.zeros_like(v) for k, v in t.items()}
     total, parts = CascadeLoss()([out], empty)
     assert math.isfinite(total.item())
+
+
+def test_distillation_kl_hand_values_pooling_and_gradient():
+    # one pixel, teacher logits (0, a), student (0, b): KL of Bernoulli(sigmoid(a)) from Bernoulli(sigmoid(b))
+    def kl(a, b):
+        p, q = 1 / (1 + math.exp(-a)), 1 / (1 + math.exp(-b))
+        return p * math.log(p / q) + (1 - p) * math.log((1 - p) / (1 - q))
+
+    teacher = two_class([2.0, -1.0, 0.5, 3.0, -2.0], shape=(1, 1, 5))
+    student = two_class([0.0, -1.0, 1.5, -3.0, -2.0], shape=(1, 1, 5)).requires_grad_(True)
+    each = [kl(a, b) for a, b in zip([2.0, -1.0, 0.5, 3.0, -2.0], [0.0, -1.0, 1.5, -3.0, -2.0])]
+    assert distillation_kl(student, teacher, ratio=1.0).item() == pytest.approx(sum(each) / 5, abs=1e-6)
+    assert distillation_kl(student, teacher, ratio=0.4).item() == pytest.approx(  # k = 2: the two largest
+        sum(sorted(each, reverse=True)[:2]) / 2, abs=1e-6)
+    assert distillation_kl(teacher, teacher, ratio=1.0).item() == pytest.approx(0.0, abs=1e-7)
+    ignore = torch.tensor([[[False, False, False, True, False]]])  # the worst pixel left out
+    assert distillation_kl(student, teacher, ignore, ratio=0.2).item() == pytest.approx(sorted(each)[-2], abs=1e-6)
+    t2 = distillation_kl(student, teacher, ratio=1.0, temperature=2.0).item()
+    assert t2 == pytest.approx(4 * sum(kl(a / 2, b / 2) for a, b in zip([2.0, -1.0, 0.5, 3.0, -2.0],
+                                                                     [0.0, -1.0, 1.5, -3.0, -2.0])) / 5, abs=1e-6)
+    teacher.requires_grad_(True)
+    distillation_kl(student, teacher, ratio=1.0).backward()
+    assert teacher.grad is None and student.grad.abs().sum() > 0  # only the student learns
+    assert distillation_kl(student, teacher, torch.ones(1, 1, 5, dtype=torch.bool)).item() == 0.0
+    with pytest.raises(ValueError):
+        distillation_kl(student, teacher, temperature=0)
+
+
+def test_cascade_loss_adds_the_teachers_term_on_the_final_output_only():
+    t = _targets()
+    g = torch.Generator().manual_seed(1)
+    full = Outputs(torch.randn(1, 2, 8, 8, generator=g), torch.randn(1, 10, 8, 8, generator=g),
+                   torch.randn(1, 2, 8, 8, generator=g))
+    coarse = Outputs(torch.randn(1, 2, 2, 2, generator=g), torch.randn(1, 10, 2, 2, generator=g),
+                     torch.randn(1, 2, 2, 2, generator=g))
+    loss = CascadeLoss(LossConfig(distill_weight=3.0, distill_ratio=0.5))
+    plain, plain_parts = loss([full, coarse], t)
+    assert plain_parts["distill"] == 0.0
+    teacher = torch.randn(1, 2, 8, 8, generator=g)
+    taught, parts = loss([full, coarse], {**t, "teacher_fg": teacher})
+    expected = distillation_kl(full.fg, teacher, t["ignore"], ratio=0.5)
+    assert parts["distill"] == pytest.approx(expected.item(), rel=1e-6) and expected.item() > 0
+    assert taught.item() == pytest.approx(plain.item() + 3.0 * expected.item(), rel=1e-6)
+    assert parts["fg"] == pytest.approx(plain_parts["fg"])

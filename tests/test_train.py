@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import random
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -105,6 +106,42 @@ def test_refined_cascade_trains_and_reloads(export, tmp_path):
     trained = dict(model.named_parameters())
     for name, value in untrained.refine.named_parameters():
         assert not torch.equal(value, trained[f"refine.{name}"]), name
+
+
+def test_a_teacher_pulls_the_student_toward_its_predictions(export, tmp_path):
+    """Knowledge distillation (``TrainConfig.teacher``): a teacher's nail/background predictions are a second
+    target. Here the teacher (a U-Net: any architecture) is made to call most pixels nail; the student trained
+    with it ends far closer to it, calling many more pixels nail, than the same run without it. The
+    distillation term is logged, and the teacher's checkpoint is read, never changed."""
+    from ml.losses import distillation_kl
+    from ml.models.config import model_config
+
+    teacher_run = train(train_config("tiny", model=model_config("tiny-unet"), epochs=1, steps_per_epoch=2),
+                        export, tmp_path / "teacher")
+    teacher_path = teacher_run["last_checkpoint"]
+    ckpt = load_checkpoint(teacher_path)
+    ckpt["model"]["head.bias"][1] += 4.0  # nail logit up: a teacher that disagrees with the labels
+    torch.save(ckpt, teacher_path)
+    teacher_bytes = (tmp_path / "teacher" / "last.pt").read_bytes()
+    base = train_config("tiny", epochs=2, steps_per_epoch=10, loss={"distill_weight": 5.0, "distill_ratio": 1.0})
+    plain = train(base, export, tmp_path / "plain")
+    taught = train(replace(base, teacher=teacher_path), export, tmp_path / "taught")
+    assert plain["history"][0]["train_distill_loss"] == 0.0 and taught["history"][0]["train_distill_loss"] > 0
+    assert load_checkpoint(taught["last_checkpoint"])["config"]["teacher"] == teacher_path
+    assert (tmp_path / "teacher" / "last.pt").read_bytes() == teacher_bytes
+    teacher, _ = load_model(teacher_path)
+    data = MasksDataset(export, "val", train=False, eval_size=64)
+    images = torch.stack([data[i]["image"] for i in range(len(data))])
+    with torch.no_grad():  # the students on batch statistics: 20 steps leave their BN running means unsettled
+        target = teacher(images).fg
+        students = {name: load_model(run["last_checkpoint"])[0].train()(images, all_scales=False).fg
+                    for name, run in (("plain", plain), ("taught", taught))}
+    gaps = {name: distillation_kl(fg, target, ratio=1.0).item() for name, fg in students.items()}
+    nail = {name: (fg.argmax(1) == 1).float().mean().item() for name, fg in students.items()}
+    assert gaps["taught"] < 0.5 * gaps["plain"], gaps
+    assert nail["taught"] > nail["plain"] + 0.2, nail
+    with pytest.raises(FileNotFoundError):  # a teacher that is not there stops the run before it starts
+        train(replace(base, teacher=str(tmp_path / "missing.pt")), export, tmp_path / "none")
 
 
 class Killed(Exception):
