@@ -137,13 +137,16 @@ def test_downsample_targets_is_centre_nearest_neighbour():
     assert small["cls"].dtype == torch.int64 and small["field_mask"].dtype == torch.bool
 
 
+def _random_outputs(seed: int) -> tuple[Outputs, Outputs]:
+    """Random outputs of one 8 x 8 image: the full-resolution one and a 2 x 2 deep-supervision one."""
+    g = torch.Generator().manual_seed(seed)
+    return tuple(Outputs(torch.randn(1, 2, n, n, generator=g), torch.randn(1, 10, n, n, generator=g),
+                         torch.randn(1, 2, n, n, generator=g)) for n in (8, 2))
+
+
 def test_cascade_loss_sums_scales_with_downsampled_labels():
     t = _targets()
-    g = torch.Generator().manual_seed(0)
-    full = Outputs(torch.randn(1, 2, 8, 8, generator=g), torch.randn(1, 10, 8, 8, generator=g),
-                   torch.randn(1, 2, 8, 8, generator=g))
-    coarse = Outputs(torch.randn(1, 2, 2, 2, generator=g), torch.randn(1, 10, 2, 2, generator=g),
-                     torch.randn(1, 2, 2, 2, generator=g))
+    full, coarse = _random_outputs(0)
     loss = CascadeLoss(LossConfig(aux_weight=0.5, class_weight=2.0, field_weight=3.0))
     total, parts = loss([full, coarse], t)
     s = downsample_targets(t, (2, 2))
@@ -208,11 +211,8 @@ def test_distillation_kl_hand_values_pooling_and_gradient():
 
 def test_cascade_loss_adds_the_teachers_term_on_the_final_output_only():
     t = _targets()
-    g = torch.Generator().manual_seed(1)
-    full = Outputs(torch.randn(1, 2, 8, 8, generator=g), torch.randn(1, 10, 8, 8, generator=g),
-                   torch.randn(1, 2, 8, 8, generator=g))
-    coarse = Outputs(torch.randn(1, 2, 2, 2, generator=g), torch.randn(1, 10, 2, 2, generator=g),
-                     torch.randn(1, 2, 2, 2, generator=g))
+    full, coarse = _random_outputs(1)
+    g = torch.Generator().manual_seed(2)
     loss = CascadeLoss(LossConfig(distill_weight=3.0, distill_ratio=0.5))
     plain, plain_parts = loss([full, coarse], t)
     assert plain_parts["distill"] == 0.0
