@@ -67,7 +67,8 @@ def row_config(label: str, args):
     if args.base_long_side:
         overrides.setdefault("augment", {})["base_long_side"] = args.base_long_side
     return train_config(args.preset, **overrides, epochs=args.epochs, batch_size=args.batch,
-                        steps_per_epoch=args.steps, patience=10**6, seed=args.seed, device=args.device,
+                        steps_per_epoch=args.steps, patience=10**6, device=args.device,
+                        seed=args.seed if getattr(args, "train_seed", None) is None else args.train_seed,
                         num_workers=args.workers, cache_data=True, val_size=args.val_size,
                         warmup_steps=min(100, args.steps * args.epochs // 10),
                         **({"lr": args.lr} if args.lr else {}))
@@ -163,7 +164,7 @@ def section(report: dict, name: str) -> str:
         + f", {args['epochs']} epochs x {args['steps']} steps x batch {args['batch']} "
         f"(= {args['epochs'] * args['steps'] * args['batch']} crops), AdamW"
         + (f" at learning rate {args['lr']:g} (not the preset's)" if args.get("lr") else "") + ", poly schedule, pretrained "
-        f"MobileNetV2 encoders, seed {args['seed']}; inner val at long side {args['val_size'] or args.get('input_side')} "
+        f"MobileNetV2 encoders, training seed {args.get('train_seed', args['seed'])}; inner val at long side {args['val_size'] or args.get('input_side')} "
         "after every epoch.",
         "- **Scoring**: the fold's held-out photos at full resolution: "
         + (f"the input's long side is the photo's own, capped at {args['max_side']} (multiples of 32)"
@@ -346,7 +347,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--ema-decay", type=float, default=0.6)
     parser.add_argument("--tta", default="", help="comma list of test-time augmentations (ml.tta.TTA_MODES, e.g. "
                         "flip) every selected model is also scored with (same weights) and timed with")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="the folds' and (without --train-seed) the training's seed")
+    parser.add_argument("--train-seed", type=int,
+                        help="the training's seed alone (initialisation, crop order, augmentation), the folds kept: "
+                             "rerun a row with other seeds on the same folds to see how far a rerun moves it")
     parser.add_argument("--keep-checkpoints", action="store_true",
                         help="keep each fold's last.pt and best.pt (under WORK/runs/fold<i>-<row>/run/), e.g. to look "
                              "at their predictions or to teach another model; default: deleted after the fold")
@@ -437,7 +441,8 @@ def main(argv: list[str] | None = None) -> dict:
                  "labels": args.labels if args.export is None else "an existing export",
                  "val_size": args.val_size, "max_side": args.max_side,
                  "input_side": first.eval_size, "select": selections,
-                 "ema_decay": args.ema_decay, "seed": args.seed, "threads": args.threads,
+                 "ema_decay": args.ema_decay, "seed": args.seed,
+                 **({"train_seed": args.train_seed} if args.train_seed is not None else {}), "threads": args.threads,
                  "latency_runs": args.latency_runs, "folds": args.folds, "tta": args.tta_modes},
         "export": export_summary(export), "folds": [fold.to_dict() for fold in folds], "results": [], "latency": {},
         "machine": {"where": where, "torch": torch.__version__, "device": str(device),

@@ -283,12 +283,14 @@ def test_cv_bench_runs_end_to_end_and_writes_per_image_scores(tmp_path, capsys):
     cv.main(["--export", str(export), "--work", str(tmp_path / "work"), "--preset", "tiny", "--folds", "3",
              "--rows", "cascade,unet", "--epochs", "2", "--steps", "2", "--batch", "4", "--val-size", "64",
              "--device", "cpu", "--no-latency", "--no-doc", "--json", str(out), "--tta", "flip", "--lr", "0.005",
-             "--base-long-side", "80", "--keep-checkpoints"])
+             "--base-long-side", "80", "--keep-checkpoints", "--train-seed", "3"])
     report = json.loads(out.read_text())
     assert len(report["results"]) == 6  # 3 folds x 2 rows
     kept = sorted(p.relative_to(tmp_path / "work" / "runs").as_posix() for p in (tmp_path / "work" / "runs").glob("*/run/last.pt"))
     assert kept == [f"fold{i}-{row}/run/last.pt" for i in range(3) for row in ("U-Net--MobileNetV2-encoder---LMP", "cascade")]
     assert report["args"]["lr"] == 0.005  # not the preset's 0.01: recorded, and named in the budget line below
+    assert report["args"]["seed"] == 0 and report["args"]["train_seed"] == 3
+    assert "training seed 3;" in cv.section(report, "cv-test")
     images = {img["file_name"] for r in report["results"] if r["row"] == "+ cascade"
               for img in r["selections"]["last"]["images"]}
     assert len(images) == 9  # every photo scored once, held out
@@ -333,6 +335,7 @@ def test_cv_rows_train_at_the_benchs_learning_rate_and_photo_scale():
     changed = row_config("U-Net (MobileNetV2 encoder), LMP", argparse.Namespace(**{**vars(args), "lr": 3e-3,
                                                                                    "base_long_side": 480}))
     assert (changed.lr, changed.augment.base_long_side, changed.augment.crop_size) == (3e-3, 480, 224)
+    assert plain.seed == 0 and row_config("+ cascade", argparse.Namespace(**{**vars(args), "train_seed": 7})).seed == 7
 
 
 def test_fold_is_a_plain_value():
