@@ -76,21 +76,9 @@ from ml.weights.loading import recalibrate_batchnorm
 from ml.weights.sources import WEIGHT_SOURCES
 
 __all__ = [
-    "EpochOutcome",
-    "TrainConfig",
-    "TrainingRun",
-    "epoch_record",
-    "preset_config",
-    "restore_run",
-    "resume_checkpoint",
-    "save_epoch_checkpoints",
-    "start_run",
-    "track_best",
-    "train",
-    "train_config",
-    "train_epoch",
-    "training_checkpoint",
-    "validate",
+    "EpochOutcome", "TrainConfig", "TrainingRun", "epoch_record", "preset_config", "restore_run",
+    "resume_checkpoint", "save_epoch_checkpoints", "start_run", "track_best", "train", "train_config",
+    "train_epoch", "training_checkpoint", "validate",
 ]
 
 LAST, BEST = "last.pt", "best.pt"
@@ -353,10 +341,7 @@ def start_run(config: TrainConfig, device: torch.device, amp_dtype: torch.dtype 
         scaler = torch.amp.GradScaler("cuda")
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _poly_lambda(config, total_steps))
-    teacher = None
-    if config.teacher:
-        teacher, _ = load_model(config.teacher, device)
-        teacher.requires_grad_(False)
+    teacher = load_model(config.teacher, device)[0].requires_grad_(False) if config.teacher else None
     return TrainingRun(model, optimizer, scheduler, scaler, CascadeLoss(config.loss), teacher)
 
 
