@@ -68,7 +68,7 @@ def row_config(label: str, args):
         overrides.setdefault("augment", {})["base_long_side"] = args.base_long_side
     return train_config(args.preset, **overrides, epochs=args.epochs, batch_size=args.batch,
                         steps_per_epoch=args.steps, patience=10**6, device=args.device,
-                        seed=args.seed if getattr(args, "train_seed", None) is None else args.train_seed,
+                        seed=args.seed if args.train_seed is None else args.train_seed,
                         num_workers=args.workers, cache_data=True, val_size=args.val_size,
                         warmup_steps=min(100, args.steps * args.epochs // 10),
                         **({"lr": args.lr} if args.lr else {}))
@@ -405,6 +405,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     wanted = [int(i) for i in args.only_folds.split(",")] if args.only_folds else list(range(args.folds))
     teachers: dict[int, Path] = {}
+    teacher = None
     if args.teacher and not args.latency_only:
         try:
             teacher = row_label(args.teacher)
@@ -469,7 +470,7 @@ def main(argv: list[str] | None = None) -> dict:
             config = row_config(label, args)
             if teachers:
                 config = replace(config, teacher=str(teachers[fold.index]))
-                label = f"{label}, distilled from {row_label(args.teacher)}"
+                label = f"{label}, distilled from {teacher}"
             log(f"fold {fold.index}: {label}")
             result = run_fold(export, fold, config, fold_run_dir(args.work, fold.index, label),
                               selections=selections, ema_decay=args.ema_decay, max_side=args.max_side,

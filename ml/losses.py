@@ -67,20 +67,27 @@ def _valid(target: Tensor, ignore: Tensor | None) -> Tensor:
     return valid
 
 
+def _check_ratio(ratio: float) -> None:
+    if not 0 < ratio <= 1:
+        raise ValueError(f"ratio must be in (0, 1], got {ratio}")
+
+
+def _top_mean(losses: Tensor, ratio: float, like: Tensor) -> Tensor:
+    """Loss max-pooling of per-pixel ``losses`` (1-D): the mean of the top ``floor(ratio * n)`` (at least one);
+    0 (with ``like``'s graph) when there is none."""
+    n = losses.numel()
+    if n == 0:
+        return _zero(like)
+    k = max(1, math.floor(ratio * n))
+    return losses.mean() if k >= n else torch.topk(losses, k, sorted=False).values.mean()
+
+
 def lmp_nll(logits: Tensor, target: Tensor, ignore: Tensor | None = None, ratio: float = 0.1) -> Tensor:
     """Loss Max-Pooling NLL: mean of the top ``floor(ratio * N)`` per-pixel losses (at least one) of the
     ``N`` non-ignored pixels of the whole minibatch. ``logits`` N x C x H x W, ``target`` N x H x W."""
-    if not 0 < ratio <= 1:
-        raise ValueError(f"ratio must be in (0, 1], got {ratio}")
+    _check_ratio(ratio)
     losses = F.cross_entropy(logits.float(), target.long(), reduction="none")
-    losses = losses[_valid(target, ignore)]
-    n = losses.numel()
-    if n == 0:
-        return _zero(logits)
-    k = max(1, math.floor(ratio * n))
-    if k >= n:
-        return losses.mean()
-    return torch.topk(losses, k, sorted=False).values.mean()
+    return _top_mean(losses[_valid(target, ignore)], ratio, logits)
 
 
 def weighted_nll(logits: Tensor, target: Tensor, ignore: Tensor | None = None, nail_weight: float = 20.0) -> Tensor:
@@ -123,20 +130,13 @@ def distillation_kl(student: Tensor, teacher: Tensor, ignore: Tensor | None = No
     """``T^2 * KL(softmax(teacher / T) || softmax(student / T))`` per pixel (logits N x C x H x W), over the
     pixels not in ``ignore`` (N x H x W); the mean of the top ``floor(ratio * n)`` of them (at least one), as
     :func:`lmp_nll` pools. 0 where the student's softmax equals the teacher's."""
-    if not 0 < ratio <= 1:
-        raise ValueError(f"ratio must be in (0, 1], got {ratio}")
+    _check_ratio(ratio)
     if temperature <= 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
     log_s = F.log_softmax(student.float() / temperature, dim=1)
     log_t = F.log_softmax(teacher.float().detach() / temperature, dim=1)
     per_pixel = (log_t.exp() * (log_t - log_s)).sum(dim=1) * temperature**2
-    valid = torch.ones_like(per_pixel, dtype=torch.bool) if ignore is None else ~ignore.bool()
-    losses = per_pixel[valid]
-    n = losses.numel()
-    if n == 0:
-        return _zero(student)
-    k = max(1, math.floor(ratio * n))
-    return losses.mean() if k >= n else torch.topk(losses, k, sorted=False).values.mean()
+    return _top_mean(per_pixel[_valid(per_pixel, ignore)], ratio, student)
 
 
 _LABEL_KEYS = ("fg", "cls", "field_mask", "ignore")

@@ -329,7 +329,7 @@ def test_cv_rows_train_at_the_benchs_learning_rate_and_photo_scale():
     from bench.cv import row_config
 
     args = argparse.Namespace(size=224, base_long_side=None, preset="web-336", epochs=2, batch=4, steps=3, seed=0,
-                              device="cpu", workers=0, val_size=480, lr=None)
+                              device="cpu", workers=0, val_size=480, lr=None, train_seed=None)
     plain = row_config("+ cascade", args)
     assert (plain.lr, plain.augment.base_long_side, plain.augment.crop_size) == (1e-3, None, 224)
     changed = row_config("U-Net (MobileNetV2 encoder), LMP", argparse.Namespace(**{**vars(args), "lr": 3e-3,
