@@ -66,6 +66,8 @@ def row_config(label: str, args):
         overrides["augment"] = {"crop_size": args.size}
     if args.base_long_side:
         overrides.setdefault("augment", {})["base_long_side"] = args.base_long_side
+    if getattr(args, "aux_weight", None) is not None:
+        overrides["loss"] = {**overrides.get("loss", {}), "aux_weight": args.aux_weight}
     return train_config(args.preset, **overrides, epochs=args.epochs, batch_size=args.batch,
                         steps_per_epoch=args.steps, patience=10**6, device=args.device,
                         seed=args.seed if args.train_seed is None else args.train_seed,
@@ -163,7 +165,9 @@ def section(report: dict, name: str) -> str:
            if args.get("base_long_side") else "")
         + f", {args['epochs']} epochs x {args['steps']} steps x batch {args['batch']} "
         f"(= {args['epochs'] * args['steps'] * args['batch']} crops), AdamW"
-        + (f" at learning rate {args['lr']:g} (not the preset's)" if args.get("lr") else "") + ", poly schedule, pretrained "
+        + (f" at learning rate {args['lr']:g} (not the preset's)" if args.get("lr") else "") + ", poly schedule"
+        + (f", the coarse outputs' loss (deep supervision) weighted {args['aux_weight']:g} (not the preset's)"
+           if args.get("aux_weight") is not None else "") + ", pretrained "
         f"MobileNetV2 encoders, training seed {args.get('train_seed', args['seed'])}; inner val at long side {args['val_size'] or args.get('input_side')} "
         "after every epoch.",
         "- **Scoring**: the fold's held-out photos at full resolution: "
@@ -333,6 +337,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--steps", type=int, default=8, help="steps per epoch")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--lr", type=float, help="peak learning rate (default: the preset's)")
+    parser.add_argument("--aux-weight", type=float,
+                        help="the weight of the coarse outputs' loss (deep supervision; ml.losses.LossConfig.aux_weight, "
+                             "default: the preset's)")
     parser.add_argument("--base-long-side", type=int,
                         help="long side each training photo is scaled to before the random scale and crop "
                              "(ml.data.AugmentConfig.base_long_side; default: the preset's, crop size / 0.7)")
@@ -438,6 +445,7 @@ def main(argv: list[str] | None = None) -> dict:
         "commit": git_commit(("ml", "bench"), "ml/ or bench/") or "unknown",
         "args": {"preset": args.preset, "crop": first.augment.crop_size, "epochs": args.epochs, "steps": args.steps,
                  "batch": args.batch, **({"lr": args.lr} if args.lr else {}),
+                 **({"aux_weight": args.aux_weight} if args.aux_weight is not None else {}),
                  **({"base_long_side": args.base_long_side} if args.base_long_side else {}),
                  "labels": args.labels if args.export is None else "an existing export",
                  "val_size": args.val_size, "max_side": args.max_side,

@@ -283,13 +283,15 @@ def test_cv_bench_runs_end_to_end_and_writes_per_image_scores(tmp_path, capsys):
     cv.main(["--export", str(export), "--work", str(tmp_path / "work"), "--preset", "tiny", "--folds", "3",
              "--rows", "cascade,unet", "--epochs", "2", "--steps", "2", "--batch", "4", "--val-size", "64",
              "--device", "cpu", "--no-latency", "--no-doc", "--json", str(out), "--tta", "flip", "--lr", "0.005",
-             "--base-long-side", "80", "--keep-checkpoints", "--train-seed", "3"])
+             "--base-long-side", "80", "--keep-checkpoints", "--train-seed", "3", "--aux-weight", "0.25"])
     report = json.loads(out.read_text())
     assert len(report["results"]) == 6  # 3 folds x 2 rows
     kept = sorted(p.relative_to(tmp_path / "work" / "runs").as_posix() for p in (tmp_path / "work" / "runs").glob("*/run/last.pt"))
     assert kept == [f"fold{i}-{row}/run/last.pt" for i in range(3) for row in ("U-Net--MobileNetV2-encoder---LMP", "cascade")]
     assert report["args"]["lr"] == 0.005  # not the preset's 0.01: recorded, and named in the budget line below
     assert report["args"]["seed"] == 0 and report["args"]["train_seed"] == 3
+    assert report["args"]["aux_weight"] == 0.25
+    assert "the coarse outputs' loss (deep supervision) weighted 0.25 (not the preset's)" in cv.section(report, "cv-test")
     assert "training seed 3;" in cv.section(report, "cv-test")
     images = {img["file_name"] for r in report["results"] if r["row"] == "+ cascade"
               for img in r["selections"]["last"]["images"]}
@@ -323,18 +325,21 @@ def test_cv_bench_runs_end_to_end_and_writes_per_image_scores(tmp_path, capsys):
 
 
 def test_cv_rows_train_at_the_benchs_learning_rate_and_photo_scale():
-    """--lr and --base-long-side reach every row's training config; left out, the preset's stay."""
+    """--lr, --base-long-side and --aux-weight reach every row's training config; left out, the preset's stay."""
     import argparse
 
     from bench.cv import row_config
 
     args = argparse.Namespace(size=224, base_long_side=None, preset="web-336", epochs=2, batch=4, steps=3, seed=0,
-                              device="cpu", workers=0, val_size=480, lr=None, train_seed=None)
+                              device="cpu", workers=0, val_size=480, lr=None, train_seed=None, aux_weight=None)
     plain = row_config("+ cascade", args)
     assert (plain.lr, plain.augment.base_long_side, plain.augment.crop_size) == (1e-3, None, 224)
+    assert (plain.loss.aux_weight, plain.loss.fg_loss) == (1.0, "lmp")
     changed = row_config("U-Net (MobileNetV2 encoder), LMP", argparse.Namespace(**{**vars(args), "lr": 3e-3,
                                                                                    "base_long_side": 480}))
     assert (changed.lr, changed.augment.base_long_side, changed.augment.crop_size) == (3e-3, 480, 224)
+    light = row_config("baseline (weighted NLL, no cascade)", argparse.Namespace(**{**vars(args), "aux_weight": 0.25}))
+    assert (light.loss.aux_weight, light.loss.fg_loss) == (0.25, "weighted")  # the row's own loss kept
     assert plain.seed == 0 and row_config("+ cascade", argparse.Namespace(**{**vars(args), "train_seed": 7})).seed == 7
 
 
