@@ -227,6 +227,7 @@ def section(report: dict, name: str) -> str:
         lines += ["", f"Steadiest across folds (lowest mean sd): `{steadiest}`; closest to the best epoch it could "
                   f"have picked (smallest mean gap): `{closest}`. With {len(folds)} folds an sd is itself uncertain "
                   "by about a third of its value, so differences in sd below a point are not evidence."]
+    lines += breakdown_lines(rows, by_row, selections)
     if ttas:
         lines += tta_lines(report, rows, by_row, selections, ttas)
     wait = report.get("latency_wait") or {}
@@ -257,6 +258,25 @@ def section(report: dict, name: str) -> str:
     lines += ["", "Train time is the wall time of `ml.train.train` (inner validation included, the held-out scoring "
               f"after each epoch {scoring}), on a machine shared with other work.", end]
     return "\n".join(lines) + "\n"
+
+
+def breakdown_lines(rows: list[str], by_row: dict, selections: list[str]) -> list[str]:
+    """Where each row's nail IoU goes (``ml.evaluate.nail_breakdown``), every fold's held-out photos pooled."""
+    from ml.evaluate import nail_breakdown
+
+    strategy = "last" if "last" in selections else selections[0]
+    lines = ["", f"### Where the nail IoU is lost (`{strategy}`, every fold's held-out photos pooled)", "",
+             "Precision and recall of the nail pixels (too much painted / too little); found: the labelled nails "
+             "whose per-nail IoU is at least 0.5; outline IoU: their mean per-nail IoU.", "",
+             "| model | nail precision | nail recall | nails found | outline IoU of found nails |",
+             "| --- | --- | --- | --- | --- |"]
+    for row in rows:
+        b = nail_breakdown([img for r in by_row[row] for img in r["selections"][strategy]["images"]])
+        share = {k: "-" if b[k] is None else f"{100 * b[k]:.1f}" for k in ("precision", "recall", "found", "found_iou")}
+        found = round(b["found"] * b["nails"]) if b["found"] is not None else 0
+        lines.append(f"| {row} | {share['precision']} | {share['recall']} | {share['found']} ({found} of "
+                     f"{b['nails']}) | {share['found_iou']} |")
+    return lines
 
 
 def tta_lines(report: dict, rows: list[str], by_row: dict, selections: list[str], ttas: list[str]) -> list[str]:

@@ -41,8 +41,8 @@ from ml.metrics import SegmentationMetrics, binary_ious, predictions_at
 from ml.models.inference import inference_model
 from ml.tta import check_tta, with_tta
 
-__all__ = ["EVAL_SIZES", "FULL_RES_MAX_SIDE", "FullResScorer", "evaluate", "image_scores", "nail_owners",
-           "pooled_scores"]
+__all__ = ["EVAL_SIZES", "FULL_RES_MAX_SIDE", "FullResScorer", "evaluate", "image_scores", "nail_breakdown",
+           "nail_owners", "pooled_scores"]
 
 #: The paper's evaluation sizes (longer side, pixels).
 EVAL_SIZES = (288, 352, 480)
@@ -177,6 +177,19 @@ def pooled_scores(scores: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return {**binary_ious(*(sum(s[k] for s in scores) for k in ("tp", "fp", "fn", "tn"))),
             "image_miou": statistics.fmean(image_mious) if image_mious else None,
             "per_nail_iou": statistics.fmean(nails) if nails else None, "images": len(scores), "nails": len(nails)}
+
+
+def nail_breakdown(scores: Sequence[dict[str, Any]], found_at: float = 0.5) -> dict[str, Any]:
+    """Where a split's nail IoU is lost, from its images' :func:`image_scores`: ``precision`` and ``recall`` of
+    the nail pixels (pooled pixel counts: too much painted / too little), ``found`` (the share of labelled nails
+    whose per-nail IoU is at least ``found_at``), ``found_iou`` (the mean per-nail IoU of those: their outline)
+    and ``nails``. A value with nothing to measure is None."""
+    tp, fp, fn = (sum(s[k] for s in scores) for k in ("tp", "fp", "fn"))
+    nails = [v for s in scores for v in s["per_nail_iou"]]
+    found = [v for v in nails if v >= found_at]
+    return {"precision": tp / (tp + fp) if tp + fp else None, "recall": tp / (tp + fn) if tp + fn else None,
+            "found": len(found) / len(nails) if nails else None,
+            "found_iou": statistics.fmean(found) if found else None, "nails": len(nails)}
 
 
 class FullResScorer:

@@ -22,7 +22,7 @@ from ml.cross_validation import (
 )
 from ml.data import MasksDataset, make_synthetic_export
 from ml.checkpoint import load_checkpoint
-from ml.evaluate import FullResScorer, image_scores, nail_owners, pooled_scores
+from ml.evaluate import FullResScorer, image_scores, nail_breakdown, nail_owners, pooled_scores
 from ml.metrics import SegmentationMetrics, binary_ious
 from ml.models.registry import build_model
 from ml.train import train, train_config
@@ -121,6 +121,32 @@ def test_image_scores_per_nail_charges_pixels_to_the_nearest_nail():
     pooled = pooled_scores([perfect, scores])
     assert pooled["nail_iou"] == pytest.approx((41 + 16) / (41 + 41))
     assert pooled["per_nail_iou"] == pytest.approx(0.75) and pooled["nails"] == 4
+
+
+def test_nail_breakdown_tells_a_shrunken_outline_from_a_missed_nail_and_from_paint_outside():
+    instances = np.zeros((20, 30), np.int32)
+    instances[2:8, 2:8] = 1       # 36 px
+    instances[10:16, 20:26] = 2   # 36 px
+    gt = instances > 0
+    calm = np.zeros_like(gt)
+    shrunk = gt.copy()
+    shrunk[2:8, 2:4] = False      # nail 1 painted 2 columns short: IoU 24/36
+    shrunk[10:16, 20:21] = False  # nail 2 one column short: IoU 30/36
+    missed = gt.copy()
+    missed[10:16, 20:26] = False  # nail 2 not found at all
+    spilled = gt.copy()
+    spilled[0:2, 0:10] = True     # 20 px of paint beside nail 1, both nails whole
+    b = nail_breakdown([image_scores(shrunk, gt, calm, instances)])
+    assert (b["precision"], b["recall"], b["found"], b["nails"]) == (1.0, pytest.approx(54 / 72), 1.0, 2)
+    assert b["found_iou"] == pytest.approx((24 / 36 + 30 / 36) / 2)
+    b = nail_breakdown([image_scores(missed, gt, calm, instances)])
+    assert (b["precision"], b["recall"], b["found"], b["found_iou"]) == (1.0, 0.5, 0.5, 1.0)
+    b = nail_breakdown([image_scores(spilled, gt, calm, instances)])
+    assert (b["precision"], b["recall"], b["found"]) == (pytest.approx(72 / 92), 1.0, 1.0)
+    assert b["found_iou"] == pytest.approx((36 / 56 + 1.0) / 2)  # the spill is charged to its nearest nail
+    assert nail_breakdown([image_scores(missed, gt, calm, instances)], found_at=0.0)["found"] == 1.0
+    nothing = nail_breakdown([image_scores(calm, calm, calm, np.zeros_like(instances))])
+    assert nothing == {"precision": None, "recall": None, "found": None, "found_iou": None, "nails": 0}
 
 
 def test_no_nail_rule_is_the_same_per_image_pooled_and_in_segmentation_metrics():
@@ -299,6 +325,11 @@ def test_cv_bench_runs_end_to_end_and_writes_per_image_scores(tmp_path, capsys):
     assert all(isinstance(img["miou"], float) for r in report["results"] for img in r["selections"]["ema"]["images"])
     text = cv.section(report, "cv-test")
     assert "<!-- cv-test:start -->" in text and "| + cascade | best-inner-val |" in text
+    assert "### Where the nail IoU is lost (`last`, every fold's held-out photos pooled)" in text
+    nails = sum(len(img["per_nail_iou"]) for r in report["results"] if r["row"] == "+ cascade"
+                for img in r["selections"]["last"]["images"])
+    (cascade_line,) = [line for line in text.splitlines() if line.startswith("| + cascade | ") and f" of {nails}) | " in line]
+    assert nails > 0 and cascade_line.count(" | ") == 4  # five cells
     assert "AdamW at learning rate 0.005 (not the preset's)" in text
     assert report["args"]["base_long_side"] == 80 and "each photo first scaled to long side 80, not the preset's" in text
     assert "| + cascade + flip TTA | best-inner-val |" in text and "| U-Net (MobileNetV2 encoder), LMP | last | flip |" in text
