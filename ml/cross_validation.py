@@ -65,6 +65,7 @@ ROW_ALIASES = {
     "cascade": "+ cascade",
     "cascade-f256": "+ cascade, fusion 256",
     "cascade-f128": "+ cascade, fusion 128",
+    "cascade-low1-f128": "+ cascade, low branch at full resolution, fusion 128",
     "cascade-refined": "+ cascade, refined to stride 4",
     "cascade-refined-s2": "+ cascade, refined to stride 2",
     "unet": "U-Net (MobileNetV2 encoder), LMP",

@@ -167,7 +167,7 @@ def test_heads_before_upsample_equals_upsample_then_heads(preset):
             assert (ta - tb).abs().max().item() < 1e-5
 
 
-@pytest.mark.parametrize("preset", ["tiny", "tiny-refined"])
+@pytest.mark.parametrize("preset", ["tiny", "tiny-refined", "tiny-low1"])
 def test_fold_batchnorm_and_channels_last_keep_outputs(preset):
     model = cascade_net(preset, tf_padding=True)
     _randomize_bn(model)
@@ -188,6 +188,34 @@ def test_fold_batchnorm_and_channels_last_keep_outputs(preset):
         ref = unet(x)
         got = fold_batchnorm(unet)(x)
     assert (ref.fg - got.fg).abs().max().item() < 1e-4
+
+
+def test_low_branch_at_full_resolution():
+    """low_downsample=1: the low branch reads the photo itself (not x2 downsampled), so stage_low4 and Fusion0
+    sit at H/8 beside the high branch; the output keeps its size and the paper's variant is unchanged."""
+    h, w = 96, 128
+    model = cascade_net("tiny-low1").train()
+    seen = {}
+    hooks = [model.low.stages[0].register_forward_pre_hook(lambda m, args: seen.__setitem__("low_in", args[0].shape)),
+             model.fusion0.register_forward_hook(lambda m, i, o: seen.__setitem__("fusion0", o.shape))]
+    outs = model(torch.rand(2, 3, h, w))
+    assert seen["low_in"][-2:] == (h, w) and seen["fusion0"][-2:] == (h // 8, w // 8)
+    assert model.output_strides == [1, 8, 8]
+    assert [tuple(o.fg.shape[-2:]) for o in outs] == [(h, w), (h // 8, w // 8), (h // 8, w // 8)]
+    paper = cascade_net("tiny").train()
+    paper.low.stages[0].register_forward_pre_hook(lambda m, args: seen.__setitem__("low_in", args[0].shape))
+    paper(torch.rand(2, 3, h, w))
+    assert seen["low_in"][-2:] == (h // 2, w // 2) and paper.output_strides == [1, 8, 16]
+    baseline = cascade_net("tiny-baseline", low_downsample=1)
+    assert baseline.output_strides == [1, 8] and baseline.eval()(torch.rand(1, 3, h, w)).fg.shape[-2:] == (h, w)
+    for hook in hooks:
+        hook.remove()
+    with pytest.raises(ValueError, match="low_downsample must be one of"):
+        ModelConfig(low_downsample=4)
+    with pytest.raises(ValueError, match="the U-Net has none"):
+        ModelConfig(arch="unet", low_downsample=1)
+    assert model_config("cascade-55-low1-f128").to_dict()["low_downsample"] == 1
+    assert ModelConfig.from_dict({"arch": "cascade"}).low_downsample == 2  # older checkpoints: the paper's
 
 
 @pytest.mark.parametrize("refine_stride", [4, 2])
@@ -322,7 +350,7 @@ def test_ml_core_does_not_import_django():
     assert result.stdout.strip() == "ok"
 
 
-@pytest.mark.parametrize("preset", ["tiny", "tiny-refined"])
+@pytest.mark.parametrize("preset", ["tiny", "tiny-refined", "tiny-low1"])
 def test_onnx_export_matches_eager(preset):
     ort = pytest.importorskip("onnxruntime")
     import io

@@ -282,8 +282,8 @@ class CascadeNet(nn.Module):
         all_scales = self.training if all_scales is None else all_scales
         size = tuple(images.shape[-2:])
         x = self.normalize(images)
-        x_low = F.interpolate(x, scale_factor=0.5, mode="bilinear", align_corners=False,
-                              recompute_scale_factor=False)
+        x_low = x if self.config.low_downsample == 1 else F.interpolate(
+            x, scale_factor=0.5, mode="bilinear", align_corners=False, recompute_scale_factor=False)
         low = self.low.forward_stages(x_low)
         low4, low_last = low[3], low[-1]
         size16 = tuple(low4.shape[-2:])
@@ -313,9 +313,10 @@ class CascadeNet(nn.Module):
     @property
     def output_strides(self) -> list[int]:
         """Stride of each training-mode output w.r.t. the input (finest first)."""
+        low4 = 8 * self.config.low_downsample  # stage_low4's stride: Fusion0 and its branch
         if not self.cascade:
-            return [1, 16]
-        return [1, 8, 8, 16] if self.refine is not None else [1, 8, 16]
+            return [1, low4]
+        return [1, 8, 8, low4] if self.refine is not None else [1, 8, low4]
 
 
 def count_low_path_convs(model: CascadeNet) -> int:

@@ -14,12 +14,13 @@ from ml.models.mobilenetv2 import BN_EPS, BN_MOMENTUM
 from ml.models.outputs import NUM_FINGER_CLASSES
 from ml.weights.sources import WEIGHT_SOURCES, WeightsError
 
-__all__ = ["ARCHS", "DEPTHS", "MODEL_PRESETS", "REFINE_STRIDES", "ModelConfig", "model_config"]
+__all__ = ["ARCHS", "DEPTHS", "LOW_DOWNSAMPLES", "MODEL_PRESETS", "REFINE_STRIDES", "ModelConfig", "model_config"]
 
 ARCHS = ("cascade", "baseline", "unet")
 DEPTHS = (55, 43)
 #: Finest stride of the cascade's boundary refinement (0: none, the paper's cascade).
 REFINE_STRIDES = (0, 4, 2)
+LOW_DOWNSAMPLES = (1, 2)  # the low branch sees the photo downsampled x2 (the paper) or as it is
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,9 @@ class ModelConfig:
             (the paper's cascade, heads at H/8); 4 = the fused H/8 map refined with the high branch's stride-4
             features, heads at H/4; 2 = then once more with its stride-2 features, heads at H/2.
         refine_width: channels of the refinement (when ``refine_stride`` is not 0).
+        low_downsample: the low branch's input: the photo downsampled x2 (2, the paper's) or the photo itself
+            (1: its deep features see small nails at twice the pixels, stage_low4 and Fusion0 at H/8;
+            cascade and baseline only; issue #17).
         unet_decoder_channels: decoder widths of the U-Net (smp's defaults).
         bn_eps, bn_momentum: batch-norm settings of the encoders and the decoder.
     """
@@ -56,6 +60,7 @@ class ModelConfig:
     heads_before_upsample: bool = True
     refine_stride: int = 0
     refine_width: int = 32
+    low_downsample: int = 2
     num_classes: int = NUM_FINGER_CLASSES
     unet_decoder_channels: tuple[int, ...] = (256, 128, 64, 32, 16)
     bn_eps: float = BN_EPS
@@ -72,6 +77,10 @@ class ModelConfig:
             raise ValueError(f"refine_stride must be one of {REFINE_STRIDES}, got {self.refine_stride!r}")
         if self.refine_stride and self.arch != "cascade":
             raise ValueError(f"the boundary refinement needs the cascade's high branch, not arch {self.arch!r}")
+        if self.low_downsample not in LOW_DOWNSAMPLES:
+            raise ValueError(f"low_downsample must be one of {LOW_DOWNSAMPLES}, got {self.low_downsample!r}")
+        if self.low_downsample != 2 and self.arch == "unet":
+            raise ValueError("low_downsample is the cascade's (and the baseline's) low branch; the U-Net has none")
         if not isinstance(self.refine_width, int) or self.refine_width < 2:
             raise ValueError(f"refine_width must be an int >= 2, got {self.refine_width!r}")
         if not self.width_mult > 0:
@@ -130,12 +139,14 @@ MODEL_PRESETS: dict[str, ModelConfig] = {
     "cascade-43": ModelConfig(depth=43),
     "cascade-55-f256": ModelConfig(fusion_width=256),
     "cascade-55-f128": ModelConfig(fusion_width=128),
+    "cascade-55-low1-f128": ModelConfig(fusion_width=128, low_downsample=1),
     "cascade-55-refined": ModelConfig(refine_stride=4),
     "cascade-55-refined-s2": ModelConfig(refine_stride=2),
     "baseline-55": ModelConfig(arch="baseline"),
     "unet": ModelConfig(arch="unet"),
     "tiny": ModelConfig(width_mult=0.25, fusion_width=32, pretrained=None),
     "tiny-refined": ModelConfig(width_mult=0.25, fusion_width=32, pretrained=None, refine_stride=4, refine_width=8),
+    "tiny-low1": ModelConfig(width_mult=0.25, fusion_width=32, pretrained=None, low_downsample=1),
     "tiny-baseline": ModelConfig(arch="baseline", width_mult=0.25, fusion_width=32, pretrained=None),
     "tiny-unet": ModelConfig(
         arch="unet", width_mult=0.25, pretrained=None, unet_decoder_channels=(32, 16, 16, 8, 8)
