@@ -38,6 +38,8 @@ Variants (:class:`ml.models.config.ModelConfig`):
     ``depth=55``  the full low branch (stem + 17 bottlenecks = 51 convs) + 4 decoder convs;
     ``depth=43``  the low branch without the 160- and 320-ch groups (-12 convs); Fusion0 takes the
                   96-ch stage 6 map (at H/32) as F1;
+    ``low_downsample=1``  the low branch reads the photo itself, not x2 downsampled (issue #17): stage_low4,
+                  Fusion0 and its deep-supervision branch at H/8, Fusion1 meets it without an upsample;
     ``arch="baseline"``  no cascade: the low branch alone, Fusion0, heads, upsample x16;
     ``arch="unet"``      the U-Net of :mod:`ml.models.unet` on the same encoder (latency comparison).
 
