@@ -66,7 +66,7 @@ def row_config(label: str, args):
         overrides["augment"] = {"crop_size": args.size}
     if args.base_long_side:
         overrides.setdefault("augment", {})["base_long_side"] = args.base_long_side
-    if getattr(args, "aux_weight", None) is not None:
+    if args.aux_weight is not None:
         overrides["loss"] = {**overrides.get("loss", {}), "aux_weight": args.aux_weight}
     return train_config(args.preset, **overrides, epochs=args.epochs, batch_size=args.batch,
                         steps_per_epoch=args.steps, patience=10**6, device=args.device,
@@ -273,8 +273,7 @@ def breakdown_lines(rows: list[str], by_row: dict, selections: list[str]) -> lis
     for row in rows:
         b = nail_breakdown([img for r in by_row[row] for img in r["selections"][strategy]["images"]])
         share = {k: "-" if b[k] is None else f"{100 * b[k]:.1f}" for k in ("precision", "recall", "found", "found_iou")}
-        found = round(b["found"] * b["nails"]) if b["found"] is not None else 0
-        lines.append(f"| {row} | {share['precision']} | {share['recall']} | {share['found']} ({found} of "
+        lines.append(f"| {row} | {share['precision']} | {share['recall']} | {share['found']} ({b['found_nails']} of "
                      f"{b['nails']}) | {share['found_iou']} |")
     return lines
 

@@ -182,13 +182,13 @@ def pooled_scores(scores: Sequence[dict[str, Any]]) -> dict[str, Any]:
 def nail_breakdown(scores: Sequence[dict[str, Any]], found_at: float = 0.5) -> dict[str, Any]:
     """Where a split's nail IoU is lost, from its images' :func:`image_scores`: ``precision`` and ``recall`` of
     the nail pixels (pooled pixel counts: too much painted / too little), ``found`` (the share of labelled nails
-    whose per-nail IoU is at least ``found_at``), ``found_iou`` (the mean per-nail IoU of those: their outline)
-    and ``nails``. A value with nothing to measure is None."""
+    whose per-nail IoU is at least ``found_at``; ``found_nails`` their number), ``found_iou`` (the mean per-nail IoU
+    of those: their outline) and ``nails``. A value with nothing to measure is None."""
     tp, fp, fn = (sum(s[k] for s in scores) for k in ("tp", "fp", "fn"))
     nails = [v for s in scores for v in s["per_nail_iou"]]
     found = [v for v in nails if v >= found_at]
     return {"precision": tp / (tp + fp) if tp + fp else None, "recall": tp / (tp + fn) if tp + fn else None,
-            "found": len(found) / len(nails) if nails else None,
+            "found": len(found) / len(nails) if nails else None, "found_nails": len(found),
             "found_iou": statistics.fmean(found) if found else None, "nails": len(nails)}
 
 

@@ -140,13 +140,13 @@ def test_nail_breakdown_tells_a_shrunken_outline_from_a_missed_nail_and_from_pai
     assert (b["precision"], b["recall"], b["found"], b["nails"]) == (1.0, pytest.approx(54 / 72), 1.0, 2)
     assert b["found_iou"] == pytest.approx((24 / 36 + 30 / 36) / 2)
     b = nail_breakdown([image_scores(missed, gt, calm, instances)])
-    assert (b["precision"], b["recall"], b["found"], b["found_iou"]) == (1.0, 0.5, 0.5, 1.0)
+    assert (b["precision"], b["recall"], b["found"], b["found_iou"]) == (1.0, 0.5, 0.5, 1.0) and b["found_nails"] == 1
     b = nail_breakdown([image_scores(spilled, gt, calm, instances)])
     assert (b["precision"], b["recall"], b["found"]) == (pytest.approx(72 / 92), 1.0, 1.0)
     assert b["found_iou"] == pytest.approx((36 / 56 + 1.0) / 2)  # the spill is charged to its nearest nail
     assert nail_breakdown([image_scores(missed, gt, calm, instances)], found_at=0.0)["found"] == 1.0
     nothing = nail_breakdown([image_scores(calm, calm, calm, np.zeros_like(instances))])
-    assert nothing == {"precision": None, "recall": None, "found": None, "found_iou": None, "nails": 0}
+    assert nothing == {"precision": None, "recall": None, "found": None, "found_nails": 0, "found_iou": None, "nails": 0}
 
 
 def test_no_nail_rule_is_the_same_per_image_pooled_and_in_segmentation_metrics():

@@ -288,12 +288,12 @@ class CascadeNet(nn.Module):
             x, scale_factor=0.5, mode="bilinear", align_corners=False, recompute_scale_factor=False)
         low = self.low.forward_stages(x_low)
         low4, low_last = low[3], low[-1]
-        size16 = tuple(low4.shape[-2:])
-        f1 = _up(low_last, size16)
+        size_low4 = tuple(low4.shape[-2:])
+        f1 = _up(low_last, size_low4)
         fused = self.fusion0(f1, low4)
         aux = []
         if all_scales:
-            aux.append(self.aux0(low_last, size16))  # = heads on the upsampled F1 (see OutputBranch)
+            aux.append(self.aux0(low_last, size_low4))  # = heads on the upsampled F1 (see OutputBranch)
         if self.cascade:
             high = self.high.forward_stages(x)
             high4 = high[3]
