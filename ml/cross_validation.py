@@ -66,6 +66,8 @@ ROW_ALIASES = {
     "cascade-f256": "+ cascade, fusion 256",
     "cascade-f128": "+ cascade, fusion 128",
     "cascade-low1-f128": "+ cascade, low branch at full resolution, fusion 128",
+    "cascade-shared-f128": "+ cascade, one shared encoder, fusion 128",
+    "cascade-shared-f128-refined": "+ cascade, one shared encoder, fusion 128, refined to stride 4",
     "cascade-refined": "+ cascade, refined to stride 4",
     "cascade-refined-s2": "+ cascade, refined to stride 2",
     "unet": "U-Net (MobileNetV2 encoder), LMP",

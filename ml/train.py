@@ -51,7 +51,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -221,8 +220,7 @@ class _Encoders(nn.Module):
         m = self._model
         x = (images - m.input_mean) / m.input_std
         if hasattr(m, "low"):
-            m.low(F.interpolate(x, scale_factor=0.5, mode="bilinear", align_corners=False,
-                                recompute_scale_factor=False))
+            m.low(m.low_input(x))  # at the resolution the model's forward gives it (low_downsample)
             if m.high is not None:
                 m.high(x)
         else:

@@ -167,7 +167,7 @@ def test_heads_before_upsample_equals_upsample_then_heads(preset):
             assert (ta - tb).abs().max().item() < 1e-5
 
 
-@pytest.mark.parametrize("preset", ["tiny", "tiny-refined", "tiny-low1"])
+@pytest.mark.parametrize("preset", ["tiny", "tiny-refined", "tiny-low1", "tiny-shared"])
 def test_fold_batchnorm_and_channels_last_keep_outputs(preset):
     model = cascade_net(preset, tf_padding=True)
     _randomize_bn(model)
@@ -216,6 +216,43 @@ def test_low_branch_at_full_resolution():
         ModelConfig(arch="unet", low_downsample=1)
     assert model_config("cascade-55-low1-f128").to_dict()["low_downsample"] == 1
     assert ModelConfig.from_dict({"arch": "cascade"}).low_downsample == 2  # older checkpoints: the paper's
+
+
+def test_shared_encoder_cascade_has_one_encoder_whose_stages_feed_both_fusions():
+    """shared_encoder: no high branch; Fusion0 fuses the low branch's last map with its stage 6 at H/16, Fusion1
+    takes the low branch's own stage 4 (H/8) where the paper takes the high branch's, and the refinement its
+    stages 3 and 2."""
+    h, w = 96, 128
+    model = cascade_net("tiny-shared").train()
+    assert model.high is None and model.fusion1 is not None and model.fusion0_stage == 6
+    assert model.output_strides == [1, 8, 16]
+    seen = {}
+    hooks = [model.low.stages[k].register_forward_hook(lambda m, i, o, k=k: seen.__setitem__(f"stage{k + 1}", o))
+             for k in range(8)]
+    hooks += [model.fusion0.projection.register_forward_pre_hook(lambda m, a: seen.__setitem__("f0_f2", a[0])),
+              model.fusion1.projection.register_forward_pre_hook(lambda m, a: seen.__setitem__("f1_f2", a[0]))]
+    outs = model(torch.rand(2, 3, h, w))
+    assert [tuple(o.fg.shape[-2:]) for o in outs] == [(h, w), (h // 8, w // 8), (h // 16, w // 16)]
+    assert seen["f0_f2"] is seen["stage6"] and seen["f1_f2"] is seen["stage4"]
+    assert seen["stage1"].shape[-2:] == (h // 2, w // 2)  # the photo itself, not x2 downsampled
+    refined = cascade_net("tiny-shared", refine_stride=2).train()
+    skips = []
+    hooks += [level.skip.register_forward_pre_hook(lambda m, a: skips.append(tuple(a[0].shape[1:])))
+              for level in refined.refine.levels]
+    assert len(refined(torch.rand(2, 3, h, w))) == 4 and refined.output_strides == [1, 8, 8, 16]
+    assert skips == [(refined.low.stage_channels[2], h // 4, w // 4), (refined.low.stage_channels[1], h // 2, w // 2)]
+    for hook in hooks:
+        hook.remove()
+    # one encoder: the second encoder's parameters are gone, nothing else is added
+    paper = cascade_net("tiny-low1")
+    assert {k for k in model.state_dict() if k.startswith("high.")} == set()
+    assert {k for k in paper.state_dict() if not k.startswith("high.") and not k.startswith("fusion0.projection")} == \
+        {k for k in model.state_dict() if not k.startswith("fusion0.projection")}
+    for bad in ({"low_downsample": 2}, {"arch": "baseline"}, {"depth": 43}):
+        with pytest.raises(ValueError, match="shared_encoder is the cascade whose low branch reads the photo"):
+            ModelConfig(shared_encoder=True, **{"low_downsample": 1, **bad})
+    assert model_config("cascade-55-shared-f128").to_dict()["shared_encoder"] is True
+    assert ModelConfig.from_dict({"arch": "cascade"}).shared_encoder is False  # older checkpoints: two encoders
 
 
 @pytest.mark.parametrize("refine_stride", [4, 2])
@@ -350,7 +387,7 @@ def test_ml_core_does_not_import_django():
     assert result.stdout.strip() == "ok"
 
 
-@pytest.mark.parametrize("preset", ["tiny", "tiny-refined", "tiny-low1"])
+@pytest.mark.parametrize("preset", ["tiny", "tiny-refined", "tiny-low1", "tiny-shared"])
 def test_onnx_export_matches_eager(preset):
     ort = pytest.importorskip("onnxruntime")
     import io

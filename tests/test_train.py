@@ -20,6 +20,7 @@ from ml.evaluate import evaluate
 from ml.predict import predict
 from ml.losses import CascadeLoss
 from ml.models.cascade import CascadeNet
+from ml.models.config import model_config
 from ml.train import (
     EpochOutcome,
     TrainConfig,
@@ -264,6 +265,28 @@ def test_pretrained_encoders_get_measured_bn_statistics_before_training(export):
     for key, value in model.fusion0.dilated.bn.state_dict().items():
         assert torch.equal(value, decoder_before[key]), key  # the decoder is not touched
     assert not train_module._recalibrate(CascadeNet(train_config("tiny").model), data, config, torch.device("cpu"))
+
+
+@pytest.mark.parametrize("preset", ["tiny", "tiny-low1", "tiny-shared"])
+def test_batchnorm_recalibration_feeds_each_encoder_what_the_forward_feeds_it(preset):
+    """The BN statistics are measured on the encoders' own inputs: the low branch at half the photo's size, or
+    at its full size when ``low_downsample=1`` (measured at half size, its statistics would be for the wrong
+    scale); the high branch (when there is one) on the photo."""
+    model = CascadeNet(train_config("tiny", model=model_config(preset)).model).train()
+    seen: dict[str, list] = {"low": [], "high": []}
+    hooks = [model.low.stages[0].register_forward_pre_hook(lambda m, a: seen["low"].append(tuple(a[0].shape[-2:])))]
+    if model.high is not None:
+        hooks.append(model.high.stages[0].register_forward_pre_hook(
+            lambda m, a: seen["high"].append(tuple(a[0].shape[-2:]))))
+    x = torch.rand(2, 3, 64, 96)
+    with torch.no_grad():
+        model(x)
+        train_module._Encoders(model)(x)
+    for hook in hooks:
+        hook.remove()
+    assert len(seen["low"]) == 2 and seen["low"][0] == seen["low"][1]
+    assert seen["low"][0] == ((64, 96) if model.config.low_downsample == 1 else (32, 48))
+    assert seen["high"] == ([] if model.high is None else [(64, 96), (64, 96)])
 
 
 def test_one_epoch_moves_the_run_and_its_checkpoint_resumes_the_config(export, tmp_path):

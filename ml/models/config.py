@@ -34,7 +34,7 @@ class ModelConfig:
         width_mult: MobileNetV2 width multiplier of both encoders (pretrained weights need 1.0).
         pretrained: weight source for the encoder(s) (a name of ``ml.weights.sources.WEIGHT_SOURCES``, e.g.
             "imagenet-tflite"), or None for random initialisation. Both encoders load the same source
-            into separate parameters (two backbones, not shared).
+            into separate parameters (two backbones, not shared; one with ``shared_encoder``).
         weights_path: file or directory of the pretrained weights (default: ``default_weights_dir()``);
             not needed to rebuild a trained model from a checkpoint.
         tf_padding: TensorFlow "SAME" padding in stride-2 convs; None = what the source needs.
@@ -46,6 +46,10 @@ class ModelConfig:
         low_downsample: the low branch's input: the photo downsampled x2 (2, the paper's) or the photo itself
             (1: its deep features see small nails at twice the pixels, stage_low4 and Fusion0 at H/8;
             cascade and baseline only; issue #17).
+        shared_encoder: the cascade without a second encoder (issue #17; needs ``low_downsample=1`` and depth
+            55): the low branch reads the photo itself, so its own stages 1-4 are what the high branch would
+            compute again; Fusion1 (and the refinement) take them, and Fusion0 fuses the low branch's last map
+            with its stride-16 stage 6 (96 ch) at H/16. One full-resolution pass instead of two.
         unet_decoder_channels: decoder widths of the U-Net (smp's defaults).
         bn_eps, bn_momentum: batch-norm settings of the encoders and the decoder.
     """
@@ -61,6 +65,7 @@ class ModelConfig:
     refine_stride: int = 0
     refine_width: int = 32
     low_downsample: int = 2
+    shared_encoder: bool = False
     num_classes: int = NUM_FINGER_CLASSES
     unet_decoder_channels: tuple[int, ...] = (256, 128, 64, 32, 16)
     bn_eps: float = BN_EPS
@@ -81,6 +86,10 @@ class ModelConfig:
             raise ValueError(f"low_downsample must be one of {LOW_DOWNSAMPLES}, got {self.low_downsample!r}")
         if self.low_downsample != 2 and self.arch == "unet":
             raise ValueError("low_downsample is the cascade's (and the baseline's) low branch; the U-Net has none")
+        if self.shared_encoder and (self.arch != "cascade" or self.low_downsample != 1 or self.depth != 55):
+            raise ValueError("shared_encoder is the cascade whose low branch reads the photo itself: it needs "
+                             f"arch 'cascade', low_downsample 1 and depth 55, not arch {self.arch!r}, "
+                             f"low_downsample {self.low_downsample!r}, depth {self.depth!r}")
         if not isinstance(self.refine_width, int) or self.refine_width < 2:
             raise ValueError(f"refine_width must be an int >= 2, got {self.refine_width!r}")
         if not self.width_mult > 0:
@@ -140,6 +149,9 @@ MODEL_PRESETS: dict[str, ModelConfig] = {
     "cascade-55-f256": ModelConfig(fusion_width=256),
     "cascade-55-f128": ModelConfig(fusion_width=128),
     "cascade-55-low1-f128": ModelConfig(fusion_width=128, low_downsample=1),
+    "cascade-55-shared-f128": ModelConfig(fusion_width=128, low_downsample=1, shared_encoder=True),
+    "cascade-55-shared-f128-refined": ModelConfig(fusion_width=128, low_downsample=1, shared_encoder=True,
+                                                  refine_stride=4),
     "cascade-55-refined": ModelConfig(refine_stride=4),
     "cascade-55-refined-s2": ModelConfig(refine_stride=2),
     "baseline-55": ModelConfig(arch="baseline"),
@@ -147,6 +159,8 @@ MODEL_PRESETS: dict[str, ModelConfig] = {
     "tiny": ModelConfig(width_mult=0.25, fusion_width=32, pretrained=None),
     "tiny-refined": ModelConfig(width_mult=0.25, fusion_width=32, pretrained=None, refine_stride=4, refine_width=8),
     "tiny-low1": ModelConfig(width_mult=0.25, fusion_width=32, pretrained=None, low_downsample=1),
+    "tiny-shared": ModelConfig(width_mult=0.25, fusion_width=32, pretrained=None, low_downsample=1,
+                               shared_encoder=True),
     "tiny-baseline": ModelConfig(arch="baseline", width_mult=0.25, fusion_width=32, pretrained=None),
     "tiny-unet": ModelConfig(
         arch="unet", width_mult=0.25, pretrained=None, unet_decoder_channels=(32, 16, 16, 8, 8)
