@@ -51,10 +51,10 @@ TRAIN_SMOKE = {"preset": "gpu-336", "epochs": 1, "steps_per_epoch": 2, "batch_si
                "device": "cpu", "workers": 1}
 # #17's cross-validation (bench/cv.py's options): every fold in its own process, at once.
 # The rows #17 asks about first: a fold stopped at the deadline lacks its last rows.
-# cascade-low1-f128: the low branch at full resolution, the CPU CV's best cascade (docs/benchmarks.md, cv-cpu-8x;
-# 50 ms at 360x480 on 2 threads, over #17's speed bars). cascade-f128: the one fusion width that meets #17's speed
-# bars with room (cv-cpu-4x).
-ROWS = "cascade,cascade-f256,unet,cascade-low1-f128,cascade-f128,baseline,lmp,cascade-refined"
+# cascade-shared-f128(-refined): one encoder on the full-resolution photo, the CPU CV's best cascades (docs/benchmarks.md,
+# cv-cpu-8x: refined 88.3 against the U-Net's 88.2 at 28.8 ms, 3.35x its speed; the training presets' default).
+# cascade-f128: the paper's cascade at the one fusion width that meets #17's speed bars with room (cv-cpu-4x).
+ROWS = "cascade,cascade-f256,unet,cascade-shared-f128-refined,cascade-shared-f128,cascade-f128,baseline,lmp"
 CV = {"folds": 5, "only_folds": "0,1,2,3,4", "rows": ROWS,
       "epochs": 25, "steps": 12, "batch": 16, "device": "cuda", "workers": 2, "extra": []}
 CV_SMOKE = {"folds": 5, "only_folds": "0,1", "rows": ROWS,

@@ -38,9 +38,9 @@ def test_coreml_fp32_program_matches_pytorch_under_1e_4(fp32_export):
     assert document["files"] == ["model.mlpackage"] and (out / "model.mlpackage" / "Manifest.json").is_file()
 
 
-def test_refined_cascade_exports_to_coreml_with_parity(tmp_path):
-    model, meta = tiny_model(preset="tiny-refined")
-    document = export_model(model, "coreml", tmp_path / "out", meta=meta, model_version="tiny-refined-v1",
+def test_the_default_presets_refined_shared_encoder_cascade_exports_to_coreml_with_parity(tmp_path):
+    model, meta = tiny_model(preset="tiny-shared-refined")  # the default preset's model (one shared encoder)
+    document = export_model(model, "coreml", tmp_path / "out", meta=meta, model_version="tiny-shared-refined-v1",
                             precision="fp32", size="96x128")
     report = document["parity"]
     assert report["passed"] and report["max_abs_diff"] < 1e-4

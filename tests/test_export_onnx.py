@@ -63,9 +63,10 @@ def test_onnx_graph_names_dynamic_sizes_and_batch(onnx_export):
     assert np.allclose(got["class_prob"].sum(axis=1), 1.0, atol=1e-5)
 
 
-def test_refined_cascade_exports_to_onnx_with_parity(tmp_path):
-    model, meta = tiny_model(preset="tiny-refined")
-    document = export_model(model, "onnx", tmp_path / "out", meta=meta, model_version="tiny-refined-v1")
+@pytest.mark.parametrize("preset", ["tiny-refined", "tiny-shared-refined"])
+def test_refined_cascade_exports_to_onnx_with_parity(tmp_path, preset):
+    model, meta = tiny_model(preset=preset)
+    document = export_model(model, "onnx", tmp_path / "out", meta=meta, model_version=f"{preset}-v1")
     assert document["parity"]["passed"] and document["parity"]["max_abs_diff"] < 1e-4
     ops = {node.op_type for node in onnx.load(str(tmp_path / "out" / "model.onnx")).graph.node}
     assert "Concat" in ops  # the refinement's skip join is in the graph

@@ -110,12 +110,12 @@ def test_tfjs_export_runs_in_chromium_with_pytorchs_outputs(browser, live_server
     assert artifact.passed and artifact.parity["max_abs_diff"] < GOAL
 
 
-def test_refined_cascade_converts_to_tfjs_with_tensorflows_parity(tmp_path):
+def test_the_default_presets_refined_shared_encoder_cascade_converts_to_tfjs_with_parity(tmp_path):
     from ml.export.pipeline import export_model
     from tests.export_support import tiny_model
 
     require_export_tools()
-    model, meta = tiny_model(preset="tiny-refined")
+    model, meta = tiny_model(preset="tiny-shared-refined")  # the default preset's model (one shared encoder)
     document = export_model(model, "tfjs", tmp_path / "out", meta=meta, browser=False)
     run = document["parity"]["runs"]["tensorflow-savedmodel"]
     assert document["parity"]["passed"] and run["max_abs_diff"] < GOAL, run

@@ -14,6 +14,7 @@ from playwright.sync_api import expect
 
 from annotation_site.security_headers import SecurityHeadersMiddleware, parse_extra_sources
 from tests.browser import login, watched_page
+from ml.train_presets import DEFAULT_TRAIN_PRESET
 from tests.conftest import jpeg_bytes, make_user
 from tests.site_support import populate_site
 from tests.test_tryon_browser import tfjs_model  # noqa: F401  (fixture: a real TF.js export, made active)
@@ -253,10 +254,10 @@ def test_every_main_page_runs_under_the_policy_in_chromium(browser, live_server,
     page.click("#new-snapshot button")
     expect(page.locator("#job-status")).to_contain_text(re.compile(r"job \d+ \w+: (queued|running|succeeded)"))
     page = admin.open("/training/")
-    expect(page.locator('.preset-note[data-preset="cpu-224"]')).to_be_visible()  # the default
+    expect(page.locator(f'.preset-note[data-preset="{DEFAULT_TRAIN_PRESET}"]')).to_be_visible()  # the default
     page.select_option("#preset", "tiny")  # training/training.js shows the selected preset's note only
     expect(page.locator('.preset-note[data-preset="tiny"]')).to_be_visible()
-    expect(page.locator('.preset-note[data-preset="cpu-224"]')).to_be_hidden()
+    expect(page.locator(f'.preset-note[data-preset="{DEFAULT_TRAIN_PRESET}"]')).to_be_hidden()
     page.click("#start-training button")
     expect(page.locator("#start-status")).to_contain_text(re.compile(r"job \d+ queued on the training queue"))
     page.wait_for_timeout(1800)  # the page reloads itself after a start

@@ -106,6 +106,23 @@ def test_the_cpu_preset_is_the_cv_cpu_budget_in_words():
     assert args["input_side"] == preset.val_size and args["max_side"] is None  # scored at the model's input size
 
 
+def test_the_default_preset_trains_the_improved_cascade_at_the_8x_cpu_budget():
+    """Issue #17: a run that names no preset trains the cascade with one shared encoder, refined to stride 4, at the
+    budget of cv-cpu-8x, where that model is level with the U-Net; the paper's cascade stays reachable by name."""
+    preset = TRAIN_PRESETS[DEFAULT_TRAIN_PRESET]
+    assert DEFAULT_TRAIN_PRESET == "cpu-224-long" and preset.device == "cpu"
+    config = train_config(DEFAULT_TRAIN_PRESET)
+    assert config.model.shared_encoder and config.model.low_downsample == 1 and config.model.refine_stride == 4
+    assert config.model.fusion_width == 128 and config.model.pretrained == "imagenet-tflite"
+    args = json.loads((ROOT / preset.measured.results).read_text())["args"]
+    assert (args["epochs"], args["steps"], args["batch"], args["crop"]) == (32, 12, 8, 224)
+    assert preset.budget.startswith("32 epochs x 12 steps x batch 8 (3072 crops of 224x224), "
+                                    "model cascade-55-shared-f128-refined")
+    assert preset.measured.section == "cv-cpu-8x" and "87.8 ± 4.6" in preset.measured_text
+    paper = train_config("web-336").model
+    assert not paper.shared_encoder and paper.low_downsample == 2 and paper.fusion_width == 320
+
+
 @pytest.mark.parametrize("name", MEASURED)
 def test_the_figures_a_preset_quotes_are_in_the_section_the_bench_wrote(name):
     measured = TRAIN_PRESETS[name].measured
@@ -126,7 +143,7 @@ def test_every_preset_builds_and_describes_itself():
     assert "not measured at this budget" in TRAIN_PRESETS["web-336"].measured_text and "gpu-336" in TRAIN_PRESETS["web-336"].measured_text
     with pytest.raises(ValueError, match="device must be one of gpu, cpu, tests"):
         replace(TRAIN_PRESETS["tiny"], device="tpu")
-    with pytest.raises(ValueError, match="unknown train preset 'huge'; known: tiny, cpu-224, gpu-336"):
+    with pytest.raises(ValueError, match="unknown train preset 'huge'; known: tiny, cpu-224, cpu-224-long, gpu-336"):
         train_config("huge")
 
 

@@ -161,6 +161,8 @@ MODEL_PRESETS: dict[str, ModelConfig] = {
     "tiny-low1": ModelConfig(width_mult=0.25, fusion_width=32, pretrained=None, low_downsample=1),
     "tiny-shared": ModelConfig(width_mult=0.25, fusion_width=32, pretrained=None, low_downsample=1,
                                shared_encoder=True),
+    "tiny-shared-refined": ModelConfig(width_mult=0.25, fusion_width=32, pretrained=None, low_downsample=1,
+                                       shared_encoder=True, refine_stride=4, refine_width=8),
     "tiny-baseline": ModelConfig(arch="baseline", width_mult=0.25, fusion_width=32, pretrained=None),
     "tiny-unet": ModelConfig(
         arch="unet", width_mult=0.25, pretrained=None, unet_decoder_channels=(32, 16, 16, 8, 8)
