@@ -13,8 +13,8 @@ from django.test import RequestFactory, override_settings
 from playwright.sync_api import expect
 
 from annotation_site.security_headers import SecurityHeadersMiddleware, parse_extra_sources
-from tests.browser import login, watched_page
 from ml.train_presets import DEFAULT_TRAIN_PRESET
+from tests.browser import login, watched_page
 from tests.conftest import jpeg_bytes, make_user
 from tests.site_support import populate_site
 from tests.test_tryon_browser import tfjs_model  # noqa: F401  (fixture: a real TF.js export, made active)

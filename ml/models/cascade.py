@@ -327,7 +327,8 @@ class CascadeNet(nn.Module):
     @property
     def output_strides(self) -> list[int]:
         """Stride of each training-mode output w.r.t. the input (finest first)."""
-        fusion0 = 16 if self.config.shared_encoder else 8 * self.config.low_downsample  # Fusion0 and its branch
+        # Fusion0 and its branch: at its F2 stage's stride in the low branch, times the low branch's downsampling
+        fusion0 = self.config.low_downsample * self.low.stage_output_strides[self.fusion0_stage - 1]
         if not self.cascade:
             return [1, fusion0]
         return [1, 8, 8, fusion0] if self.refine is not None else [1, 8, fusion0]
