@@ -96,12 +96,13 @@ def run_row(label: str, init: str, seed: int, export: Path, work: Path, args) ->
     from ml.ablation import row_overrides
     from ml.evaluate import evaluate
     from ml.train import train, train_config
+    from ml.train_presets import bench_warmup_steps
 
     overrides = row_overrides(label, pretrained=True if init == "pretrained" else None)
     config = train_config(args.preset, **overrides, epochs=args.epochs, batch_size=args.batch,
                           steps_per_epoch=args.steps, patience=args.patience, seed=seed, device=args.device,
                           num_workers=args.workers, cache_data=True, val_size=args.val_size,
-                          warmup_steps=min(100, args.steps * args.epochs // 10))
+                          warmup_steps=bench_warmup_steps(args.epochs, args.steps))
     slug = "".join(c if c.isalnum() else "-" for c in f"{label}-{init}-s{seed}").strip("-")
     out = work / "runs" / slug
     log(f"training {label} ({init}, seed {seed})")

@@ -60,6 +60,7 @@ def row_config(label: str, args):
     """The row's training config: the preset with the row's overrides and the bench's budget."""
     from ml.ablation import row_overrides
     from ml.train import train_config
+    from ml.train_presets import bench_warmup_steps
 
     overrides = row_overrides(label)
     if args.size:
@@ -72,7 +73,7 @@ def row_config(label: str, args):
                         steps_per_epoch=args.steps, patience=10**6, device=args.device,
                         seed=args.seed if args.train_seed is None else args.train_seed,
                         num_workers=args.workers, cache_data=True, val_size=args.val_size,
-                        warmup_steps=min(100, args.steps * args.epochs // 10),
+                        warmup_steps=bench_warmup_steps(args.epochs, args.steps),
                         **({"lr": args.lr} if args.lr else {}))
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 __all__ = ["DEFAULT_TRAIN_PRESET", "DEVICES", "TRAIN_PRESETS", "CudaUnavailable", "Measurement", "TrainPreset",
-           "cuda_refusal", "describe_presets"]
+           "bench_warmup_steps", "cuda_refusal", "describe_presets"]
 
 #: What each preset device means for the person picking it.
 DEVICES: dict[str, str] = {
@@ -34,6 +34,12 @@ DEVICES: dict[str, str] = {
     "cpu": "fits a CPU (a GPU runs it too, faster)",
     "tests": "for tests and demos: trains in seconds anywhere; the model is too small to be useful",
 }
+
+
+def bench_warmup_steps(epochs: int, steps_per_epoch: int) -> int:
+    """The warm-up of the measured runs (``bench/cv.py``, ``bench/ablation.py``): a tenth of their steps, at
+    most 100. A preset with steps per epoch and no ``warmup_steps`` of its own warms up the same."""
+    return min(100, epochs * steps_per_epoch // 10)
 
 
 @dataclass(frozen=True)
@@ -54,7 +60,9 @@ class TrainPreset:
     """A named training budget for people. ``model``: a name of ``ml.models.config.MODEL_PRESETS``;
     ``augment``: a name of ``ml.data.AUGMENT_PRESETS``, with its crop size set to ``crop_size``;
     ``steps_per_epoch`` None: one pass over the train split an epoch; ``patience``: epochs without a better
-    val mIoU before an early stop; ``settings``: further ``TrainConfig`` fields. ``device``: a key of
+    val mIoU before an early stop; ``warmup_steps`` None: :func:`bench_warmup_steps` of the budget (the
+    measured runs' rule; a preset without steps per epoch must set it); ``settings``: further ``TrainConfig``
+    fields. ``device``: a key of
     :data:`DEVICES`; ``measured`` None: not measured at this budget (``unmeasured`` says why, or what was)."""
 
     device: str
@@ -67,8 +75,8 @@ class TrainPreset:
     batch_size: int
     val_size: int
     lr: float
-    warmup_steps: int
     patience: int
+    warmup_steps: int | None = None
     settings: Mapping[str, Any] = field(default_factory=dict)
     measured: Measurement | None = None
     unmeasured: str = "not measured"
@@ -76,11 +84,20 @@ class TrainPreset:
     def __post_init__(self) -> None:
         if self.device not in DEVICES:
             raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        if self.warmup_steps is None and not self.steps_per_epoch:
+            raise ValueError("a preset without steps per epoch must set warmup_steps (the rule needs the step count)")
+
+    @property
+    def warmup(self) -> int:
+        """The warm-up steps the preset trains: its own ``warmup_steps`` or the measured runs' rule."""
+        if self.warmup_steps is not None:
+            return self.warmup_steps
+        return bench_warmup_steps(self.epochs, self.steps_per_epoch)
 
     def train_fields(self) -> dict[str, Any]:
         """The ``TrainConfig`` fields of the preset other than ``model`` and ``augment``."""
         return {"epochs": self.epochs, "steps_per_epoch": self.steps_per_epoch, "batch_size": self.batch_size,
-                "val_size": self.val_size, "lr": self.lr, "warmup_steps": self.warmup_steps,
+                "val_size": self.val_size, "lr": self.lr, "warmup_steps": self.warmup,
                 "patience": self.patience, **self.settings}
 
     @property
@@ -114,8 +131,8 @@ class TrainPreset:
         }
 
 
-#: The measured presets' runs (``bench/cv.py``, ``bench/ablation.py``) warm up for a tenth of their steps
-#: (at most 100) and never stop early; the presets do the same.
+#: The measured presets' runs (``bench/cv.py``, ``bench/ablation.py``) never stop early (and warm up by
+#: :func:`bench_warmup_steps`); the presets do the same.
 _NO_EARLY_STOP = 1000
 
 #: The CV table rows (cv-cpu-8x, cv-cpu-16x) the shared-encoder presets quote: their model's, then the U-Net's.
@@ -129,7 +146,7 @@ _SHARED_REFINED_8X = TrainPreset(
                           "shared encoder, refined to stride 4 (ImageNet-pretrained; level with the U-Net at this "
                           "budget, 3.35x its speed), 8x cpu-224's crops",
     model="cascade-55-shared-f128-refined", augment="web-336", crop_size=224, epochs=32, steps_per_epoch=12,
-    batch_size=8, val_size=480, lr=1e-3, warmup_steps=38, patience=_NO_EARLY_STOP,
+    batch_size=8, val_size=480, lr=1e-3, patience=_NO_EARLY_STOP,
     measured=Measurement(
         section="cv-cpu-8x", results="docs/results/cv-cpu-8x-shared-f128-refined.json",
         rows=_SHARED_REFINED_AND_UNET_ROWS,
@@ -142,14 +159,14 @@ TRAIN_PRESETS: dict[str, TrainPreset] = {
     "tiny": TrainPreset(
         device="tests", purpose="tests and demos: a width-0.25 cascade, random init, on 64 px crops",
         model="tiny", augment="tiny", crop_size=64, epochs=2, steps_per_epoch=30, batch_size=8, val_size=64,
-        lr=1e-2, warmup_steps=0, patience=1000, settings={"recalibrate_batches": 0, "cache_data": True},
+        lr=1e-2, patience=1000, warmup_steps=0, settings={"recalibrate_batches": 0, "cache_data": True},
         unmeasured="not measured: too small a model to be useful"),
     "cpu-224": TrainPreset(
         device="cpu", purpose="a first model on a machine without a GPU, in minutes: the cascade with a 256-wide "
                               "fusion (ImageNet-pretrained encoders; as accurate as the paper's 320 in both "
                               "measurements, 2.9x the U-Net's speed) at a reduced budget, small crops and few steps",
         model="cascade-55-f256", augment="web-336", crop_size=224, epochs=8, steps_per_epoch=6, batch_size=8,
-        val_size=480, lr=1e-3, warmup_steps=4, patience=_NO_EARLY_STOP,
+        val_size=480, lr=1e-3, patience=_NO_EARLY_STOP,
         measured=Measurement(
             section="cv-cpu-input", results="docs/results/cv-cpu-input.json",
             rows=("| + cascade, fusion 256 | best-inner-val |", "| + cascade, fusion 256 | last |",
@@ -164,7 +181,7 @@ TRAIN_PRESETS: dict[str, TrainPreset] = {
         purpose="the best model a machine without a GPU trains in minutes (about 10 on 2 cores): the cascade with one "
                 "shared encoder, refined to stride 4 (ImageNet-pretrained; ahead of the U-Net at this budget, 3.5x "
                 "its speed), cpu-224-long's budget with twice the epochs (16x cpu-224's crops)",
-        epochs=64, warmup_steps=76,
+        epochs=64,
         measured=Measurement(
             section="cv-cpu-16x", results="docs/results/cv-cpu-16x-shared-f128-refined.json",
             rows=_SHARED_REFINED_AND_UNET_ROWS,
@@ -176,7 +193,7 @@ TRAIN_PRESETS: dict[str, TrainPreset] = {
         device="gpu", purpose="the cascade with a 256-wide fusion for the web (ImageNet-pretrained encoders, 336 px "
                               "crops) at the budget measured on a GPU: as accurate as the paper's 320 there",
         model="cascade-55-f256", augment="web-336", crop_size=336, epochs=25, steps_per_epoch=12, batch_size=16,
-        val_size=480, lr=1e-3, warmup_steps=30, patience=_NO_EARLY_STOP,
+        val_size=480, lr=1e-3, patience=_NO_EARLY_STOP,
         measured=Measurement(
             section="ablation-gpu", results="docs/results/ablation-h100-extra-seed0.json",
             rows=("| + cascade, fusion 256 | pretrained (2 seeds) |", "| + cascade | pretrained (2 seeds) |"),
@@ -187,14 +204,14 @@ TRAIN_PRESETS: dict[str, TrainPreset] = {
     "web-336": TrainPreset(
         device="gpu", purpose="the paper's cascade for the web (336 px crops), 60 passes over the train split",
         model="cascade-55", augment="web-336", crop_size=336, epochs=60, steps_per_epoch=None, batch_size=16,
-        val_size=480, lr=1e-3, warmup_steps=100, patience=10,
+        val_size=480, lr=1e-3, patience=10, warmup_steps=100,
         unmeasured="not measured at this budget: the H100 ablation measured this model at gpu-336's budget "
                    "(25 epochs x 12 steps x batch 16; val 89.9 %, test 83.0 %), where gpu-336's 256-wide fusion "
                    "scored the same"),
     "native-448": TrainPreset(
         device="gpu", purpose="the paper's cascade for phone apps (448 px crops), 60 passes over the train split",
         model="cascade-55", augment="native-448", crop_size=448, epochs=60, steps_per_epoch=None, batch_size=8,
-        val_size=640, lr=1e-3, warmup_steps=100, patience=10, unmeasured="not measured"),
+        val_size=640, lr=1e-3, patience=10, warmup_steps=100, unmeasured="not measured"),
 }
 #: The preset of a run that names none (the API, the ``train`` command, the training page's choice): the
 #: measured one that fits any machine (a GPU runs it too) and trains the improved cascade (issue #17) at the

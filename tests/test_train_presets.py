@@ -17,7 +17,8 @@ from jobs.models import Job
 from jobs.registry import JobArgumentError, get_job_kind
 from ml.ablation import row_overrides
 from ml.train import train_config
-from ml.train_presets import DEFAULT_TRAIN_PRESET, DEVICES, TRAIN_PRESETS, Measurement, TrainPreset, cuda_refusal
+from ml.train_presets import (DEFAULT_TRAIN_PRESET, DEVICES, TRAIN_PRESETS, Measurement, TrainPreset, bench_warmup_steps,
+                              cuda_refusal)
 from tests.test_training_job import nail_snapshot
 from training.models import TrainingRun
 
@@ -35,7 +36,7 @@ def budget_differences(name: str, preset: TrainPreset) -> list[str]:
     row = measured.rows[0].split("|")[1].strip()
     bench = train_config(args["preset"], **row_overrides(row), augment={"crop_size": args["crop"]},
                          epochs=args["epochs"], steps_per_epoch=args["steps"], batch_size=args["batch"],
-                         val_size=args["val_size"], warmup_steps=min(100, args["steps"] * args["epochs"] // 10))
+                         val_size=args["val_size"], warmup_steps=bench_warmup_steps(args["epochs"], args["steps"]))
     ours = _config_of(name, preset)
     a, b = ours.to_dict(), bench.to_dict()
     problems = [f"{key}: preset {a[key]!r}, measured {b[key]!r}" for key in a if key not in RUN_ENVIRONMENT and a[key] != b[key]]
@@ -95,6 +96,18 @@ def test_a_measured_presets_budget_is_the_measured_runs(name):
     assert any(p.startswith("epochs:") for p in budget_differences(name, replace(preset, epochs=preset.epochs + 1)))
     assert any(p.startswith("augment:") for p in budget_differences(name, replace(preset, crop_size=preset.crop_size + 32)))
     assert any("patience" in p for p in budget_differences(name, replace(preset, patience=2)))
+    assert any(p.startswith("warmup_steps:") for p in budget_differences(name, replace(preset, warmup_steps=preset.warmup + 1)))
+
+
+def test_a_presets_warm_up_follows_its_budget_unless_it_sets_its_own():
+    """The measured runs warm up for a tenth of their steps (at most 100); a preset without a warm-up of its own
+    does the same, also when a copy changes its budget, and one without steps per epoch must set it."""
+    assert TRAIN_PRESETS["cpu-224-long"].warmup_steps is None and TRAIN_PRESETS["cpu-224-long"].warmup == 38
+    assert replace(TRAIN_PRESETS["cpu-224-long"], epochs=64).warmup == 76 == train_config("cpu-224-longer").warmup_steps
+    assert replace(TRAIN_PRESETS["cpu-224-long"], epochs=320).warmup == 100 == bench_warmup_steps(320, 12)
+    assert train_config("tiny").warmup_steps == 0 and train_config("web-336").warmup_steps == 100
+    with pytest.raises(ValueError, match="without steps per epoch must set warmup_steps"):
+        replace(TRAIN_PRESETS["web-336"], warmup_steps=None)
 
 
 def test_the_cpu_preset_is_the_cv_cpu_budget_in_words():
