@@ -355,6 +355,37 @@ def test_cv_bench_runs_end_to_end_and_writes_per_image_scores(tmp_path, capsys):
     assert "| + cascade, distilled from U-Net (MobileNetV2 encoder), LMP | last |" in cv.section(taught, "cv-test")
 
 
+def test_input_size_bench_scores_a_cvs_kept_checkpoints_at_each_size_and_chooses_on_inner_val_only(tmp_path, capsys):
+    """bench/input_size.py: each fold's kept last.pt scored again at every size on its inner val and held-out
+    photos; the chosen sizes read only the inner val; a CV run without kept checkpoints is refused."""
+    from bench import cv, input_size
+
+    torch.set_num_threads(1)
+    export = make_synthetic_export(tmp_path / "export", train=6, val=3, size=(48, 40))
+    common = ["--export", str(export), "--preset", "tiny", "--folds", "2", "--rows", "cascade", "--epochs", "1",
+              "--steps", "2", "--batch", "4", "--val-size", "64", "--device", "cpu", "--no-latency", "--no-doc"]
+    cv.main(common + ["--work", str(tmp_path / "work"), "--json", str(tmp_path / "cv.json"), "--keep-checkpoints"])
+    report = input_size.main(["--cv-json", str(tmp_path / "cv.json"), "--work", str(tmp_path / "work"), "--sizes", "32",
+                              "--latency-runs", "2", "--wait-idle", "0", "--no-doc", "--json", str(tmp_path / "s.json")])
+    assert report["sizes"] == [32, 64] and report["cv_size"] == 64  # the CV's own size is always scored
+    assert [f["fold"] for f in report["folds"]] == [0, 1]
+    for fold in report["folds"]:
+        assert set(fold) == {"fold", "val", "test"} and set(fold["test"]) == {"32", "64"}
+        assert fold["test"]["64"]["images"] > 0 and fold["val"]["64"]["images"] > 0
+    assert report["latency"]["32"]["input"] == "32x32" and report["latency"]["64"]["input"] == "64x64"
+    text = capsys.readouterr().out
+    assert "| 64 (the CV's) | 64x64 |" in text and "--sizes 32 --latency-runs 2" in report["command"] and "| chosen on inner val, per-fold: " in text
+    assert json.loads((tmp_path / "s.json").read_text())["chosen"] == report["chosen"]
+    # The choice reads the inner val alone; a tie goes to the smaller size.
+    folds = [{"val": {"32": {"miou": 0.5}, "64": {"miou": 0.7}}, "test": {"32": {"miou": 0.9}, "64": {"miou": 0.1}}},
+             {"val": {"32": {"miou": 0.6}, "64": {"miou": 0.6}}, "test": {"32": {"miou": 0.1}, "64": {"miou": 0.9}}}]
+    assert input_size.choose(folds, [32, 64]) == {"per-fold": [64, 32], "pooled": [64, 64]}
+    cv.main(common + ["--work", str(tmp_path / "bare"), "--json", str(tmp_path / "bare.json")])
+    with pytest.raises(SystemExit):
+        input_size.main(["--cv-json", str(tmp_path / "bare.json"), "--work", str(tmp_path / "bare"), "--no-doc"])
+    assert "no kept last.pt (run bench/cv.py with --keep-checkpoints" in capsys.readouterr().err
+
+
 def test_cv_rows_train_at_the_benchs_learning_rate_and_photo_scale():
     """--lr, --base-long-side and --aux-weight reach every row's training config; left out, the preset's stay."""
     import argparse
