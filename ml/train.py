@@ -16,12 +16,14 @@ Design (details in ``docs/model.md``):
   independent of DataLoader workers. On CPU two runs with one seed give identical weights.
 * Checkpoint ``last.pt`` after every epoch, written atomically (temporary file, fsync, rename): model,
   optimizer, LR scheduler, AMP grad scaler, Python/NumPy/torch(/CUDA) RNG states, completed epochs,
-  global step, metrics history, early-stopping state and the config. ``best.pt`` holds the weights of the
-  best epoch (val mIoU) with config and metrics. ``resume=True`` continues from ``last.pt`` exactly: a
+  global step, metrics history, early-stopping state and the config. ``best.pt`` holds the weights the run
+  keeps, with config and metrics: the best val mIoU epoch's (``keep="best-val"``) or, for a fixed schedule,
+  the last epoch's (``keep="last"``: on a val split of a few photos the best val epoch is noise; in every
+  participant cross-validation in ``docs/benchmarks.md`` the last epoch scored level with or ahead of it). ``resume=True`` continues from ``last.pt`` exactly: a
   run killed in epoch e and resumed repeats epoch e from its start and ends with the same weights as an
   uninterrupted run (tested on CPU with ``torch.equal``). Saving and loading: :mod:`ml.checkpoint`.
 * :func:`train` is made of testable steps: :func:`resume_checkpoint`, :func:`start_run` / :func:`restore_run`,
-  :func:`train_epoch`, :func:`epoch_record`, :func:`track_best`, :func:`training_checkpoint`.
+  :func:`train_epoch`, :func:`epoch_record`, :func:`track_best`, :func:`keep_epoch`, :func:`training_checkpoint`.
 * Per epoch on val: binary mIoU, nail IoU, per-finger IoU where classes exist, direction error where
   landmarks exist (:mod:`ml.metrics`); early stopping after ``patience`` epochs without a better val
   mIoU (train mIoU is the monitor when the export has no val images).
@@ -81,6 +83,8 @@ __all__ = [
 ]
 
 LAST, BEST = "last.pt", "best.pt"
+#: Which epoch's weights a run keeps (``TrainConfig.keep``): the best val mIoU's, or the last one's.
+KEEP = ("best-val", "last")
 #: Fields that may differ between a run and its resumption (they do not change the computation on CPU).
 RESUMABLE_CHANGES = frozenset({"device", "num_workers"})
 
@@ -94,7 +98,9 @@ class TrainConfig:
     exports). ``lr`` follows a poly schedule (power ``poly_power``) over all
     steps of ``epochs``, after ``warmup_steps`` of linear warm-up. ``teacher``: a trained model's checkpoint
     (any architecture) whose nail/background predictions on each training crop the model also learns from
-    (knowledge distillation, ``loss.distill_*``: :func:`ml.losses.distillation_kl`); None: labels only."""
+    (knowledge distillation, ``loss.distill_*``: :func:`ml.losses.distillation_kl`); None: labels only.
+    ``keep``: the epoch whose weights ``best.pt`` holds and the platform registers (:data:`KEEP`): the best val
+    mIoU's ("best-val") or the last one's ("last"); early stopping watches the val mIoU either way."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
@@ -118,6 +124,7 @@ class TrainConfig:
     max_val_images: int | None = None
     cache_data: bool = False
     teacher: str | None = None
+    keep: str = "best-val"
 
     def __post_init__(self) -> None:
         if isinstance(self.model, Mapping):
@@ -128,6 +135,8 @@ class TrainConfig:
             object.__setattr__(self, "loss", LossConfig(**self.loss))
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("epochs and batch_size must be at least 1")
+        if self.keep not in KEEP:
+            raise ValueError(f"keep must be one of {', '.join(KEEP)}, got {self.keep!r}")
 
     def to_dict(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -287,6 +296,7 @@ class TrainingRun:
     teacher: nn.Module | None = None  # frozen, eval mode (TrainConfig.teacher)
     history: list[dict] = field(default_factory=list)
     best: dict[str, Any] = field(default_factory=lambda: {"epoch": None, "monitor": -math.inf, "metrics": None})
+    kept: dict[str, Any] = field(default_factory=lambda: {"epoch": None, "metrics": None})  # best.pt's epoch
     bad_epochs: int = 0
     epoch: int = 0  # epochs completed
     global_step: int = 0
@@ -354,6 +364,7 @@ def restore_run(run: TrainingRun, ckpt: Mapping[str, Any]) -> None:
     run.history = list(ckpt["history"])
     run.best = dict(ckpt["best"])
     run.best["monitor"] = -math.inf if run.best["monitor"] is None else run.best["monitor"]
+    run.kept = dict(ckpt.get("kept") or {"epoch": run.best["epoch"], "metrics": run.best["metrics"]})  # older: best
     run.bad_epochs = int(ckpt["bad_epochs"])
     run.epoch = int(ckpt["epoch"])
     run.global_step = int(ckpt["global_step"])
@@ -469,6 +480,7 @@ def training_checkpoint(run: TrainingRun, config: TrainConfig, status: str, fini
         "global_step": run.global_step,
         "history": run.history,
         "best": run.best,
+        "kept": run.kept,
         "bad_epochs": run.bad_epochs,
         "finished": finished,
         "status": status if finished else "running",
@@ -476,12 +488,21 @@ def training_checkpoint(run: TrainingRun, config: TrainConfig, status: str, fini
     }
 
 
-def save_epoch_checkpoints(state: Mapping[str, Any], out: Path, improved: bool) -> None:
-    """``best.pt`` (the weights, config and metrics, when the epoch ``improved``), ``last.pt`` and
+def keep_epoch(run: TrainingRun, config: TrainConfig, improved: bool, metrics: dict[str, Any]) -> bool:
+    """Whether the epoch just trained (``run.epoch`` 0-based) is the one the run keeps (``config.keep``); if so
+    it becomes ``run.kept`` with ``metrics`` (val, or train without val images)."""
+    if config.keep == "best-val" and not improved:
+        return False
+    run.kept = {"epoch": run.epoch + 1, "metrics": metrics}
+    return True
+
+
+def save_epoch_checkpoints(state: Mapping[str, Any], out: Path, kept: bool) -> None:
+    """``best.pt`` (the weights, config and metrics, when the epoch is the ``kept`` one), ``last.pt`` and
     ``history.json`` of a completed epoch."""
-    if improved:
+    if kept:
         save_checkpoint({k: state[k] for k in ("format", "version", "config", "model", "epoch", "data")}
-                        | {"metrics": state["best"]["metrics"], "history": state["history"]}, out / BEST)
+                        | {"metrics": state["kept"]["metrics"], "history": state["history"]}, out / BEST)
     save_checkpoint(dict(state), out / LAST)
     (out / "history.json").write_text(json.dumps(state["history"], indent=1))
 
@@ -506,8 +527,9 @@ def train(
     ``device`` / ``num_workers``); False starts afresh; a path resumes from that checkpoint.
 
     Returns ``{"status": "completed" | "early_stopped" | "cancelled", "epochs_completed", "best_epoch",
-    "best_metrics", "history", "checkpoint" (best.pt or None), "last_checkpoint", "config", "device",
-    "seconds"}``.
+    "best_metrics" (the best val mIoU epoch's), "keep", "kept_epoch", "kept_metrics" (the epoch ``best.pt``
+    holds, per ``config.keep``), "history", "checkpoint" (best.pt or None), "last_checkpoint", "config",
+    "device", "seconds"}``.
     """
     started = time.monotonic()
     config = train_config(config, **overrides)
@@ -555,12 +577,13 @@ def train(
         record = epoch_record(run, outcome, train_m, val, time.monotonic() - epoch_started)
         run.history.append(record)
         improved = track_best(run, train_m, val)
+        kept = keep_epoch(run, config, improved, val if val else train_m)
         stopping = run.bad_epochs >= config.patience and run.epoch + 1 < config.epochs
         finished = stopping or run.epoch + 1 == config.epochs
         if stopping:
             status = "early_stopped"
         run.epoch += 1
-        save_epoch_checkpoints(training_checkpoint(run, config, status, finished, data), out, improved)
+        save_epoch_checkpoints(training_checkpoint(run, config, status, finished, data), out, kept)
         if on_epoch is not None:
             on_epoch(record, run.model)
         vm = val["miou"] if val else None
@@ -581,6 +604,9 @@ def _result(status: str, config: TrainConfig, out: Path, run: TrainingRun, devic
         "epochs_completed": len(run.history),
         "best_epoch": run.best["epoch"],
         "best_metrics": run.best["metrics"],
+        "keep": config.keep,
+        "kept_epoch": run.kept["epoch"],
+        "kept_metrics": run.kept["metrics"],
         "history": run.history,
         "checkpoint": str(out / BEST) if (out / BEST).is_file() else None,
         "last_checkpoint": str(out / LAST) if (out / LAST).is_file() else None,

@@ -213,6 +213,30 @@ def test_early_stopping_on_val_miou(export, tmp_path, monkeypatch):
     assert best["epoch"] == 2 and best["metrics"] == {"miou": 0.6}
 
 
+def test_a_run_keeps_the_last_epoch_when_asked_and_says_which_it_kept(export, tmp_path, monkeypatch):
+    """keep="last" (a fixed schedule): best.pt holds the last epoch and the platform registers its metrics,
+    while best_* still name the best val epoch; keep="best-val" (the default) keeps the best val epoch;
+    a resumed finished run says the same; an unknown keep is refused."""
+    values = [0.5, 0.9, 0.7, 0.6] * 2
+    scores = iter(values)
+    monkeypatch.setattr(train_module, "validate", lambda *a, **k: {"miou": next(scores)})
+    result = train("tiny", export, tmp_path / "last", epochs=4, steps_per_epoch=1, batch_size=2, keep="last")
+    assert result["status"] == "completed" and result["keep"] == "last"
+    assert (result["best_epoch"], result["best_metrics"]) == (2, {"miou": 0.9})
+    assert (result["kept_epoch"], result["kept_metrics"]) == (4, {"miou": 0.6})
+    kept = load_checkpoint(result["checkpoint"])
+    assert kept["epoch"] == 4 and kept["metrics"] == {"miou": 0.6}
+    last = _state(result["last_checkpoint"])["model"]
+    assert all(torch.equal(value, last[key]) for key, value in kept["model"].items())  # the last epoch's weights
+    again = train("tiny", export, tmp_path / "last", epochs=4, steps_per_epoch=1, batch_size=2, keep="last")
+    assert (again["kept_epoch"], again["kept_metrics"]) == (4, {"miou": 0.6})  # the finished run, read back
+    best = train("tiny", export, tmp_path / "best", epochs=4, steps_per_epoch=1, batch_size=2)
+    assert best["keep"] == "best-val" and (best["kept_epoch"], best["kept_metrics"]) == (2, {"miou": 0.9})
+    assert load_checkpoint(best["checkpoint"])["epoch"] == 2
+    with pytest.raises(ValueError, match="keep must be one of best-val, last, got 'first'"):
+        train_config("tiny", keep="first")
+
+
 def test_config_round_trip_and_presets():
     for name in TRAIN_PRESETS:
         config = train_config(name)

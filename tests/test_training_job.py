@@ -4,6 +4,7 @@ from io import StringIO
 
 import numpy as np
 import pytest
+import torch
 from django.core.management import CommandError, call_command
 from PIL import Image as PILImage
 from PIL import ImageDraw
@@ -55,6 +56,28 @@ def test_train_command_fits_a_small_snapshot_and_registers_a_model():
     version = ModelVersion.objects.get(run=run)
     assert version.weights.size > 0 and version.snapshot_content_hash == run.snapshot.content_hash
     assert "miou" in version.metrics and f"-> model {version.name}" in out.getvalue()
+    assert run.job.result["keep"] == "best-val" and "kept the best val epoch" in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_a_run_that_keeps_the_last_epoch_registers_the_last_epochs_weights_and_metrics():
+    """The CPU presets keep the last epoch (``TrainConfig.keep``): the model version holds that epoch's weights
+    and its val metrics, and the job and the command say which epoch was kept."""
+    from ml.checkpoint import load_checkpoint
+
+    nail_snapshot()
+    out = StringIO()
+    call_command("train", "--snapshot", "nails", "--preset", "tiny", "--epochs", "3", "--set", '{"keep": "last"}',
+                 stdout=out)
+    run = TrainingRun.objects.get()
+    version = ModelVersion.objects.get(run=run)
+    result = run.job.result
+    assert result["keep"] == "last" and result["kept_epoch"] == 3 == len(run.history)
+    assert version.metrics == result["kept_metrics"] == run.history[-1]["val"]
+    with version.weights.open("rb") as fh:
+        saved = torch.load(fh, map_location="cpu", weights_only=True)
+    assert saved["epoch"] == 3 and saved["config"]["keep"] == "last"
+    assert "kept the last epoch, 3; its val: miou" in out.getvalue()
 
 
 @pytest.mark.django_db

@@ -63,6 +63,7 @@ def train_job(ctx, snapshot: str, preset: str, overrides: dict) -> dict:
     ctx.progress(1.0, f"model {version.name}: val mIoU {version.metrics.get('miou', float('nan')):.4f}")
     return {"run": run.pk, "model_version": version.name, "status": result["status"], "best_metrics": result.get("best_metrics"),
             "epochs_completed": result.get("epochs_completed"), "best_epoch": result.get("best_epoch"),
+            "keep": result.get("keep"), "kept_epoch": result.get("kept_epoch"), "kept_metrics": result.get("kept_metrics"),
             "seconds": result.get("seconds")}
 
 from .exports import jobs as export_jobs  # noqa: E402,F401  (the export_model job kind, training/exports/jobs.py)

@@ -110,7 +110,7 @@ def register_model_version(run: TrainingRun, result: dict) -> ModelVersion:
         raise RuntimeError(f"run {run.pk} produced no checkpoint")
     name = f"{run.snapshot.name}-{run.preset}-{run.pk}"
     with transaction.atomic(), open(checkpoint, "rb") as fh:
-        version = ModelVersion(name=name, run=run, config=result["config"], metrics=result.get("best_metrics") or {},
+        version = ModelVersion(name=name, run=run, config=result["config"], metrics=result.get("kept_metrics") or result.get("best_metrics") or {},
                                snapshot_content_hash=run.snapshot.content_hash)
         version.weights.save("model.pt", File(fh), save=False)
         version.save()

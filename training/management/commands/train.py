@@ -33,6 +33,8 @@ class Command(JobCommand):
 
     def report(self, job):
         result = job.result
-        metrics = result.get("best_metrics") or {}
+        metrics = result.get("kept_metrics") or result.get("best_metrics") or {}
         self.stdout.write(f"run {result['run']} ({result['status']}, {result['epochs_completed']} epochs) -> model {result['model_version']}")
-        self.stdout.write("best val: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, (int, float))))
+        which = ("the last epoch" if result.get("keep") == "last" else "the best val epoch") + (
+            f", {result['kept_epoch']}" if result.get("kept_epoch") else "")
+        self.stdout.write(f"kept {which}; its val: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, (int, float))))

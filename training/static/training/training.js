@@ -5,12 +5,14 @@ import { ACTIVE, describeLive, poller } from "./live.js";
 
 const $ = (id) => document.getElementById(id);
 
-/** The best val mIoU of a run: its result's once it ended, else the best epoch's so far. */
-function bestMiou(run) {
-  const final = run.result?.best_metrics?.miou;
+/** The val mIoU of the weights a run keeps (its config's keep: the last epoch's, or the best val epoch's):
+ * its result's once it ended, else the epoch it would keep so far. */
+function keptMiou(run) {
+  const final = run.result?.kept_metrics?.miou ?? run.result?.best_metrics?.miou;
   if (Number.isFinite(final)) return final;
   const values = (run.history || []).map((e) => e.val?.miou).filter(Number.isFinite);
-  return values.length ? Math.max(...values) : null;
+  if (!values.length) return null;
+  return run.config?.keep === "last" ? values[values.length - 1] : Math.max(...values);
 }
 
 function cell(row, content) {
@@ -51,8 +53,8 @@ function runRow(run) {
   words.className = "small";
   words.textContent = run.status === "failed" && run.job?.error ? run.job.error : describeLive(run);
   progress.appendChild(words);
-  const best = bestMiou(run);
-  cell(row, best === null ? "" : best.toFixed(4));
+  const kept = keptMiou(run);
+  cell(row, kept === null ? "" : kept.toFixed(4));
   cell(row, run.model_version ? link(`/models/#model-${encodeURIComponent(run.model_version)}`, run.model_version) : "");
   return row;
 }
