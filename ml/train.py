@@ -11,32 +11,19 @@ Design (details in ``docs/model.md``):
 * Config: :class:`TrainConfig` (model, augmentation, loss, optimisation; JSON round trip); a preset's
   (:func:`preset_config`) is built from :data:`ml.train_presets.TRAIN_PRESETS`, which also says the device
   each is meant for, its budget and what it was measured at.
-* Reproducible: ``seed`` fixes the model's initialisation, each epoch's sample order
-  (``default_rng([seed, 1, epoch])``) and each sample's augmentation (``[seed, 0, epoch, index, draw]``),
-  independent of DataLoader workers. On CPU two runs with one seed give identical weights.
-* Checkpoint ``last.pt`` after every epoch, written atomically (temporary file, fsync, rename): model,
-  optimizer, LR scheduler, AMP grad scaler, Python/NumPy/torch(/CUDA) RNG states, completed epochs,
-  global step, metrics history, early-stopping state and the config. ``best.pt`` holds the weights the run
-  keeps, with config and metrics: the best val mIoU epoch's (``keep="best-val"``) or, for a fixed schedule,
-  the last epoch's (``keep="last"``: on a val split of a few photos the best val epoch is noise; in every
-  participant cross-validation in ``docs/benchmarks.md`` the last epoch scored level with or ahead of it). ``resume=True`` continues from ``last.pt`` exactly: a
-  run killed in epoch e and resumed repeats epoch e from its start and ends with the same weights as an
-  uninterrupted run (tested on CPU with ``torch.equal``). Saving and loading: :mod:`ml.checkpoint`.
+* Reproducible (``seed``: initialisation, sample order, augmentation; independent of DataLoader workers).
+* ``last.pt`` after every epoch, written atomically: everything an exact resume needs (``resume=True``: a run
+  killed in epoch e repeats it and ends with the same weights). ``best.pt``: the weights the run keeps
+  (``TrainConfig.keep``: the best val epoch's, or the last epoch's). Saving and loading: :mod:`ml.checkpoint`.
 * :func:`train` is made of testable steps: :func:`resume_checkpoint`, :func:`start_run` / :func:`restore_run`,
   :func:`train_epoch`, :func:`epoch_record`, :func:`track_best`, :func:`keep_epoch`, :func:`training_checkpoint`.
-* Per epoch on val: binary mIoU, nail IoU, per-finger IoU where classes exist, direction error where
-  landmarks exist (:mod:`ml.metrics`); early stopping after ``patience`` epochs without a better val
-  mIoU (train mIoU is the monitor when the export has no val images).
-* Callbacks: ``on_progress(fraction, message)`` after each step and epoch; ``should_stop()`` checked
-  before each step (True: stop, keep the last epoch's checkpoint, ``status = "cancelled"``);
-  ``on_epoch(record, model)`` after each epoch's checkpoint is written, with its history record and the
-  trainer's own model (in training mode, holding the weights just saved in ``last.pt``: a callback may
-  score it in eval mode under ``no_grad`` and must give it back in training mode, its weights unchanged).
-* Device "auto": CUDA when available, else CPU. Mixed precision on CUDA (bf16 where supported, else fp16
-  with a grad scaler).
-* TFLite-pretrained encoders come with batch norm folded (identity statistics); before the first step
-  their BN statistics are measured on training crops (``ml.weights.loading.recalibrate_batchnorm``) so that
-  training-mode BN keeps the pretrained function.
+* Per epoch on val (:mod:`ml.metrics`); early stopping after ``patience`` epochs without a better val mIoU
+  (train mIoU is the monitor when the export has no val images).
+* Callbacks: ``on_progress(fraction, message)``; ``should_stop()`` before each step (True: stop, status
+  "cancelled"); ``on_epoch(record, model)`` after each epoch's checkpoint, with the trainer's own model (in
+  training mode: a callback may score it in eval mode under ``no_grad``, and must give it back unchanged).
+* Device "auto": CUDA when available, else CPU; mixed precision on CUDA. TFLite-pretrained encoders get
+  their folded batch-norm statistics measured on training crops before the first step.
 """
 
 from __future__ import annotations
@@ -83,8 +70,7 @@ __all__ = [
 ]
 
 LAST, BEST = "last.pt", "best.pt"
-#: Which epoch's weights a run keeps (``TrainConfig.keep``): the best val mIoU's, or the last one's.
-KEEP = ("best-val", "last")
+KEEP = ("best-val", "last")  # which epoch's weights a run keeps (TrainConfig.keep)
 #: Fields that may differ between a run and its resumption (they do not change the computation on CPU).
 RESUMABLE_CHANGES = frozenset({"device", "num_workers"})
 
@@ -99,8 +85,8 @@ class TrainConfig:
     steps of ``epochs``, after ``warmup_steps`` of linear warm-up. ``teacher``: a trained model's checkpoint
     (any architecture) whose nail/background predictions on each training crop the model also learns from
     (knowledge distillation, ``loss.distill_*``: :func:`ml.losses.distillation_kl`); None: labels only.
-    ``keep``: the epoch whose weights ``best.pt`` holds and the platform registers (:data:`KEEP`): the best val
-    mIoU's ("best-val") or the last one's ("last"); early stopping watches the val mIoU either way."""
+    ``keep``: the epoch ``best.pt`` holds and the platform registers (:data:`KEEP`; early stopping watches val
+    mIoU either way)."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
@@ -489,8 +475,7 @@ def training_checkpoint(run: TrainingRun, config: TrainConfig, status: str, fini
 
 
 def keep_epoch(run: TrainingRun, config: TrainConfig, improved: bool, metrics: dict[str, Any]) -> bool:
-    """Whether the epoch just trained (``run.epoch`` 0-based) is the one the run keeps (``config.keep``); if so
-    it becomes ``run.kept`` with ``metrics`` (val, or train without val images)."""
+    """Whether the epoch just trained is the one to keep (``config.keep``); if so it becomes ``run.kept``."""
     if config.keep == "best-val" and not improved:
         return False
     run.kept = {"epoch": run.epoch + 1, "metrics": metrics}
@@ -604,9 +589,7 @@ def _result(status: str, config: TrainConfig, out: Path, run: TrainingRun, devic
         "epochs_completed": len(run.history),
         "best_epoch": run.best["epoch"],
         "best_metrics": run.best["metrics"],
-        "keep": config.keep,
-        "kept_epoch": run.kept["epoch"],
-        "kept_metrics": run.kept["metrics"],
+        "keep": config.keep, "kept_epoch": run.kept["epoch"], "kept_metrics": run.kept["metrics"],
         "history": run.history,
         "checkpoint": str(out / BEST) if (out / BEST).is_file() else None,
         "last_checkpoint": str(out / LAST) if (out / LAST).is_file() else None,
