@@ -124,8 +124,8 @@ def section(report: dict, name: str) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cv-json", type=Path, required=True, help="the JSON of a bench/cv.py run (one row)")
-    parser.add_argument("--work", type=Path, required=True, help="that run's --work (with --keep-checkpoints)")
+    parser.add_argument("--cv-json", type=Path, help="the JSON of a bench/cv.py run (one row)")
+    parser.add_argument("--work", type=Path, help="that run's --work (with --keep-checkpoints)")
     parser.add_argument("--sizes", default="320,352,384,416,448,480")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--latency-runs", type=int, default=20)
@@ -137,6 +137,8 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     if args.from_json:
         report = json.loads(args.from_json.read_text())
+    elif not (args.cv_json and args.work):
+        parser.error("--cv-json and --work are needed (or --from-json)")
     else:
         report = measure(args, parser, sys.argv[1:] if argv is None else list(argv))
     text = section(report, args.section)

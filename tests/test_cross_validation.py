@@ -376,6 +376,11 @@ def test_input_size_bench_scores_a_cvs_kept_checkpoints_at_each_size_and_chooses
     text = capsys.readouterr().out
     assert "| 64 (the CV's) | 64x64 |" in text and "--sizes 32 --latency-runs 2" in report["command"] and "| chosen on inner val, per-fold: " in text
     assert json.loads((tmp_path / "s.json").read_text())["chosen"] == report["chosen"]
+    input_size.main(["--from-json", str(tmp_path / "s.json"), "--no-doc"])  # the doc of a run made before
+    assert capsys.readouterr().out.strip() == input_size.section(report, "input-size")
+    with pytest.raises(SystemExit):
+        input_size.main(["--work", str(tmp_path / "work"), "--no-doc"])
+    assert "--cv-json and --work are needed" in capsys.readouterr().err
     # The choice reads the inner val alone; a tie goes to the smaller size.
     folds = [{"val": {"32": {"miou": 0.5}, "64": {"miou": 0.7}}, "test": {"32": {"miou": 0.9}, "64": {"miou": 0.1}}},
              {"val": {"32": {"miou": 0.6}, "64": {"miou": 0.6}}, "test": {"32": {"miou": 0.1}, "64": {"miou": 0.9}}}]

@@ -77,7 +77,7 @@ def test_a_run_that_keeps_the_last_epoch_registers_the_last_epochs_weights_and_m
     with version.weights.open("rb") as fh:
         saved = torch.load(fh, map_location="cpu", weights_only=True)
     assert saved["epoch"] == 3 and saved["config"]["keep"] == "last"
-    assert "kept the last epoch, 3; its val: miou" in out.getvalue()
+    assert "kept the last epoch, 3; its val: nail_iou" in out.getvalue()
 
 
 @pytest.mark.django_db
