@@ -77,6 +77,16 @@ def row_config(label: str, args):
                         **({"lr": args.lr} if args.lr else {}))
 
 
+def recorded_args(recorded: dict, device: str = "cpu") -> argparse.Namespace:
+    """What :func:`row_config` reads, from the ``args`` a run wrote into its JSON: its rows' configs again
+    (the benches that score a run's kept checkpoints build its models from them), on ``device``."""
+    return argparse.Namespace(preset=recorded["preset"], size=recorded["crop"],
+                              base_long_side=recorded.get("base_long_side"), aux_weight=recorded.get("aux_weight"),
+                              epochs=recorded["epochs"], batch=recorded["batch"], steps=recorded["steps"],
+                              device=device, seed=recorded["seed"], train_seed=recorded.get("train_seed"), workers=0,
+                              val_size=recorded["val_size"], lr=recorded.get("lr"))
+
+
 def fold_run_dir(work: Path, fold: int, label: str) -> Path:
     """Where fold ``fold`` of row ``label`` trains (``run/last.pt`` in it is kept with --keep-checkpoints)."""
     slug = "".join(c if c.isalnum() else "-" for c in label).strip("-")

@@ -39,6 +39,22 @@ from bench.cv import fold_run_dir  # noqa: E402
 SPLITS = {"val": "inner val", "test": "held-out"}
 
 
+def kept_cv_run(cv_json: Path, work: Path, parser: argparse.ArgumentParser) -> tuple[dict, str, list[int]]:
+    """A one-row ``bench/cv.py`` run whose folds kept their ``last.pt`` under ``work``: (its JSON, the row, the
+    fold indices); the parser's error otherwise."""
+    cv = json.loads(cv_json.read_text())
+    rows = sorted({r["row"] for r in cv["results"]})
+    if len(rows) != 1:
+        parser.error(f"--cv-json: one row expected, found {len(rows)}: {', '.join(rows)}")
+    row = rows[0]
+    indices = sorted(r["fold"] for r in cv["results"])
+    missing = [str(fold_run_dir(work, i, row)) for i in indices
+               if not (fold_run_dir(work, i, row) / "run" / "last.pt").is_file()]
+    if missing:
+        parser.error(f"no kept last.pt (run bench/cv.py with --keep-checkpoints and this --work): {', '.join(missing)}")
+    return cv, row, indices
+
+
 def score_fold(run_dir: Path, sizes: list[int]) -> dict:
     """``{split: {size: pooled scores}}`` of the fold's kept ``last.pt`` on its inner val and held-out photos."""
     from ml.checkpoint import load_model
@@ -54,11 +70,12 @@ def score_fold(run_dir: Path, sizes: list[int]) -> dict:
     return out
 
 
-def choose(folds: list[dict], sizes: list[int]) -> dict:
-    """The sizes chosen on the inner val: per fold (its own best; the smaller on a tie) and pooled (the best
+def choose(folds: list[dict], settings: list, tie=lambda s: s) -> dict:
+    """The settings (sizes, thresholds: the keys of each fold's ``val`` scores, as strings) chosen on the inner
+    val: per fold (its own best; on a tie the one ``tie`` ranks first: the smaller size) and pooled (the best
     mean over the folds)."""
-    per_fold = [min(sizes, key=lambda s: (-round(f["val"][str(s)]["miou"], 6), s)) for f in folds]
-    pooled = min(sizes, key=lambda s: (-round(statistics.fmean(f["val"][str(s)]["miou"] for f in folds), 6), s))
+    per_fold = [min(settings, key=lambda s: (-round(f["val"][str(s)]["miou"], 6), tie(s))) for f in folds]
+    pooled = min(settings, key=lambda s: (-round(statistics.fmean(f["val"][str(s)]["miou"] for f in folds), 6), tie(s)))
     return {"per-fold": per_fold, "pooled": [pooled] * len(folds)}
 
 
@@ -151,23 +168,14 @@ def main(argv: list[str] | None = None) -> dict:
 def measure(args, parser, argv: list[str]) -> dict:
     import torch
 
-    from bench.cv import row_config
+    from bench.cv import recorded_args, row_config
 
     started = time.monotonic()
-    cv = json.loads(args.cv_json.read_text())
-    rows = sorted({r["row"] for r in cv["results"]})
-    if len(rows) != 1:
-        parser.error(f"--cv-json: one row expected, found {len(rows)}: {', '.join(rows)}")
-    row = rows[0]
+    cv, row, indices = kept_cv_run(args.cv_json, args.work, parser)
     sizes = [int(s) for s in args.sizes.split(",")]
     cv_size = cv["args"]["input_side"]
     if cv_size not in sizes:
         sizes = sorted([*sizes, cv_size])
-    indices = sorted(r["fold"] for r in cv["results"])
-    missing = [str(fold_run_dir(args.work, i, row)) for i in indices
-               if not (fold_run_dir(args.work, i, row) / "run" / "last.pt").is_file()]
-    if missing:
-        parser.error(f"no kept last.pt (run bench/cv.py with --keep-checkpoints and this --work): {', '.join(missing)}")
     info = machine_info()
     report = {"date": time.strftime("%Y-%m-%d"), "row": row, "sizes": sizes, "cv_size": cv_size,
               "command": "python " + shlex.join(["bench/input_size.py", *argv]),
@@ -183,21 +191,12 @@ def measure(args, parser, argv: list[str]) -> dict:
     report["chosen"] = choose(report["folds"], sizes)
     if args.wait_idle:
         report["latency_wait"] = wait_for_quiet(args.wait_idle, threshold=info["nproc"] / 2)
-    report["latency"] = latencies(row_config(row, _cv_namespace(cv)), sizes, args.latency_runs, args.threads)
+    report["latency"] = latencies(row_config(row, recorded_args(cv["args"])), sizes, args.latency_runs, args.threads)
     report["seconds"] = time.monotonic() - started
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=1))
     return report
-
-
-def _cv_namespace(cv: dict) -> argparse.Namespace:
-    """The arguments ``bench.cv.row_config`` reads, from the CV run's JSON (its model is all the latency needs)."""
-    a = cv["args"]
-    return argparse.Namespace(preset=a["preset"], size=a["crop"], base_long_side=a.get("base_long_side"),
-                              aux_weight=a.get("aux_weight"), epochs=a["epochs"], batch=a["batch"], steps=a["steps"],
-                              device="cpu", seed=a["seed"], train_seed=a.get("train_seed"), workers=0,
-                              val_size=a["val_size"], lr=a.get("lr"))
 
 
 if __name__ == "__main__":

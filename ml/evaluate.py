@@ -218,21 +218,28 @@ class FullResScorer:
     def __len__(self) -> int:
         return len(self.items)
 
-    @torch.no_grad()
     def __call__(self, model: nn.Module) -> list[dict[str, Any]]:
         """Per-image scores (``file_name``, ``participant``, ``input_size`` and :func:`image_scores`)."""
+        return self.sweep(model)[0.5]
+
+    @torch.no_grad()
+    def sweep(self, model: nn.Module, thresholds: Sequence[float] = (0.5,)) -> dict[float, list[dict[str, Any]]]:
+        """``{threshold: per-image scores}``: the nail mask at each nail-probability threshold (0.5: the
+        argmax every consumer uses), from one run of the model per image."""
         was_training = model.training
         model.eval()
         try:
-            scores = []
+            scores: dict[float, list[dict[str, Any]]] = {float(t): [] for t in thresholds}
             for item in self.items:
                 outputs = model(item["image"][None].to(self.device))
                 final = outputs[0] if isinstance(outputs, list) else outputs  # training mode: final output first
-                _, mask, _, _ = predictions_at(final, tuple(item["fg"].shape))
-                scores.append({"file_name": item["file_name"], "participant": item["participant"],
-                               "input_size": item["input_size"],
-                               **image_scores(mask.cpu().numpy(), item["fg"], item["ignore"], item["instances"],
-                                              item["owners"])})
+                prob, _, _, _ = predictions_at(final, tuple(item["fg"].shape))
+                prob = prob.cpu().numpy()
+                for t, rows in scores.items():
+                    rows.append({"file_name": item["file_name"], "participant": item["participant"],
+                                 "input_size": item["input_size"],
+                                 **image_scores(prob > t, item["fg"], item["ignore"], item["instances"],
+                                                item["owners"])})
             return scores
         finally:
             model.train(was_training)

@@ -59,7 +59,7 @@ from ml.losses import CascadeLoss, LossConfig
 from ml.metrics import SegmentationMetrics
 from ml.models.config import ModelConfig, model_config
 from ml.models.registry import build_model
-from ml.train_presets import TRAIN_PRESETS
+from ml.train_presets import KEEP, TRAIN_PRESETS
 from ml.weights.loading import recalibrate_batchnorm
 from ml.weights.sources import WEIGHT_SOURCES
 
@@ -70,7 +70,6 @@ __all__ = [
 ]
 
 LAST, BEST = "last.pt", "best.pt"
-KEEP = ("best-val", "last")  # which epoch's weights a run keeps (TrainConfig.keep)
 #: Fields that may differ between a run and its resumption (they do not change the computation on CPU).
 RESUMABLE_CHANGES = frozenset({"device", "num_workers"})
 

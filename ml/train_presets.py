@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-__all__ = ["DEFAULT_TRAIN_PRESET", "DEVICES", "TRAIN_PRESETS", "CudaUnavailable", "Measurement", "TrainPreset",
+__all__ = ["DEFAULT_TRAIN_PRESET", "DEVICES", "KEEP", "TRAIN_PRESETS", "CudaUnavailable", "Measurement", "TrainPreset",
            "bench_warmup_steps", "cuda_refusal", "describe_presets"]
 
 #: What each preset device means for the person picking it.
@@ -34,6 +34,10 @@ DEVICES: dict[str, str] = {
     "cpu": "fits a CPU (a GPU runs it too, faster)",
     "tests": "for tests and demos: trains in seconds anywhere; the model is too small to be useful",
 }
+
+
+#: Which epoch's weights a run keeps (``TrainConfig.keep``, a preset's ``keep``).
+KEEP = ("best-val", "last")
 
 
 def bench_warmup_steps(epochs: int, steps_per_epoch: int) -> int:
@@ -86,6 +90,8 @@ class TrainPreset:
     def __post_init__(self) -> None:
         if self.device not in DEVICES:
             raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        if self.keep not in KEEP:
+            raise ValueError(f"keep must be one of {', '.join(KEEP)}, got {self.keep!r}")
         if self.warmup_steps is None and not self.steps_per_epoch:
             raise ValueError("a preset without steps per epoch must set warmup_steps (the rule needs the step count)")
 

@@ -368,6 +368,11 @@ def test_input_size_bench_scores_a_cvs_kept_checkpoints_at_each_size_and_chooses
     report = input_size.main(["--cv-json", str(tmp_path / "cv.json"), "--work", str(tmp_path / "work"), "--sizes", "32",
                               "--latency-runs", "2", "--wait-idle", "0", "--no-doc", "--json", str(tmp_path / "s.json")])
     assert report["sizes"] == [32, 64] and report["cv_size"] == 64  # the CV's own size is always scored
+    # the row's config built again from the run's JSON is the one its folds trained with
+    run = json.loads((tmp_path / "cv.json").read_text())
+    row = run["results"][0]["row"]
+    trained = load_checkpoint(cv.fold_run_dir(tmp_path / "work", 0, row) / "run" / "last.pt")["config"]
+    assert cv.row_config(row, cv.recorded_args(run["args"])).to_dict() == trained
     assert [f["fold"] for f in report["folds"]] == [0, 1]
     for fold in report["folds"]:
         assert set(fold) == {"fold", "val", "test"} and set(fold["test"]) == {"32", "64"}
@@ -389,6 +394,58 @@ def test_input_size_bench_scores_a_cvs_kept_checkpoints_at_each_size_and_chooses
     with pytest.raises(SystemExit):
         input_size.main(["--cv-json", str(tmp_path / "bare.json"), "--work", str(tmp_path / "bare"), "--no-doc"])
     assert "no kept last.pt (run bench/cv.py with --keep-checkpoints" in capsys.readouterr().err
+
+
+def test_a_scorer_sweeps_nail_thresholds_from_one_run_and_its_half_is_the_argmax(tmp_path):
+    """FullResScorer.sweep cuts the nail probability at each threshold from one run per photo: at 0.5 it is what
+    scoring does (the argmax of the two nail logits), and a lower cut never paints fewer pixels."""
+    torch.set_num_threads(1)
+    export = make_synthetic_export(tmp_path / "export", train=4, val=3, size=(48, 40))
+    scorer = FullResScorer(export, "val", long_side=64, device="cpu")
+
+    class Brightness(torch.nn.Module):  # nail logit from the photo's brightness: probabilities spread over (0, 1)
+        def forward(self, x):
+            b = x.shape[0]
+            fg = torch.cat([torch.zeros_like(x[:, :1]), 8 * (x.mean(1, keepdim=True) - 0.5)], 1)
+            return fg, torch.zeros(b, 10, *x.shape[-2:]), torch.zeros(b, 2, *x.shape[-2:])
+
+    model = Brightness()
+    swept = scorer.sweep(model, (0.3, 0.5, 0.7))
+    assert list(swept) == [0.3, 0.5, 0.7] and swept[0.5] == scorer(model)
+    painted = {t: [s["tp"] + s["fp"] for s in scores] for t, scores in swept.items()}
+    assert all(lo >= mid >= hi for lo, mid, hi in zip(painted[0.3], painted[0.5], painted[0.7]))
+    assert sum(painted[0.3]) > sum(painted[0.5]) > sum(painted[0.7]) > 0  # the cut matters
+
+
+def test_threshold_bench_scores_a_cvs_kept_checkpoints_at_each_cut_and_chooses_on_inner_val_only(tmp_path, capsys):
+    """bench/fg_threshold.py: each fold's kept last.pt cut at every threshold (0.5 always among them) on its inner
+    val and held-out photos; the chosen thresholds read only the inner val, a tie going to the one nearest 0.5."""
+    from bench import cv, fg_threshold
+
+    torch.set_num_threads(1)
+    export = make_synthetic_export(tmp_path / "export", train=6, val=3, size=(48, 40))
+    cv.main(["--export", str(export), "--preset", "tiny", "--folds", "2", "--rows", "cascade", "--epochs", "1",
+             "--steps", "2", "--batch", "4", "--val-size", "64", "--device", "cpu", "--no-latency", "--no-doc",
+             "--work", str(tmp_path / "work"), "--json", str(tmp_path / "cv.json"), "--keep-checkpoints"])
+    cv_results = json.loads((tmp_path / "cv.json").read_text())["results"]
+    report = fg_threshold.main(["--cv-json", str(tmp_path / "cv.json"), "--work", str(tmp_path / "work"),
+                                "--thresholds", "0.3,0.7", "--no-doc", "--json", str(tmp_path / "t.json")])
+    assert report["thresholds"] == [0.3, 0.5, 0.7] and report["size"] == 64
+    for fold in report["folds"]:
+        assert set(fold["test"]) == set(fold["val"]) == {"0.3", "0.5", "0.7"}
+        assert fold["test"]["0.3"]["recall"] >= fold["test"]["0.5"]["recall"] >= fold["test"]["0.7"]["recall"]
+        assert fold["test"]["0.5"]["miou"] == next(r for r in cv_results if r["fold"] == fold["fold"])["selections"]["last"]["scores"]["miou"]
+    text = capsys.readouterr().out
+    assert "| 0.5 (today's) |" in text and "| chosen on inner val, pooled: " in text
+    fg_threshold.main(["--from-json", str(tmp_path / "t.json"), "--no-doc"])
+    assert capsys.readouterr().out.strip() == fg_threshold.section(report, "fg-threshold")
+    with pytest.raises(SystemExit):
+        fg_threshold.main(["--cv-json", str(tmp_path / "cv.json"), "--work", str(tmp_path / "work"),
+                           "--thresholds", "0.3,1.5", "--no-doc"])
+    assert "--thresholds: each must be between 0 and 1" in capsys.readouterr().err
+    folds = [{"val": {"0.4": {"miou": 0.7}, "0.5": {"miou": 0.7}, "0.6": {"miou": 0.5}}},  # a tie: 0.5
+             {"val": {"0.4": {"miou": 0.6}, "0.5": {"miou": 0.5}, "0.6": {"miou": 0.55}}}]
+    assert fg_threshold.choose_threshold(folds, [0.4, 0.5, 0.6]) == {"per-fold": [0.5, 0.4], "pooled": [0.4, 0.4]}
 
 
 def test_cv_rows_train_at_the_benchs_learning_rate_and_photo_scale():

@@ -192,6 +192,8 @@ def test_every_preset_builds_and_describes_itself():
     assert "not measured at this budget" in TRAIN_PRESETS["web-336"].measured_text and "gpu-336" in TRAIN_PRESETS["web-336"].measured_text
     with pytest.raises(ValueError, match="device must be one of gpu, cpu, tests"):
         replace(TRAIN_PRESETS["tiny"], device="tpu")
+    with pytest.raises(ValueError, match="keep must be one of best-val, last, got 'best'"):  # at definition
+        replace(TRAIN_PRESETS["cpu-224-longer"], keep="best")
     with pytest.raises(ValueError, match="unknown train preset 'huge'; known: tiny, cpu-224, cpu-224-long, cpu-224-longer, gpu-336"):
         train_config("huge")
 
