@@ -3,7 +3,8 @@
 cross-validation on the tuning participants in which every photo's votes come from a segmentation model that
 never saw its participant.
 
-    python bench/fit_model_votes.py --out /tmp/model-folds [--epochs 10] [--folds 5] [--no-sweep]
+    python bench/fit_model_votes.py --out /tmp/model-folds [--preset gpu-336] [--epochs 10] [--steps 25]
+                                    [--batch 8] [--folds 5] [--no-sweep]
 
 1. For each fold of the tuning participants (``bench/fit_label_suggestions.py``'s folds), a model trained by
    ``bench/annotation_effort.py``'s ``train_model`` on the other folds' photos (``out/fold-K``), and one on all
@@ -175,7 +176,11 @@ def main(argv=None) -> int:
     parser.add_argument("--out", required=True, help="where the fold models and their votes go")
     parser.add_argument("--labels", default=str(DEMO_LABELS))
     parser.add_argument("--data", default=str(SHARED))
+    parser.add_argument("--preset", default=BUDGET["preset"], help="the training preset of every model (e.g. the "
+                        "default, cpu-224-longer, with --epochs 64 --steps 12)")
     parser.add_argument("--epochs", type=int, default=BUDGET["epochs"])
+    parser.add_argument("--steps", type=int, default=BUDGET["steps_per_epoch"], help="steps an epoch")
+    parser.add_argument("--batch", type=int, default=BUDGET["batch_size"])
     parser.add_argument("--folds", type=int, default=FOLDS)
     parser.add_argument("--no-sweep", action="store_true", help="train the models and stop")
     parser.add_argument("--no-final", action="store_true", help="no model on all tuning participants (the sweep "
@@ -188,7 +193,8 @@ def main(argv=None) -> int:
     out, data_dir = Path(args.out), Path(args.data)
     labels, participants = load_labels(args.labels, data_dir), load_participants(data_dir)
     tuning = tuning_participants(participants.get(name, name) for name in labels)
-    budget = {**BUDGET, "epochs": args.epochs}
+    budget = {**BUDGET, "preset": args.preset, "epochs": args.epochs, "steps_per_epoch": args.steps,
+              "batch_size": args.batch}
     checkpoints = train_fold_models(out, tuning, budget, args.folds, data_dir, final=not args.no_final)
     if args.no_sweep:
         return 0
