@@ -39,10 +39,10 @@ def binary_ious(tp: int, fp: int, fn: int, tn: int) -> dict[str, float | None]:
     return {"nail_iou": nail, "bg_iou": bg, "miou": sum(present) / len(present) if present else None}
 
 
-def predictions_at(outputs: Outputs, size: tuple[int, int], threshold: float = 0.5) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def predictions_at(outputs: Outputs, size: tuple[int, int]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Predictions of one image's final outputs (batch of 1 or unbatched maps) resized to ``size``:
-    (nail probability H x W, fg mask bool: probability above ``threshold``, class map int64 0..10, field
-    2 x H x W). The nail probability and the field are resized bilinearly, the class argmax by nearest neighbour."""
+    (nail probability H x W, fg mask bool, class map int64 0..10, field 2 x H x W). The nail probability
+    and the field are resized bilinearly, the class argmax by nearest neighbour."""
     fg, cls, field = (t if t.dim() == 4 else t[None] for t in outputs)
     fg, cls, field = fg[:1].float(), cls[:1].float(), field[:1].float()
     diff = fg[:, 1:2] - fg[:, 0:1]  # softmax of 2 logits = sigmoid of their difference
@@ -54,7 +54,7 @@ def predictions_at(outputs: Outputs, size: tuple[int, int], threshold: float = 0
     finger = cls.argmax(1, keepdim=True).float() + 1
     if not same:
         finger = F.interpolate(finger, size=size, mode="nearest-exact")
-    mask = prob > threshold
+    mask = prob > 0.5
     classes = torch.where(mask, finger[0, 0].long(), torch.zeros((), dtype=torch.long, device=mask.device))
     return prob, mask, classes, field[0]
 
