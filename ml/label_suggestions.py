@@ -52,9 +52,8 @@ Model votes (``model_votes[i] = {"finger_probs": [10 floats], "direction": [dx, 
 ``model_digit_weight * log(p[left digit] + p[right digit])`` for every nail (a confident class head moves the
 geometric cues, an unsure one barely does; the weights are set by ``bench/fit_model_votes.py``'s
 cross-validation, where each photo's votes come from a model that never saw its participant), and the
-model's direction is a vote on the nail's direction like the photo's, with
-probability ``0.5 + model_direction_weight * 0.5 * c`` (``0.5 + 0.5 * c`` capped at 0.98 at weight 1) of being
-right.
+model's direction is a vote on the nail's direction like the photo's (a vote ``p`` adds ``log 2p`` along it, ``log
+2(1 - p)`` against: 0.5 adds nothing), with ``p = 0.5 + model_direction_weight * 0.5 * c`` (capped at 0.98).
 
 Known labels (``known[i] = {"finger": f|None, "base": [x, y]|None, "tip": [x, y]|None}``) are returned
 unchanged (confidence 1) and constrain the others.
@@ -343,8 +342,8 @@ def _hand_hypotheses(nails: list[_Nail], rules: SuggestionRules) -> list[_Hypoth
                     u = u * thumb_sign
                 directions[i] = u
                 for vote, p, _ in nail.votes:
-                    if abs(vote @ u) > 0.7:  # a vote on this axis
-                        direction_score += math.log(p if vote @ u > 0 else 1 - p)
+                    if abs(vote @ u) > 0.7:  # a vote on this axis, against a vote of 0.5 (no opinion: 0)
+                        direction_score += math.log(2 * (p if vote @ u > 0 else 1 - p))
                 if nail.known_dir is not None and nail.known_dir @ u < 0.5:
                     direction_score -= rules.known_direction_penalty
             shape_score = 0.0

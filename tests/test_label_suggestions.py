@@ -246,6 +246,40 @@ def test_model_votes_override_a_weak_geometric_guess():
     assert all(d.direction_confidence < 0.7 < f.direction_confidence for d, f in zip(default, other))
 
 
+@pytest.mark.parametrize("turn", [0, 35, 60, 90])
+def test_a_models_direction_weighed_zero_changes_nothing(turn):
+    # model_direction_weight 0 (the default) makes a model's direction a vote of 0.5: no opinion, whichever
+    # axis it lies on (it once counted as log 0.5 against every hypothesis whose nail axis it lay along).
+    rng = np.random.default_rng(turn)
+    image, nails = render((420, 420), [hand_parts((210, 200), 22, 20, False)])
+    _, fingers = render((420, 420), [hand_parts((210, 200), 22, 20, False, digits=(2, 3, 4, 5))])
+    round_nails, round_fingers = ([{**n, "polygon": _round(n)} for n in scene] for scene in (nails, fingers))
+    # (round finger nails without a photo take the hand's axis, a round thumb its own: hypotheses then differ in
+    # which nails' axes the vote lies along)
+    for scene, photo in ((nails, image), (fingers, None), (round_nails, image), (round_fingers, None)):
+        votes = [{"direction": _turned(n["tip"] - n["base"], turn + rng.uniform(-10, 10)).tolist(),
+                  "direction_confidence": 0.9} for n in scene]
+        plain = [s.to_dict() for s in suggest_labels(polygons(scene), image=photo)]
+        voted = [s.to_dict() for s in suggest_labels(polygons(scene), image=photo, model_votes=votes)]
+        for s in plain + voted:
+            s.pop("reasons")
+        assert voted == plain
+
+
+def _turned(v, degrees):
+    a = np.radians(degrees)
+    return np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]) @ np.asarray(v, float)
+
+
+def _round(nail):
+    """The nail's polygon squeezed along its axis to a round nail (length about its width)."""
+    pts = np.asarray(nail["polygon"], float)
+    axis = _unit(nail["tip"] - nail["base"])
+    centre = pts.mean(0)
+    along = (pts - centre) @ axis
+    return pts - np.outer(along * 0.3, axis)
+
+
 def test_rules_are_tunable_and_suggestions_serialise():
     image, nails = render((420, 420), [hand_parts((210, 200), 22, 0, False)])
     out = suggest_labels(polygons(nails), image, rules=SuggestionRules(temperature=0.2))
