@@ -22,7 +22,6 @@ is a constant added to the nail logit). Writes ``--json`` and the ``--section`` 
 """
 from __future__ import annotations
 
-import argparse
 import json
 import shlex
 import statistics
@@ -33,9 +32,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.benchdoc import git_commit, log, machine_info, write_section  # noqa: E402
+from bench.benchdoc import git_commit, log, machine_info  # noqa: E402
 from bench.cv import fold_run_dir  # noqa: E402
-from bench.input_size import SPLITS, choose, kept_cv_run, summary  # noqa: E402
+from bench.input_size import (SPLITS, choose, kept_checkpoints_main, kept_cv_run, setting_rows,  # noqa: E402
+                               summary)
 
 DEFAULT = 0.5
 THRESHOLDS = "0.2,0.25,0.3,0.35,0.4,0.45,0.5,0.55,0.6,0.65,0.7,0.75,0.8"
@@ -97,11 +97,7 @@ def section(report: dict, name: str) -> str:
                 f"{sum(t['found_nails'] for t in test)} of "
                 f"{sum(t['nails'] for t in test)} |")
 
-    for k in keys:
-        lines.append(row(k + (" (today's)" if k == base else ""), [k] * len(folds)))
-    for how, picks in report["chosen"].items():
-        picks = [key(p) for p in picks]
-        lines.append(row(f"chosen on inner val, {how}: {' / '.join(picks)}", picks))
+    lines += setting_rows(row, keys, base, "today's", report["chosen"], len(folds), key)
     lines += ["", "Mean ± sd over the folds (inner val and held-out mIoU pooled per fold, as `bench/cv.py`; precision "
               "and recall: means over the folds). `per-fold`: each fold cuts at the threshold its own inner val scored "
               "best (a tie: the one nearest 0.5); `pooled`: the threshold with the best mean inner-val mIoU over the "
@@ -139,26 +135,10 @@ def measure(args, parser, argv: list[str]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cv-json", type=Path, help="the JSON of a bench/cv.py run (one row)")
-    parser.add_argument("--work", type=Path, help="that run's --work (with --keep-checkpoints)")
-    parser.add_argument("--thresholds", default=THRESHOLDS)
-    parser.add_argument("--json", type=Path)
-    parser.add_argument("--section", default="fg-threshold")
-    parser.add_argument("--from-json", type=Path, help="only write the doc section of an earlier run's JSON")
-    parser.add_argument("--no-doc", action="store_true")
-    args = parser.parse_args(argv)
-    if args.from_json:
-        report = json.loads(args.from_json.read_text())
-    elif not (args.cv_json and args.work):
-        parser.error("--cv-json and --work are needed (or --from-json)")
-    else:
-        report = measure(args, parser, sys.argv[1:] if argv is None else list(argv))
-    text = section(report, args.section)
-    print(text)
-    if not args.no_doc:
-        write_section(args.section, text)
-    return report
+    def add_arguments(parser):
+        parser.add_argument("--thresholds", default=THRESHOLDS)
+
+    return kept_checkpoints_main(argv, __doc__, add_arguments, measure, section, "fg-threshold")
 
 
 if __name__ == "__main__":

@@ -79,6 +79,14 @@ def choose(folds: list[dict], settings: list, tie=lambda s: s) -> dict:
     return {"per-fold": per_fold, "pooled": [pooled] * len(folds)}
 
 
+def setting_rows(row, settings: list[str], own: str, own_note: str, chosen: dict, folds: int, key) -> list[str]:
+    """A rescoring table's rows: ``row(label, setting per fold)`` for every fixed setting (the run's own marked
+    ``own_note``), then for each way of choosing on the inner val (``chosen``'s settings, named by ``key``)."""
+    fixed = [row(s + (f" ({own_note})" if s == own else ""), [s] * folds) for s in settings]
+    return fixed + [row(f"chosen on inner val, {how}: {' / '.join(map(key, picks))}", [key(p) for p in picks])
+                    for how, picks in chosen.items()]
+
+
 def latencies(config, sizes: list[int], runs: int, threads: int) -> dict:
     """Median and minimum ms of the model at each size's 3:4 input, the sizes timed in turns."""
     from bench.model_latency import time_ort
@@ -126,11 +134,7 @@ def section(report: dict, name: str) -> str:
                 + " / ".join(f"{d:+.1f}" for d in diff) + f" (mean {statistics.fmean(diff):+.1f}) | "
                 + (f"{fmt(lat['median'])} ({fmt(lat['min'])})" if lat else "-") + " |")
 
-    for s in sizes:
-        lines.append(row(f"{s}" + (" (the CV's)" if str(s) == base else ""), [str(s)] * len(folds)))
-    for how, picks in report["chosen"].items():
-        picks = [str(p) for p in picks]
-        lines.append(row(f"chosen on inner val, {how}: {' / '.join(picks)}", picks))
+    lines += setting_rows(row, [str(s) for s in sizes], base, "the CV's", report["chosen"], len(folds), str)
     lines += ["", "Mean ± sd over the folds (inner val and held-out mIoU pooled per fold, as `bench/cv.py`). "
               "`per-fold`: each fold runs at the size its own inner val scored best (what a run on the platform can "
               "do with its val split); `pooled`: the size with the best mean inner-val mIoU over the folds. Neither "
@@ -139,16 +143,18 @@ def section(report: dict, name: str) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def kept_checkpoints_main(argv: list[str] | None, description: str, add_arguments, measure, section,
+                          default_section: str) -> dict:
+    """The command line of a bench that scores a CV run's kept checkpoints again (this one, ``bench/fg_threshold.py``):
+    ``--cv-json`` and ``--work``, the bench's own arguments (``add_arguments(parser)``), ``--json``, ``--section``,
+    ``--from-json`` (only the doc of an earlier run) and ``--no-doc``; ``measure(args, parser, argv)`` makes the
+    report, ``section(report, name)`` its doc section, printed and written to ``docs/benchmarks.md``."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cv-json", type=Path, help="the JSON of a bench/cv.py run (one row)")
     parser.add_argument("--work", type=Path, help="that run's --work (with --keep-checkpoints)")
-    parser.add_argument("--sizes", default="320,352,384,416,448,480")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--latency-runs", type=int, default=20)
-    parser.add_argument("--wait-idle", type=float, default=30.0)
+    add_arguments(parser)
     parser.add_argument("--json", type=Path)
-    parser.add_argument("--section", default="input-size")
+    parser.add_argument("--section", default=default_section)
     parser.add_argument("--from-json", type=Path, help="only write the doc section of an earlier run's JSON")
     parser.add_argument("--no-doc", action="store_true")
     args = parser.parse_args(argv)
@@ -163,6 +169,16 @@ def main(argv: list[str] | None = None) -> dict:
     if not args.no_doc:
         write_section(args.section, text)
     return report
+
+
+def main(argv: list[str] | None = None) -> dict:
+    def add_arguments(parser):
+        parser.add_argument("--sizes", default="320,352,384,416,448,480")
+        parser.add_argument("--threads", type=int, default=2)
+        parser.add_argument("--latency-runs", type=int, default=20)
+        parser.add_argument("--wait-idle", type=float, default=30.0)
+
+    return kept_checkpoints_main(argv, __doc__, add_arguments, measure, section, "input-size")
 
 
 def measure(args, parser, argv: list[str]) -> dict:
