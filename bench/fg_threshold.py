@@ -22,7 +22,6 @@ is a constant added to the nail logit). Writes ``--json`` and the ``--section`` 
 """
 from __future__ import annotations
 
-import json
 import shlex
 import statistics
 import sys
@@ -47,7 +46,7 @@ def key(t: float) -> str:
 
 def choose_threshold(folds: list[dict], thresholds: list[float]) -> dict:
     """``bench/input_size.py``'s choice on the inner val, a tie going to the threshold nearest 0.5."""
-    return choose(folds, thresholds, tie=lambda t: (round(abs(t - DEFAULT), 6), t))
+    return choose(folds, thresholds, tie=lambda t: (round(abs(t - DEFAULT), 6), t), key=key)
 
 
 def score_fold(run_dir: Path, size: int, thresholds: list[float]) -> dict:
@@ -128,9 +127,6 @@ def measure(args, parser, argv: list[str]) -> dict:
             + " | held-out " + ", ".join(f"{key(t)} {100 * scores['test'][key(t)]['miou']:.1f}" for t in thresholds))
     report["chosen"] = choose_threshold(report["folds"], thresholds)
     report["seconds"] = time.monotonic() - started
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=1))
     return report
 
 

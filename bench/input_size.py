@@ -70,12 +70,12 @@ def score_fold(run_dir: Path, sizes: list[int]) -> dict:
     return out
 
 
-def choose(folds: list[dict], settings: list, tie=lambda s: s) -> dict:
-    """The settings (sizes, thresholds: the keys of each fold's ``val`` scores, as strings) chosen on the inner
+def choose(folds: list[dict], settings: list, tie=lambda s: s, key=str) -> dict:
+    """The settings (sizes, thresholds: each fold's ``val`` scores are under ``key(setting)``) chosen on the inner
     val: per fold (its own best; on a tie the one ``tie`` ranks first: the smaller size) and pooled (the best
     mean over the folds)."""
-    per_fold = [min(settings, key=lambda s: (-round(f["val"][str(s)]["miou"], 6), tie(s))) for f in folds]
-    pooled = min(settings, key=lambda s: (-round(statistics.fmean(f["val"][str(s)]["miou"] for f in folds), 6), tie(s)))
+    per_fold = [min(settings, key=lambda s: (-round(f["val"][key(s)]["miou"], 6), tie(s))) for f in folds]
+    pooled = min(settings, key=lambda s: (-round(statistics.fmean(f["val"][key(s)]["miou"] for f in folds), 6), tie(s)))
     return {"per-fold": per_fold, "pooled": [pooled] * len(folds)}
 
 
@@ -148,7 +148,8 @@ def kept_checkpoints_main(argv: list[str] | None, description: str, add_argument
     """The command line of a bench that scores a CV run's kept checkpoints again (this one, ``bench/fg_threshold.py``):
     ``--cv-json`` and ``--work``, the bench's own arguments (``add_arguments(parser)``), ``--json``, ``--section``,
     ``--from-json`` (only the doc of an earlier run) and ``--no-doc``; ``measure(args, parser, argv)`` makes the
-    report, ``section(report, name)`` its doc section, printed and written to ``docs/benchmarks.md``."""
+    report (written to ``--json``), ``section(report, name)`` its doc section, printed and written to
+    ``docs/benchmarks.md``."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cv-json", type=Path, help="the JSON of a bench/cv.py run (one row)")
     parser.add_argument("--work", type=Path, help="that run's --work (with --keep-checkpoints)")
@@ -164,6 +165,9 @@ def kept_checkpoints_main(argv: list[str] | None, description: str, add_argument
         parser.error("--cv-json and --work are needed (or --from-json)")
     else:
         report = measure(args, parser, sys.argv[1:] if argv is None else list(argv))
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(report, indent=1))
     text = section(report, args.section)
     print(text)
     if not args.no_doc:
@@ -209,9 +213,6 @@ def measure(args, parser, argv: list[str]) -> dict:
         report["latency_wait"] = wait_for_quiet(args.wait_idle, threshold=info["nproc"] / 2)
     report["latency"] = latencies(row_config(row, recorded_args(cv["args"])), sizes, args.latency_runs, args.threads)
     report["seconds"] = time.monotonic() - started
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=1))
     return report
 
 

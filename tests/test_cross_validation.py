@@ -446,6 +446,8 @@ def test_threshold_bench_scores_a_cvs_kept_checkpoints_at_each_cut_and_chooses_o
     folds = [{"val": {"0.4": {"miou": 0.7}, "0.5": {"miou": 0.7}, "0.6": {"miou": 0.5}}},  # a tie: 0.5
              {"val": {"0.4": {"miou": 0.6}, "0.5": {"miou": 0.5}, "0.6": {"miou": 0.55}}}]
     assert fg_threshold.choose_threshold(folds, [0.4, 0.5, 0.6]) == {"per-fold": [0.5, 0.4], "pooled": [0.4, 0.4]}
+    third = [{"val": {fg_threshold.key(1 / 3): {"miou": 0.9}, "0.5": {"miou": 0.5}}}]  # found under the bench's key
+    assert fg_threshold.choose_threshold(third, [1 / 3, 0.5])["per-fold"] == [1 / 3]
 
 
 def test_cv_rows_train_at_the_benchs_learning_rate_and_photo_scale():
