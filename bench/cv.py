@@ -69,6 +69,8 @@ def row_config(label: str, args):
         overrides.setdefault("augment", {})["base_long_side"] = args.base_long_side
     if args.aux_weight is not None:
         overrides["loss"] = {**overrides.get("loss", {}), "aux_weight": args.aux_weight}
+    if args.iou_weight:
+        overrides["loss"] = {**overrides.get("loss", {}), "iou_weight": args.iou_weight}
     return train_config(args.preset, **overrides, epochs=args.epochs, batch_size=args.batch,
                         steps_per_epoch=args.steps, patience=10**6, device=args.device,
                         seed=args.seed if args.train_seed is None else args.train_seed,
@@ -82,6 +84,7 @@ def recorded_args(recorded: dict, device: str = "cpu") -> argparse.Namespace:
     (the benches that score a run's kept checkpoints build its models from them), on ``device``."""
     return argparse.Namespace(preset=recorded["preset"], size=recorded["crop"],
                               base_long_side=recorded.get("base_long_side"), aux_weight=recorded.get("aux_weight"),
+                              iou_weight=recorded.get("iou_weight"),
                               epochs=recorded["epochs"], batch=recorded["batch"], steps=recorded["steps"],
                               device=device, seed=recorded["seed"], train_seed=recorded.get("train_seed"), workers=0,
                               val_size=recorded["val_size"], lr=recorded.get("lr"))
@@ -178,7 +181,9 @@ def section(report: dict, name: str) -> str:
         f"(= {args['epochs'] * args['steps'] * args['batch']} crops), AdamW"
         + (f" at learning rate {args['lr']:g} (not the preset's)" if args.get("lr") else "") + ", poly schedule"
         + (f", the coarse outputs' loss (deep supervision) weighted {args['aux_weight']:g} (not the preset's)"
-           if args.get("aux_weight") is not None else "") + ", pretrained "
+           if args.get("aux_weight") is not None else "")
+        + (f", plus the Lovasz-softmax IoU loss of the nail/background output weighted {args['iou_weight']:g} "
+           "(`ml.losses.lovasz_iou`, not the preset's)" if args.get("iou_weight") else "") + ", pretrained "
         f"MobileNetV2 encoders, training seed {args.get('train_seed', args['seed'])}; inner val at long side {args['val_size'] or args.get('input_side')} "
         "after every epoch.",
         "- **Scoring**: the fold's held-out photos at full resolution: "
@@ -370,6 +375,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--aux-weight", type=float,
                         help="the weight of the coarse outputs' loss (deep supervision; ml.losses.LossConfig.aux_weight, "
                              "default: the preset's)")
+    parser.add_argument("--iou-weight", type=float,
+                        help="add the Lovasz-softmax IoU loss (ml.losses.LossConfig.iou_weight) with this weight")
     parser.add_argument("--base-long-side", type=int,
                         help="long side each training photo is scaled to before the random scale and crop "
                              "(ml.data.AugmentConfig.base_long_side; default: the preset's, crop size / 0.7)")
@@ -476,6 +483,7 @@ def main(argv: list[str] | None = None) -> dict:
         "args": {"preset": args.preset, "crop": first.augment.crop_size, "epochs": args.epochs, "steps": args.steps,
                  "batch": args.batch, **({"lr": args.lr} if args.lr else {}),
                  **({"aux_weight": args.aux_weight} if args.aux_weight is not None else {}),
+                 **({"iou_weight": args.iou_weight} if args.iou_weight else {}),
                  **({"base_long_side": args.base_long_side} if args.base_long_side else {}),
                  "labels": args.labels if args.export is None else "an existing export",
                  "val_size": args.val_size, "max_side": args.max_side,

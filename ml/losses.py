@@ -19,12 +19,16 @@ Terms (each is a mean; a term with no pixel to average over is 0, never NaN, so 
   with a known class (1..10; 255 is skipped). No LMP (inside nails the classes are balanced).
 * :func:`field_l2`: mean over non-ignored pixels with a field of ``||pred - gt||^2`` (squared L2
   distance of the 2-vectors).
+* :func:`lovasz_iou` (fg/bg, only when ``iou_weight`` > 0; issue #17): the Lovasz-softmax loss (Berman et al., CVPR
+  2018), a convex surrogate of ``1 - IoU`` for the nail and for the background computed over every non-ignored
+  pixel of the minibatch, averaged over the two classes: what the binary mIoU scores, trained for directly.
 * :func:`distillation_kl` (fg/bg, only when a teacher model is set: ``TrainConfig.teacher``, issue #17): the
   per-pixel KL divergence from the teacher's nail/background softmax to the student's, at temperature T
   (times T^2, Hinton et al. 2015), over the non-ignored pixels, pooled like LMP: the mean of the top
   ``distill_ratio`` of them (1: all). The teacher's logits come in ``targets["teacher_fg"]`` (N x 2 x H x W).
 
-:class:`CascadeLoss` sums ``fg + class_weight * class + field_weight * field`` over the output scales;
+:class:`CascadeLoss` sums ``fg + class_weight * class + field_weight * field`` over the output scales
+(``+ iou_weight * lovasz_iou`` on the full-resolution one);
 coarse scales (deep supervision) get their labels subsampled by nearest neighbour (``nearest-exact``: the
 centre pixel of each block) and are weighted by ``aux_weight``.
 """
@@ -50,6 +54,7 @@ __all__ = [
     "downsample_targets",
     "field_l2",
     "lmp_nll",
+    "lovasz_iou",
     "weighted_nll",
 ]
 
@@ -139,6 +144,37 @@ def distillation_kl(student: Tensor, teacher: Tensor, ignore: Tensor | None = No
     return _top_mean(per_pixel[_valid(per_pixel, ignore)], ratio, student)
 
 
+def _lovasz_gradient(truth_sorted: Tensor) -> Tensor:
+    """The Jaccard loss's gradient along pixels sorted by decreasing error (Berman et al., Alg. 1):
+    ``J(k) - J(k - 1)`` with ``J(k) = 1 - IoU`` when the first ``k`` pixels are the errors."""
+    total = truth_sorted.sum()
+    intersection = total - truth_sorted.cumsum(0)
+    union = total + (1.0 - truth_sorted).cumsum(0)
+    jaccard = 1.0 - intersection / union
+    return torch.cat([jaccard[:1], jaccard[1:] - jaccard[:-1]])
+
+
+def lovasz_iou(logits: Tensor, target: Tensor, ignore: Tensor | None = None) -> Tensor:
+    """Lovasz-softmax over the non-ignored pixels of the whole minibatch (``logits`` N x C x H x W, ``target``
+    N x H x W in 0..C-1), averaged over the classes present in the target: for each, the pixels' errors
+    ``|[target == c] - p_c|`` sorted in decreasing order, dotted with :func:`_lovasz_gradient`. Equals
+    ``1 - IoU`` of class c when the probabilities are 0/1, so 0 for a perfect prediction."""
+    valid = _valid(target, ignore)
+    if not bool(valid.any()):
+        return _zero(logits)
+    probs = F.softmax(logits.float(), dim=1).permute(0, 2, 3, 1)[valid]  # P x C
+    labels = target.long()[valid]
+    terms = []
+    for c in range(probs.shape[1]):
+        truth = (labels == c).to(probs.dtype)
+        if not bool(truth.any()):
+            continue
+        errors = (truth - probs[:, c]).abs()
+        errors_sorted, order = torch.sort(errors, descending=True)
+        terms.append(torch.dot(errors_sorted, _lovasz_gradient(truth[order])))
+    return torch.stack(terms).mean()
+
+
 _LABEL_KEYS = ("fg", "cls", "field_mask", "ignore")
 
 
@@ -161,8 +197,10 @@ def downsample_targets(targets: Mapping[str, Tensor], size: tuple[int, int]) -> 
 
 @dataclass(frozen=True)
 class LossConfig:
-    """``fg_loss``: "lmp" (the paper) or "weighted" (the baseline, nail x ``nail_weight``). ``distill_*``:
-    the weight, pooling ratio and temperature of :func:`distillation_kl`, used only with a teacher."""
+    """``fg_loss``: "lmp" (the paper) or "weighted" (the baseline, nail x ``nail_weight``). ``iou_weight``:
+    the weight of :func:`lovasz_iou` on the full-resolution nail/background output (0: not computed).
+    ``distill_*``: the weight, pooling ratio and temperature of :func:`distillation_kl`, used only with a
+    teacher."""
 
     fg_loss: str = "lmp"
     lmp_ratio: float = 0.1
@@ -170,6 +208,7 @@ class LossConfig:
     class_weight: float = 1.0
     field_weight: float = 1.0
     aux_weight: float = 1.0
+    iou_weight: float = 0.0
     distill_weight: float = 1.0
     distill_ratio: float = 0.1
     distill_temperature: float = 1.0
@@ -179,15 +218,19 @@ class LossConfig:
             raise ValueError(f"fg_loss must be 'lmp' or 'weighted', got {self.fg_loss!r}")
         if not 0 < self.lmp_ratio <= 1:
             raise ValueError(f"lmp_ratio must be in (0, 1], got {self.lmp_ratio}")
+        if self.iou_weight < 0:
+            raise ValueError(f"iou_weight must be at least 0, got {self.iou_weight}")
 
 
 class CascadeLoss(torch.nn.Module):
     """Total loss over the output scales (a list of :class:`ml.models.outputs.Outputs`, finest first, or a single
     one): ``sum_s w_s * (fg_s + class_weight * cls_s + field_weight * field_s)`` with ``w = 1`` for the
-    full-resolution output and ``aux_weight`` for the others; with ``targets["teacher_fg"]`` (a teacher's
+    full-resolution output and ``aux_weight`` for the others; ``+ iou_weight * lovasz_iou`` of the
+    full-resolution nail/background output when ``iou_weight`` > 0; with ``targets["teacher_fg"]`` (a teacher's
     nail/background logits at the input size) ``+ distill_weight * distillation_kl`` on the full-resolution
     output. ``forward`` returns ``(total, parts)``, ``parts`` a dict of detached floats (``fg``, ``cls``,
-    ``field`` summed over scales, ``distill`` (0 without a teacher), and ``total``)."""
+    ``field`` summed over scales, ``iou`` (0 when its weight is 0), ``distill`` (0 without a teacher), and
+    ``total``)."""
 
     def __init__(self, config: LossConfig | None = None, **overrides) -> None:
         super().__init__()
@@ -216,12 +259,16 @@ class CascadeLoss(torch.nn.Module):
             term = weight * (fg + c.class_weight * cls + c.field_weight * field)
             total = term if total is None else total + term
             terms.append(torch.stack([fg.detach(), cls.detach(), field.detach()]))
+        iou = None
+        if c.iou_weight > 0:
+            iou = lovasz_iou(scales[0].fg, targets["fg"], targets.get("ignore"))
+            total = total + c.iou_weight * iou
         distill = None
         if targets.get("teacher_fg") is not None:
             distill = distillation_kl(scales[0].fg, targets["teacher_fg"], targets.get("ignore"), c.distill_ratio,
                                       c.distill_temperature)
             total = total + c.distill_weight * distill
         fg_sum, cls_sum, field_sum = torch.stack(terms).sum(0).tolist()  # one device sync per step
-        parts = {"fg": fg_sum, "cls": cls_sum, "field": field_sum,
+        parts = {"fg": fg_sum, "cls": cls_sum, "field": field_sum, "iou": 0.0 if iou is None else float(iou.detach()),
                  "distill": 0.0 if distill is None else float(distill.detach()), "total": float(total.detach())}
         return total, parts

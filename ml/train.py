@@ -388,7 +388,7 @@ def train_epoch(run: TrainingRun, train_set: MasksDataset, config: TrainConfig, 
     loader = DataLoader(train_set, batch_size=config.batch_size, sampler=order,
                         num_workers=config.num_workers, pin_memory=device.type == "cuda",
                         drop_last=False, persistent_workers=False)
-    outcome = EpochOutcome({"total": 0.0, "fg": 0.0, "cls": 0.0, "field": 0.0, "distill": 0.0},
+    outcome = EpochOutcome({"total": 0.0, "fg": 0.0, "cls": 0.0, "field": 0.0, "iou": 0.0, "distill": 0.0},
                            SegmentationMetrics(), 0, False)
     iterator = iter(loader)
     for step in range(steps):
@@ -429,6 +429,7 @@ def epoch_record(run: TrainingRun, outcome: EpochOutcome, train_metrics: dict[st
         "train_class_loss": outcome.sums["cls"] / max(1, done),
         "train_field_loss": outcome.sums["field"] / max(1, done),
         "train_distill_loss": outcome.sums["distill"] / max(1, done),
+        "train_iou_loss": outcome.sums["iou"] / max(1, done),
         "train_miou": train_metrics["miou"],
         "train_nail_iou": train_metrics["nail_iou"],
         "val": val,

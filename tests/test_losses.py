@@ -16,6 +16,7 @@ from ml.losses import (
     downsample_targets,
     field_l2,
     lmp_nll,
+    lovasz_iou,
     weighted_nll,
 )
 
@@ -222,3 +223,46 @@ def test_cascade_loss_adds_the_teachers_term_on_the_final_output_only():
     assert parts["distill"] == pytest.approx(expected.item(), rel=1e-6) and expected.item() > 0
     assert taught.item() == pytest.approx(plain.item() + 3.0 * expected.item(), rel=1e-6)
     assert parts["fg"] == pytest.approx(plain_parts["fg"])
+
+
+def test_lovasz_iou_hand_value_of_soft_probabilities():
+    """Two pixels: a nail at p(nail) 0.7 and background at p(nail) 0.4. Nail class: errors 0.4 (background
+    pixel, first) and 0.3; Jaccard after the first error 1 - 1/2, after both 1 - 0/2: gradient (0.5, 0.5), loss
+    0.35. Background class: errors 0.4 (its pixel, first) and 0.3; Jaccard 1 - 0/1 then 1 - 0/2: gradient
+    (1, 0), loss 0.4. Mean 0.375."""
+    p = torch.tensor([0.7, 0.4])
+    logits = torch.stack([torch.zeros(2), torch.log(p / (1 - p))]).reshape(1, 2, 1, 2)
+    target = torch.tensor([[[1, 0]]])
+    assert lovasz_iou(logits, target).item() == pytest.approx(0.375, abs=1e-6)
+
+
+def test_lovasz_iou_of_a_hard_prediction_is_one_minus_the_iou():
+    """0/1 probabilities: the loss is 1 - IoU per class present, averaged (what the binary mIoU scores), and 0
+    for a perfect prediction; ignored pixels count for nothing, all ignored is 0 with a gradient."""
+    truth = torch.tensor([1, 1, 1, 1, 0, 0, 0, 0, 0, 0]).reshape(1, 2, 5)
+    painted = torch.tensor([1, 1, 1, 0, 1, 1, 0, 0, 0, 0]).reshape(1, 2, 5)
+    logits = two_class(((painted * 2 - 1) * 30).flatten().tolist())
+    nail_iou, bg_iou = 3 / 6, 4 / 7
+    assert lovasz_iou(logits, truth).item() == pytest.approx(1 - (nail_iou + bg_iou) / 2, abs=1e-5)
+    assert lovasz_iou(two_class(((truth * 2 - 1) * 30).flatten().tolist()), truth).item() == pytest.approx(0.0, abs=1e-6)
+    ignore = torch.zeros_like(truth, dtype=torch.bool)
+    ignore[0, 0, 4] = ignore[0, 1, 0] = True  # the two background pixels painted as nail: no longer wrong
+    assert lovasz_iou(logits, truth, ignore).item() == pytest.approx(1 - (3 / 4 + 4 / 5) / 2, abs=1e-5)
+    everything = two_class(torch.zeros(10).tolist()).requires_grad_()
+    zero = lovasz_iou(everything, truth, torch.ones_like(ignore))
+    zero.backward()
+    assert zero.item() == 0.0 and everything.grad is not None
+    only_background = lovasz_iou(logits, torch.zeros_like(truth))  # no nail in the batch: the background's term
+    assert only_background.item() == pytest.approx(1 - 5 / 10, abs=1e-5)
+
+
+def test_cascade_loss_adds_the_iou_term_on_the_final_output_only():
+    t = _targets()
+    full, coarse = _random_outputs(1)
+    plain, plain_parts = CascadeLoss()([full, coarse], t)
+    total, parts = CascadeLoss(iou_weight=0.5)([full, coarse], t)
+    iou = lovasz_iou(full.fg, t["fg"], t["ignore"])
+    assert total.item() == pytest.approx(plain.item() + 0.5 * iou.item(), rel=1e-6)
+    assert parts["iou"] == pytest.approx(iou.item()) and plain_parts["iou"] == 0.0 and iou.item() > 0
+    with pytest.raises(ValueError, match="iou_weight"):
+        LossConfig(iou_weight=-1.0)
