@@ -76,7 +76,7 @@ def row_config(label: str, args):
                         seed=args.seed if args.train_seed is None else args.train_seed,
                         num_workers=args.workers, cache_data=True, val_size=args.val_size,
                         warmup_steps=bench_warmup_steps(args.epochs, args.steps),
-                        **({"lr": args.lr} if args.lr else {}))
+                        **({"lr": args.lr} if args.lr else {}), **({"cpu_amp": True} if args.cpu_amp else {}))
 
 
 def recorded_args(recorded: dict, device: str = "cpu") -> argparse.Namespace:
@@ -84,7 +84,7 @@ def recorded_args(recorded: dict, device: str = "cpu") -> argparse.Namespace:
     (the benches that score a run's kept checkpoints build its models from them), on ``device``."""
     return argparse.Namespace(preset=recorded["preset"], size=recorded["crop"],
                               base_long_side=recorded.get("base_long_side"), aux_weight=recorded.get("aux_weight"),
-                              iou_weight=recorded.get("iou_weight"),
+                              iou_weight=recorded.get("iou_weight"), cpu_amp=recorded.get("cpu_amp", False),
                               epochs=recorded["epochs"], batch=recorded["batch"], steps=recorded["steps"],
                               device=device, seed=recorded["seed"], train_seed=recorded.get("train_seed"), workers=0,
                               val_size=recorded["val_size"], lr=recorded.get("lr"))
@@ -183,7 +183,9 @@ def section(report: dict, name: str) -> str:
         + (f", the coarse outputs' loss (deep supervision) weighted {args['aux_weight']:g} (not the preset's)"
            if args.get("aux_weight") is not None else "")
         + (f", plus the Lovasz-softmax IoU loss of the nail/background output weighted {args['iou_weight']:g} "
-           "(`ml.losses.lovasz_iou`, not the preset's)" if args.get("iou_weight") else "") + ", pretrained "
+           "(`ml.losses.lovasz_iou`, not the preset's)" if args.get("iou_weight") else "")
+        + (", in bfloat16 autocast on the CPU (`TrainConfig.cpu_amp`; scored in float32)" if args.get("cpu_amp") else "")
+        + ", pretrained "
         f"MobileNetV2 encoders, training seed {args.get('train_seed', args['seed'])}; inner val at long side {args['val_size'] or args.get('input_side')} "
         "after every epoch.",
         "- **Scoring**: the fold's held-out photos at full resolution: "
@@ -377,6 +379,8 @@ def main(argv: list[str] | None = None) -> dict:
                              "default: the preset's)")
     parser.add_argument("--iou-weight", type=float,
                         help="add the Lovasz-softmax IoU loss (ml.losses.LossConfig.iou_weight) with this weight")
+    parser.add_argument("--cpu-amp", action="store_true",
+                        help="train in bfloat16 autocast on a CPU that has it natively (TrainConfig.cpu_amp)")
     parser.add_argument("--base-long-side", type=int,
                         help="long side each training photo is scaled to before the random scale and crop "
                              "(ml.data.AugmentConfig.base_long_side; default: the preset's, crop size / 0.7)")
@@ -445,7 +449,7 @@ def main(argv: list[str] | None = None) -> dict:
     from bench.ablation import build_export
     from dataset.formats.masks import read_masks_manifest
     from ml.cross_validation import participant_folds, row_label, run_fold
-    from ml.device import resolve_device
+    from ml.device import cpu_has_native_bf16, resolve_device
 
     wanted = [int(i) for i in args.only_folds.split(",")] if args.only_folds else list(range(args.folds))
     teachers: dict[int, Path] = {}
@@ -474,7 +478,9 @@ def main(argv: list[str] | None = None) -> dict:
     device = resolve_device(args.device)
     info = machine_info()
     where = (torch.cuda.get_device_name(device) if device.type == "cuda"
-             else f"{info['nproc']} CPUs ({info.get('cpu', 'unknown')}), {torch.get_num_threads()} threads")
+             else f"{info['nproc']} CPUs ({info.get('cpu', 'unknown')}), {torch.get_num_threads()} threads"
+             + (", bfloat16 native" if cpu_has_native_bf16() else ", no native bfloat16 (--cpu-amp trains in float32)"
+                if args.cpu_amp else ""))
     first = row_config(labels[0], args)  # every row has the same budget, crops and input size
     report = {
         "title": args.title or "reduced CPU budget", "date": time.strftime("%Y-%m-%d"), "seconds": 0.0,
@@ -484,6 +490,7 @@ def main(argv: list[str] | None = None) -> dict:
                  "batch": args.batch, **({"lr": args.lr} if args.lr else {}),
                  **({"aux_weight": args.aux_weight} if args.aux_weight is not None else {}),
                  **({"iou_weight": args.iou_weight} if args.iou_weight else {}),
+                 **({"cpu_amp": True} if args.cpu_amp else {}),
                  **({"base_long_side": args.base_long_side} if args.base_long_side else {}),
                  "labels": args.labels if args.export is None else "an existing export",
                  "val_size": args.val_size, "max_side": args.max_side,

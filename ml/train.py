@@ -54,7 +54,7 @@ from ml.checkpoint import (
 )
 from ml.data import AUGMENT_PRESETS, AugmentConfig, MasksDataset
 from ml.dataclass_dicts import from_known_keys
-from ml.device import resolve_device
+from ml.device import amp_dtype as device_amp_dtype, resolve_device
 from ml.losses import CascadeLoss, LossConfig
 from ml.metrics import SegmentationMetrics
 from ml.models.config import ModelConfig, model_config
@@ -85,7 +85,8 @@ class TrainConfig:
     (any architecture) whose nail/background predictions on each training crop the model also learns from
     (knowledge distillation, ``loss.distill_*``: :func:`ml.losses.distillation_kl`); None: labels only.
     ``keep``: the epoch ``best.pt`` holds and the platform registers (:data:`KEEP`; early stopping watches val
-    mIoU either way)."""
+    mIoU either way). ``amp``: mixed precision on a GPU; ``cpu_amp``: bfloat16 autocast on a CPU that has it
+    natively (:func:`ml.device.amp_dtype`; float32 on other CPUs)."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
@@ -104,6 +105,7 @@ class TrainConfig:
     num_workers: int = 0
     device: str = "auto"
     amp: bool = True
+    cpu_amp: bool = False
     recalibrate_batches: int = 4
     max_train_images: int | None = None
     max_val_images: int | None = None
@@ -261,12 +263,6 @@ def validate(model: nn.Module, dataset: MasksDataset, device: torch.device | str
     finally:
         model.train(was_training)
     return metrics.compute()
-
-
-def _amp_dtype(device: torch.device, enabled: bool) -> torch.dtype | None:
-    if not enabled or device.type != "cuda":
-        return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
 @dataclass
@@ -521,7 +517,7 @@ def train(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     device = resolve_device(config.device)
-    amp_dtype = _amp_dtype(device, config.amp)
+    amp_dtype = device_amp_dtype(device, cuda=config.amp, cpu=config.cpu_amp)
     progress = on_progress or (lambda fraction, message: None)
     stop = should_stop or (lambda: False)
 

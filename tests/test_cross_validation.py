@@ -451,15 +451,15 @@ def test_threshold_bench_scores_a_cvs_kept_checkpoints_at_each_cut_and_chooses_o
 
 
 def test_cv_rows_train_at_the_benchs_learning_rate_and_photo_scale():
-    """--lr, --base-long-side, --aux-weight and --iou-weight reach every row's training config; left out, the
-    preset's stay."""
+    """--lr, --base-long-side, --aux-weight, --iou-weight and --cpu-amp reach every row's training config; left
+    out, the preset's stay."""
     import argparse
 
     from bench.cv import row_config
 
     args = argparse.Namespace(size=224, base_long_side=None, preset="web-336", epochs=2, batch=4, steps=3, seed=0,
                               device="cpu", workers=0, val_size=480, lr=None, train_seed=None, aux_weight=None,
-                              iou_weight=None)
+                              iou_weight=None, cpu_amp=False)
     plain = row_config("+ cascade", args)
     assert (plain.lr, plain.augment.base_long_side, plain.augment.crop_size) == (1e-3, None, 224)
     assert (plain.loss.aux_weight, plain.loss.fg_loss, plain.loss.iou_weight) == (1.0, "lmp", 0.0)
@@ -470,6 +470,7 @@ def test_cv_rows_train_at_the_benchs_learning_rate_and_photo_scale():
     assert (light.loss.aux_weight, light.loss.fg_loss) == (0.25, "weighted")  # the row's own loss kept
     both = row_config("+ cascade", argparse.Namespace(**{**vars(args), "aux_weight": 0.5, "iou_weight": 0.75}))
     assert (both.loss.aux_weight, both.loss.iou_weight, both.loss.fg_loss) == (0.5, 0.75, "lmp")
+    assert not plain.cpu_amp and row_config("+ cascade", argparse.Namespace(**{**vars(args), "cpu_amp": True})).cpu_amp
     assert plain.seed == 0 and row_config("+ cascade", argparse.Namespace(**{**vars(args), "train_seed": 7})).seed == 7
 
 

@@ -347,3 +347,36 @@ def test_rng_state_round_trip():
     set_rng_state(state)
     again = (torch.rand(3), np.random.rand(), random.random())
     assert torch.equal(first[0], again[0]) and first[1:] == again[1:]
+
+
+def test_cpu_amp_trains_in_bfloat16_only_where_the_cpu_has_it(export, tmp_path, monkeypatch):
+    """``cpu_amp``: bfloat16 autocast on a CPU with native bf16, float32 elsewhere and when off; a run with it
+    learns and its checkpoint is plain float32 weights (what the exports and the predictor load)."""
+    import ml.device as device_module
+
+    cpu = torch.device("cpu")
+    for native in (True, False):
+        monkeypatch.setattr(device_module, "cpu_has_native_bf16", lambda native=native: native)
+        assert device_module.amp_dtype(cpu, cpu=True) == (torch.bfloat16 if native else None)
+        assert device_module.amp_dtype(cpu, cpu=False) is None and device_module.amp_dtype(cpu) is None
+    assert device_module.amp_dtype(torch.device("cuda"), cuda=False) is None
+    monkeypatch.setattr(device_module, "cpu_has_native_bf16", lambda: True)
+    seen = []
+    real_autocast = torch.autocast
+
+    def recording_autocast(*args, **kwargs):
+        seen.append((kwargs.get("dtype"), kwargs.get("enabled", True)))
+        return real_autocast(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "autocast", recording_autocast)
+    config = train_config("tiny", epochs=1, steps_per_epoch=12, cpu_amp=True)
+    torch.manual_seed(config.seed)
+    untrained = CascadeNet(config.model)
+    result = train(config, export, tmp_path / "run")
+    assert (torch.bfloat16, True) in seen
+    model, meta = load_model(result["last_checkpoint"])
+    assert meta["config"]["cpu_amp"] is True
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    data = MasksDataset(export, "train", augment=config.augment, seed=99)
+    before, after = _mean_loss(untrained, data), _mean_loss(model, data)
+    assert after["fg"] < 0.8 * before["fg"], (before, after)
