@@ -79,6 +79,13 @@ def row_config(label: str, args):
                         **({"lr": args.lr} if args.lr else {}), **({"cpu_amp": True} if args.cpu_amp else {}))
 
 
+def precision_note(cpu_amp: bool, native_bf16: bool) -> str:
+    """What the machine line adds about a CPU run's precision: nothing for float32 (no --cpu-amp)."""
+    if not cpu_amp:
+        return ""
+    return ", bfloat16 native" if native_bf16 else ", no native bfloat16 (--cpu-amp trains in float32)"
+
+
 def recorded_args(recorded: dict, device: str = "cpu") -> argparse.Namespace:
     """What :func:`row_config` reads, from the ``args`` a run wrote into its JSON: its rows' configs again
     (the benches that score a run's kept checkpoints build its models from them), on ``device``."""
@@ -479,8 +486,7 @@ def main(argv: list[str] | None = None) -> dict:
     info = machine_info()
     where = (torch.cuda.get_device_name(device) if device.type == "cuda"
              else f"{info['nproc']} CPUs ({info.get('cpu', 'unknown')}), {torch.get_num_threads()} threads"
-             + (", bfloat16 native" if cpu_has_native_bf16() else ", no native bfloat16 (--cpu-amp trains in float32)"
-                if args.cpu_amp else ""))
+             + precision_note(args.cpu_amp, cpu_has_native_bf16()))
     first = row_config(labels[0], args)  # every row has the same budget, crops and input size
     report = {
         "title": args.title or "reduced CPU budget", "date": time.strftime("%Y-%m-%d"), "seconds": 0.0,

@@ -455,7 +455,7 @@ def test_cv_rows_train_at_the_benchs_learning_rate_and_photo_scale():
     out, the preset's stay."""
     import argparse
 
-    from bench.cv import row_config
+    from bench.cv import precision_note, row_config
 
     args = argparse.Namespace(size=224, base_long_side=None, preset="web-336", epochs=2, batch=4, steps=3, seed=0,
                               device="cpu", workers=0, val_size=480, lr=None, train_seed=None, aux_weight=None,
@@ -471,6 +471,8 @@ def test_cv_rows_train_at_the_benchs_learning_rate_and_photo_scale():
     both = row_config("+ cascade", argparse.Namespace(**{**vars(args), "aux_weight": 0.5, "iou_weight": 0.75}))
     assert (both.loss.aux_weight, both.loss.iou_weight, both.loss.fg_loss) == (0.5, 0.75, "lmp")
     assert not plain.cpu_amp and row_config("+ cascade", argparse.Namespace(**{**vars(args), "cpu_amp": True})).cpu_amp
+    assert precision_note(False, True) == precision_note(False, False) == ""  # a float32 run says nothing of bf16
+    assert precision_note(True, True) == ", bfloat16 native" and "trains in float32" in precision_note(True, False)
     assert plain.seed == 0 and row_config("+ cascade", argparse.Namespace(**{**vars(args), "train_seed": 7})).seed == 7
 
 
