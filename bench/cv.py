@@ -76,7 +76,8 @@ def row_config(label: str, args):
                         seed=args.seed if args.train_seed is None else args.train_seed,
                         num_workers=args.workers, cache_data=True, val_size=args.val_size,
                         warmup_steps=bench_warmup_steps(args.epochs, args.steps),
-                        **({"lr": args.lr} if args.lr else {}), **({"cpu_amp": True} if args.cpu_amp else {}))
+                        **({"lr": args.lr} if args.lr else {}), **({"cpu_amp": True} if args.cpu_amp else {}),
+                        **({"channels_last": True} if getattr(args, "channels_last", False) else {}))
 
 
 def precision_note(cpu_amp: bool, native_bf16: bool) -> str:
@@ -92,6 +93,7 @@ def recorded_args(recorded: dict, device: str = "cpu") -> argparse.Namespace:
     return argparse.Namespace(preset=recorded["preset"], size=recorded["crop"],
                               base_long_side=recorded.get("base_long_side"), aux_weight=recorded.get("aux_weight"),
                               iou_weight=recorded.get("iou_weight"), cpu_amp=recorded.get("cpu_amp", False),
+                              channels_last=recorded.get("channels_last", False),
                               epochs=recorded["epochs"], batch=recorded["batch"], steps=recorded["steps"],
                               device=device, seed=recorded["seed"], train_seed=recorded.get("train_seed"), workers=0,
                               val_size=recorded["val_size"], lr=recorded.get("lr"))
@@ -192,6 +194,8 @@ def section(report: dict, name: str) -> str:
         + (f", plus the Lovasz-softmax IoU loss of the nail/background output weighted {args['iou_weight']:g} "
            "(`ml.losses.lovasz_iou`, not the preset's)" if args.get("iou_weight") else "")
         + (", in bfloat16 autocast on the CPU (`TrainConfig.cpu_amp`; scored in float32)" if args.get("cpu_amp") else "")
+        + (", weights and batches in channels-last (NHWC) memory (`TrainConfig.channels_last`)"
+           if args.get("channels_last") else "")
         + ", pretrained "
         f"MobileNetV2 encoders, training seed {args.get('train_seed', args['seed'])}; inner val at long side {args['val_size'] or args.get('input_side')} "
         "after every epoch.",
@@ -388,6 +392,8 @@ def main(argv: list[str] | None = None) -> dict:
                         help="add the Lovasz-softmax IoU loss (ml.losses.LossConfig.iou_weight) with this weight")
     parser.add_argument("--cpu-amp", action="store_true",
                         help="train in bfloat16 autocast on a CPU that has it natively (TrainConfig.cpu_amp)")
+    parser.add_argument("--channels-last", action="store_true",
+                        help="keep the weights and batches in NHWC memory (TrainConfig.channels_last)")
     parser.add_argument("--base-long-side", type=int,
                         help="long side each training photo is scaled to before the random scale and crop "
                              "(ml.data.AugmentConfig.base_long_side; default: the preset's, crop size / 0.7)")
@@ -497,6 +503,7 @@ def main(argv: list[str] | None = None) -> dict:
                  **({"aux_weight": args.aux_weight} if args.aux_weight is not None else {}),
                  **({"iou_weight": args.iou_weight} if args.iou_weight else {}),
                  **({"cpu_amp": True} if args.cpu_amp else {}),
+                 **({"channels_last": True} if args.channels_last else {}),
                  **({"base_long_side": args.base_long_side} if args.base_long_side else {}),
                  "labels": args.labels if args.export is None else "an existing export",
                  "val_size": args.val_size, "max_side": args.max_side,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["amp_dtype", "cpu_has_native_bf16", "resolve_device"]
+__all__ = ["amp_dtype", "cpu_has_native_bf16", "memory_format", "resolve_device"]
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
@@ -32,3 +32,11 @@ def amp_dtype(device: torch.device, cuda: bool = True, cpu: bool = False) -> tor
     if device.type == "cuda":
         return (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if cuda else None
     return torch.bfloat16 if cpu and device.type == "cpu" and cpu_has_native_bf16() else None
+
+
+def memory_format(channels_last: bool) -> torch.memory_format:
+    """The layout a run keeps its model's weights and input batches in: ``torch.channels_last`` (NHWC) or the
+    default (NCHW). oneDNN runs the CPU convolutions, the depthwise ones above all, faster in NHWC: a training
+    step of the default cascade on 2 cores takes about two thirds of the time (``docs/model.md``); the results
+    are the same up to float rounding."""
+    return torch.channels_last if channels_last else torch.contiguous_format

@@ -54,7 +54,7 @@ from ml.checkpoint import (
 )
 from ml.data import AUGMENT_PRESETS, AugmentConfig, MasksDataset
 from ml.dataclass_dicts import from_known_keys
-from ml.device import amp_dtype as device_amp_dtype, resolve_device
+from ml.device import amp_dtype as device_amp_dtype, memory_format, resolve_device
 from ml.losses import CascadeLoss, LossConfig
 from ml.metrics import SegmentationMetrics
 from ml.models.config import ModelConfig, model_config
@@ -86,7 +86,8 @@ class TrainConfig:
     (knowledge distillation, ``loss.distill_*``: :func:`ml.losses.distillation_kl`); None: labels only.
     ``keep``: the epoch ``best.pt`` holds and the platform registers (:data:`KEEP`; early stopping watches val
     mIoU either way). ``amp``: mixed precision on a GPU; ``cpu_amp``: bfloat16 autocast on a CPU that has it
-    natively (:func:`ml.device.amp_dtype`; float32 on other CPUs)."""
+    natively (:func:`ml.device.amp_dtype`; float32 on other CPUs). ``channels_last``: the weights and batches in
+    NHWC (:func:`ml.device.memory_format`; faster on a CPU, the same results up to float rounding)."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
@@ -106,6 +107,7 @@ class TrainConfig:
     device: str = "auto"
     amp: bool = True
     cpu_amp: bool = False
+    channels_last: bool = False
     recalibrate_batches: int = 4
     max_train_images: int | None = None
     max_val_images: int | None = None
@@ -241,8 +243,9 @@ def _recalibrate(model: nn.Module, dataset: MasksDataset, config: TrainConfig, d
     return True
 
 
-def _to(batch: Mapping[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
-    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+def _to(batch: Mapping[str, torch.Tensor], device: torch.device, images=torch.contiguous_format) -> dict:
+    return {k: v.to(device, non_blocking=True, memory_format=images if k == "image" else torch.preserve_format)
+            for k, v in batch.items()}
 
 
 @torch.no_grad()
@@ -323,7 +326,8 @@ def start_run(config: TrainConfig, device: torch.device, amp_dtype: torch.dtype 
     torch.manual_seed(config.seed)
     random.seed(config.seed)
     np.random.seed(config.seed % 2**32)
-    model = build_model(config.model, load_pretrained=load_pretrained).to(device)
+    model = build_model(config.model, load_pretrained=load_pretrained)
+    model = model.to(device, memory_format=memory_format(config.channels_last))
     if device.type == "cpu" or amp_dtype != torch.float16:
         scaler = None
     else:
@@ -391,7 +395,7 @@ def train_epoch(run: TrainingRun, train_set: MasksDataset, config: TrainConfig, 
         if stop():
             outcome.cancelled = True
             break
-        batch = _to(next(iterator), device)
+        batch = _to(next(iterator), device, memory_format(config.channels_last))
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             if run.teacher is not None:
                 with torch.no_grad():
