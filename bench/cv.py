@@ -77,7 +77,8 @@ def row_config(label: str, args):
                         num_workers=args.workers, cache_data=True, val_size=args.val_size,
                         warmup_steps=bench_warmup_steps(args.epochs, args.steps),
                         **({"lr": args.lr} if args.lr else {}), **({"cpu_amp": True} if args.cpu_amp else {}),
-                        **({"channels_last": True} if getattr(args, "channels_last", False) else {}))
+                        **({"channels_last": args.channels_last} if getattr(args, "channels_last", None) is not None
+                           else {}))
 
 
 def precision_note(cpu_amp: bool, native_bf16: bool) -> str:
@@ -392,8 +393,9 @@ def main(argv: list[str] | None = None) -> dict:
                         help="add the Lovasz-softmax IoU loss (ml.losses.LossConfig.iou_weight) with this weight")
     parser.add_argument("--cpu-amp", action="store_true",
                         help="train in bfloat16 autocast on a CPU that has it natively (TrainConfig.cpu_amp)")
-    parser.add_argument("--channels-last", action="store_true",
-                        help="keep the weights and batches in NHWC memory (TrainConfig.channels_last)")
+    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction,
+                        help="keep the weights and batches in NHWC memory or not (TrainConfig.channels_last; default: "
+                             "its default, NHWC; the CV sections before cv-cpu-16x-channels-last trained in NCHW)")
     parser.add_argument("--base-long-side", type=int,
                         help="long side each training photo is scaled to before the random scale and crop "
                              "(ml.data.AugmentConfig.base_long_side; default: the preset's, crop size / 0.7)")
@@ -503,7 +505,7 @@ def main(argv: list[str] | None = None) -> dict:
                  **({"aux_weight": args.aux_weight} if args.aux_weight is not None else {}),
                  **({"iou_weight": args.iou_weight} if args.iou_weight else {}),
                  **({"cpu_amp": True} if args.cpu_amp else {}),
-                 **({"channels_last": True} if args.channels_last else {}),
+                 "channels_last": first.channels_last,
                  **({"base_long_side": args.base_long_side} if args.base_long_side else {}),
                  "labels": args.labels if args.export is None else "an existing export",
                  "val_size": args.val_size, "max_side": args.max_side,

@@ -151,8 +151,8 @@ _SHARED_REFINED_AND_UNET_ROWS = (
     "| U-Net (MobileNetV2 encoder), LMP | best-inner-val |", "| U-Net (MobileNetV2 encoder), LMP | last |")
 #: cpu-224-long; cpu-224-longer is it with twice the epochs.
 _SHARED_REFINED_8X = TrainPreset(
-    device="cpu", purpose="the default's model in half its time (about 6 minutes on a CPU): the cascade with one "
-                          "shared encoder, refined to stride 4 (ImageNet-pretrained; level with the U-Net at this "
+    device="cpu", purpose="the default's model in half its time (about 3 minutes on 2 CPU cores; 340 s when "
+                          "measured in NCHW memory, before channels_last): the cascade with one shared encoder, refined to stride 4 (ImageNet-pretrained; level with the U-Net at this "
                           "budget, 3.35x its speed), 8x cpu-224's crops",
     model="cascade-55-shared-f128-refined", augment="web-336", crop_size=224, epochs=32, steps_per_epoch=12,
     batch_size=8, val_size=480, lr=1e-3, patience=_NO_EARLY_STOP, keep="last",
@@ -187,17 +187,17 @@ TRAIN_PRESETS: dict[str, TrainPreset] = {
     "cpu-224-long": _SHARED_REFINED_8X,
     "cpu-224-longer": replace(
         _SHARED_REFINED_8X,
-        purpose="the best model a machine without a GPU trains in minutes (about 10 on 2 cores): the cascade with one "
-                "shared encoder, refined to stride 4 (ImageNet-pretrained; ahead of the U-Net at this budget, 3.5x "
-                "its speed), cpu-224-long's budget with twice the epochs (16x cpu-224's crops)",
+        purpose="the best model a machine without a GPU trains in minutes (about 5 on 2 cores): the cascade with one "
+                "shared encoder, refined to stride 4 (ImageNet-pretrained; ahead of the U-Net at this budget in "
+                "cv-cpu-16x, 3.5x its speed), cpu-224-long's budget with twice the epochs (16x cpu-224's crops)",
         epochs=64,
         measured=Measurement(
-            section="cv-cpu-16x", results="docs/results/cv-cpu-16x-shared-f128-refined.json",
-            rows=_SHARED_REFINED_AND_UNET_ROWS,
-            figure="held-out binary mIoU 90.0 ± 1.6 % with the last epoch kept, as a run of this preset keeps it "
-                   "(89.6 ± 1.1 with the best val epoch; a U-Net under the same budget: 89.3 ± 3.5 and 88.5 ± 3.4), "
-                   "4-fold participant cross-validation on nails-cc0 (40 photos), each held-out photo at long side 480",
-            time="602 s a run on 2 CPU cores (21 train and 6 val photos a fold)")),
+            section="cv-cpu-16x-channels-last", results="docs/results/cv-cpu-16x-channels-last.json",
+            rows=_SHARED_REFINED_AND_UNET_ROWS[:2],
+            figure="held-out binary mIoU 89.9 ± 1.7 % with the last epoch kept, as a run of this preset keeps it "
+                   "(89.6 ± 2.1 with the best val epoch), 4-fold participant cross-validation on nails-cc0 (40 photos), "
+                   "each held-out photo at long side 480",
+            time="304 s a run on 2 CPU cores (21 train and 6 val photos a fold)")),
     "gpu-336": TrainPreset(
         device="gpu", purpose="the cascade with a 256-wide fusion for the web (ImageNet-pretrained encoders, 336 px "
                               "crops) at the budget measured on a GPU: as accurate as the paper's 320 there",
@@ -224,7 +224,7 @@ TRAIN_PRESETS: dict[str, TrainPreset] = {
 }
 #: The preset of a run that names none (the API, the ``train`` command, the training page's choice): the
 #: measured one that fits any machine (a GPU runs it too) and trains the improved cascade (issue #17) at the
-#: budget where it scored best, ahead of the U-Net: about 10 minutes on 2 CPU cores; "cpu-224-long" trains it in
+#: budget where it scored best, ahead of the U-Net: about 5 minutes on 2 CPU cores; "cpu-224-long" trains it in
 #: half that, "cpu-224" is the 1-minute first look; "tiny" is for tests and demos only.
 DEFAULT_TRAIN_PRESET = "cpu-224-longer"
 

@@ -451,8 +451,8 @@ def test_threshold_bench_scores_a_cvs_kept_checkpoints_at_each_cut_and_chooses_o
 
 
 def test_cv_rows_train_at_the_benchs_learning_rate_and_photo_scale():
-    """--lr, --base-long-side, --aux-weight, --iou-weight and --cpu-amp reach every row's training config; left
-    out, the preset's stay."""
+    """--lr, --base-long-side, --aux-weight, --iou-weight, --cpu-amp and --channels-last reach every row's training
+    config; left out, the preset's stay."""
     import argparse
 
     from bench.cv import precision_note, row_config
@@ -471,6 +471,8 @@ def test_cv_rows_train_at_the_benchs_learning_rate_and_photo_scale():
     both = row_config("+ cascade", argparse.Namespace(**{**vars(args), "aux_weight": 0.5, "iou_weight": 0.75}))
     assert (both.loss.aux_weight, both.loss.iou_weight, both.loss.fg_loss) == (0.5, 0.75, "lmp")
     assert not plain.cpu_amp and row_config("+ cascade", argparse.Namespace(**{**vars(args), "cpu_amp": True})).cpu_amp
+    nchw = row_config("+ cascade", argparse.Namespace(**{**vars(args), "channels_last": False}))
+    assert plain.channels_last and not nchw.channels_last and nchw.lr == plain.lr  # NHWC unless asked for NCHW
     assert precision_note(False, True) == precision_note(False, False) == ""  # a float32 run says nothing of bf16
     assert precision_note(True, True) == ", bfloat16 native" and "trains in float32" in precision_note(True, False)
     assert plain.seed == 0 and row_config("+ cascade", argparse.Namespace(**{**vars(args), "train_seed": 7})).seed == 7

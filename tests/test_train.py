@@ -380,3 +380,45 @@ def test_cpu_amp_trains_in_bfloat16_only_where_the_cpu_has_it(export, tmp_path, 
     data = MasksDataset(export, "train", augment=config.augment, seed=99)
     before, after = _mean_loss(untrained, data), _mean_loss(model, data)
     assert after["fg"] < 0.8 * before["fg"], (before, after)
+
+
+def test_channels_last_trains_in_nhwc_and_changes_only_rounding(export, tmp_path):
+    """``channels_last``: the model's conv weights and each batch's images are NHWC while the run trains (the
+    masks keep their layout); the same weights give the same outputs in either layout up to float rounding;
+    the run learns, and its checkpoint loads into a plain model that predicts what the trained one does."""
+    from ml.device import memory_format
+    from ml.train import _to
+
+    assert memory_format(True) == torch.channels_last and memory_format(False) == torch.contiguous_format
+    batch = {"image": torch.rand(2, 3, 8, 8), "fg": torch.zeros(2, 8, 8, dtype=torch.long)}
+    moved = _to(batch, torch.device("cpu"), memory_format(True))
+    assert moved["image"].is_contiguous(memory_format=torch.channels_last) and not batch["image"].is_contiguous(
+        memory_format=torch.channels_last)
+    assert moved["fg"].is_contiguous() and torch.equal(moved["image"], batch["image"])
+
+    config = train_config("tiny", epochs=1, steps_per_epoch=12, channels_last=True)
+    torch.manual_seed(config.seed)
+    untrained = CascadeNet(config.model).eval()
+    nhwc = copy.deepcopy(untrained).to(memory_format=torch.channels_last)
+    images = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        plain_out, nhwc_out = untrained(images), nhwc(images.contiguous(memory_format=torch.channels_last))
+    assert torch.allclose(plain_out.fg, nhwc_out.fg, atol=1e-4) and torch.allclose(plain_out.field, nhwc_out.field,
+                                                                                   atol=1e-4)
+    layouts = []
+
+    def on_epoch(record, model):
+        convs = [m.weight for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.weight.shape[-1] > 1]
+        layouts.append(all(w.is_contiguous(memory_format=torch.channels_last) for w in convs))
+
+    result = train(config, export, tmp_path / "run", on_epoch=on_epoch)
+    assert layouts == [True]
+    model, meta = load_model(result["last_checkpoint"])
+    assert meta["config"]["channels_last"] is True
+    data = MasksDataset(export, "train", augment=config.augment, seed=99)
+    before, after = _mean_loss(untrained, data), _mean_loss(model, data)
+    assert after["fg"] < 0.8 * before["fg"], (before, after)
+    trained = CascadeNet(config.model).eval()
+    trained.load_state_dict(load_checkpoint(result["last_checkpoint"])["model"])
+    with torch.no_grad():
+        assert torch.allclose(trained(images).fg, model.eval()(images).fg, atol=1e-5)

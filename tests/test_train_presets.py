@@ -24,7 +24,7 @@ from training.models import TrainingRun
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Fields of a config that say where and how a run executes, not what it computes (the benches set their own).
-RUN_ENVIRONMENT = {"device", "num_workers", "cache_data", "seed", "patience"}
+RUN_ENVIRONMENT = {"device", "num_workers", "cache_data", "seed", "patience", "channels_last"}
 #: Which epoch a run keeps is no part of its budget: a cross-validation scores every strategy on the same run
 #: (the preset's choice is checked against the figure it quotes first).
 NOT_BUDGET = RUN_ENVIRONMENT | {"keep"}
@@ -135,7 +135,8 @@ def test_the_default_preset_trains_the_improved_cascade_at_the_16x_cpu_budget():
     assert (args["epochs"], args["steps"], args["batch"], args["crop"]) == (64, 12, 8, 224)
     assert preset.budget.startswith("64 epochs x 12 steps x batch 8 (6144 crops of 224x224), "
                                     "model cascade-55-shared-f128-refined")
-    assert preset.measured.section == "cv-cpu-16x" and "89.6 ± 1.1" in preset.measured_text
+    assert preset.measured.section == "cv-cpu-16x-channels-last" and "89.6 ± 2.1" in preset.measured_text
+    assert args["channels_last"] is True and config.channels_last  # measured as it trains: NHWC
     paper = train_config("web-336").model
     assert not paper.shared_encoder and paper.low_downsample == 2 and paper.fusion_width == 320
 
