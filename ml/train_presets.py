@@ -152,8 +152,9 @@ _SHARED_REFINED_AND_UNET_ROWS = (
 #: cpu-224-long; cpu-224-longer is it with twice the epochs.
 _SHARED_REFINED_8X = TrainPreset(
     device="cpu", purpose="the default's model in half its time (about 3 minutes on 2 CPU cores; 340 s when "
-                          "measured in NCHW memory, before channels_last): the cascade with one shared encoder, refined to stride 4 (ImageNet-pretrained; level with the U-Net at this "
-                          "budget, 3.35x its speed), 8x cpu-224's crops",
+                          "measured in NCHW memory, before channels_last): the cascade with one shared encoder, "
+                          "refined to stride 4 (ImageNet-pretrained; level with the U-Net at this budget, 3.35x its "
+                          "speed), 8x cpu-224's crops",
     model="cascade-55-shared-f128-refined", augment="web-336", crop_size=224, epochs=32, steps_per_epoch=12,
     batch_size=8, val_size=480, lr=1e-3, patience=_NO_EARLY_STOP, keep="last",
     measured=Measurement(
