@@ -390,12 +390,12 @@ def train_epoch(run: TrainingRun, train_set: MasksDataset, config: TrainConfig, 
                         drop_last=False, persistent_workers=False)
     outcome = EpochOutcome({"total": 0.0, "fg": 0.0, "cls": 0.0, "field": 0.0, "iou": 0.0, "distill": 0.0},
                            SegmentationMetrics(), 0, False)
-    iterator = iter(loader)
+    iterator, images = iter(loader), memory_format(config.channels_last)
     for step in range(steps):
         if stop():
             outcome.cancelled = True
             break
-        batch = _to(next(iterator), device, memory_format(config.channels_last))
+        batch = _to(next(iterator), device, images)
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             if run.teacher is not None:
                 with torch.no_grad():

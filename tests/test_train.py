@@ -405,11 +405,12 @@ def test_channels_last_trains_in_nhwc_and_changes_only_rounding(export, tmp_path
         plain_out, nhwc_out = untrained(images), nhwc(images.contiguous(memory_format=torch.channels_last))
     assert torch.allclose(plain_out.fg, nhwc_out.fg, atol=1e-4) and torch.allclose(plain_out.field, nhwc_out.field,
                                                                                    atol=1e-4)
-    layouts = []
+    layouts, as_trained = [], []
 
     def on_epoch(record, model):
         convs = [m.weight for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.weight.shape[-1] > 1]
         layouts.append(all(w.is_contiguous(memory_format=torch.channels_last) for w in convs))
+        as_trained.append(copy.deepcopy(model).eval())  # the NHWC model itself, not its checkpoint
 
     result = train(config, export, tmp_path / "run", on_epoch=on_epoch)
     assert layouts == [True]
@@ -418,7 +419,10 @@ def test_channels_last_trains_in_nhwc_and_changes_only_rounding(export, tmp_path
     data = MasksDataset(export, "train", augment=config.augment, seed=99)
     before, after = _mean_loss(untrained, data), _mean_loss(model, data)
     assert after["fg"] < 0.8 * before["fg"], (before, after)
-    trained = CascadeNet(config.model).eval()
-    trained.load_state_dict(load_checkpoint(result["last_checkpoint"])["model"])
-    with torch.no_grad():
-        assert torch.allclose(trained(images).fg, model.eval()(images).fg, atol=1e-5)
+    plain = CascadeNet(config.model).eval()
+    plain.load_state_dict(load_checkpoint(result["last_checkpoint"])["model"])
+    assert not any(p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous()
+                   for p in plain.parameters())  # a plain NCHW model ...
+    with torch.no_grad():  # ... predicts what the NHWC model that trained does
+        nhwc_images = images.contiguous(memory_format=torch.channels_last)
+        assert torch.allclose(plain(images).fg, as_trained[-1](nhwc_images).fg, atol=1e-4)
